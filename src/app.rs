@@ -1,0 +1,233 @@
+//! Stage two of configuration: runtime objects built from a valid [`Config`], and the state
+//! the scheduler, derive and the server share.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::collector::{CancelFlag, CollectContext, CollectError, Collector, ErrorKind};
+use crate::config::{Config, SourceConfig};
+use crate::exposition::{self, Family, MetricType, Snapshot};
+use crate::store::Store;
+
+/// Health of one collector, as the self metrics show it.
+#[derive(Debug, Clone, Default)]
+pub struct CollectorStatus {
+    /// `None` until the first collection ends.
+    pub success: Option<bool>,
+    pub duration_seconds: f64,
+    pub last_success_seconds: Option<f64>,
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Ticks skipped because the previous collection had not finished.
+    pub skipped: u64,
+}
+
+/// One configured source with its collector.
+pub struct Source {
+    pub config: SourceConfig,
+    pub collector: Collector,
+}
+
+/// Shared, cheap-to-clone state of a running daemon.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub sources: Arc<Vec<Arc<Source>>>,
+    /// std locks: held only briefly and never across an `.await`.
+    status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
+    snapshot: Arc<RwLock<Snapshot>>,
+    /// Serialises derive-and-render so an older snapshot never replaces a newer one.
+    render_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl App {
+    pub fn new(config: Config, store: Store, storage_dir: &Path) -> anyhow::Result<App> {
+        let mut sources = Vec::new();
+        let mut status = BTreeMap::new();
+        let last = store.last_successes()?;
+        for s in &config.sources {
+            let collector = Collector::build(&config, s, storage_dir)?;
+            status.insert(s.name.clone(), CollectorStatus { last_success_seconds: last.get(&s.name).copied(), ..Default::default() });
+            sources.push(Arc::new(Source { config: s.clone(), collector }));
+        }
+        Ok(App {
+            config: Arc::new(config),
+            store,
+            sources: Arc::new(sources),
+            status: Arc::new(Mutex::new(status)),
+            snapshot: Arc::new(RwLock::new(Snapshot::default())),
+            render_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Ready once every source has finished or failed its first collection.
+    pub fn is_ready(&self) -> bool {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).values().all(|s| s.success.is_some())
+    }
+
+    pub fn status(&self, source: &str) -> Option<CollectorStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).get(source).cloned()
+    }
+
+    pub fn note_skipped(&self, source: &str) {
+        if let Some(s) = self.status.lock().unwrap_or_else(|p| p.into_inner()).get_mut(source) {
+            s.skipped += 1;
+        }
+    }
+
+    fn finish(&self, source: &str, started: std::time::Instant, result: &Result<(), CollectError>) {
+        let now = now_seconds();
+        if let Some(s) = self.status.lock().unwrap_or_else(|p| p.into_inner()).get_mut(source) {
+            s.duration_seconds = started.elapsed().as_secs_f64();
+            match result {
+                Ok(()) => {
+                    s.success = Some(true);
+                    s.last_success_seconds = Some(now);
+                }
+                Err(e) => {
+                    s.success = Some(false);
+                    *s.errors.entry(e.kind).or_default() += 1;
+                }
+            }
+        }
+        if result.is_ok() {
+            if let Err(e) = self.store.record_success(source, now) {
+                tracing::warn!(source, error = %e, "could not persist the collector's last success time");
+            }
+        }
+    }
+
+    /// Runs one collection of `source` and stores its facts. A timed-out collection keeps
+    /// running on its blocking thread until it notices `cancel`; its handle is returned so the
+    /// scheduler can skip ticks until it is gone.
+    pub async fn collect(&self, source: &Arc<Source>, shutdown: &tokio_util::sync::CancellationToken) -> (Result<(), CollectError>, Option<tokio::task::JoinHandle<()>>) {
+        let name = source.config.name.clone();
+        let started = std::time::Instant::now();
+        let cancel = CancelFlag::default();
+        let store = self.store.clone();
+        let runner = source.clone();
+        let flag = cancel.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The blocking task reads cursors, collects and applies in one go, so a timed-out
+        // collection can never apply stale facts after a newer one (it checks `flag` first).
+        let handle = tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let cursors = store.cursors(&runner.config.name).map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))?;
+                let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.collector.collect(&CollectContext { cursors, cancel: flag.clone() })))
+                    .map_err(|p| CollectError::new(ErrorKind::Panic, panic_message(&p)))??;
+                if flag.is_cancelled() {
+                    return Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled"));
+                }
+                store.apply(&facts).map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))
+            })();
+            let _ = tx.send(result);
+        });
+        let timeout = source.config.timeout;
+        let mut leftover = None;
+        let result = tokio::select! {
+            r = rx => r.unwrap_or_else(|_| Err(CollectError::new(ErrorKind::Panic, "collector thread ended without a result"))),
+            _ = tokio::time::sleep(timeout) => {
+                cancel.cancel();
+                leftover = Some(handle);
+                Err(CollectError::new(ErrorKind::Timeout, format!("collection exceeded its timeout of {timeout:?}")))
+            }
+            _ = shutdown.cancelled() => {
+                cancel.cancel();
+                // Wait for the collector to notice; shutdown bounds the total wait.
+                let _ = handle.await;
+                Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled by shutdown"))
+            }
+        };
+        match &result {
+            Ok(()) => tracing::info!(source = %name, collector = source.collector_kind(), duration_seconds = started.elapsed().as_secs_f64(), "collection succeeded"),
+            Err(e) => tracing::warn!(source = %name, collector = source.collector_kind(), error_kind = e.kind.as_str(), error = %e, "collection failed"),
+        }
+        self.finish(&name, started, &result);
+        (result, leftover)
+    }
+
+    /// Derives every family from the store and replaces the served snapshot.
+    pub async fn render(&self) {
+        let _guard = self.render_lock.lock().await;
+        let app = self.clone();
+        let rendered = tokio::task::spawn_blocking(move || app.render_text()).await;
+        match rendered {
+            Ok(Ok(text)) => *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text),
+            Ok(Err(e)) => tracing::error!(error = %e, "deriving metrics failed; serving the previous snapshot"),
+            Err(e) => tracing::error!(error = %e, "deriving metrics panicked; serving the previous snapshot"),
+        }
+    }
+
+    /// The exposition text: derived families, then self metrics.
+    pub fn render_text(&self) -> anyhow::Result<String> {
+        let mut families = crate::derive::families(&self.store, &self.config, now_seconds() as i64)?;
+        families.extend(self.self_families());
+        Ok(exposition::render(&families))
+    }
+
+    fn self_families(&self) -> Vec<Family> {
+        let mut success = Family::new("mlsteward_collector_success", MetricType::Gauge, "1 if the source's last collection succeeded, 0 if it failed; absent until its first collection ends.");
+        let mut duration = Family::new("mlsteward_collector_duration_seconds", MetricType::Gauge, "Wall-clock duration of the source's last collection, including storing its facts.");
+        let mut last = Family::new(
+            "mlsteward_collector_last_success_timestamp_seconds",
+            MetricType::Gauge,
+            "When the source last collected successfully (persisted across restarts). Every other metric of the source is cached as of this time.",
+        );
+        let mut errors = Family::new(
+            "mlsteward_collector_errors_total",
+            MetricType::Counter,
+            "Failed collections since the process started, by error kind: fetch_failed, repository_failed, timeout, panic, store_failed, cancelled.",
+        );
+        let mut skipped = Family::new(
+            "mlsteward_collector_skipped_total",
+            MetricType::Counter,
+            "Scheduled collections skipped because the previous one (e.g. a timed-out one) had not finished yet.",
+        );
+        let status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for source in self.sources.iter() {
+            let name = &source.config.name;
+            let Some(s) = status.get(name) else { continue };
+            let labels = || vec![("collector", source.collector_kind().to_string()), ("source", name.clone())];
+            if let Some(ok) = s.success {
+                success.push(labels(), if ok { 1.0 } else { 0.0 });
+                duration.push(labels(), s.duration_seconds);
+            }
+            if let Some(at) = s.last_success_seconds {
+                last.push(labels(), at);
+            }
+            for kind in ErrorKind::ALL {
+                let mut l = labels();
+                l.push(("error_kind", kind.as_str().to_string()));
+                errors.push(l, s.errors.get(&kind).copied().unwrap_or(0) as f64);
+            }
+            skipped.push(labels(), s.skipped as f64);
+        }
+        let mut build = Family::new("mlsteward_build_info", MetricType::Gauge, "Always 1; labels name the running build.");
+        build.push(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1.0);
+        vec![success, duration, last, errors, skipped, build]
+    }
+}
+
+impl Source {
+    pub fn collector_kind(&self) -> &'static str {
+        self.config.kind.name()
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    let text = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+    format!("collector panicked: {}", text.unwrap_or_else(|| "unknown cause".into()))
+}
+
+/// How long shutdown waits for in-flight collections before exiting anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

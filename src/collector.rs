@@ -1,0 +1,110 @@
+//! The frame every source shares: the closed set of collectors, their errors and their context.
+//!
+//! Adding a source kind is a module under `sources/`, a variant of [`Collector`] and an arm in
+//! each `match` here; the compiler checks the matches are exhaustive.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::config::{Config, SourceConfig, SourceKind};
+use crate::facts::{Cursors, Facts};
+use crate::sources::git::GitCollector;
+
+/// Bounded error classes: the `error_kind` label. Never raw error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// Cloning or fetching a remote failed.
+    FetchFailed,
+    /// The repository could not be opened or read, or the branch does not exist.
+    RepositoryFailed,
+    /// The collection did not finish within the source's `timeout`.
+    Timeout,
+    /// The collector panicked.
+    Panic,
+    /// Storing the facts failed.
+    StoreFailed,
+    /// Shutdown interrupted the collection.
+    Cancelled,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::FetchFailed,
+        ErrorKind::RepositoryFailed,
+        ErrorKind::Timeout,
+        ErrorKind::Panic,
+        ErrorKind::StoreFailed,
+        ErrorKind::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::FetchFailed => "fetch_failed",
+            ErrorKind::RepositoryFailed => "repository_failed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Panic => "panic",
+            ErrorKind::StoreFailed => "store_failed",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CollectError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl CollectError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CollectError { kind, message: message.into() }
+    }
+}
+
+/// Set on shutdown or timeout; long collections check it between units of work.
+#[derive(Clone, Default, Debug)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The underlying flag, for libraries (gix) that poll an `AtomicBool`.
+    pub fn as_atomic(&self) -> &AtomicBool {
+        &self.0
+    }
+}
+
+/// What a collection may know besides its configuration.
+pub struct CollectContext {
+    /// The cursors the store holds for this source.
+    pub cursors: Cursors,
+    pub cancel: CancelFlag,
+}
+
+/// One configured source, ready to collect.
+pub enum Collector {
+    Git(GitCollector),
+}
+
+impl Collector {
+    /// Builds the collector for `source`; `storage_dir` holds mirrors of remote repositories.
+    pub fn build(config: &Config, source: &SourceConfig, storage_dir: &std::path::Path) -> anyhow::Result<Self> {
+        match &source.kind {
+            SourceKind::Git(git) => Ok(Collector::Git(GitCollector::new(config, &source.name, git, storage_dir)?)),
+        }
+    }
+
+    /// Runs one collection. Blocking: the scheduler calls it on a blocking thread.
+    pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
+        match self {
+            Collector::Git(c) => c.collect(ctx).map(Facts::Git),
+        }
+    }
+}

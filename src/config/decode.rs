@@ -1,0 +1,347 @@
+//! Hand-written, error-collecting decoding of [`Node`] trees.
+//!
+//! Every reader records problems in [`Problems`] and returns `None` instead of stopping, so one
+//! run of `check-config` lists everything wrong with a file.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::yaml::{Node, Pos, Value};
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub pos: Pos,
+    /// The key path, like `sources[0].schedule`; empty for the document itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        } else {
+            write!(f, "{}:{}: {}: {}", self.file.display(), self.pos, self.path, self.message)
+        }
+    }
+}
+
+/// The problems found so far in one file, plus what decoding needs to know about it.
+pub struct Problems<'e> {
+    pub file: PathBuf,
+    pub list: Vec<Problem>,
+    /// Looks up `${NAME}` references; injected so tests need not touch the process environment.
+    pub env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+impl<'e> Problems<'e> {
+    pub fn new(file: &Path, env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+        Problems { file: file.to_path_buf(), list: Vec::new(), env }
+    }
+
+    pub fn add(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        self.list.push(Problem { file: self.file.clone(), pos, path: path.to_string(), message: message.into() });
+    }
+
+    /// The directory relative paths in this file are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+pub fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+pub fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// Reads a mapping's keys one by one; [`MapReader::finish`] reports the keys nobody asked for.
+pub struct MapReader<'n> {
+    node: &'n Node,
+    pub path: String,
+    entries: &'n [(Node, Node)],
+    used: HashSet<usize>,
+}
+
+impl<'n> MapReader<'n> {
+    /// `None` (with a problem recorded) unless `node` is a mapping. A null node reads as empty.
+    pub fn new(p: &mut Problems, node: &'n Node, path: &str) -> Option<Self> {
+        static EMPTY: [(Node, Node); 0] = [];
+        let entries: &'n [(Node, Node)] = match &node.value {
+            Value::Map(entries) => entries,
+            _ if node.is_null() => &EMPTY,
+            _ => {
+                p.add(node.pos, path, format!("expected a mapping, found {}", node.describe()));
+                return None;
+            }
+        };
+        let mut seen = HashSet::new();
+        for (key, _) in entries {
+            match &key.value {
+                Value::Scalar { text, .. } => {
+                    if !seen.insert(text.as_str()) {
+                        p.add(key.pos, &child(path, text), "duplicate key");
+                    }
+                }
+                _ => p.add(key.pos, path, "keys must be scalars"),
+            }
+        }
+        Some(MapReader { node, path: path.to_string(), entries, used: HashSet::new() })
+    }
+
+    pub fn pos(&self) -> Pos {
+        self.node.pos
+    }
+
+    /// The value of `key`, unless it is absent or null.
+    pub fn get(&mut self, key: &str) -> Option<&'n Node> {
+        let i = self.entries.iter().position(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))?;
+        self.used.insert(i);
+        let value = &self.entries[i].1;
+        (!value.is_null()).then_some(value)
+    }
+
+    pub fn child_path(&self, key: &str) -> String {
+        child(&self.path, key)
+    }
+
+    pub fn required(&mut self, p: &mut Problems, key: &str) -> Option<&'n Node> {
+        let node = self.get(key);
+        if node.is_none() {
+            p.add(self.node.pos, &self.path, format!("missing required key `{key}`"));
+        }
+        node
+    }
+
+    pub fn string(&mut self, p: &mut Problems, key: &str) -> Option<String> {
+        let node = self.get(key)?;
+        string(p, node, &self.child_path(key))
+    }
+
+    pub fn required_string(&mut self, p: &mut Problems, key: &str) -> Option<String> {
+        let node = self.required(p, key)?;
+        string(p, node, &self.child_path(key))
+    }
+
+    pub fn strings(&mut self, p: &mut Problems, key: &str) -> Option<Vec<String>> {
+        let node = self.get(key)?;
+        let path = self.child_path(key);
+        let items = seq(p, node, &path)?;
+        Some(items.iter().enumerate().filter_map(|(i, n)| string(p, n, &index(&path, i))).collect())
+    }
+
+    pub fn duration(&mut self, p: &mut Problems, key: &str) -> Option<Duration> {
+        let node = self.get(key)?;
+        let path = self.child_path(key);
+        let text = string(p, node, &path)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                p.add(node.pos, &path, e);
+                None
+            }
+        }
+    }
+
+    pub fn uint(&mut self, p: &mut Problems, key: &str) -> Option<u64> {
+        let node = self.get(key)?;
+        let path = self.child_path(key);
+        let text = string(p, node, &path)?;
+        match text.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                p.add(node.pos, &path, format!("expected a non-negative integer, found `{text}`"));
+                None
+            }
+        }
+    }
+
+    /// A value restricted to `choices`.
+    pub fn choice(&mut self, p: &mut Problems, key: &str, choices: &[&str]) -> Option<String> {
+        let node = self.get(key)?;
+        let path = self.child_path(key);
+        let text = string(p, node, &path)?;
+        if choices.contains(&text.as_str()) {
+            Some(text)
+        } else {
+            p.add(node.pos, &path, format!("unknown value `{text}`; expected one of: {}", choices.join(", ")));
+            None
+        }
+    }
+
+    /// A secret given inline as `key` or read from the file named by `key_file`, never both.
+    pub fn secret(&mut self, p: &mut Problems, key: &str) -> Option<Secret> {
+        let file_key = format!("{key}_file");
+        let inline = self.get(key);
+        let file = self.get(&file_key);
+        match (inline, file) {
+            (Some(node), Some(_)) => {
+                p.add(node.pos, &self.path, format!("set `{key}` or `{file_key}`, not both"));
+                None
+            }
+            (Some(node), None) => string(p, node, &self.child_path(key)).map(Secret),
+            (None, Some(node)) => {
+                let path = self.child_path(&file_key);
+                let name = string(p, node, &path)?;
+                let full = p.base_dir().join(&name);
+                match std::fs::read_to_string(&full) {
+                    Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
+                    Err(e) => {
+                        p.add(node.pos, &path, format!("cannot read {}: {e}", full.display()));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Reports every key that was never read as unknown.
+    pub fn finish(self, p: &mut Problems, known: &[&str]) {
+        for (i, (key, _)) in self.entries.iter().enumerate() {
+            if self.used.contains(&i) {
+                continue;
+            }
+            if let Value::Scalar { text, .. } = &key.value {
+                let hint = if known.is_empty() { String::new() } else { format!("; known keys: {}", known.join(", ")) };
+                p.add(key.pos, &child(&self.path, text), format!("unknown key{hint}"));
+            }
+        }
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+pub fn seq<'n>(p: &mut Problems, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+    match &node.value {
+        Value::Seq(items) => Some(items),
+        _ => {
+            p.add(node.pos, path, format!("expected a list, found {}", node.describe()));
+            None
+        }
+    }
+}
+
+/// A scalar, with `${NAME}` replaced by the environment variable NAME (`$$` is a literal `$`).
+pub fn string(p: &mut Problems, node: &Node, path: &str) -> Option<String> {
+    match &node.value {
+        Value::Scalar { text, .. } => match interpolate(text, p.env) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                p.add(node.pos, path, e);
+                None
+            }
+        },
+        _ => {
+            p.add(node.pos, path, format!("expected a string, found {}", node.describe()));
+            None
+        }
+    }
+}
+
+pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| "unterminated `${` in value".to_string())?;
+            let name = &body[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("invalid environment variable name `{name}`"));
+            }
+            let value = env(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            out.push_str(&value);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses Prometheus-style durations: `30s`, `5m`, `1h30m`, `250ms`, `2d`, `1w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration `{text}`; use a number and a unit (ms, s, m, h, d, w), like `30s` or `1h30m`");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total_ms: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let ms_per_unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            _ => return Err(bad()),
+        };
+        total_ms = n.checked_mul(ms_per_unit).and_then(|v| total_ms.checked_add(v)).ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "5", "m", "5x", "1.5s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn interpolation() {
+        let env = |k: &str| (k == "TOKEN").then(|| "abc".to_string());
+        assert_eq!(interpolate("x-${TOKEN}-y", &env), Ok("x-abc-y".into()));
+        assert_eq!(interpolate("cost $$5 and $x", &env), Ok("cost $5 and $x".into()));
+        assert!(interpolate("${MISSING}", &env).unwrap_err().contains("MISSING"));
+        assert!(interpolate("${TOKEN", &env).is_err());
+    }
+}

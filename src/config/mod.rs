@@ -1,0 +1,525 @@
+//! The configuration file: its types, and the two stages that produce them.
+//!
+//! Stage one ([`load`]) reads YAML strictly — unknown keys, wrong types and bad values are all
+//! collected as [`Problem`]s with `file:line:column` and key path — and reads the files the
+//! config points at (secrets, identities). Stage two (in `app`) builds runtime objects from a
+//! valid [`Config`]. Only this module knows YAML.
+
+mod decode;
+pub mod yaml;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use decode::{parse_duration, Problem, Secret};
+use decode::{child, index, seq, MapReader, Problems};
+use yaml::Node;
+
+/// Asset kinds of the catalog.
+pub const ASSET_KINDS: &[&str] = &["model", "feature_view", "feature_service", "dataset", "library", "pipeline", "repo"];
+pub const LIFECYCLES: &[&str] = &["experimental", "production", "deprecated"];
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub recognition: Recognition,
+    pub sources: Vec<SourceConfig>,
+    pub catalog: Vec<AssetConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContributorLabel {
+    /// The canonical (mailmap / identity file) name.
+    Name,
+    /// A stable pseudonym derived from the identity and a salt.
+    Pseudonym,
+    /// No per-person label at all.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recognition {
+    pub contributor_label: ContributorLabel,
+    pub pseudonym_salt: Secret,
+    /// Per asset, the contributors ranked below this many are aggregated as `__other__`.
+    pub top_n: usize,
+    /// Wildcard patterns (`*` only) matched case-insensitively against names and emails.
+    pub bots: Vec<String>,
+    /// Names, emails or @handles of people who are never credited.
+    pub opt_out: Vec<String>,
+    pub identities: Vec<Identity>,
+    pub changelog_paths: Vec<String>,
+    /// Organisation-wide path rules, tried before the built-in defaults.
+    pub path_kinds: Vec<KindRule>,
+}
+
+impl Default for Recognition {
+    fn default() -> Self {
+        Recognition {
+            contributor_label: ContributorLabel::Name,
+            pseudonym_salt: Secret::default(),
+            top_n: 20,
+            bots: vec!["*[bot]".into(), "*[bot]@*".into()],
+            opt_out: Vec::new(),
+            identities: Vec::new(),
+            changelog_paths: default_changelog_paths(),
+            path_kinds: Vec::new(),
+        }
+    }
+}
+
+pub fn default_changelog_paths() -> Vec<String> {
+    ["**/CHANGELOG*", "**/CHANGES*", "**/HISTORY*", "**/RELEASE_NOTES*", "**/RELEASE-NOTES*", "**/NEWS*", "**/release-notes/**", "**/releasenotes/**"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// One person of the identity file: canonical name and email plus the aliases that mean them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+    /// Other emails, names and `@handles`.
+    pub aliases: Vec<String>,
+}
+
+/// Files matching any of `paths` are of kind `kind`; the first matching rule wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindRule {
+    pub kind: String,
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Interval(Duration),
+    Cron { expression: String, schedule: Box<cron::Schedule> },
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique; the `source` label and the name catalog entries bind to.
+    pub name: String,
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Git(GitSourceConfig),
+}
+
+impl SourceKind {
+    /// The kind name: config `type`, `collector` label, module name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Git(_) => "git",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum GitLocation {
+    /// A working clone or a bare repository on disk.
+    Path(PathBuf),
+    /// A remote cloned (bare) into the storage directory and fetched on schedule.
+    Url { url: Secret, username: Option<String>, password: Option<Secret> },
+}
+
+#[derive(Debug, Clone)]
+pub struct GitSourceConfig {
+    pub location: GitLocation,
+    /// `None`: the repository's HEAD branch.
+    pub branch: Option<String>,
+    pub path_kinds: Vec<KindRule>,
+    /// Overrides the recognition-wide changelog paths when set.
+    pub changelog_paths: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssetConfig {
+    pub id: String,
+    pub kind: String,
+    pub owner: Option<String>,
+    pub stewards: Vec<String>,
+    pub lifecycle: String,
+    /// The git source this asset's files live in.
+    pub repository: Option<String>,
+    pub paths: Vec<String>,
+    pub path_kinds: Vec<KindRule>,
+}
+
+/// Reads and validates the config file at `path`, reporting every problem found.
+pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+    let env = |name: &str| std::env::var(name).ok();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text, &env),
+        Err(e) => Err(vec![Problem {
+            file: path.to_path_buf(),
+            pos: yaml::Pos { line: 0, column: 0 },
+            path: String::new(),
+            message: format!("cannot read config file: {e}"),
+        }]),
+    }
+}
+
+/// Decodes config text; `file` names it in problems and anchors relative paths.
+pub fn parse(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
+    let mut p = Problems::new(file, env);
+    let root = match yaml::parse(text) {
+        Ok(node) => node,
+        Err(e) => {
+            p.add(e.pos, "", format!("YAML syntax error: {}", e.message));
+            return Err(p.list);
+        }
+    };
+    let config = decode_root(&mut p, &root);
+    match config {
+        Some(config) if p.list.is_empty() => Ok(config),
+        _ => {
+            if p.list.is_empty() {
+                p.add(root.pos, "", "invalid configuration");
+            }
+            Err(p.list)
+        }
+    }
+}
+
+fn decode_root(p: &mut Problems, root: &Node) -> Option<Config> {
+    let mut map = MapReader::new(p, root, "")?;
+    let recognition = match map.get("recognition") {
+        Some(node) => decode_recognition(p, node, "recognition"),
+        None => Some(Recognition::default()),
+    };
+    let sources = match map.get("sources") {
+        Some(node) => decode_sources(p, node),
+        None => Vec::new(),
+    };
+    let source_names: HashSet<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let catalog = match map.get("catalog") {
+        Some(node) => decode_catalog(p, node, &source_names),
+        None => Vec::new(),
+    };
+    map.finish(p, &["recognition", "sources", "catalog"]);
+    Some(Config { recognition: recognition?, sources, catalog })
+}
+
+fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recognition> {
+    let mut map = MapReader::new(p, node, path)?;
+    let mut r = Recognition::default();
+    if let Some(label) = map.choice(p, "contributor_label", &["name", "pseudonym", "none"]) {
+        r.contributor_label = match label.as_str() {
+            "name" => ContributorLabel::Name,
+            "pseudonym" => ContributorLabel::Pseudonym,
+            _ => ContributorLabel::None,
+        };
+    }
+    let salt_pos = map.pos();
+    if let Some(salt) = map.secret(p, "pseudonym_salt") {
+        r.pseudonym_salt = salt;
+    }
+    if r.contributor_label == ContributorLabel::Pseudonym && r.pseudonym_salt.expose().is_empty() {
+        p.add(salt_pos, path, "`contributor_label: pseudonym` needs `pseudonym_salt` or `pseudonym_salt_file`, or pseudonyms could be reversed by hashing known emails");
+    }
+    if let Some(n) = map.uint(p, "top_n") {
+        if n == 0 {
+            p.add(map.pos(), &map.child_path("top_n"), "must be at least 1");
+        }
+        r.top_n = n as usize;
+    }
+    if let Some(bots) = map.strings(p, "bots") {
+        r.bots = bots;
+    }
+    if let Some(opt_out) = map.strings(p, "opt_out") {
+        r.opt_out = opt_out;
+    }
+    if let Some(node) = map.get("identities_file") {
+        let key_path = map.child_path("identities_file");
+        if let Some(name) = decode::string(p, node, &key_path) {
+            r.identities = load_identities(p, node.pos, &key_path, &name);
+        }
+    }
+    if let Some(paths) = globs(p, &mut map, "changelog_paths") {
+        r.changelog_paths = paths;
+    }
+    r.path_kinds = kind_rules(p, &mut map);
+    map.finish(p, &["contributor_label", "pseudonym_salt", "pseudonym_salt_file", "top_n", "bots", "opt_out", "identities_file", "changelog_paths", "path_kinds"]);
+    Some(r)
+}
+
+/// Reads the identity file named in the config; its own problems name its own file.
+fn load_identities(p: &mut Problems, pos: yaml::Pos, key_path: &str, name: &str) -> Vec<Identity> {
+    let file = p.base_dir().join(name);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) => {
+            p.add(pos, key_path, format!("cannot read {}: {e}", file.display()));
+            return Vec::new();
+        }
+    };
+    let mut inner = Problems::new(&file, p.env);
+    let identities = parse_identities(&mut inner, &text);
+    p.list.extend(inner.list);
+    identities
+}
+
+fn parse_identities(p: &mut Problems, text: &str) -> Vec<Identity> {
+    let root = match yaml::parse(text) {
+        Ok(node) => node,
+        Err(e) => {
+            p.add(e.pos, "", format!("YAML syntax error: {}", e.message));
+            return Vec::new();
+        }
+    };
+    let Some(mut map) = MapReader::new(p, &root, "") else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(list) = map.get("people") {
+        for (i, item) in seq(p, list, "people").unwrap_or_default().iter().enumerate() {
+            let path = index("people", i);
+            let Some(mut person) = MapReader::new(p, item, &path) else { continue };
+            let name = person.required_string(p, "name");
+            let email = person.required_string(p, "email");
+            let aliases = person.strings(p, "aliases").unwrap_or_default();
+            person.finish(p, &["name", "email", "aliases"]);
+            if let (Some(name), Some(email)) = (name, email) {
+                out.push(Identity { name, email, aliases });
+            }
+        }
+    }
+    map.finish(p, &["people"]);
+    out
+}
+
+fn globs(p: &mut Problems, map: &mut MapReader, key: &str) -> Option<Vec<String>> {
+    let node = map.get(key)?;
+    let path = map.child_path(key);
+    let items = seq(p, node, &path)?;
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(&path, i);
+        let Some(text) = decode::string(p, item, &item_path) else { continue };
+        match globset::Glob::new(&text) {
+            Ok(_) => out.push(text),
+            Err(e) => p.add(item.pos, &item_path, format!("invalid glob: {}", e.kind())),
+        }
+    }
+    Some(out)
+}
+
+fn kind_rules(p: &mut Problems, map: &mut MapReader) -> Vec<KindRule> {
+    let Some(node) = map.get("path_kinds") else { return Vec::new() };
+    let path = map.child_path("path_kinds");
+    let mut out = Vec::new();
+    for (i, item) in seq(p, node, &path).unwrap_or_default().iter().enumerate() {
+        let item_path = index(&path, i);
+        let Some(mut rule) = MapReader::new(p, item, &item_path) else { continue };
+        let kind = rule.required_string(p, "kind");
+        if let Some(kind) = &kind {
+            if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                p.add(item.pos, &rule.child_path("kind"), format!("kind `{kind}` must be lower_snake_case"));
+            }
+        }
+        if rule.get("paths").is_none() {
+            p.add(item.pos, &item_path, "missing required key `paths`");
+        }
+        let paths = globs(p, &mut rule, "paths");
+        rule.finish(p, &["kind", "paths"]);
+        if let (Some(kind), Some(paths)) = (kind, paths) {
+            out.push(KindRule { kind, paths });
+        }
+    }
+    out
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+}
+
+fn decode_sources(p: &mut Problems, node: &Node) -> Vec<SourceConfig> {
+    let mut out = Vec::new();
+    let mut names: HashMap<String, ()> = HashMap::new();
+    for (i, item) in seq(p, node, "sources").unwrap_or_default().iter().enumerate() {
+        let path = index("sources", i);
+        let Some(mut map) = MapReader::new(p, item, &path) else { continue };
+        let name = map.required_string(p, "name");
+        if let Some(name) = &name {
+            if !valid_name(name) {
+                p.add(item.pos, &map.child_path("name"), format!("`{name}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+            } else if names.insert(name.clone(), ()).is_some() {
+                p.add(item.pos, &map.child_path("name"), format!("another source is already named `{name}`"));
+            }
+        }
+        let schedule = decode_schedule(p, &mut map);
+        let timeout = map.duration(p, "timeout").unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            p.add(item.pos, &map.child_path("timeout"), "must be greater than zero");
+        }
+        let common = ["name", "type", "schedule", "timeout"];
+        let kind = match map.choice(p, "type", &["git"]).or_else(|| {
+            if map.get("type").is_none() {
+                p.add(item.pos, &path, "missing required key `type`");
+            }
+            None
+        }) {
+            Some(t) if t == "git" => decode_git(p, &mut map).map(SourceKind::Git),
+            _ => None,
+        };
+        let known: Vec<&str> = common.iter().chain(GIT_KEYS).copied().collect();
+        map.finish(p, &known);
+        if let (Some(name), Some(schedule), Some(kind)) = (name, schedule, kind) {
+            out.push(SourceConfig { name, schedule, timeout, kind });
+        }
+    }
+    out
+}
+
+const GIT_KEYS: &[&str] = &["path", "url", "username", "password", "password_file", "branch", "path_kinds", "changelog_paths"];
+
+fn decode_schedule(p: &mut Problems, map: &mut MapReader) -> Option<Schedule> {
+    let Some(node) = map.get("schedule") else { return Some(Schedule::Interval(DEFAULT_INTERVAL)) };
+    let path = map.child_path("schedule");
+    let text = decode::string(p, node, &path)?;
+    match parse_schedule(&text) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            p.add(node.pos, &path, e);
+            None
+        }
+    }
+}
+
+/// An interval (`5m`) or a cron expression with 5 fields (minute first) or 6–7 (seconds first).
+pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    let fields = text.split_whitespace().count();
+    if fields <= 1 {
+        let interval = parse_duration(text).map_err(|e| format!("{e}, or a cron expression"))?;
+        if interval < Duration::from_secs(1) {
+            return Err("an interval schedule must be at least 1s".into());
+        }
+        return Ok(Schedule::Interval(interval));
+    }
+    let expanded = if fields == 5 { format!("0 {text}") } else { text.to_string() };
+    match cron::Schedule::from_str(&expanded) {
+        Ok(schedule) => Ok(Schedule::Cron { expression: text.to_string(), schedule: Box::new(schedule) }),
+        Err(e) => Err(format!("invalid cron expression `{text}`: {e}")),
+    }
+}
+
+fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> {
+    let path = map.string(p, "path");
+    let url = map.secret(p, "url");
+    let username = map.string(p, "username");
+    let password = map.secret(p, "password");
+    let location = match (path, url) {
+        (Some(path), None) => {
+            if username.is_some() || password.is_some() {
+                p.add(map.pos(), &map.path, "`username` and `password` apply only to `url`");
+            }
+            Some(GitLocation::Path(p.base_dir().join(path)))
+        }
+        (None, Some(url)) => {
+            let u = url.expose();
+            if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("file://") || u.starts_with("ssh://") || u.starts_with("git://")) {
+                p.add(map.pos(), &map.child_path("url"), "expected an https://, http://, ssh://, git:// or file:// URL");
+            }
+            Some(GitLocation::Url { url, username, password })
+        }
+        (Some(_), Some(_)) => {
+            p.add(map.pos(), &map.path, "set `path` or `url`, not both");
+            None
+        }
+        (None, None) => {
+            p.add(map.pos(), &map.path, "a git source needs `path` (a local clone) or `url` (a remote to mirror)");
+            None
+        }
+    };
+    let branch = map.string(p, "branch");
+    let path_kinds = kind_rules(p, map);
+    let changelog_paths = globs(p, map, "changelog_paths");
+    Some(GitSourceConfig { location: location?, branch, path_kinds, changelog_paths })
+}
+
+fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> Vec<AssetConfig> {
+    let mut out = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, item) in seq(p, node, "catalog").unwrap_or_default().iter().enumerate() {
+        let path = index("catalog", i);
+        let Some(mut map) = MapReader::new(p, item, &path) else { continue };
+        let id = map.required_string(p, "id");
+        if let Some(id) = &id {
+            if !valid_name(id) {
+                p.add(item.pos, &map.child_path("id"), format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+            } else if !ids.insert(id.clone()) {
+                p.add(item.pos, &map.child_path("id"), format!("another asset already has id `{id}`"));
+            }
+        }
+        let kind = match map.get("kind") {
+            Some(_) => map.choice(p, "kind", ASSET_KINDS),
+            None => {
+                p.add(item.pos, &path, "missing required key `kind`");
+                None
+            }
+        };
+        let owner = map.string(p, "owner").filter(|o| !o.is_empty());
+        let stewards = map.strings(p, "stewards").unwrap_or_default();
+        let lifecycle = map.choice(p, "lifecycle", LIFECYCLES).unwrap_or_else(|| "experimental".into());
+        let repository = map.string(p, "repository");
+        if let Some(repo) = &repository {
+            if !sources.contains(repo) {
+                let pos = item.pos;
+                p.add(pos, &child(&path, "repository"), format!("no git source is named `{repo}`"));
+            }
+        }
+        let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
+        let path_kinds = kind_rules(p, &mut map);
+        map.finish(p, &["id", "kind", "owner", "stewards", "lifecycle", "repository", "paths", "path_kinds"]);
+        if let (Some(id), Some(kind)) = (id, kind) {
+            out.push(AssetConfig { id, kind, owner, stewards, lifecycle, repository, paths, path_kinds });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, Vec<String>> {
+        let env = |k: &str| (k == "HOME_REPO").then(|| "/srv/repo".to_string());
+        parse(Path::new("c.yaml"), text, &env).map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn minimal_git_source() {
+        let c = parse_str("sources:\n  - name: r\n    type: git\n    path: ${HOME_REPO}\n").unwrap();
+        assert_eq!(c.sources.len(), 1);
+        let SourceKind::Git(g) = &c.sources[0].kind;
+        assert!(matches!(&g.location, GitLocation::Path(p) if p == Path::new("/srv/repo")));
+        assert!(matches!(c.sources[0].schedule, Schedule::Interval(d) if d == DEFAULT_INTERVAL));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let errs = parse_str("sources:\n  - name: r\n    type: git\n    path: x\n    schedul: 5m\n  - name: r\n    type: svn\ncatalog:\n  - id: a\n    kind: modle\n    repository: nope\nextra: 1\n").unwrap_err();
+        let joined = errs.join("\n");
+        assert!(joined.contains("c.yaml:5:5: sources[0].schedul: unknown key"), "{joined}");
+        assert!(joined.contains("sources[1].name: another source is already named `r`"), "{joined}");
+        assert!(joined.contains("c.yaml:7:11: sources[1].type: unknown value `svn`"), "{joined}");
+        assert!(joined.contains("c.yaml:10:11: catalog[0].kind: unknown value `modle`"), "{joined}");
+        assert!(joined.contains("catalog[0].repository: no git source is named `nope`"), "{joined}");
+        assert!(joined.contains("c.yaml:12:1: extra: unknown key"), "{joined}");
+    }
+
+    #[test]
+    fn schedules() {
+        assert!(matches!(parse_schedule("30s"), Ok(Schedule::Interval(d)) if d == Duration::from_secs(30)));
+        assert!(matches!(parse_schedule("*/5 * * * *"), Ok(Schedule::Cron { .. })));
+        assert!(matches!(parse_schedule("0 */5 * * * *"), Ok(Schedule::Cron { .. })));
+        assert!(parse_schedule("every day").is_err());
+        assert!(parse_schedule("500ms").is_err());
+    }
+}

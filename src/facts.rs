@@ -1,0 +1,106 @@
+//! The data model between collectors and the store: what a collection found out.
+//!
+//! Collectors build these values and return them; they never see the store. The store applies a
+//! whole [`Facts`] value in one transaction, keyed by natural identity (repository + commit sha),
+//! so applying the same facts twice stores them once.
+
+use std::collections::BTreeMap;
+
+/// Everything one collection of one source produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Facts {
+    Git(GitFacts),
+}
+
+/// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
+pub type Cursors = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GitFacts {
+    /// The source name; facts are stored under it.
+    pub repository: String,
+    /// Drop every stored fact of this repository before applying the rest (first mining after a
+    /// change to the rules that shape facts, or history that cannot be related to the cursor).
+    pub reset: bool,
+    /// Commits that are no longer reachable from the mined branch (rewritten history).
+    pub dropped: Vec<String>,
+    /// Newly mined commits.
+    pub commits: Vec<CommitFact>,
+    /// Identities seen in this collection, by person key.
+    pub people: Vec<Person>,
+    /// Ownership as CODEOWNERS states it at the branch tip; replaces the previous snapshot.
+    pub ownership: OwnershipSnapshot,
+    /// Replaces the source's cursors when the facts are committed.
+    pub cursors: Cursors,
+}
+
+/// Why a commit earns credit or not. Reverts are facts of their own ([`CommitFact::reverts`])
+/// because a later commit can revert an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CommitOutcome {
+    Credited,
+    Merge,
+    Bot,
+    OptedOut,
+    WhitespaceOnly,
+}
+
+impl CommitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitOutcome::Credited => "credited",
+            CommitOutcome::Merge => "merge",
+            CommitOutcome::Bot => "bot",
+            CommitOutcome::OptedOut => "opted_out",
+            CommitOutcome::WhitespaceOnly => "whitespace_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Credited, Self::Merge, Self::Bot, Self::OptedOut, Self::WhitespaceOnly].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitFact {
+    /// Full hex object id.
+    pub sha: String,
+    /// Committer time, seconds since the epoch: when the work landed.
+    pub committed_at: i64,
+    pub outcome: CommitOutcome,
+    /// Assets with at least one file this commit changed (merges: none).
+    pub assets: Vec<String>,
+    /// Credits this commit earns if it is not reverted and is not itself a revert.
+    pub credits: Vec<Credit>,
+    /// The commit this one says it reverts (`This reverts commit <sha>.`).
+    pub reverts: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Credit {
+    pub asset: String,
+    /// Person key (see [`Person::key`]).
+    pub person: String,
+    /// `code`, `docs`, … for authored work; `review`, `testing`, `report`, `suggestion`,
+    /// `changelog_mention` for the rest.
+    pub kind: String,
+    /// True for the author and co-authors: they wrote the commit.
+    pub authored: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Person {
+    /// Lower-cased canonical email, or `handle:<name>` for people known only by a handle.
+    pub key: String,
+    /// Canonical display name.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnershipSnapshot {
+    /// Per asset, each distinct owner set CODEOWNERS assigns to the asset's files
+    /// (owners normalised and joined with `,`). Files nobody owns are left out.
+    pub asset_owners: Vec<(String, Vec<String>)>,
+    /// CODEOWNERS lines that were ignored: (1-based line, reason).
+    pub invalid_lines: Vec<(u32, String)>,
+}

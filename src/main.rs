@@ -1,0 +1,211 @@
+//! The `mlsteward` binary: argv, logging, and exit codes. Only this file knows them.
+//!
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use mlsteward::app::{App, SHUTDOWN_GRACE};
+use mlsteward::store::Store;
+use mlsteward::{config, scheduler, server};
+
+/// The port registered for mlsteward in the documentation; `:PORT` listens on every interface.
+const DEFAULT_LISTEN_ADDRESS: &str = ":9717";
+
+#[derive(Parser)]
+#[command(name = "mlsteward", version, about = "Measures shared ML resources and the people who keep them alive; serves Prometheus metrics.")]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(long = "config.file", global = true, default_value = "mlsteward.yaml")]
+    config_file: PathBuf,
+    /// Address to listen on for the web interface and /metrics.
+    #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS)]
+    listen_address: String,
+    /// The SQLite fact store; its directory also holds mirrors of remote repositories.
+    #[arg(long = "storage.path", global = true, default_value = "./data/mlsteward.db")]
+    storage_path: PathBuf,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", global = true, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: collect on schedule and serve /metrics.
+    Run,
+    /// Validate the configuration, report every problem, and exit.
+    CheckConfig,
+    /// Collect every source once and print the exposition to stdout (exit 1 if any source failed).
+    CollectOnce,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Prometheus-style listen address: `:9717` means every interface.
+fn listen_address(addr: &str) -> String {
+    if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_logging(cli.log_level, cli.log_format);
+    let config = match config::load(&cli.config_file) {
+        Ok(c) => c,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{}: {} problem(s) found", cli.config_file.display(), problems.len());
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::CheckConfig => check_config(&cli, config),
+        Command::Run => run_async(run(&cli, config)),
+        Command::CollectOnce => run_async(collect_once(&cli, config)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "mlsteward failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+    // Build the runtime objects too (glob sets, classifiers) without touching the store.
+    for s in &config.sources {
+        if let Err(e) = mlsteward::collector::Collector::build(&config, s, Path::new(".")) {
+            eprintln!("{}: sources: {}: {e:#}", cli.config_file.display(), s.name);
+            return Ok(ExitCode::from(2));
+        }
+    }
+    println!("{}: OK ({} source(s), {} catalog asset(s))", cli.config_file.display(), config.sources.len(), config.catalog.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(fut);
+    // Blocking collector threads that ignore cancellation must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+fn open_app(cli: &Cli, config: config::Config) -> anyhow::Result<App> {
+    let store = Store::open(&cli.storage_path)?;
+    let storage_dir = cli.storage_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    App::new(config, store, &storage_dir)
+}
+
+async fn collect_once(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+    let app = open_app(cli, config)?;
+    let never = CancellationToken::new();
+    let mut failed = false;
+    for source in app.sources.iter() {
+        failed |= app.collect(source, &never).await.0.is_err();
+    }
+    let text = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || app.render_text()).await??
+    };
+    print!("{text}");
+    app.store.flush()?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+    let app = open_app(cli, config)?;
+    let address = listen_address(&cli.listen_address);
+    let listener = match tokio::net::TcpListener::bind(&address).await {
+        Ok(l) => l,
+        Err(e) => anyhow::bail!("cannot listen on {address}: {e}"),
+    };
+    tracing::info!(address = %listener.local_addr()?, sources = app.sources.len(), "mlsteward listening");
+    app.render().await;
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    scheduler::spawn(&app, &tracker, &shutdown);
+    tracker.close();
+    let server_shutdown = shutdown.clone();
+    let router = server::router(app.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(async move { server_shutdown.cancelled().await }).await
+    });
+
+    shutdown_signal().await;
+    tracing::info!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "shutting down: cancelling collections");
+    shutdown.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("collections did not stop within the grace period; exiting anyway");
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    app.store.flush()?;
+    tracing::info!("store flushed; bye");
+    Ok(ExitCode::SUCCESS)
+}
+

@@ -1,0 +1,264 @@
+//! Commit messages: trailers (with git's own rules for finding the trailer block), reverts and
+//! `Name <email>` identities. Pure functions; see the tests for the cases they pin.
+
+/// One `Token: value` trailer, continuation lines folded into the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trailer {
+    pub token: String,
+    pub value: String,
+}
+
+/// Prefixes git itself generates; their presence makes a mixed last paragraph a trailer block.
+const GIT_GENERATED: &[&str] = &["Signed-off-by: ", "(cherry picked from commit "];
+
+fn trailer_token(line: &str) -> Option<(&str, &str)> {
+    let sep = line.find(':')?;
+    let token = line[..sep].trim_end();
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return None;
+    }
+    Some((token, line[sep + 1..].trim()))
+}
+
+/// Parses the trailers of a commit message the way `git interpret-trailers --parse` finds them:
+/// the last paragraph, never the title paragraph, made only of trailers (continuation lines
+/// allowed), or at least 25% trailers when one of them is git-generated (`Signed-off-by`).
+pub fn trailers(message: &str) -> Vec<Trailer> {
+    let lines: Vec<&str> = message.lines().filter(|l| !l.starts_with('#')).collect();
+    // The title is the first paragraph; trailers can only follow it.
+    let Some(title_end) = lines.iter().position(|l| l.trim().is_empty()) else { return Vec::new() };
+    let body = &lines[title_end..];
+    let mut end = body.len();
+    while end > 0 && body[end - 1].trim().is_empty() {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && !body[start - 1].trim().is_empty() {
+        start -= 1;
+    }
+    let block = &body[start..end];
+    if block.is_empty() {
+        return Vec::new();
+    }
+
+    let (mut trailer_lines, mut non_trailer_lines, mut continuation_lines) = (0usize, 0usize, 0usize);
+    let mut recognized_prefix = false;
+    for line in block.iter().rev() {
+        if line.starts_with([' ', '\t']) {
+            continuation_lines += 1;
+            continue;
+        }
+        if GIT_GENERATED.iter().any(|p| line.starts_with(p)) {
+            trailer_lines += 1;
+            recognized_prefix = true;
+        } else if trailer_token(line).is_some() {
+            trailer_lines += 1;
+        } else {
+            non_trailer_lines += 1 + continuation_lines;
+        }
+        continuation_lines = 0;
+    }
+    let is_block = (recognized_prefix && trailer_lines * 3 >= non_trailer_lines) || (trailer_lines > 0 && non_trailer_lines == 0);
+    if !is_block {
+        return Vec::new();
+    }
+
+    let mut out: Vec<Trailer> = Vec::new();
+    let mut last_was_trailer = false;
+    for line in block {
+        if line.starts_with([' ', '\t']) {
+            if last_was_trailer {
+                if let Some(t) = out.last_mut() {
+                    t.value.push(' ');
+                    t.value.push_str(line.trim());
+                }
+            }
+            continue;
+        }
+        match trailer_token(line) {
+            Some((token, value)) => {
+                out.push(Trailer { token: token.to_string(), value: value.to_string() });
+                last_was_trailer = true;
+            }
+            None => last_was_trailer = false,
+        }
+    }
+    out
+}
+
+/// The kind of credit a trailer token earns, if any. `None` for `Co-authored-by`'s special case
+/// is handled by the caller: co-authors share the commit's own kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailerRole {
+    CoAuthor,
+    /// A credit of a fixed kind (`review`, `testing`, `report`, `suggestion`).
+    Credit(&'static str),
+}
+
+pub fn trailer_role(token: &str) -> Option<TrailerRole> {
+    match token.to_ascii_lowercase().as_str() {
+        "co-authored-by" => Some(TrailerRole::CoAuthor),
+        "reviewed-by" => Some(TrailerRole::Credit("review")),
+        "tested-by" => Some(TrailerRole::Credit("testing")),
+        "reported-by" => Some(TrailerRole::Credit("report")),
+        "suggested-by" => Some(TrailerRole::Credit("suggestion")),
+        _ => None,
+    }
+}
+
+/// `Name <email>`, `<email>`, `email`, `@handle` or `Name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedIdentity {
+    pub name: String,
+    pub email: String,
+}
+
+pub fn parse_identity(value: &str) -> Option<NamedIdentity> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if let (Some(open), Some(close)) = (value.find('<'), value.rfind('>')) {
+        if open < close {
+            return Some(NamedIdentity { name: value[..open].trim().to_string(), email: value[open + 1..close].trim().to_string() });
+        }
+    }
+    if !value.starts_with('@') && value.contains('@') && !value.contains(' ') {
+        return Some(NamedIdentity { name: String::new(), email: value.to_string() });
+    }
+    Some(NamedIdentity { name: value.to_string(), email: String::new() })
+}
+
+/// The (possibly abbreviated) commit id a `git revert` message names.
+pub fn reverted_commit(message: &str) -> Option<&str> {
+    const MARK: &str = "This reverts commit ";
+    let at = message.find(MARK)? + MARK.len();
+    let rest = &message[at..];
+    let len = rest.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(rest.len());
+    (len >= 7).then(|| &rest[..len])
+}
+
+/// `@handles` in a line of text (GitHub's rules: alphanumerics and inner hyphens, ≤ 39 chars).
+pub fn handles(line: &str) -> Vec<&str> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'@' && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.')) {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
+                end += 1;
+            }
+            let handle = line[start..end].trim_end_matches('-');
+            // An email's `@` is preceded by a word character, so it is skipped above; a trailing
+            // `.` after a handle is sentence punctuation.
+            if !handle.is_empty() && handle.len() <= 39 && !handle.starts_with('-') {
+                out.push(handle);
+            }
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether `name` occurs in `line` as whole words (case-sensitive, as names are written).
+pub fn mentions_name(line: &str, name: &str) -> bool {
+    if name.trim().is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    while let Some(found) = line[from..].find(name) {
+        let start = from + found;
+        let end = start + name.len();
+        let before_ok = line[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let after_ok = line[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + name.len().max(1);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(message: &str, expected: &[(&str, &str)]) {
+        let got: Vec<(String, String)> = trailers(message).into_iter().map(|t| (t.token, t.value)).collect();
+        let want: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(got, want, "message: {message:?}");
+    }
+
+    #[test]
+    fn plain_trailer_block() {
+        check("Fix x\n\nBody text.\n\nReviewed-by: A <a@x>\nCo-authored-by: B <b@x>\n", &[("Reviewed-by", "A <a@x>"), ("Co-authored-by", "B <b@x>")]);
+    }
+
+    #[test]
+    fn title_is_never_trailers() {
+        check("Reviewed-by: A <a@x>\n", &[]);
+        check("Reviewed-by: A <a@x>\n\nbody\n", &[]);
+    }
+
+    #[test]
+    fn only_the_last_paragraph() {
+        check("T\n\nTested-by: A <a@x>\n\nNot a trailer paragraph.\n", &[]);
+    }
+
+    #[test]
+    fn mixed_paragraph_needs_git_generated_prefix() {
+        check("T\n\nSome prose here\nReviewed-by: A <a@x>\n", &[]);
+        check("T\n\nSome prose here\nReviewed-by: A <a@x>\nSigned-off-by: B <b@x>\n", &[("Reviewed-by", "A <a@x>"), ("Signed-off-by", "B <b@x>")]);
+        check("T\n\np1\np2\np3\np4\np5\np6\np7\nSigned-off-by: B <b@x>\n", &[]);
+    }
+
+    #[test]
+    fn continuation_lines_fold() {
+        check("T\n\nReported-by: A Very\n  Long Name <a@x>\n", &[("Reported-by", "A Very Long Name <a@x>")]);
+    }
+
+    #[test]
+    fn token_with_space_before_colon() {
+        check("T\n\nTested-by : A <a@x>\n", &[("Tested-by", "A <a@x>")]);
+    }
+
+    #[test]
+    fn roles() {
+        assert_eq!(trailer_role("co-authored-by"), Some(TrailerRole::CoAuthor));
+        assert_eq!(trailer_role("Reviewed-By"), Some(TrailerRole::Credit("review")));
+        assert_eq!(trailer_role("Signed-off-by"), None);
+    }
+
+    #[test]
+    fn identities() {
+        assert_eq!(parse_identity("Ann Lee <ann@x.org>"), Some(NamedIdentity { name: "Ann Lee".into(), email: "ann@x.org".into() }));
+        assert_eq!(parse_identity("ann@x.org"), Some(NamedIdentity { name: "".into(), email: "ann@x.org".into() }));
+        assert_eq!(parse_identity("@ann"), Some(NamedIdentity { name: "@ann".into(), email: "".into() }));
+        assert_eq!(parse_identity("  "), None);
+    }
+
+    #[test]
+    fn reverts() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(reverted_commit(&format!("Revert \"x\"\n\nThis reverts commit {sha}.\n")), Some(sha));
+        assert_eq!(reverted_commit("Revert\n\nThis reverts commit abc.\n"), None);
+        assert_eq!(reverted_commit("nothing"), None);
+    }
+
+    #[test]
+    fn handle_extraction() {
+        assert_eq!(handles("Thanks @ann-lee and @bob. Mail me@x.org"), vec!["ann-lee", "bob"]);
+        assert_eq!(handles("(@carol)"), vec!["carol"]);
+    }
+
+    #[test]
+    fn name_mentions_are_whole_words() {
+        assert!(mentions_name("- fix (thanks Ann Lee)", "Ann Lee"));
+        assert!(!mentions_name("- Ann Leeds fixed it", "Ann Lee"));
+        assert!(!mentions_name("anything", ""));
+    }
+}

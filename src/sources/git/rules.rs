@@ -1,0 +1,218 @@
+//! Path rules: which kind of work a file is, which assets a file belongs to, and the small text
+//! comparisons the git source needs (whitespace-only changes, added lines). Pure functions.
+
+use std::collections::HashMap;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::config::KindRule;
+
+/// Kind of a file no rule matches.
+pub const FALLBACK_KIND: &str = "code";
+
+/// The built-in rules, tried after every configured rule; the first match wins.
+pub fn default_kind_rules() -> Vec<KindRule> {
+    let rule = |kind: &str, paths: &[&str]| KindRule { kind: kind.into(), paths: paths.iter().map(|s| s.to_string()).collect() };
+    vec![
+        rule("notebooks", &["**/*.ipynb"]),
+        rule(
+            "pipelines",
+            &[
+                ".github/workflows/**", ".github/actions/**", "**/.gitlab-ci.yml", ".gitlab/ci/**", "**/Jenkinsfile", ".ci/**",
+                ".circleci/**", "**/azure-pipelines.yml", "**/pipelines/**", "**/dags/**", "**/dvc.yaml", "**/MLproject",
+                "**/Dockerfile", "**/Dockerfile.*",
+            ],
+        ),
+        rule(
+            "tests",
+            &[
+                "**/tests/**", "**/test/**", "**/__tests__/**", "**/testdata/**", "**/test_*.py", "**/*_test.py", "**/*_test.go",
+                "**/*_tests.rs", "**/*.test.*", "**/*.spec.*", "**/conftest.py",
+            ],
+        ),
+        rule("evaluation", &["**/eval/**", "**/evals/**", "**/evaluation/**", "**/evaluations/**", "**/eval_*.py", "**/*_eval.py"]),
+        rule(
+            "data",
+            &[
+                "**/data/**", "**/datasets/**", "**/*.csv", "**/*.tsv", "**/*.parquet", "**/*.jsonl", "**/*.avro", "**/*.arrow",
+                "**/*.feather", "**/*.dvc",
+            ],
+        ),
+        rule("docs", &["**/docs/**", "**/doc/**", "**/*.md", "**/*.rst", "**/*.adoc", "**/README*", "**/LICENSE*", "**/CHANGELOG*"]),
+        rule(
+            "config",
+            &[
+                "**/*.yaml", "**/*.yml", "**/*.toml", "**/*.ini", "**/*.cfg", "**/*.conf", "**/*.lock", "**/requirements*.txt",
+                "**/.gitignore", "**/.gitattributes", "**/.editorconfig", "**/.mailmap", "**/.dockerignore", "**/CODEOWNERS",
+            ],
+        ),
+    ]
+}
+
+/// Compiles a glob with git-like semantics: `*` stays within a path segment, `**` crosses them.
+pub fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build()
+}
+
+pub fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        builder.add(glob(p)?);
+    }
+    builder.build()
+}
+
+/// Classifies paths by an ordered list of rules, falling back to [`FALLBACK_KIND`].
+#[derive(Debug, Clone)]
+pub struct KindClassifier {
+    set: GlobSet,
+    /// Glob index in `set` → rule kind; lower indices come from earlier rules.
+    kind_of_glob: Vec<String>,
+}
+
+impl KindClassifier {
+    pub fn new(rules: &[KindRule]) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        let mut kind_of_glob = Vec::new();
+        for rule in rules {
+            for p in &rule.paths {
+                builder.add(glob(p)?);
+                kind_of_glob.push(rule.kind.clone());
+            }
+        }
+        Ok(KindClassifier { set: builder.build()?, kind_of_glob })
+    }
+
+    pub fn kind(&self, path: &str) -> &str {
+        self.set.matches(path).into_iter().min().map_or(FALLBACK_KIND, |i| self.kind_of_glob[i].as_str())
+    }
+}
+
+/// `*` matches any run of characters; everything else literally, ignoring ASCII case.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !t.starts_with(first) || !t[first.len()..].ends_with(last) || t.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &t[first.len()..t.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether two versions of a file differ only in whitespace (including added or removed
+/// blank lines). An absent side is empty.
+pub fn same_but_whitespace(old: &[u8], new: &[u8]) -> bool {
+    let mut a = old.iter().filter(|b| !b.is_ascii_whitespace());
+    let mut b = new.iter().filter(|b| !b.is_ascii_whitespace());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// Lines of `new` that `old` does not have (as a multiset: a line repeated once more counts once).
+pub fn added_lines<'a>(old: &str, new: &'a str) -> Vec<&'a str> {
+    let mut remaining: HashMap<&str, usize> = HashMap::new();
+    for line in old.lines() {
+        *remaining.entry(line).or_default() += 1;
+    }
+    new.lines()
+        .filter(|line| match remaining.get_mut(line) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> KindClassifier {
+        KindClassifier::new(&default_kind_rules()).unwrap()
+    }
+
+    #[test]
+    fn default_kinds() {
+        let c = defaults();
+        for (path, kind) in [
+            ("src/model.py", "code"),
+            ("README.md", "docs"),
+            ("docs/guide/intro.html", "docs"),
+            ("tests/test_model.py", "tests"),
+            ("pkg/test_utils.py", "tests"),
+            ("tests/README.md", "tests"),
+            ("data/train.csv", "data"),
+            ("features/raw.parquet", "data"),
+            ("eval/metrics.py", "evaluation"),
+            ("scripts/churn_eval.py", "evaluation"),
+            (".github/workflows/ci.yml", "pipelines"),
+            ("Jenkinsfile", "pipelines"),
+            ("notebooks/explore.ipynb", "notebooks"),
+            ("config/model.yaml", "config"),
+            ("requirements-dev.txt", "config"),
+            ("Cargo.toml", "config"),
+        ] {
+            assert_eq!(c.kind(path), kind, "{path}");
+        }
+    }
+
+    #[test]
+    fn earlier_rules_win() {
+        let mut rules = vec![KindRule { kind: "evaluation".into(), paths: vec!["bench/**".into(), "**/*.md".into()] }];
+        rules.extend(default_kind_rules());
+        let c = KindClassifier::new(&rules).unwrap();
+        assert_eq!(c.kind("bench/run.py"), "evaluation");
+        assert_eq!(c.kind("README.md"), "evaluation");
+        assert_eq!(c.kind("src/a.rs"), "code");
+    }
+
+    #[test]
+    fn star_stays_in_segment() {
+        let set = glob_set(&["src/*.rs".to_string()]).unwrap();
+        assert!(set.is_match("src/a.rs"));
+        assert!(!set.is_match("src/x/a.rs"));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*[bot]", "dependabot[bot]"));
+        assert!(wildcard_match("*[bot]@*", "49699333+dependabot[bot]@users.noreply.github.com"));
+        assert!(wildcard_match("renovate*", "Renovate Bot"));
+        assert!(!wildcard_match("*[bot]", "robot"));
+        assert!(wildcard_match("a*b*c", "a-x-b-y-c"));
+        assert!(!wildcard_match("ab*ba", "aba"));
+        assert!(wildcard_match("exact", "EXACT"));
+    }
+
+    #[test]
+    fn whitespace_only() {
+        assert!(same_but_whitespace(b"fn a() {\n  x\n}\n", b"fn a() {\n    x\n}\n\n"));
+        assert!(!same_but_whitespace(b"a b", b"ab c"));
+        assert!(same_but_whitespace(b"", b"  \n"));
+        assert!(!same_but_whitespace(b"", b"x"));
+    }
+
+    #[test]
+    fn added() {
+        assert_eq!(added_lines("a\nb\n", "a\nb\nc\nb\n"), vec!["c", "b"]);
+        assert_eq!(added_lines("", "x\n"), vec!["x"]);
+    }
+}
