@@ -49,13 +49,20 @@ pub fn now_seconds() -> f64 {
 impl App {
     pub fn new(config: Config, store: Store, storage_dir: &Path) -> anyhow::Result<App> {
         let mut sources = Vec::new();
-        let mut status = BTreeMap::new();
-        let last = store.last_successes()?;
         for s in &config.sources {
-            let collector = Collector::build(&config, s, storage_dir)?;
-            status.insert(s.name.clone(), CollectorStatus { last_success_seconds: last.get(&s.name).copied(), ..Default::default() });
-            sources.push(Arc::new(Source { config: s.clone(), collector }));
+            sources.push(Source { config: s.clone(), collector: Collector::build(&config, s, storage_dir)? });
         }
+        App::with_sources(config, store, sources)
+    }
+
+    /// An app over sources built elsewhere (tests use scripted collectors).
+    pub fn with_sources(config: Config, store: Store, sources: Vec<Source>) -> anyhow::Result<App> {
+        let last = store.last_successes()?;
+        let status = sources
+            .iter()
+            .map(|s| (s.config.name.clone(), CollectorStatus { last_success_seconds: last.get(&s.config.name).copied(), ..Default::default() }))
+            .collect();
+        let sources = sources.into_iter().map(Arc::new).collect();
         Ok(App {
             config: Arc::new(config),
             store,
@@ -135,6 +142,7 @@ impl App {
         let timeout = source.config.timeout;
         let mut leftover = None;
         let result = tokio::select! {
+            biased;
             r = rx => r.unwrap_or_else(|_| Err(CollectError::new(ErrorKind::Panic, "collector thread ended without a result"))),
             _ = tokio::time::sleep(timeout) => {
                 cancel.cancel();

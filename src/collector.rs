@@ -91,6 +91,9 @@ pub struct CollectContext {
 /// One configured source, ready to collect.
 pub enum Collector {
     Git(GitCollector),
+    /// Test double with scripted outcomes (succeed, fail, panic, hang).
+    #[cfg(test)]
+    Scripted(scripted::Scripted),
 }
 
 impl Collector {
@@ -105,6 +108,50 @@ impl Collector {
     pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
         match self {
             Collector::Git(c) => c.collect(ctx).map(Facts::Git),
+            #[cfg(test)]
+            Collector::Scripted(c) => c.collect(ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod scripted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{CollectContext, CollectError, ErrorKind};
+    use crate::facts::{Facts, GitFacts};
+
+    #[derive(Clone, Copy, Debug)]
+    pub enum Behaviour {
+        Succeed,
+        Fail,
+        Panic,
+        /// Blocks until cancelled.
+        Hang,
+    }
+
+    pub struct Scripted {
+        pub name: String,
+        pub behaviour: Behaviour,
+        pub calls: Arc<AtomicUsize>,
+    }
+
+    impl Scripted {
+        pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            match self.behaviour {
+                Behaviour::Succeed => Ok(Facts::Git(GitFacts { repository: self.name.clone(), ..GitFacts::default() })),
+                Behaviour::Fail => Err(CollectError::new(ErrorKind::RepositoryFailed, "scripted failure")),
+                Behaviour::Panic => panic!("scripted panic"),
+                Behaviour::Hang => {
+                    while !ctx.cancel.is_cancelled() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(CollectError::new(ErrorKind::Cancelled, "scripted hang cancelled"))
+                }
+            }
         }
     }
 }
