@@ -178,7 +178,12 @@ impl App {
 
     /// The exposition text: derived families, then self metrics.
     pub fn render_text(&self) -> anyhow::Result<String> {
-        let mut families = crate::derive::families(&self.store, &self.config, now_seconds() as i64)?;
+        self.render_text_at(now_seconds() as i64)
+    }
+
+    /// The exposition as of `now` (seconds since the epoch), for windows.
+    pub fn render_text_at(&self, now: i64) -> anyhow::Result<String> {
+        let mut families = crate::derive::families(&self.store, &self.config, now)?;
         families.extend(self.self_families());
         Ok(exposition::render(&families))
     }
@@ -195,6 +200,11 @@ impl App {
             "mlsteward_collector_errors_total",
             MetricType::Counter,
             "Failed collections since the process started, by error kind: fetch_failed, repository_failed, timeout, panic, store_failed, cancelled.",
+        );
+        let mut interval = Family::new(
+            "mlsteward_collector_interval_seconds",
+            MetricType::Gauge,
+            "The source's configured schedule period: its interval, or the time between its cron expression's next two firings.",
         );
         let mut skipped = Family::new(
             "mlsteward_collector_skipped_total",
@@ -219,10 +229,11 @@ impl App {
                 errors.push(l, s.errors.get(&kind).copied().unwrap_or(0) as f64);
             }
             skipped.push(labels(), s.skipped as f64);
+            interval.push(labels(), crate::scheduler::nominal_interval(&source.config.schedule).as_secs_f64());
         }
         let mut build = Family::new("mlsteward_build_info", MetricType::Gauge, "Always 1; labels name the running build.");
         build.push(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1.0);
-        vec![success, duration, last, errors, skipped, build]
+        vec![success, duration, last, interval, errors, skipped, build]
     }
 }
 

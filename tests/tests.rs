@@ -1,1 +1,10 @@
+//! The one integration-test binary. Tests drive the real `mlsteward` binary, real git
+//! repositories built with the `git` CLI, a real SQLite file and a real Prometheus.
 
+mod support;
+
+mod cli;
+mod git_source;
+mod golden;
+mod persistence;
+mod prometheus;

@@ -99,16 +99,39 @@ impl<'n> MapReader<'n> {
         Some(MapReader { node, path: path.to_string(), entries, used: HashSet::new() })
     }
 
+    /// Where the mapping starts: its first key (the parser marks block mappings late).
     pub fn pos(&self) -> Pos {
-        self.node.pos
+        self.entries.first().map_or(self.node.pos, |(k, _)| k.pos)
     }
 
-    /// The value of `key`, unless it is absent or null.
+    fn is_key(node: &Node, key: &str) -> bool {
+        matches!(&node.value, Value::Scalar { text, .. } if text == key)
+    }
+
+    /// Whether `key` is written at all (even as null).
+    pub fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| Self::is_key(k, key))
+    }
+
+    /// Marks `keys` as read without decoding them (their section is invalid for another reason).
+    pub fn ignore(&mut self, keys: &[&str]) {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if keys.iter().any(|key| Self::is_key(k, key)) {
+                self.used.insert(i);
+            }
+        }
+    }
+
+    /// The value of `key`, unless it is absent or null. Duplicates were reported by `new`.
     pub fn get(&mut self, key: &str) -> Option<&'n Node> {
-        let i = self.entries.iter().position(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))?;
-        self.used.insert(i);
-        let value = &self.entries[i].1;
-        (!value.is_null()).then_some(value)
+        let mut found = None;
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if Self::is_key(k, key) {
+                self.used.insert(i);
+                found.get_or_insert(v);
+            }
+        }
+        found.filter(|v| !v.is_null())
     }
 
     pub fn child_path(&self, key: &str) -> String {
@@ -118,7 +141,7 @@ impl<'n> MapReader<'n> {
     pub fn required(&mut self, p: &mut Problems, key: &str) -> Option<&'n Node> {
         let node = self.get(key);
         if node.is_none() {
-            p.add(self.node.pos, &self.path, format!("missing required key `{key}`"));
+            p.add(self.pos(), &self.path, format!("missing required key `{key}`"));
         }
         node
     }

@@ -219,10 +219,11 @@ fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recog
         };
     }
     let salt_pos = map.pos();
+    let salt_given = map.has("pseudonym_salt") || map.has("pseudonym_salt_file");
     if let Some(salt) = map.secret(p, "pseudonym_salt") {
         r.pseudonym_salt = salt;
     }
-    if r.contributor_label == ContributorLabel::Pseudonym && r.pseudonym_salt.expose().is_empty() {
+    if r.contributor_label == ContributorLabel::Pseudonym && !salt_given {
         p.add(salt_pos, path, "`contributor_label: pseudonym` needs `pseudonym_salt` or `pseudonym_salt_file`, or pseudonyms could be reversed by hashing known emails");
     }
     if let Some(n) = map.uint(p, "top_n") {
@@ -318,13 +319,13 @@ fn kind_rules(p: &mut Problems, map: &mut MapReader) -> Vec<KindRule> {
         let item_path = index(&path, i);
         let Some(mut rule) = MapReader::new(p, item, &item_path) else { continue };
         let kind = rule.required_string(p, "kind");
-        if let Some(kind) = &kind {
+        if let (Some(kind), Some(node)) = (&kind, rule.get("kind")) {
             if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                p.add(item.pos, &rule.child_path("kind"), format!("kind `{kind}` must be lower_snake_case"));
+                p.add(node.pos, &rule.child_path("kind"), format!("kind `{kind}` must be lower_snake_case"));
             }
         }
         if rule.get("paths").is_none() {
-            p.add(item.pos, &item_path, "missing required key `paths`");
+            p.add(rule.pos(), &item_path, "missing required key `paths`");
         }
         let paths = globs(p, &mut rule, "paths");
         rule.finish(p, &["kind", "paths"]);
@@ -348,25 +349,27 @@ fn decode_sources(p: &mut Problems, node: &Node) -> Vec<SourceConfig> {
         let name = map.required_string(p, "name");
         if let Some(name) = &name {
             if !valid_name(name) {
-                p.add(item.pos, &map.child_path("name"), format!("`{name}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+                p.add(map.pos(), &map.child_path("name"), format!("`{name}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
             } else if names.insert(name.clone(), ()).is_some() {
-                p.add(item.pos, &map.child_path("name"), format!("another source is already named `{name}`"));
+                p.add(map.pos(), &map.child_path("name"), format!("another source is already named `{name}`"));
             }
         }
         let schedule = decode_schedule(p, &mut map);
         let timeout = map.duration(p, "timeout").unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
-            p.add(item.pos, &map.child_path("timeout"), "must be greater than zero");
+            p.add(map.pos(), &map.child_path("timeout"), "must be greater than zero");
         }
         let common = ["name", "type", "schedule", "timeout"];
-        let kind = match map.choice(p, "type", &["git"]).or_else(|| {
-            if map.get("type").is_none() {
-                p.add(item.pos, &path, "missing required key `type`");
-            }
-            None
-        }) {
+        if !map.has("type") {
+            p.add(map.pos(), &path, "missing required key `type`");
+        }
+        let kind = match map.choice(p, "type", &["git"]) {
             Some(t) if t == "git" => decode_git(p, &mut map).map(SourceKind::Git),
-            _ => None,
+            _ => {
+                // Without a known type, its keys cannot be judged; the type problem is enough.
+                map.ignore(GIT_KEYS);
+                None
+            }
         };
         let known: Vec<&str> = common.iter().chain(GIT_KEYS).copied().collect();
         map.finish(p, &known);
@@ -405,7 +408,8 @@ pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
     let expanded = if fields == 5 { format!("0 {text}") } else { text.to_string() };
     match cron::Schedule::from_str(&expanded) {
         Ok(schedule) => Ok(Schedule::Cron { expression: text.to_string(), schedule: Box::new(schedule) }),
-        Err(e) => Err(format!("invalid cron expression `{text}`: {e}")),
+        // The cron crate's message spans lines (it draws a caret); its last line says why.
+        Err(e) => Err(format!("invalid cron expression `{text}`: {}", e.to_string().lines().last().unwrap_or("").trim())),
     }
 }
 
@@ -414,6 +418,7 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
     let url = map.secret(p, "url");
     let username = map.string(p, "username");
     let password = map.secret(p, "password");
+    let (has_path, has_url) = (map.has("path"), map.has("url"));
     let location = match (path, url) {
         (Some(path), None) => {
             if username.is_some() || password.is_some() {
@@ -433,7 +438,9 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
             None
         }
         (None, None) => {
-            p.add(map.pos(), &map.path, "a git source needs `path` (a local clone) or `url` (a remote to mirror)");
+            if !has_path && !has_url {
+                p.add(map.pos(), &map.path, "a git source needs `path` (a local clone) or `url` (a remote to mirror)");
+            }
             None
         }
     };
@@ -452,15 +459,15 @@ fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> V
         let id = map.required_string(p, "id");
         if let Some(id) = &id {
             if !valid_name(id) {
-                p.add(item.pos, &map.child_path("id"), format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+                p.add(map.pos(), &map.child_path("id"), format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
             } else if !ids.insert(id.clone()) {
-                p.add(item.pos, &map.child_path("id"), format!("another asset already has id `{id}`"));
+                p.add(map.pos(), &map.child_path("id"), format!("another asset already has id `{id}`"));
             }
         }
         let kind = match map.get("kind") {
             Some(_) => map.choice(p, "kind", ASSET_KINDS),
             None => {
-                p.add(item.pos, &path, "missing required key `kind`");
+                p.add(map.pos(), &path, "missing required key `kind`");
                 None
             }
         };
@@ -468,10 +475,9 @@ fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> V
         let stewards = map.strings(p, "stewards").unwrap_or_default();
         let lifecycle = map.choice(p, "lifecycle", LIFECYCLES).unwrap_or_else(|| "experimental".into());
         let repository = map.string(p, "repository");
-        if let Some(repo) = &repository {
+        if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
             if !sources.contains(repo) {
-                let pos = item.pos;
-                p.add(pos, &child(&path, "repository"), format!("no git source is named `{repo}`"));
+                p.add(node.pos, &child(&path, "repository"), format!("no git source is named `{repo}`"));
             }
         }
         let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
