@@ -43,14 +43,20 @@ pub struct App {
 }
 
 pub fn now_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl App {
     pub fn new(config: Config, store: Store, storage_dir: &Path) -> anyhow::Result<App> {
         let mut sources = Vec::new();
         for s in &config.sources {
-            sources.push(Source { config: s.clone(), collector: Collector::build(&config, s, storage_dir)? });
+            sources.push(Source {
+                config: s.clone(),
+                collector: Collector::build(&config, s, storage_dir)?,
+            });
         }
         App::with_sources(config, store, sources)
     }
@@ -60,7 +66,15 @@ impl App {
         let last = store.last_successes()?;
         let status = sources
             .iter()
-            .map(|s| (s.config.name.clone(), CollectorStatus { last_success_seconds: last.get(&s.config.name).copied(), ..Default::default() }))
+            .map(|s| {
+                (
+                    s.config.name.clone(),
+                    CollectorStatus {
+                        last_success_seconds: last.get(&s.config.name).copied(),
+                        ..Default::default()
+                    },
+                )
+            })
             .collect();
         let sources = sources.into_iter().map(Arc::new).collect();
         Ok(App {
@@ -74,27 +88,48 @@ impl App {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Ready once every source has finished or failed its first collection.
     pub fn is_ready(&self) -> bool {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).values().all(|s| s.success.is_some())
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .all(|s| s.success.is_some())
     }
 
     pub fn status(&self, source: &str) -> Option<CollectorStatus> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).get(source).cloned()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(source)
+            .cloned()
     }
 
     pub fn note_skipped(&self, source: &str) {
-        if let Some(s) = self.status.lock().unwrap_or_else(|p| p.into_inner()).get_mut(source) {
+        if let Some(s) = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(source)
+        {
             s.skipped += 1;
         }
     }
 
     fn finish(&self, source: &str, started: std::time::Instant, result: &Result<(), CollectError>) {
         let now = now_seconds();
-        if let Some(s) = self.status.lock().unwrap_or_else(|p| p.into_inner()).get_mut(source) {
+        if let Some(s) = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(source)
+        {
             s.duration_seconds = started.elapsed().as_secs_f64();
             match result {
                 Ok(()) => {
@@ -117,7 +152,14 @@ impl App {
     /// Runs one collection of `source` and stores its facts. A timed-out collection keeps
     /// running on its blocking thread until it notices `cancel`; its handle is returned so the
     /// scheduler can skip ticks until it is gone.
-    pub async fn collect(&self, source: &Arc<Source>, shutdown: &tokio_util::sync::CancellationToken) -> (Result<(), CollectError>, Option<tokio::task::JoinHandle<()>>) {
+    pub async fn collect(
+        &self,
+        source: &Arc<Source>,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> (
+        Result<(), CollectError>,
+        Option<tokio::task::JoinHandle<()>>,
+    ) {
         let name = source.config.name.clone();
         let started = std::time::Instant::now();
         let cancel = CancelFlag::default();
@@ -129,13 +171,25 @@ impl App {
         // collection can never apply stale facts after a newer one (it checks `flag` first).
         let handle = tokio::task::spawn_blocking(move || {
             let result = (|| {
-                let cursors = store.cursors(&runner.config.name).map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))?;
-                let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.collector.collect(&CollectContext { cursors, cancel: flag.clone() })))
-                    .map_err(|p| CollectError::new(ErrorKind::Panic, panic_message(&p)))??;
+                let cursors = store
+                    .cursors(&runner.config.name)
+                    .map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))?;
+                let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runner.collector.collect(&CollectContext {
+                        cursors,
+                        cancel: flag.clone(),
+                    })
+                }))
+                .map_err(|p| CollectError::new(ErrorKind::Panic, panic_message(&p)))??;
                 if flag.is_cancelled() {
-                    return Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled"));
+                    return Err(CollectError::new(
+                        ErrorKind::Cancelled,
+                        "collection cancelled",
+                    ));
                 }
-                store.apply(&facts).map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))
+                store
+                    .apply(&facts)
+                    .map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))
             })();
             let _ = tx.send(result);
         });
@@ -157,8 +211,12 @@ impl App {
             }
         };
         match &result {
-            Ok(()) => tracing::info!(source = %name, collector = source.collector_kind(), duration_seconds = started.elapsed().as_secs_f64(), "collection succeeded"),
-            Err(e) => tracing::warn!(source = %name, collector = source.collector_kind(), error_kind = e.kind.as_str(), error = %e, "collection failed"),
+            Ok(()) => {
+                tracing::info!(source = %name, collector = source.collector_kind(), duration_seconds = started.elapsed().as_secs_f64(), "collection succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(source = %name, collector = source.collector_kind(), error_kind = e.kind.as_str(), error = %e, "collection failed")
+            }
         }
         self.finish(&name, started, &result);
         (result, leftover)
@@ -170,9 +228,15 @@ impl App {
         let app = self.clone();
         let rendered = tokio::task::spawn_blocking(move || app.render_text()).await;
         match rendered {
-            Ok(Ok(text)) => *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text),
-            Ok(Err(e)) => tracing::error!(error = %e, "deriving metrics failed; serving the previous snapshot"),
-            Err(e) => tracing::error!(error = %e, "deriving metrics panicked; serving the previous snapshot"),
+            Ok(Ok(text)) => {
+                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text)
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "deriving metrics failed; serving the previous snapshot")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "deriving metrics panicked; serving the previous snapshot")
+            }
         }
     }
 
@@ -190,7 +254,11 @@ impl App {
 
     fn self_families(&self) -> Vec<Family> {
         let mut success = Family::new("mlsteward_collector_success", MetricType::Gauge, "1 if the source's last collection succeeded, 0 if it failed; absent until its first collection ends.");
-        let mut duration = Family::new("mlsteward_collector_duration_seconds", MetricType::Gauge, "Wall-clock duration of the source's last collection, including storing its facts.");
+        let mut duration = Family::new(
+            "mlsteward_collector_duration_seconds",
+            MetricType::Gauge,
+            "Wall-clock duration of the source's last collection, including storing its facts.",
+        );
         let mut last = Family::new(
             "mlsteward_collector_last_success_timestamp_seconds",
             MetricType::Gauge,
@@ -211,11 +279,20 @@ impl App {
             MetricType::Counter,
             "Scheduled collections skipped because the previous one (e.g. a timed-out one) had not finished yet.",
         );
-        let status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for source in self.sources.iter() {
             let name = &source.config.name;
             let Some(s) = status.get(name) else { continue };
-            let labels = || vec![("collector", source.collector_kind().to_string()), ("source", name.clone())];
+            let labels = || {
+                vec![
+                    ("collector", source.collector_kind().to_string()),
+                    ("source", name.clone()),
+                ]
+            };
             if let Some(ok) = s.success {
                 success.push(labels(), if ok { 1.0 } else { 0.0 });
                 duration.push(labels(), s.duration_seconds);
@@ -229,10 +306,20 @@ impl App {
                 errors.push(l, s.errors.get(&kind).copied().unwrap_or(0) as f64);
             }
             skipped.push(labels(), s.skipped as f64);
-            interval.push(labels(), crate::scheduler::nominal_interval(&source.config.schedule).as_secs_f64());
+            interval.push(
+                labels(),
+                crate::scheduler::nominal_interval(&source.config.schedule).as_secs_f64(),
+            );
         }
-        let mut build = Family::new("mlsteward_build_info", MetricType::Gauge, "Always 1; labels name the running build.");
-        build.push(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1.0);
+        let mut build = Family::new(
+            "mlsteward_build_info",
+            MetricType::Gauge,
+            "Always 1; labels name the running build.",
+        );
+        build.push(
+            vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+            1.0,
+        );
         vec![success, duration, last, interval, errors, skipped, build]
     }
 }
@@ -244,8 +331,14 @@ impl Source {
 }
 
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    let text = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
-    format!("collector panicked: {}", text.unwrap_or_else(|| "unknown cause".into()))
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    format!(
+        "collector panicked: {}",
+        text.unwrap_or_else(|| "unknown cause".into())
+    )
 }
 
 /// How long shutdown waits for in-flight collections before exiting anyway.

@@ -58,7 +58,10 @@ pub struct CollectError {
 
 impl CollectError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CollectError { kind, message: message.into() }
+        CollectError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -90,7 +93,7 @@ pub struct CollectContext {
 
 /// One configured source, ready to collect.
 pub enum Collector {
-    Git(GitCollector),
+    Git(Box<GitCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -98,9 +101,18 @@ pub enum Collector {
 
 impl Collector {
     /// Builds the collector for `source`; `storage_dir` holds mirrors of remote repositories.
-    pub fn build(config: &Config, source: &SourceConfig, storage_dir: &std::path::Path) -> anyhow::Result<Self> {
+    pub fn build(
+        config: &Config,
+        source: &SourceConfig,
+        storage_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
         match &source.kind {
-            SourceKind::Git(git) => Ok(Collector::Git(GitCollector::new(config, &source.name, git, storage_dir)?)),
+            SourceKind::Git(git) => Ok(Collector::Git(Box::new(GitCollector::new(
+                config,
+                &source.name,
+                git,
+                storage_dir,
+            )?))),
         }
     }
 
@@ -142,14 +154,23 @@ pub mod scripted {
         pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             match self.behaviour {
-                Behaviour::Succeed => Ok(Facts::Git(GitFacts { repository: self.name.clone(), ..GitFacts::default() })),
-                Behaviour::Fail => Err(CollectError::new(ErrorKind::RepositoryFailed, "scripted failure")),
+                Behaviour::Succeed => Ok(Facts::Git(GitFacts {
+                    repository: self.name.clone(),
+                    ..GitFacts::default()
+                })),
+                Behaviour::Fail => Err(CollectError::new(
+                    ErrorKind::RepositoryFailed,
+                    "scripted failure",
+                )),
                 Behaviour::Panic => panic!("scripted panic"),
                 Behaviour::Hang => {
                     while !ctx.cancel.is_cancelled() {
                         std::thread::sleep(Duration::from_millis(5));
                     }
-                    Err(CollectError::new(ErrorKind::Cancelled, "scripted hang cancelled"))
+                    Err(CollectError::new(
+                        ErrorKind::Cancelled,
+                        "scripted hang cancelled",
+                    ))
                 }
             }
         }

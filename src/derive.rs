@@ -31,13 +31,23 @@ pub fn catalog(config: &Config) -> Vec<CatalogAsset> {
     let mut out: Vec<CatalogAsset> = config
         .catalog
         .iter()
-        .map(|a| CatalogAsset { id: a.id.clone(), kind: a.kind.clone(), owner: a.owner.clone(), lifecycle: a.lifecycle.clone() })
+        .map(|a| CatalogAsset {
+            id: a.id.clone(),
+            kind: a.kind.clone(),
+            owner: a.owner.clone(),
+            lifecycle: a.lifecycle.clone(),
+        })
         .collect();
     for s in &config.sources {
         let SourceKind::Git(_) = &s.kind;
         let id = implicit_asset_id(&s.name);
         if !out.iter().any(|a| a.id == id) {
-            out.push(CatalogAsset { id, kind: "repo".into(), owner: None, lifecycle: "experimental".into() });
+            out.push(CatalogAsset {
+                id,
+                kind: "repo".into(),
+                owner: None,
+                lifecycle: "experimental".into(),
+            });
         }
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -60,7 +70,10 @@ pub fn resolve_owner(catalog_owner: Option<&str>, codeowner_sets: &[String]) -> 
     match catalog_owner {
         Some(owner) => {
             let want = owner.trim_start_matches('@').to_ascii_lowercase();
-            let agrees = |set: &String| set.split(',').any(|o| o == want || o.rsplit_once('/').is_some_and(|(_, team)| team == want));
+            let agrees = |set: &String| {
+                set.split(',')
+                    .any(|o| o == want || o.rsplit_once('/').is_some_and(|(_, team)| team == want))
+            };
             (owner.to_string(), !codeowner_sets.iter().all(agrees))
         }
         None => match codeowner_sets {
@@ -101,8 +114,14 @@ impl Labeler<'_> {
         } else {
             match self.recognition.contributor_label {
                 ContributorLabel::None => return None,
-                ContributorLabel::Name => self.people.get(person).cloned().unwrap_or_else(|| person.to_string()),
-                ContributorLabel::Pseudonym => pseudonym(self.recognition.pseudonym_salt.expose(), person),
+                ContributorLabel::Name => self
+                    .people
+                    .get(person)
+                    .cloned()
+                    .unwrap_or_else(|| person.to_string()),
+                ContributorLabel::Pseudonym => {
+                    pseudonym(self.recognition.pseudonym_salt.expose(), person)
+                }
             }
         };
         match self.recognition.contributor_label {
@@ -132,18 +151,30 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     // Rank contributors per asset by all-time contributions to decide whose label is kept.
     let mut totals: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
     for c in &credits {
-        *totals.entry(&c.asset).or_default().entry(&c.person).or_default() += c.count;
+        *totals
+            .entry(&c.asset)
+            .or_default()
+            .entry(&c.person)
+            .or_default() += c.count;
     }
     let kept = totals
         .iter()
         .map(|(asset, people)| {
             let mut ranked: Vec<(&str, u64)> = people.iter().map(|(p, n)| (*p, *n)).collect();
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let top = ranked.into_iter().take(config.recognition.top_n).map(|(p, _)| p.to_string()).collect();
+            let top = ranked
+                .into_iter()
+                .take(config.recognition.top_n)
+                .map(|(p, _)| p.to_string())
+                .collect();
             (asset.to_string(), top)
         })
         .collect();
-    let labeler = Labeler { recognition: &config.recognition, people: store.people()?, kept };
+    let labeler = Labeler {
+        recognition: &config.recognition,
+        people: store.people()?,
+        kept,
+    };
 
     let mut contributions = Family::new(
         "mlsteward_contributions_total",
@@ -176,17 +207,38 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
 
     let codeowners = store.codeowners()?;
     let mut info = Family::new("mlsteward_asset_info", MetricType::Gauge, "Catalog metadata of an asset, always 1: kind, owner (the catalog's, else the one owner CODEOWNERS agrees on, else empty) and lifecycle.");
-    let mut owned = Family::new("mlsteward_asset_owned", MetricType::Gauge, "1 if the asset has an owner (catalog, or unambiguous CODEOWNERS), else 0.");
+    let mut owned = Family::new(
+        "mlsteward_asset_owned",
+        MetricType::Gauge,
+        "1 if the asset has an owner (catalog, or unambiguous CODEOWNERS), else 0.",
+    );
     let mut conflict = Family::new(
         "mlsteward_asset_ownership_conflict",
         MetricType::Gauge,
         "1 if ownership sources disagree about the asset: CODEOWNERS assigns some of its files to owners without the catalog owner, or, with no catalog owner, to different owners; else 0.",
     );
     for a in &assets {
-        let (owner, disagree) = resolve_owner(a.owner.as_deref(), codeowners.get(&a.id).map_or(&[][..], |v| v.as_slice()));
-        owned.push(vec![("asset", a.id.clone())], if owner.is_empty() { 0.0 } else { 1.0 });
-        conflict.push(vec![("asset", a.id.clone())], if disagree { 1.0 } else { 0.0 });
-        info.push(vec![("asset", a.id.clone()), ("kind", a.kind.clone()), ("owner", owner), ("lifecycle", a.lifecycle.clone())], 1.0);
+        let (owner, disagree) = resolve_owner(
+            a.owner.as_deref(),
+            codeowners.get(&a.id).map_or(&[][..], |v| v.as_slice()),
+        );
+        owned.push(
+            vec![("asset", a.id.clone())],
+            if owner.is_empty() { 0.0 } else { 1.0 },
+        );
+        conflict.push(
+            vec![("asset", a.id.clone())],
+            if disagree { 1.0 } else { 0.0 },
+        );
+        info.push(
+            vec![
+                ("asset", a.id.clone()),
+                ("kind", a.kind.clone()),
+                ("owner", owner),
+                ("lifecycle", a.lifecycle.clone()),
+            ],
+            1.0,
+        );
     }
 
     let mut last_update = Family::new(
@@ -213,7 +265,9 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     );
     let mut per_person: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
     for c in &credits {
-        let e = per_person.entry((&c.asset, &c.person)).or_insert((i64::MAX, i64::MIN));
+        let e = per_person
+            .entry((&c.asset, &c.person))
+            .or_insert((i64::MAX, i64::MIN));
         e.0 = e.0.min(c.first_at);
         e.1 = e.1.max(c.last_at);
     }
@@ -226,8 +280,14 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
                 n_active += u64::from(*last >= since);
                 n_new += u64::from(*first >= since);
             }
-            active.push(vec![("asset", a.id.clone()), ("window", window.into())], n_active as f64);
-            newcomers.push(vec![("asset", a.id.clone()), ("window", window.into())], n_new as f64);
+            active.push(
+                vec![("asset", a.id.clone()), ("window", window.into())],
+                n_active as f64,
+            );
+            newcomers.push(
+                vec![("asset", a.id.clone()), ("window", window.into())],
+                n_new as f64,
+            );
         }
     }
 
@@ -241,7 +301,10 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         recent.entry(r.asset).or_default().push(r.commits);
     }
     for a in &assets {
-        absence.push(vec![("asset", a.id.clone())], absence_factor(recent.remove(&a.id).unwrap_or_default()) as f64);
+        absence.push(
+            vec![("asset", a.id.clone())],
+            absence_factor(recent.remove(&a.id).unwrap_or_default()) as f64,
+        );
     }
 
     let mut commits = Family::new(
@@ -255,10 +318,25 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     let mut invalid = Family::new("mlsteward_git_codeowners_invalid_lines", MetricType::Gauge, "CODEOWNERS lines at the branch tip that GitHub would skip as invalid (negation, character ranges, bad owners).");
     let invalid_counts = store.codeowners_invalid_lines()?;
     for s in &config.sources {
-        invalid.push(vec![("source", s.name.clone())], invalid_counts.get(&s.name).copied().unwrap_or(0) as f64);
+        invalid.push(
+            vec![("source", s.name.clone())],
+            invalid_counts.get(&s.name).copied().unwrap_or(0) as f64,
+        );
     }
 
-    Ok(vec![contributions, credited_commits, info, owned, conflict, last_update, active, newcomers, absence, commits, invalid])
+    Ok(vec![
+        contributions,
+        credited_commits,
+        info,
+        owned,
+        conflict,
+        last_update,
+        active,
+        newcomers,
+        absence,
+        commits,
+        invalid,
+    ])
 }
 
 #[cfg(test)]
@@ -269,7 +347,11 @@ mod tests {
     fn absence_factor_cases() {
         assert_eq!(absence_factor(vec![]), 0);
         assert_eq!(absence_factor(vec![10]), 1);
-        assert_eq!(absence_factor(vec![5, 5]), 2, "exactly half is not more than half");
+        assert_eq!(
+            absence_factor(vec![5, 5]),
+            2,
+            "exactly half is not more than half"
+        );
         assert_eq!(absence_factor(vec![6, 5]), 1);
         assert_eq!(absence_factor(vec![1, 1, 1, 1, 1]), 3);
         assert_eq!(absence_factor(vec![3, 10, 2, 1]), 1);
@@ -277,10 +359,22 @@ mod tests {
 
     #[test]
     fn owners() {
-        assert_eq!(resolve_owner(Some("ml-team"), &["org/ml-team".into()]), ("ml-team".into(), false));
-        assert_eq!(resolve_owner(Some("ml-team"), &["org/ml-team".into(), "alice".into()]), ("ml-team".into(), true));
-        assert_eq!(resolve_owner(None, &["alice,bob".into()]), ("alice,bob".into(), false));
-        assert_eq!(resolve_owner(None, &["alice".into(), "bob".into()]), ("".into(), true));
+        assert_eq!(
+            resolve_owner(Some("ml-team"), &["org/ml-team".into()]),
+            ("ml-team".into(), false)
+        );
+        assert_eq!(
+            resolve_owner(Some("ml-team"), &["org/ml-team".into(), "alice".into()]),
+            ("ml-team".into(), true)
+        );
+        assert_eq!(
+            resolve_owner(None, &["alice,bob".into()]),
+            ("alice,bob".into(), false)
+        );
+        assert_eq!(
+            resolve_owner(None, &["alice".into(), "bob".into()]),
+            ("".into(), true)
+        );
         assert_eq!(resolve_owner(None, &[]), ("".into(), false));
     }
 

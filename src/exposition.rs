@@ -30,8 +30,17 @@ pub struct Family {
 
 impl Family {
     pub fn new(name: &'static str, kind: MetricType, help: &'static str) -> Self {
-        debug_assert_eq!(name.ends_with("_total"), kind == MetricType::Counter, "{name}: _total is for counters only");
-        Family { name, help, kind, samples: Vec::new() }
+        debug_assert_eq!(
+            name.ends_with("_total"),
+            kind == MetricType::Counter,
+            "{name}: _total is for counters only"
+        );
+        Family {
+            name,
+            help,
+            kind,
+            samples: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
@@ -104,11 +113,21 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(text: String) -> Snapshot {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(text.len() / 4), flate2::Compression::fast());
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 4),
+            flate2::Compression::fast(),
+        );
         // Writing into a Vec cannot fail.
-        encoder.write_all(text.as_bytes()).expect("writing to a Vec");
-        let gzip = encoder.finish().expect("finishing a gzip stream into a Vec");
-        Snapshot { text: Bytes::from(text), gzip: Bytes::from(gzip) }
+        encoder
+            .write_all(text.as_bytes())
+            .expect("writing to a Vec");
+        let gzip = encoder
+            .finish()
+            .expect("finishing a gzip stream into a Vec");
+        Snapshot {
+            text: Bytes::from(text),
+            gzip: Bytes::from(gzip),
+        }
     }
 }
 

@@ -57,7 +57,15 @@ impl CommitOutcome {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Credited, Self::Merge, Self::Bot, Self::OptedOut, Self::WhitespaceOnly].into_iter().find(|o| o.as_str() == s)
+        [
+            Self::Credited,
+            Self::Merge,
+            Self::Bot,
+            Self::OptedOut,
+            Self::WhitespaceOnly,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 

@@ -1,10 +1,10 @@
+pub mod app;
 pub mod collector;
 pub mod config;
-pub mod facts;
-pub mod sources;
-pub mod store;
 pub mod derive;
 pub mod exposition;
-pub mod app;
+pub mod facts;
 pub mod scheduler;
 pub mod server;
+pub mod sources;
+pub mod store;

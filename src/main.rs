@@ -17,7 +17,11 @@ use mlsteward::{config, scheduler, server};
 const DEFAULT_LISTEN_ADDRESS: &str = ":9717";
 
 #[derive(Parser)]
-#[command(name = "mlsteward", version, about = "Measures shared ML resources and the people who keep them alive; serves Prometheus metrics.")]
+#[command(
+    name = "mlsteward",
+    version,
+    about = "Measures shared ML resources and the people who keep them alive; serves Prometheus metrics."
+)]
 struct Cli {
     /// Configuration file (YAML).
     #[arg(long = "config.file", global = true, default_value = "mlsteward.yaml")]
@@ -26,7 +30,11 @@ struct Cli {
     #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS)]
     listen_address: String,
     /// The SQLite fact store; its directory also holds mirrors of remote repositories.
-    #[arg(long = "storage.path", global = true, default_value = "./data/mlsteward.db")]
+    #[arg(
+        long = "storage.path",
+        global = true,
+        default_value = "./data/mlsteward.db"
+    )]
     storage_path: PathBuf,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", global = true, value_enum, default_value_t = LogLevel::Info)]
@@ -69,7 +77,10 @@ fn init_logging(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => tracing::Level::WARN,
         LogLevel::Error => tracing::Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -90,7 +101,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_logging(cli.log_level, cli.log_format);
@@ -100,7 +115,11 @@ fn main() -> ExitCode {
             for p in &problems {
                 eprintln!("{p}");
             }
-            eprintln!("{}: {} problem(s) found", cli.config_file.display(), problems.len());
+            eprintln!(
+                "{}: {} problem(s) found",
+                cli.config_file.display(),
+                problems.len()
+            );
             return ExitCode::from(2);
         }
     };
@@ -126,12 +145,21 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    println!("{}: OK ({} source(s), {} catalog asset(s))", cli.config_file.display(), config.sources.len(), config.catalog.len());
+    println!(
+        "{}: OK ({} source(s), {} catalog asset(s))",
+        cli.config_file.display(),
+        config.sources.len(),
+        config.catalog.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+fn run_async(
+    fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(fut);
     // Blocking collector threads that ignore cancellation must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -140,7 +168,12 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -
 
 fn open_app(cli: &Cli, config: config::Config) -> anyhow::Result<App> {
     let store = Store::open(&cli.storage_path)?;
-    let storage_dir = cli.storage_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let storage_dir = cli
+        .storage_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     App::new(config, store, &storage_dir)
 }
 
@@ -157,17 +190,22 @@ async fn collect_once(cli: &Cli, config: config::Config) -> anyhow::Result<ExitC
     };
     print!("{text}");
     app.store.flush()?;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -194,13 +232,21 @@ async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
     let server_shutdown = shutdown.clone();
     let router = server::router(app.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(async move { server_shutdown.cancelled().await }).await
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await
     });
 
     shutdown_signal().await;
-    tracing::info!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "shutting down: cancelling collections");
+    tracing::info!(
+        grace_seconds = SHUTDOWN_GRACE.as_secs(),
+        "shutting down: cancelling collections"
+    );
     shutdown.cancel();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("collections did not stop within the grace period; exiting anyway");
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
@@ -208,4 +254,3 @@ async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
     tracing::info!("store flushed; bye");
     Ok(ExitCode::SUCCESS)
 }
-

@@ -44,7 +44,11 @@ fn until_next(schedule: &Schedule) -> Duration {
         Schedule::Interval(every) => *every,
         Schedule::Cron { schedule, .. } => {
             let now = chrono::Utc::now();
-            schedule.after(&now).next().and_then(|next| (next - now).to_std().ok()).unwrap_or(Duration::from_secs(60))
+            schedule
+                .after(&now)
+                .next()
+                .and_then(|next| (next - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(60))
         }
     }
 }
@@ -104,17 +108,33 @@ mod tests {
     use super::*;
     use crate::collector::scripted::{Behaviour, Scripted};
     use crate::collector::{Collector, ErrorKind};
-    use crate::config::{Config, GitLocation, GitSourceConfig, Recognition, SourceConfig, SourceKind};
+    use crate::config::{
+        Config, GitLocation, GitSourceConfig, Recognition, SourceConfig, SourceKind,
+    };
 
-    fn source(name: &str, behaviour: Behaviour, every: Duration, timeout: Duration) -> (Source, Arc<AtomicUsize>) {
+    fn source(
+        name: &str,
+        behaviour: Behaviour,
+        every: Duration,
+        timeout: Duration,
+    ) -> (Source, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let config = SourceConfig {
             name: name.into(),
             schedule: Schedule::Interval(every),
             timeout,
-            kind: SourceKind::Git(GitSourceConfig { location: GitLocation::Path(".".into()), branch: None, path_kinds: vec![], changelog_paths: None }),
+            kind: SourceKind::Git(GitSourceConfig {
+                location: GitLocation::Path(".".into()),
+                branch: None,
+                path_kinds: vec![],
+                changelog_paths: None,
+            }),
         };
-        let collector = Collector::Scripted(Scripted { name: name.into(), behaviour, calls: calls.clone() });
+        let collector = Collector::Scripted(Scripted {
+            name: name.into(),
+            behaviour,
+            calls: calls.clone(),
+        });
         (Source { config, collector }, calls)
     }
 
@@ -141,7 +161,11 @@ mod tests {
         let (fail, _) = source("fail", Behaviour::Fail, every, Duration::from_secs(5));
         let (boom, _) = source("boom", Behaviour::Panic, every, Duration::from_secs(5));
         let (hang, hang_calls) = source("hang", Behaviour::Hang, every, Duration::from_secs(5));
-        let config = Config { recognition: Recognition::default(), sources: vec![], catalog: vec![] };
+        let config = Config {
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+        };
         let app = App::with_sources(config, store, vec![ok, fail, boom, hang]).unwrap();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -151,23 +175,40 @@ mod tests {
 
         // First ticks (after at most 1s of jitter) plus the hanging one's 5s timeout.
         advance(Duration::from_secs(7)).await;
-        assert!(app.is_ready(), "every source finished or failed its first collection");
+        assert!(
+            app.is_ready(),
+            "every source finished or failed its first collection"
+        );
         assert_eq!(app.status("ok").unwrap().success, Some(true));
         let fail = app.status("fail").unwrap();
-        assert_eq!((fail.success, fail.errors.get(&ErrorKind::RepositoryFailed)), (Some(false), Some(&1)));
-        assert_eq!(app.status("boom").unwrap().errors.get(&ErrorKind::Panic), Some(&1));
-        assert_eq!(app.status("hang").unwrap().errors.get(&ErrorKind::Timeout), Some(&1));
+        assert_eq!(
+            (fail.success, fail.errors.get(&ErrorKind::RepositoryFailed)),
+            (Some(false), Some(&1))
+        );
+        assert_eq!(
+            app.status("boom").unwrap().errors.get(&ErrorKind::Panic),
+            Some(&1)
+        );
+        assert_eq!(
+            app.status("hang").unwrap().errors.get(&ErrorKind::Timeout),
+            Some(&1)
+        );
 
         // The healthy source keeps its schedule: one collection per 10s interval.
         advance(Duration::from_secs(30)).await;
         assert_eq!(ok_calls.load(Ordering::SeqCst), 4);
         assert!(hang_calls.load(Ordering::SeqCst) >= 1);
         let text = app.render_text().unwrap();
-        assert!(text.contains("mlsteward_collector_success{collector=\"git\",source=\"ok\"} 1"), "{text}");
+        assert!(
+            text.contains("mlsteward_collector_success{collector=\"git\",source=\"ok\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("mlsteward_collector_errors_total{collector=\"git\",source=\"boom\",error_kind=\"panic\"} 4"), "{text}");
 
         shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.expect("loops stop promptly on shutdown");
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("loops stop promptly on shutdown");
     }
 
     #[tokio::test(start_paused = true)]
@@ -175,25 +216,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
         // The timeout is longer than the interval: ticks arrive while the collection runs.
-        let (hang, hang_calls) = source("hang", Behaviour::Hang, Duration::from_secs(2), Duration::from_secs(60));
-        let config = Config { recognition: Recognition::default(), sources: vec![], catalog: vec![] };
+        let (hang, hang_calls) = source(
+            "hang",
+            Behaviour::Hang,
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+        );
+        let config = Config {
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+        };
         let app = App::with_sources(config, store, vec![hang]).unwrap();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         spawn(&app, &tracker, &shutdown);
         tracker.close();
         advance(Duration::from_secs(20)).await;
-        assert_eq!(hang_calls.load(Ordering::SeqCst), 1, "no second collection starts while the first runs");
+        assert_eq!(
+            hang_calls.load(Ordering::SeqCst),
+            1,
+            "no second collection starts while the first runs"
+        );
         shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.expect("shutdown cancels the in-flight collection");
-        assert_eq!(app.status("hang").unwrap().errors.get(&ErrorKind::Cancelled), Some(&1));
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("shutdown cancels the in-flight collection");
+        assert_eq!(
+            app.status("hang")
+                .unwrap()
+                .errors
+                .get(&ErrorKind::Cancelled),
+            Some(&1)
+        );
     }
 
     #[test]
     fn jitter_is_bounded() {
         for _ in 0..100 {
-            assert!(initial_jitter(&Schedule::Interval(Duration::from_secs(60))) <= Duration::from_secs(6));
-            assert!(initial_jitter(&Schedule::Interval(Duration::from_secs(3600))) <= Duration::from_secs(15));
+            assert!(
+                initial_jitter(&Schedule::Interval(Duration::from_secs(60)))
+                    <= Duration::from_secs(6)
+            );
+            assert!(
+                initial_jitter(&Schedule::Interval(Duration::from_secs(3600)))
+                    <= Duration::from_secs(15)
+            );
         }
     }
 }

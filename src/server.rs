@@ -21,20 +21,40 @@ pub fn router(app: App) -> Router {
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|enc| {
-        let mut parts = enc.trim().split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let q_zero = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
-    })
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.trim().split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+        })
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     let snapshot = app.snapshot();
     if accepts_gzip(&headers) {
-        ([(header::CONTENT_TYPE, CONTENT_TYPE_TEXT), (header::CONTENT_ENCODING, "gzip"), (header::VARY, "Accept-Encoding")], snapshot.gzip).into_response()
+        (
+            [
+                (header::CONTENT_TYPE, CONTENT_TYPE_TEXT),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            snapshot.gzip,
+        )
+            .into_response()
     } else {
-        ([(header::CONTENT_TYPE, CONTENT_TYPE_TEXT), (header::VARY, "Accept-Encoding")], snapshot.text).into_response()
+        (
+            [
+                (header::CONTENT_TYPE, CONTENT_TYPE_TEXT),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            snapshot.text,
+        )
+            .into_response()
     }
 }
 
@@ -42,12 +62,19 @@ async fn ready(State(app): State<App>) -> Response {
     if app.is_ready() {
         (StatusCode::OK, "Ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "Not ready: waiting for every source's first collection\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: waiting for every source's first collection\n",
+        )
+            .into_response()
     }
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn landing(State(app): State<App>) -> Html<String> {
@@ -59,7 +86,11 @@ async fn landing(State(app): State<App>) -> Html<String> {
             Some(true) => "ok",
             Some(false) => "failing",
         };
-        rows.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{state}</td></tr>", escape_html(&s.config.name), s.collector_kind()));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{state}</td></tr>",
+            escape_html(&s.config.name),
+            s.collector_kind()
+        ));
     }
     Html(format!(
         "<!DOCTYPE html><html><head><title>mlsteward</title></head><body><h1>mlsteward</h1>\

@@ -128,7 +128,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -138,13 +140,17 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self.lock().pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     pub fn cursors(&self, source: &str) -> Result<Cursors, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached("SELECT key, value FROM cursors WHERE source = ?1")?;
-        let rows = stmt.query_map([source], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([source], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -170,7 +176,8 @@ impl Store {
 
     pub fn last_successes(&self) -> Result<BTreeMap<String, f64>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT source, last_success_seconds FROM collector_state")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT source, last_success_seconds FROM collector_state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -183,7 +190,14 @@ impl Store {
              FROM valid_credits GROUP BY asset, person, kind ORDER BY asset, person, kind",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(CreditRow { asset: r.get(0)?, person: r.get(1)?, kind: r.get(2)?, count: r.get(3)?, first_at: r.get(4)?, last_at: r.get(5)? })
+            Ok(CreditRow {
+                asset: r.get(0)?,
+                person: r.get(1)?,
+                kind: r.get(2)?,
+                count: r.get(3)?,
+                first_at: r.get(4)?,
+                last_at: r.get(5)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -195,7 +209,13 @@ impl Store {
             "SELECT asset, person, COUNT(DISTINCT repository || ' ' || sha) FROM valid_credits
              WHERE authored = 1 AND committed_at >= ?1 GROUP BY asset, person ORDER BY asset, person",
         )?;
-        let rows = stmt.query_map([since], |r| Ok(AuthoredRow { asset: r.get(0)?, person: r.get(1)?, commits: r.get(2)? }))?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(AuthoredRow {
+                asset: r.get(0)?,
+                person: r.get(1)?,
+                commits: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -240,7 +260,8 @@ impl Store {
     /// CODEOWNERS owner sets per asset.
     pub fn codeowners(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT asset, owners FROM codeowners ORDER BY asset, owners")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT asset, owners FROM codeowners ORDER BY asset, owners")?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
@@ -252,19 +273,24 @@ impl Store {
 
     pub fn codeowners_invalid_lines(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT repository, COUNT(*) FROM codeowners_invalid GROUP BY repository")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT repository, COUNT(*) FROM codeowners_invalid GROUP BY repository",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Checkpoints the WAL into the main file; called on shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.lock().pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        self.lock()
+            .pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
         Ok(())
     }
 
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self.lock().pragma_query_value(None, "integrity_check", |r| r.get(0))?)
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
     }
 }
 
@@ -272,7 +298,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
-        return Err(StoreError::TooNew { found: version, known });
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
@@ -289,29 +318,45 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
     let repo = git.repository.as_str();
     if git.reset {
         for table in PER_COMMIT_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE repository = ?1"), [repo])?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE repository = ?1"),
+                [repo],
+            )?;
         }
     }
     for table in PER_COMMIT_TABLES {
-        let mut stmt = tx.prepare_cached(&format!("DELETE FROM {table} WHERE repository = ?1 AND sha = ?2"))?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE repository = ?1 AND sha = ?2"
+        ))?;
         for sha in &git.dropped {
             stmt.execute([repo, sha])?;
         }
     }
     {
         let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut asset = tx.prepare_cached("INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)")?;
+        let mut asset = tx.prepare_cached(
+            "INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)",
+        )?;
         let mut credit = tx.prepare_cached(
             "INSERT OR REPLACE INTO credits (repository, sha, asset, person, kind, authored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        let mut revert = tx.prepare_cached("INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)")?;
+        let mut revert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
+        )?;
         for c in &git.commits {
             commit.execute(params![repo, c.sha, c.committed_at, c.outcome.as_str()])?;
             for a in &c.assets {
                 asset.execute(params![repo, c.sha, a])?;
             }
             for cr in &c.credits {
-                credit.execute(params![repo, c.sha, cr.asset, cr.person, cr.kind, cr.authored])?;
+                credit.execute(params![
+                    repo,
+                    c.sha,
+                    cr.asset,
+                    cr.person,
+                    cr.kind,
+                    cr.authored
+                ])?;
             }
             if let Some(reverted) = &c.reverts {
                 revert.execute(params![repo, c.sha, reverted])?;
@@ -323,9 +368,14 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
         }
     }
     tx.execute("DELETE FROM codeowners WHERE repository = ?1", [repo])?;
-    tx.execute("DELETE FROM codeowners_invalid WHERE repository = ?1", [repo])?;
+    tx.execute(
+        "DELETE FROM codeowners_invalid WHERE repository = ?1",
+        [repo],
+    )?;
     {
-        let mut owners = tx.prepare_cached("INSERT OR REPLACE INTO codeowners (repository, asset, owners) VALUES (?1, ?2, ?3)")?;
+        let mut owners = tx.prepare_cached(
+            "INSERT OR REPLACE INTO codeowners (repository, asset, owners) VALUES (?1, ?2, ?3)",
+        )?;
         for (asset, sets) in &git.ownership.asset_owners {
             for set in sets {
                 owners.execute(params![repo, asset, set])?;
@@ -337,7 +387,8 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
         }
     }
     tx.execute("DELETE FROM cursors WHERE source = ?1", [repo])?;
-    let mut cursor = tx.prepare_cached("INSERT INTO cursors (source, key, value) VALUES (?1, ?2, ?3)")?;
+    let mut cursor =
+        tx.prepare_cached("INSERT INTO cursors (source, key, value) VALUES (?1, ?2, ?3)")?;
     for (k, v) in &git.cursors {
         cursor.execute(params![repo, k, v])?;
     }
@@ -347,7 +398,10 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
 /// Used by tests and tools that inspect a store without the daemon.
 pub fn count_rows(store: &Store, table: &str) -> Result<i64, StoreError> {
     let conn = store.lock();
-    Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).optional()?.unwrap_or(0))
+    Ok(conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -361,7 +415,12 @@ mod tests {
             committed_at: at,
             outcome: CommitOutcome::Credited,
             assets: vec!["a".into()],
-            credits: vec![Credit { asset: "a".into(), person: person.into(), kind: "code".into(), authored: true }],
+            credits: vec![Credit {
+                asset: "a".into(),
+                person: person.into(),
+                kind: "code".into(),
+                authored: true,
+            }],
             reverts: reverts.map(String::from),
         }
     }
@@ -372,17 +431,31 @@ mod tests {
         let store = Store::open(&dir.path().join("s.db")).unwrap();
         let facts = Facts::Git(GitFacts {
             repository: "r".into(),
-            commits: vec![commit("s1", 10, "p", None), commit("s2", 20, "p", None), commit("s3", 30, "q", Some("s2"))],
+            commits: vec![
+                commit("s1", 10, "p", None),
+                commit("s2", 20, "p", None),
+                commit("s3", 30, "q", Some("s2")),
+            ],
             ..GitFacts::default()
         });
         store.apply(&facts).unwrap();
         store.apply(&facts).unwrap();
         let credits = store.credits().unwrap();
-        assert_eq!(credits.len(), 1, "s2 was reverted by s3, and s3 is a revert: {credits:?}");
+        assert_eq!(
+            credits.len(),
+            1,
+            "s2 was reverted by s3, and s3 is a revert: {credits:?}"
+        );
         assert_eq!((credits[0].person.as_str(), credits[0].count), ("p", 1));
 
         // The revert disappears from history (force push): s2 counts again.
-        store.apply(&Facts::Git(GitFacts { repository: "r".into(), dropped: vec!["s3".into()], ..GitFacts::default() })).unwrap();
+        store
+            .apply(&Facts::Git(GitFacts {
+                repository: "r".into(),
+                dropped: vec!["s3".into()],
+                ..GitFacts::default()
+            }))
+            .unwrap();
         let credits = store.credits().unwrap();
         assert_eq!(credits[0].count, 2);
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);

@@ -52,15 +52,31 @@ fn every_bad_config_is_reported_with_position_and_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         for e in *expected {
             let want = format!("{}:{e}", file.display());
-            assert!(stderr.contains(&want) || (!e.contains(':') && stderr.contains(e)), "{name}: expected `{want}` in:\n{stderr}");
+            assert!(
+                stderr.contains(&want) || (!e.contains(':') && stderr.contains(e)),
+                "{name}: expected `{want}` in:\n{stderr}"
+            );
         }
-        let problems = stderr.lines().filter(|l| !l.ends_with("problem(s) found")).count();
-        assert_eq!(problems, expected.iter().filter(|e| e.contains(": ")).count(), "{name}: exactly the expected problems:\n{stderr}");
+        let problems = stderr
+            .lines()
+            .filter(|l| !l.ends_with("problem(s) found"))
+            .count();
+        assert_eq!(
+            problems,
+            expected.iter().filter(|e| e.contains(": ")).count(),
+            "{name}: exactly the expected problems:\n{stderr}"
+        );
     }
     // Every fixture file has a case.
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml").map(String::from))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".yaml")
+                .map(String::from)
+        })
         .collect();
     files.retain(|f| f != "bad_identities_file"); // its problems live in another file: own test below
     files.sort();
@@ -74,23 +90,49 @@ fn identity_file_problems_name_that_file() {
     let out = mlsteward(&["check-config", "--config.file", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("bad_identities_people.data:3:5: people[0].emial: unknown key"), "{stderr}");
-    assert!(stderr.contains("bad_identities_people.data:2:5: people[0]: missing required key `email`"), "{stderr}");
+    assert!(
+        stderr.contains("bad_identities_people.data:3:5: people[0].emial: unknown key"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad_identities_people.data:2:5: people[0]: missing required key `email`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn shipped_configs_are_valid() {
     for name in ["config/example.yaml", "config/reference.yaml"] {
-        let out = mlsteward(&["check-config", "--config.file", repo_root().join(name).to_str().unwrap()]);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = mlsteward(&[
+            "check-config",
+            "--config.file",
+            repo_root().join(name).to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 #[test]
 fn usage_errors_exit_2_and_missing_config_exits_2() {
     assert_eq!(mlsteward(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(mlsteward(&["run", "--log.format=xml"]).status.code(), Some(2));
-    assert_eq!(mlsteward(&["check-config", "--config.file", "/nonexistent/mlsteward.yaml"]).status.code(), Some(2));
+    assert_eq!(
+        mlsteward(&["run", "--log.format=xml"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        mlsteward(&[
+            "check-config",
+            "--config.file",
+            "/nonexistent/mlsteward.yaml"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
     assert_eq!(mlsteward(&["--help"]).status.code(), Some(0));
 }
 
@@ -101,7 +143,17 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
     let addr = format!("127.0.0.1:{}", free_port());
     let storage = dir.path().join("data/db.sqlite");
     let mut daemon = Daemon::start(
-        &["run", "--config.file", config.to_str().unwrap(), "--web.listen-address", &addr, "--storage.path", storage.to_str().unwrap(), "--log.format", "json"],
+        &[
+            "run",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.listen-address",
+            &addr,
+            "--storage.path",
+            storage.to_str().unwrap(),
+            "--log.format",
+            "json",
+        ],
         &addr,
     );
     daemon.wait_ready();
@@ -110,29 +162,52 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
     assert!(landing.text().contains("href=\"metrics\"") && landing.text().contains("fixture"));
 
     let plain = http_get(&addr, "/metrics", &[]).unwrap();
-    assert_eq!(plain.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
-    assert!(plain.text().contains("mlsteward_collector_success{collector=\"git\",source=\"fixture\"} 1"));
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(plain
+        .text()
+        .contains("mlsteward_collector_success{collector=\"git\",source=\"fixture\"} 1"));
     let gz = http_get(&addr, "/metrics", &[("Accept-Encoding", "gzip")]).unwrap();
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut unzipped = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_string(&mut unzipped).unwrap();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
     assert_eq!(unzipped, plain.text());
     assert_eq!(http_get(&addr, "/nope", &[]).unwrap().status, 404);
 
     // SIGTERM: flush and exit 0 within the documented bound (10s grace + 2s server + flush).
     let pid = daemon.child.id().to_string();
     let started = Instant::now();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = loop {
         if let Some(s) = daemon.child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "did not exit within 15s of SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not exit within 15s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
     let mut logs = String::new();
-    daemon.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    assert!(logs.lines().all(|l| l.trim_start().starts_with('{')), "--log.format json logs JSON lines:\n{logs}");
+    daemon
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.lines().all(|l| l.trim_start().starts_with('{')),
+        "--log.format json logs JSON lines:\n{logs}"
+    );
     assert!(logs.contains("store flushed"), "{logs}");
 }

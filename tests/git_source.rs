@@ -22,25 +22,85 @@ pub fn build_fixture(dir: &Path, extra_config: &str) -> (Repo, std::path::PathBu
             ("src/model.py", "def train():\n    return 1\n"),
             ("README.md", "# Churn\n"),
             (".mailmap", "Ann Lee <ann@example.com> <ann@old.example>\n"),
-            (".github/CODEOWNERS", "* @org/platform\n/src/ @org/ml-team\n!secret @org/platform\n"),
+            (
+                ".github/CODEOWNERS",
+                "* @org/platform\n/src/ @org/ml-team\n!secret @org/platform\n",
+            ),
         ],
         "Initial model",
     );
     repo.commit(BOB, t0 - 20 * DAY, &[("tests/test_model.py", "def test_train():\n    assert train()\n")], "Add tests\n\nCovers train().\n\nReviewed-by: Ann Lee <ann@example.com>\nCo-authored-by: Cy Park <cy@example.com>\n");
-    repo.commit(ANN_OLD, t0 - 19 * DAY, &[("src/model.py", "def train():\n    return 2\n")], "Improve model");
-    repo.commit(BOB, t0 - 18 * DAY, &[("src/model.py", "def train():\n\treturn 2\n\n")], "Reformat");
-    repo.commit("dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>", t0 - 17 * DAY, &[("requirements.txt", "numpy==2.0\n")], "Bump numpy");
-    let bad = repo.commit(BOB, t0 - 16 * DAY, &[("src/model.py", "def train():\n\treturn -1\n")], "Break model");
-    repo.git_as(&["revert", "--no-edit", &bad], "Ann Lee", "ann@example.com", t0 - 15 * DAY);
-    repo.commit("Cy Park <cy@example.com>", t0 - 14 * DAY, &[("CHANGELOG.md", "# Changelog\n\n- Faster training (thanks @bobh and Ann Lee)\n")], "Changelog");
+    repo.commit(
+        ANN_OLD,
+        t0 - 19 * DAY,
+        &[("src/model.py", "def train():\n    return 2\n")],
+        "Improve model",
+    );
+    repo.commit(
+        BOB,
+        t0 - 18 * DAY,
+        &[("src/model.py", "def train():\n\treturn 2\n\n")],
+        "Reformat",
+    );
+    repo.commit(
+        "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>",
+        t0 - 17 * DAY,
+        &[("requirements.txt", "numpy==2.0\n")],
+        "Bump numpy",
+    );
+    let bad = repo.commit(
+        BOB,
+        t0 - 16 * DAY,
+        &[("src/model.py", "def train():\n\treturn -1\n")],
+        "Break model",
+    );
+    repo.git_as(
+        &["revert", "--no-edit", &bad],
+        "Ann Lee",
+        "ann@example.com",
+        t0 - 15 * DAY,
+    );
+    repo.commit(
+        "Cy Park <cy@example.com>",
+        t0 - 14 * DAY,
+        &[(
+            "CHANGELOG.md",
+            "# Changelog\n\n- Faster training (thanks @bobh and Ann Lee)\n",
+        )],
+        "Changelog",
+    );
     repo.git(&["checkout", "-q", "-b", "feature"]);
-    repo.commit("Dee <dee@example.com>", t0 - 13 * DAY, &[("data/train.csv", "a,b\n1,2\n")], "Add data");
+    repo.commit(
+        "Dee <dee@example.com>",
+        t0 - 13 * DAY,
+        &[("data/train.csv", "a,b\n1,2\n")],
+        "Add data",
+    );
     repo.git(&["checkout", "-q", "main"]);
-    repo.git_as(&["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"], "Ann Lee", "ann@example.com", t0 - 12 * DAY);
-    repo.commit("Eve <eve@example.com>", t0 - 11 * DAY, &[("docs/guide.md", "Guide\n")], "Docs");
-    repo.commit("Fay <fay@example.com>", t0 - 10 * DAY, &[("lib/util.py", "x = 1\n")], "Util\n\nReviewed-by: Fay <fay@example.com>\n");
+    repo.git_as(
+        &["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"],
+        "Ann Lee",
+        "ann@example.com",
+        t0 - 12 * DAY,
+    );
+    repo.commit(
+        "Eve <eve@example.com>",
+        t0 - 11 * DAY,
+        &[("docs/guide.md", "Guide\n")],
+        "Docs",
+    );
+    repo.commit(
+        "Fay <fay@example.com>",
+        t0 - 10 * DAY,
+        &[("lib/util.py", "x = 1\n")],
+        "Util\n\nReviewed-by: Fay <fay@example.com>\n",
+    );
 
-    std::fs::write(dir.join("people.yaml"), "people:\n  - name: Bob Stone\n    email: bob@example.com\n    aliases: [\"@bobh\"]\n").unwrap();
+    std::fs::write(
+        dir.join("people.yaml"),
+        "people:\n  - name: Bob Stone\n    email: bob@example.com\n    aliases: [\"@bobh\"]\n",
+    )
+    .unwrap();
     let config = dir.join("mlsteward.yaml");
     std::fs::write(
         &config,
@@ -74,7 +134,13 @@ catalog:
 }
 
 pub fn collect_once(config: &Path, storage: &Path) -> (bool, String) {
-    let out = mlsteward(&["collect-once", "--config.file", config.to_str().unwrap(), "--storage.path", storage.to_str().unwrap()]);
+    let out = mlsteward(&[
+        "collect-once",
+        "--config.file",
+        config.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     (out.status.success(), String::from_utf8(out.stdout).unwrap())
@@ -94,7 +160,10 @@ fn contributions(text: &str, asset: &str) -> BTreeMap<(String, String), f64> {
 }
 
 fn map(entries: &[(&str, &str, f64)]) -> BTreeMap<(String, String), f64> {
-    entries.iter().map(|(a, b, v)| ((a.to_string(), b.to_string()), *v)).collect()
+    entries
+        .iter()
+        .map(|(a, b, v)| ((a.to_string(), b.to_string()), *v))
+        .collect()
 }
 
 #[test]
@@ -123,31 +192,105 @@ fn hand_built_history_has_known_credits() {
             ("Fay", "code", 1.0),
         ])
     );
-    assert_eq!(contributions(&text, "churn-model"), map(&[("Ann Lee", "code", 2.0)]));
-    for (who, n) in [("Ann Lee", 2.0), ("Bob Stone", 1.0), ("Cy Park", 2.0), ("Dee", 1.0), ("Fay", 1.0)] {
-        assert_eq!(sample(&text, &format!("mlsteward_credited_commits_total{{asset=\"fixture\",contributor=\"{who}\"}}")), Some(n), "{who}");
+    assert_eq!(
+        contributions(&text, "churn-model"),
+        map(&[("Ann Lee", "code", 2.0)])
+    );
+    for (who, n) in [
+        ("Ann Lee", 2.0),
+        ("Bob Stone", 1.0),
+        ("Cy Park", 2.0),
+        ("Dee", 1.0),
+        ("Fay", 1.0),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    "mlsteward_credited_commits_total{{asset=\"fixture\",contributor=\"{who}\"}}"
+                )
+            ),
+            Some(n),
+            "{who}"
+        );
     }
-    for (outcome, n) in [("credited", 6.0), ("whitespace_only", 1.0), ("bot", 1.0), ("reverted", 1.0), ("revert", 1.0), ("merge", 1.0), ("opted_out", 1.0)] {
-        assert_eq!(sample(&text, &format!("mlsteward_git_commits{{source=\"fixture\",outcome=\"{outcome}\"}}")), Some(n), "{outcome}");
+    for (outcome, n) in [
+        ("credited", 6.0),
+        ("whitespace_only", 1.0),
+        ("bot", 1.0),
+        ("reverted", 1.0),
+        ("revert", 1.0),
+        ("merge", 1.0),
+        ("opted_out", 1.0),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_git_commits{{source=\"fixture\",outcome=\"{outcome}\"}}")
+            ),
+            Some(n),
+            "{outcome}"
+        );
     }
-    let s = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("missing {series}\n{text}"));
-    assert_eq!(s("mlsteward_asset_active_contributors{asset=\"fixture\",window=\"30d\"}"), 5.0);
-    assert_eq!(s("mlsteward_asset_new_contributors{asset=\"fixture\",window=\"30d\"}"), 4.0);
-    assert_eq!(s("mlsteward_asset_contributor_absence_factor{asset=\"fixture\"}"), 3.0);
-    assert_eq!(s("mlsteward_asset_active_contributors{asset=\"churn-model\",window=\"90d\"}"), 1.0);
-    assert_eq!(s("mlsteward_asset_new_contributors{asset=\"churn-model\",window=\"90d\"}"), 0.0);
-    assert_eq!(s("mlsteward_asset_contributor_absence_factor{asset=\"churn-model\"}"), 1.0);
-    assert_eq!(s("mlsteward_asset_contributor_absence_factor{asset=\"feature-store-views\"}"), 0.0);
+    let s =
+        |series: &str| sample(&text, series).unwrap_or_else(|| panic!("missing {series}\n{text}"));
+    assert_eq!(
+        s("mlsteward_asset_active_contributors{asset=\"fixture\",window=\"30d\"}"),
+        5.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_new_contributors{asset=\"fixture\",window=\"30d\"}"),
+        4.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_contributor_absence_factor{asset=\"fixture\"}"),
+        3.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_active_contributors{asset=\"churn-model\",window=\"90d\"}"),
+        1.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_new_contributors{asset=\"churn-model\",window=\"90d\"}"),
+        0.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_contributor_absence_factor{asset=\"churn-model\"}"),
+        1.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_contributor_absence_factor{asset=\"feature-store-views\"}"),
+        0.0
+    );
     assert_eq!(s("mlsteward_asset_info{asset=\"churn-model\",kind=\"model\",owner=\"ml-team\",lifecycle=\"production\"}"), 1.0);
     assert_eq!(s("mlsteward_asset_info{asset=\"fixture\",kind=\"repo\",owner=\"\",lifecycle=\"experimental\"}"), 1.0);
-    assert_eq!(s("mlsteward_asset_ownership_conflict{asset=\"churn-model\"}"), 0.0);
-    assert_eq!(s("mlsteward_asset_ownership_conflict{asset=\"fixture\"}"), 1.0, "src/ and the rest have different CODEOWNERS");
-    assert_eq!(s("mlsteward_asset_owned{asset=\"feature-store-views\"}"), 0.0);
-    assert_eq!(s("mlsteward_git_codeowners_invalid_lines{source=\"fixture\"}"), 1.0);
+    assert_eq!(
+        s("mlsteward_asset_ownership_conflict{asset=\"churn-model\"}"),
+        0.0
+    );
+    assert_eq!(
+        s("mlsteward_asset_ownership_conflict{asset=\"fixture\"}"),
+        1.0,
+        "src/ and the rest have different CODEOWNERS"
+    );
+    assert_eq!(
+        s("mlsteward_asset_owned{asset=\"feature-store-views\"}"),
+        0.0
+    );
+    assert_eq!(
+        s("mlsteward_git_codeowners_invalid_lines{source=\"fixture\"}"),
+        1.0
+    );
     let t0 = now() as f64;
     let last = s("mlsteward_asset_last_update_timestamp_seconds{asset=\"churn-model\"}");
-    assert!((last - (t0 - 15.0 * DAY as f64)).abs() < 120.0, "the revert is the newest change to src/");
-    assert!(!text.contains("\"Eve\"") && !text.contains("eve@"), "opted-out people never appear");
+    assert!(
+        (last - (t0 - 15.0 * DAY as f64)).abs() < 120.0,
+        "the revert is the newest change to src/"
+    );
+    assert!(
+        !text.contains("\"Eve\"") && !text.contains("eve@"),
+        "opted-out people never appear"
+    );
     assert!(!text.contains("dependabot"), "bots never appear");
 }
 
@@ -158,8 +301,16 @@ fn restart_exposes_the_same_counters_and_mines_nothing_twice() {
     let storage = dir.path().join("data/db.sqlite");
     let (_, first) = collect_once(&config, &storage);
     let (_, second) = collect_once(&config, &storage);
-    for family in ["mlsteward_contributions_total", "mlsteward_credited_commits_total", "mlsteward_git_commits"] {
-        assert_eq!(family_lines(&first, family), family_lines(&second, family), "{family}");
+    for family in [
+        "mlsteward_contributions_total",
+        "mlsteward_credited_commits_total",
+        "mlsteward_git_commits",
+    ] {
+        assert_eq!(
+            family_lines(&first, family),
+            family_lines(&second, family),
+            "{family}"
+        );
     }
 }
 
@@ -171,21 +322,48 @@ fn incremental_mining_and_rewritten_history_match_a_fresh_mining() {
     collect_once(&config, &storage);
 
     let t0 = now();
-    repo.commit("Gus <gus@example.com>", t0 - 5 * DAY, &[("src/extra.py", "y = 2\n")], "Extra");
-    repo.commit("Hal <hal@example.com>", t0 - 4 * DAY, &[("docs/more.md", "More\n")], "More docs");
+    repo.commit(
+        "Gus <gus@example.com>",
+        t0 - 5 * DAY,
+        &[("src/extra.py", "y = 2\n")],
+        "Extra",
+    );
+    repo.commit(
+        "Hal <hal@example.com>",
+        t0 - 4 * DAY,
+        &[("docs/more.md", "More\n")],
+        "More docs",
+    );
     let (_, incremental) = collect_once(&config, &storage);
     assert_eq!(sample(&incremental, "mlsteward_contributions_total{asset=\"churn-model\",contributor=\"Gus\",kind=\"code\"}"), Some(1.0));
 
     // Force push: drop Gus's and Hal's commits, land Ivy's instead.
     repo.git(&["reset", "-q", "--hard", "HEAD~2"]);
-    repo.commit("Ivy <ivy@example.com>", t0 - 3 * DAY, &[("eval/score.py", "s = 1\n")], "Eval");
+    repo.commit(
+        "Ivy <ivy@example.com>",
+        t0 - 3 * DAY,
+        &[("eval/score.py", "s = 1\n")],
+        "Eval",
+    );
     let (_, rewritten) = collect_once(&config, &storage);
-    assert!(!rewritten.contains("Gus") && !rewritten.contains("Hal"), "facts of unreachable commits are removed");
+    assert!(
+        !rewritten.contains("Gus") && !rewritten.contains("Hal"),
+        "facts of unreachable commits are removed"
+    );
     assert_eq!(sample(&rewritten, "mlsteward_contributions_total{asset=\"fixture\",contributor=\"Ivy\",kind=\"evaluation\"}"), Some(1.0));
 
     let (_, fresh) = collect_once(&config, &dir.path().join("fresh/db.sqlite"));
-    for family in ["mlsteward_contributions_total", "mlsteward_credited_commits_total", "mlsteward_git_commits", "mlsteward_asset_contributor_absence_factor"] {
-        assert_eq!(family_lines(&rewritten, family), family_lines(&fresh, family), "{family}");
+    for family in [
+        "mlsteward_contributions_total",
+        "mlsteward_credited_commits_total",
+        "mlsteward_git_commits",
+        "mlsteward_asset_contributor_absence_factor",
+    ] {
+        assert_eq!(
+            family_lines(&rewritten, family),
+            family_lines(&fresh, family),
+            "{family}"
+        );
     }
 }
 
@@ -199,10 +377,23 @@ fn a_failing_repository_reports_failure_and_keeps_the_last_good_data() {
     std::fs::rename(dir.path().join("repo"), dir.path().join("gone")).unwrap();
     let (ok, after) = collect_once(&config, &storage);
     assert!(!ok, "collect-once exits 1 when a source fails");
-    assert_eq!(sample(&after, "mlsteward_collector_success{collector=\"git\",source=\"fixture\"}"), Some(0.0));
+    assert_eq!(
+        sample(
+            &after,
+            "mlsteward_collector_success{collector=\"git\",source=\"fixture\"}"
+        ),
+        Some(0.0)
+    );
     assert_eq!(sample(&after, "mlsteward_collector_errors_total{collector=\"git\",source=\"fixture\",error_kind=\"repository_failed\"}"), Some(1.0));
-    assert_eq!(family_lines(&good, "mlsteward_contributions_total"), family_lines(&after, "mlsteward_contributions_total"));
-    assert!(sample(&after, "mlsteward_collector_last_success_timestamp_seconds{collector=\"git\",source=\"fixture\"}").is_some());
+    assert_eq!(
+        family_lines(&good, "mlsteward_contributions_total"),
+        family_lines(&after, "mlsteward_contributions_total")
+    );
+    assert!(sample(
+        &after,
+        "mlsteward_collector_last_success_timestamp_seconds{collector=\"git\",source=\"fixture\"}"
+    )
+    .is_some());
 }
 
 #[test]
@@ -210,21 +401,49 @@ fn labels_can_be_pseudonyms_capped_or_absent() {
     let dir = tempfile::tempdir().unwrap();
     let (_repo, config) = build_fixture(dir.path(), "");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("recognition:\n", "recognition:\n  contributor_label: pseudonym\n  pseudonym_salt: s3cret\n  top_n: 2\n")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "recognition:\n",
+            "recognition:\n  contributor_label: pseudonym\n  pseudonym_salt: s3cret\n  top_n: 2\n",
+        ),
+    )
+    .unwrap();
     let (_, out) = collect_once(&config, &dir.path().join("a/db.sqlite"));
     let lines = family_lines(&out, "mlsteward_credited_commits_total");
-    let fixture: Vec<&String> = lines.iter().filter(|l| l.contains("asset=\"fixture\"")).collect();
+    let fixture: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("asset=\"fixture\""))
+        .collect();
     // Ann (6 contributions) and Bob (2, ahead of Cy on the tie by key) keep their labels.
     assert_eq!(fixture.len(), 3, "{fixture:?}");
-    assert!(fixture.iter().any(|l| l.contains("contributor=\"__other__\"} 4")), "{fixture:?}");
-    assert!(fixture.iter().filter(|l| l.contains("contributor=\"p-")).count() == 2);
+    assert!(
+        fixture
+            .iter()
+            .any(|l| l.contains("contributor=\"__other__\"} 4")),
+        "{fixture:?}"
+    );
+    assert!(
+        fixture
+            .iter()
+            .filter(|l| l.contains("contributor=\"p-"))
+            .count()
+            == 2
+    );
     assert!(!out.contains("Ann Lee"));
 
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("contributor_label: pseudonym", "contributor_label: none")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("contributor_label: pseudonym", "contributor_label: none"),
+    )
+    .unwrap();
     let (_, out) = collect_once(&config, &dir.path().join("b/db.sqlite"));
     assert!(!out.contains("contributor="));
-    assert_eq!(sample(&out, "mlsteward_credited_commits_total{asset=\"fixture\"}"), Some(7.0));
+    assert_eq!(
+        sample(&out, "mlsteward_credited_commits_total{asset=\"fixture\"}"),
+        Some(7.0)
+    );
 }
 
 #[test]
@@ -233,17 +452,38 @@ fn a_remote_url_is_mirrored_into_storage_and_fetched_on_each_collection() {
     let (repo, _) = build_fixture(dir.path(), "");
     let url = format!("file://{}", repo.dir.display());
     let config = dir.path().join("remote.yaml");
-    std::fs::write(&config, format!("sources:\n  - name: mirror\n    type: git\n    url: {url}\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("sources:\n  - name: mirror\n    type: git\n    url: {url}\n"),
+    )
+    .unwrap();
     let storage = dir.path().join("data/db.sqlite");
     let (ok, first) = collect_once(&config, &storage);
     assert!(ok, "{first}");
     assert!(dir.path().join("data/git/mirror.git").exists());
     // No opt-out in this config: Eve's commit counts too.
-    assert_eq!(sample(&first, "mlsteward_git_commits{source=\"mirror\",outcome=\"credited\"}"), Some(7.0));
-    repo.commit("Jo <jo@example.com>", now() - DAY, &[("src/new.py", "z = 3\n")], "New");
+    assert_eq!(
+        sample(
+            &first,
+            "mlsteward_git_commits{source=\"mirror\",outcome=\"credited\"}"
+        ),
+        Some(7.0)
+    );
+    repo.commit(
+        "Jo <jo@example.com>",
+        now() - DAY,
+        &[("src/new.py", "z = 3\n")],
+        "New",
+    );
     let (ok, second) = collect_once(&config, &storage);
     assert!(ok);
-    assert_eq!(sample(&second, "mlsteward_contributions_total{asset=\"mirror\",contributor=\"Jo\",kind=\"code\"}"), Some(1.0));
+    assert_eq!(
+        sample(
+            &second,
+            "mlsteward_contributions_total{asset=\"mirror\",contributor=\"Jo\",kind=\"code\"}"
+        ),
+        Some(1.0)
+    );
 }
 
 /// The per-author commit counts of this repository's own history agree with
@@ -251,8 +491,16 @@ fn a_remote_url_is_mirrored_into_storage_and_fetched_on_each_collection() {
 #[test]
 fn this_repository_matches_git_shortlog() {
     let root = repo_root();
-    let shortlog = Command::new("git").args(["shortlog", "-sn", "--no-merges", "HEAD"]).current_dir(&root).output().unwrap();
-    assert!(shortlog.status.success(), "{}", String::from_utf8_lossy(&shortlog.stderr));
+    let shortlog = Command::new("git")
+        .args(["shortlog", "-sn", "--no-merges", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        shortlog.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shortlog.stderr)
+    );
     let expected: BTreeMap<String, f64> = String::from_utf8(shortlog.stdout)
         .unwrap()
         .lines()
@@ -262,13 +510,30 @@ fn this_repository_matches_git_shortlog() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("self.yaml");
-    std::fs::write(&config, format!("sources:\n  - name: self\n    type: git\n    path: {}\n", root.display())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: self\n    type: git\n    path: {}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
     let (ok, text) = collect_once(&config, &dir.path().join("db.sqlite"));
     assert!(ok);
-    let excluded: f64 = ["whitespace_only", "revert", "reverted"].iter().filter_map(|o| sample(&text, &format!("mlsteward_git_commits{{source=\"self\",outcome=\"{o}\"}}"))).sum();
+    let excluded: f64 = ["whitespace_only", "revert", "reverted"]
+        .iter()
+        .filter_map(|o| {
+            sample(
+                &text,
+                &format!("mlsteward_git_commits{{source=\"self\",outcome=\"{o}\"}}"),
+            )
+        })
+        .sum();
     let got: BTreeMap<String, f64> = family_lines(&text, "mlsteward_credited_commits_total")
         .iter()
-        .filter_map(|l| l.strip_prefix("mlsteward_credited_commits_total{asset=\"self\",contributor=\""))
+        .filter_map(|l| {
+            l.strip_prefix("mlsteward_credited_commits_total{asset=\"self\",contributor=\"")
+        })
         .map(|rest| {
             let (who, value) = rest.split_once("\"} ").unwrap();
             (who.to_string(), value.parse().unwrap())
@@ -277,6 +542,9 @@ fn this_repository_matches_git_shortlog() {
     if excluded == 0.0 {
         assert_eq!(got, expected);
     } else {
-        assert_eq!(got.values().sum::<f64>() + excluded, expected.values().sum::<f64>());
+        assert_eq!(
+            got.values().sum::<f64>() + excluded,
+            expected.values().sum::<f64>()
+        );
     }
 }

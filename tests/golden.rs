@@ -6,7 +6,9 @@ use std::process::{Command, Stdio};
 
 use mlsteward::app::App;
 use mlsteward::config;
-use mlsteward::facts::{CommitFact, CommitOutcome, Credit, Facts, GitFacts, OwnershipSnapshot, Person};
+use mlsteward::facts::{
+    CommitFact, CommitOutcome, Credit, Facts, GitFacts, OwnershipSnapshot, Person,
+};
 use mlsteward::store::Store;
 
 use crate::support::*;
@@ -14,34 +16,87 @@ use crate::support::*;
 const NOW: i64 = 1_800_000_000;
 
 fn credit(asset: &str, person: &str, kind: &str, authored: bool) -> Credit {
-    Credit { asset: asset.into(), person: person.into(), kind: kind.into(), authored }
+    Credit {
+        asset: asset.into(),
+        person: person.into(),
+        kind: kind.into(),
+        authored,
+    }
 }
 
 fn fixed_app(dir: &std::path::Path) -> App {
     let yaml = "sources:\n  - name: repo\n    type: git\n    path: .\ncatalog:\n  - id: churn-model\n    kind: model\n    owner: ml-team\n    lifecycle: production\n    repository: repo\n    paths: [\"src/**\"]\n";
     let cfg = config::parse(&dir.join("golden.yaml"), yaml, &|_| None).unwrap();
     let store = Store::open(&dir.join("golden.db")).unwrap();
-    let commit = |sha: &str, days_ago: i64, outcome, credits: Vec<Credit>, reverts: Option<&str>| CommitFact {
-        sha: sha.into(),
-        committed_at: NOW - days_ago * 86_400,
-        outcome,
-        assets: credits.iter().map(|c| c.asset.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
-        credits,
-        reverts: reverts.map(String::from),
-    };
+    let commit =
+        |sha: &str, days_ago: i64, outcome, credits: Vec<Credit>, reverts: Option<&str>| {
+            CommitFact {
+                sha: sha.into(),
+                committed_at: NOW - days_ago * 86_400,
+                outcome,
+                assets: credits
+                    .iter()
+                    .map(|c| c.asset.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                credits,
+                reverts: reverts.map(String::from),
+            }
+        };
     store
         .apply(&Facts::Git(GitFacts {
             repository: "repo".into(),
             commits: vec![
-                commit("a1", 100, CommitOutcome::Credited, vec![credit("repo", "ann@x", "code", true), credit("churn-model", "ann@x", "code", true), credit("repo", "ann@x", "docs", true)], None),
-                commit("a2", 10, CommitOutcome::Credited, vec![credit("repo", "bob@x", "tests", true), credit("repo", "ann@x", "review", false)], None),
-                commit("a3", 5, CommitOutcome::Credited, vec![credit("repo", "bob@x", "code", true), credit("churn-model", "bob@x", "code", true)], None),
+                commit(
+                    "a1",
+                    100,
+                    CommitOutcome::Credited,
+                    vec![
+                        credit("repo", "ann@x", "code", true),
+                        credit("churn-model", "ann@x", "code", true),
+                        credit("repo", "ann@x", "docs", true),
+                    ],
+                    None,
+                ),
+                commit(
+                    "a2",
+                    10,
+                    CommitOutcome::Credited,
+                    vec![
+                        credit("repo", "bob@x", "tests", true),
+                        credit("repo", "ann@x", "review", false),
+                    ],
+                    None,
+                ),
+                commit(
+                    "a3",
+                    5,
+                    CommitOutcome::Credited,
+                    vec![
+                        credit("repo", "bob@x", "code", true),
+                        credit("churn-model", "bob@x", "code", true),
+                    ],
+                    None,
+                ),
                 commit("a4", 4, CommitOutcome::Credited, vec![], Some("a3")),
                 commit("a5", 3, CommitOutcome::Bot, vec![], None),
                 commit("a6", 2, CommitOutcome::Merge, vec![], None),
             ],
-            people: vec![Person { key: "ann@x".into(), name: "Ann \"Quoted\" Lee".into() }, Person { key: "bob@x".into(), name: "Bob".into() }],
-            ownership: OwnershipSnapshot { asset_owners: vec![("churn-model".into(), vec!["org/ml-team".into()])], invalid_lines: vec![(3, "negated patterns".into())] },
+            people: vec![
+                Person {
+                    key: "ann@x".into(),
+                    name: "Ann \"Quoted\" Lee".into(),
+                },
+                Person {
+                    key: "bob@x".into(),
+                    name: "Bob".into(),
+                },
+            ],
+            ownership: OwnershipSnapshot {
+                asset_owners: vec![("churn-model".into(), vec!["org/ml-team".into()])],
+                invalid_lines: vec![(3, "negated patterns".into())],
+            },
             ..GitFacts::default()
         }))
         .unwrap();
@@ -56,8 +111,12 @@ fn exposition_matches_golden_file_and_passes_promtool() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &text).unwrap();
     }
-    let expected = std::fs::read_to_string(&golden).expect("tests/golden/exposition.prom (UPDATE_GOLDEN=1 writes it)");
-    assert_eq!(text, expected, "exposition changed; review and rerun with UPDATE_GOLDEN=1");
+    let expected = std::fs::read_to_string(&golden)
+        .expect("tests/golden/exposition.prom (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        text, expected,
+        "exposition changed; review and rerun with UPDATE_GOLDEN=1"
+    );
 
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -66,7 +125,43 @@ fn exposition_matches_golden_file_and_passes_promtool() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (Debian package `prometheus`; scripts/test.sh installs it)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool check metrics:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every metric the code defines is documented in the README's metrics reference, and the
+/// reference documents no metric the code does not define.
+#[test]
+fn readme_documents_exactly_the_metrics_the_code_defines() {
+    let mut defined = std::collections::BTreeSet::new();
+    for file in ["src/derive.rs", "src/app.rs"] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        for piece in text.split("Family::new(").skip(1) {
+            let name = piece
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+                .unwrap();
+            defined.insert(name.to_string());
+        }
+    }
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let documented: std::collections::BTreeSet<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `mlsteward_"))
+        .map(|rest| format!("mlsteward_{}", rest.split('`').next().unwrap()))
+        .collect();
+    assert!(defined.len() >= 18, "{defined:?}");
+    assert_eq!(defined, documented);
 }

@@ -31,9 +31,19 @@ pub fn synthetic_repo(dir: &Path, commits: usize) -> Repo {
         if i > 1 {
             writeln!(stream, "from :{}", i - 1).unwrap();
         }
-        write!(stream, "M 100644 inline {path}\ndata {}\n{content}\n", content.len()).unwrap();
+        write!(
+            stream,
+            "M 100644 inline {path}\ndata {}\n{content}\n",
+            content.len()
+        )
+        .unwrap();
     }
-    let mut child = Command::new("git").args(["fast-import", "--quiet"]).current_dir(&repo.dir).stdin(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&repo.dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(&stream).unwrap();
     assert!(child.wait().unwrap().success());
     repo.git(&["reset", "-q", "--hard", "main"]);
@@ -45,15 +55,34 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_repo(&dir.path().join("repo"), 3000);
     let config = dir.path().join("c.yaml");
-    std::fs::write(&config, "sources:\n  - name: big\n    type: git\n    path: repo\n    schedule: 10s\n").unwrap();
+    std::fs::write(
+        &config,
+        "sources:\n  - name: big\n    type: git\n    path: repo\n    schedule: 10s\n",
+    )
+    .unwrap();
     let storage = dir.path().join("data/db.sqlite");
     let mut saw_partial_run = false;
     for delay_ms in [300u64, 900, 1700] {
         let addr = format!("127.0.0.1:{}", free_port());
-        let mut daemon = Daemon::start(&["run", "--config.file", config.to_str().unwrap(), "--web.listen-address", &addr, "--storage.path", storage.to_str().unwrap()], &addr);
-        wait_until("the daemon to listen", Duration::from_secs(30), || http_get(&addr, "/-/healthy", &[]).is_ok());
+        let mut daemon = Daemon::start(
+            &[
+                "run",
+                "--config.file",
+                config.to_str().unwrap(),
+                "--web.listen-address",
+                &addr,
+                "--storage.path",
+                storage.to_str().unwrap(),
+            ],
+            &addr,
+        );
+        wait_until("the daemon to listen", Duration::from_secs(30), || {
+            http_get(&addr, "/-/healthy", &[]).is_ok()
+        });
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let ready_before_kill = http_get(&addr, "/-/ready", &[]).map(|r| r.status == 200).unwrap_or(false);
+        let ready_before_kill = http_get(&addr, "/-/ready", &[])
+            .map(|r| r.status == 200)
+            .unwrap_or(false);
         saw_partial_run |= !ready_before_kill;
         daemon.child.kill().unwrap(); // SIGKILL
         daemon.child.wait().unwrap();
@@ -63,15 +92,35 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
         let commits = count_rows(&store, "commits").unwrap();
         let cursors = store.cursors("big").unwrap();
         // One collection is one transaction: all of it (with its cursor) or none of it.
-        assert!(commits == 0 && cursors.is_empty() || commits == 3000 && !cursors.is_empty(), "commits={commits} cursors={cursors:?}");
+        assert!(
+            commits == 0 && cursors.is_empty() || commits == 3000 && !cursors.is_empty(),
+            "commits={commits} cursors={cursors:?}"
+        );
     }
-    assert!(saw_partial_run, "at least one kill landed before the first collection finished");
+    assert!(
+        saw_partial_run,
+        "at least one kill landed before the first collection finished"
+    );
 
     let (ok, resumed) = collect_once(&config, &storage);
     assert!(ok);
     let (_, fresh) = collect_once(&config, &dir.path().join("fresh/db.sqlite"));
-    for family in ["mlsteward_contributions_total", "mlsteward_credited_commits_total", "mlsteward_git_commits"] {
-        assert_eq!(family_lines(&resumed, family), family_lines(&fresh, family), "{family}");
+    for family in [
+        "mlsteward_contributions_total",
+        "mlsteward_credited_commits_total",
+        "mlsteward_git_commits",
+    ] {
+        assert_eq!(
+            family_lines(&resumed, family),
+            family_lines(&fresh, family),
+            "{family}"
+        );
     }
-    assert_eq!(sample(&fresh, "mlsteward_git_commits{source=\"big\",outcome=\"credited\"}"), Some(3000.0));
+    assert_eq!(
+        sample(
+            &fresh,
+            "mlsteward_git_commits{source=\"big\",outcome=\"credited\"}"
+        ),
+        Some(3000.0)
+    );
 }

@@ -39,14 +39,21 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{}", free_port());
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus (Debian package `prometheus`; scripts/test.sh installs it)");
         let p = Prometheus { child, addr };
-        wait_until("Prometheus to be ready", Duration::from_secs(60), || http_get(&p.addr, "/-/ready", &[]).map(|r| r.status == 200).unwrap_or(false));
+        wait_until("Prometheus to be ready", Duration::from_secs(60), || {
+            http_get(&p.addr, "/-/ready", &[])
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        });
         p
     }
 
@@ -66,29 +73,60 @@ impl Prometheus {
 
 /// Grafana's variables, replaced as Grafana would with "All" selected.
 fn substitute(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$__range", "5m").replace("$__interval", "15s").replace("$asset", ".*").replace("$kind", ".*").replace("$source", ".*")
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__range", "5m")
+        .replace("$__interval", "15s")
+        .replace("$asset", ".*")
+        .replace("$kind", ".*")
+        .replace("$source", ".*")
 }
 
 #[test]
 fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let (_repo, config) = build_fixture(dir.path(), "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n");
+    let (_repo, config) = build_fixture(
+        dir.path(),
+        "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n",
+    );
     let storage = dir.path().join("data/db.sqlite");
     // The broken source last worked two hours ago: its data is stale, and it is failing now.
-    Store::open(&storage).unwrap().record_success("broken", (now() - 7200) as f64).unwrap();
+    Store::open(&storage)
+        .unwrap()
+        .record_success("broken", (now() - 7200) as f64)
+        .unwrap();
 
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut daemon = Daemon::start(&["run", "--config.file", config.to_str().unwrap(), "--web.listen-address", &addr, "--storage.path", storage.to_str().unwrap()], &addr);
+    let mut daemon = Daemon::start(
+        &[
+            "run",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.listen-address",
+            &addr,
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ],
+        &addr,
+    );
     daemon.wait_ready();
     let prom = Prometheus::start(dir.path(), &addr);
-    wait_until("samples of every family in Prometheus", Duration::from_secs(60), || {
-        prom.query("mlsteward_contributions_total").1 > 0 && prom.query("count_over_time(mlsteward_build_info[1m]) >= 3").1 > 0
-    });
+    wait_until(
+        "samples of every family in Prometheus",
+        Duration::from_secs(60),
+        || {
+            prom.query("mlsteward_contributions_total").1 > 0
+                && prom
+                    .query("count_over_time(mlsteward_build_info[1m]) >= 3")
+                    .1
+                    > 0
+        },
+    );
 
     let mut failures = Vec::new();
     let mut checked = 0;
     for name in ["recognition.json", "mlsteward-health.json"] {
-        let text = std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();
+        let text =
+            std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();
         let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
         for panel in dashboard["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().unwrap() {
@@ -96,30 +134,53 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
                 let (ok, n, err) = prom.query(&expr);
                 checked += 1;
                 if !ok || n == 0 {
-                    failures.push(format!("{name} / {}: `{expr}`: ok={ok} series={n} {err}", panel["title"]));
+                    failures.push(format!(
+                        "{name} / {}: `{expr}`: ok={ok} series={n} {err}",
+                        panel["title"]
+                    ));
                 }
             }
         }
-        for var in dashboard["templating"]["list"].as_array().unwrap().iter().filter(|v| v["type"] == "query") {
+        for var in dashboard["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["type"] == "query")
+        {
             let q = var["query"]["query"].as_str().unwrap();
-            let inner = q.strip_prefix("label_values(").and_then(|r| r.strip_suffix(')')).unwrap();
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap();
             let (metric, label) = inner.rsplit_once(", ").unwrap();
-            let v = prom.api(&format!("/api/v1/label/{label}/values?match[]={}", urlencode(metric)));
+            let v = prom.api(&format!(
+                "/api/v1/label/{label}/values?match[]={}",
+                urlencode(metric)
+            ));
             checked += 1;
             if v["data"].as_array().is_none_or(|a| a.is_empty()) {
-                failures.push(format!("{name} variable {}: `{q}` has no values", var["name"]));
+                failures.push(format!(
+                    "{name} variable {}: `{q}` has no values",
+                    var["name"]
+                ));
             }
         }
     }
 
-    let rules = YamlLoader::load_from_str(&std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap()).unwrap();
+    let rules = YamlLoader::load_from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap(),
+    )
+    .unwrap();
     for group in rules[0]["groups"].as_vec().unwrap() {
         for rule in group["rules"].as_vec().unwrap() {
             let expr = rule["expr"].as_str().unwrap();
             let (ok, n, err) = prom.query(expr);
             checked += 1;
             if !ok || n == 0 {
-                failures.push(format!("rule {}: `{expr}`: ok={ok} series={n} {err}", rule["alert"].as_str().unwrap_or("?")));
+                failures.push(format!(
+                    "rule {}: `{expr}`: ok={ok} series={n} {err}",
+                    rule["alert"].as_str().unwrap_or("?")
+                ));
             }
         }
     }
@@ -127,11 +188,19 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     for group in loaded["data"]["groups"].as_array().unwrap() {
         for rule in group["rules"].as_array().unwrap() {
             if rule["health"] == "err" {
-                failures.push(format!("rule {} is unhealthy: {}", rule["name"], rule["lastError"]));
+                failures.push(format!(
+                    "rule {} is unhealthy: {}",
+                    rule["name"], rule["lastError"]
+                ));
             }
         }
     }
     assert!(checked >= 20, "checked only {checked} expressions");
-    assert!(failures.is_empty(), "{} of {checked} expressions failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} expressions failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     drop(daemon);
 }

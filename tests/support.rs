@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const DAY: i64 = 86_400;
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 pub fn bin() -> PathBuf {
@@ -24,7 +27,11 @@ pub fn repo_root() -> PathBuf {
 
 /// Runs the binary to completion.
 pub fn mlsteward(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("NO_COLOR", "1").output().expect("running mlsteward")
+    Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running mlsteward")
 }
 
 /// A git repository built commit by commit with fixed identities and dates.
@@ -35,7 +42,9 @@ pub struct Repo {
 impl Repo {
     pub fn init(dir: &Path) -> Repo {
         std::fs::create_dir_all(dir).unwrap();
-        let repo = Repo { dir: dir.to_path_buf() };
+        let repo = Repo {
+            dir: dir.to_path_buf(),
+        };
         repo.git(&["init", "-q", "-b", "main"]);
         repo
     }
@@ -59,7 +68,11 @@ impl Repo {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .expect("running git");
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -77,7 +90,12 @@ impl Repo {
         let (name, email) = who.split_once(" <").unwrap();
         let email = email.trim_end_matches('>');
         self.git_as(&["add", "-A"], name, email, at);
-        self.git_as(&["commit", "-q", "--allow-empty", "-m", message], name, email, at);
+        self.git_as(
+            &["commit", "-q", "--allow-empty", "-m", message],
+            name,
+            email,
+            at,
+        );
         self.head()
     }
 
@@ -88,7 +106,11 @@ impl Repo {
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct HttpResponse {
@@ -99,7 +121,10 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -119,23 +144,41 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Re
     stream.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..end]).split(';').next().unwrap().trim(), 16).unwrap_or(0);
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_field = String::from_utf8_lossy(&data[..end]);
+        let size = usize::from_str_radix(size_field.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -149,7 +192,9 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -174,23 +219,40 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(args: &[&str], addr: &str) -> Daemon {
-        let child = Command::new(bin()).args(args).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starting mlsteward");
-        Daemon { child, addr: addr.to_string() }
+        let child = Command::new(bin())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting mlsteward");
+        Daemon {
+            child,
+            addr: addr.to_string(),
+        }
     }
 
     pub fn wait_ready(&mut self) {
         let addr = self.addr.clone();
         let child = &mut self.child;
-        wait_until("mlsteward to become ready", Duration::from_secs(120), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("mlsteward exited early: {status}");
-            }
-            http_get(&addr, "/-/ready", &[]).map(|r| r.status == 200).unwrap_or(false)
-        });
+        wait_until(
+            "mlsteward to become ready",
+            Duration::from_secs(120),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("mlsteward exited early: {status}");
+                }
+                http_get(&addr, "/-/ready", &[])
+                    .map(|r| r.status == 200)
+                    .unwrap_or(false)
+            },
+        );
     }
 
     pub fn metrics(&self) -> String {
-        http_get(&self.addr, "/metrics", &[]).expect("scraping").text()
+        http_get(&self.addr, "/metrics", &[])
+            .expect("scraping")
+            .text()
     }
 }
 
@@ -203,14 +265,21 @@ impl Drop for Daemon {
 
 /// Value of the sample whose name and labels (given as `name{a="b",...}`) match exactly.
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// Sample lines of one metric family (comments dropped).
 pub fn family_lines(exposition: &str, name: &str) -> Vec<String> {
     exposition
         .lines()
-        .filter(|l| !l.starts_with('#') && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))))
+        .filter(|l| {
+            !l.starts_with('#')
+                && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        })
         .map(String::from)
         .collect()
 }

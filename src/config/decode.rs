@@ -25,7 +25,14 @@ impl fmt::Display for Problem {
         if self.path.is_empty() {
             write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
         } else {
-            write!(f, "{}:{}: {}: {}", self.file.display(), self.pos, self.path, self.message)
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.pos,
+                self.path,
+                self.message
+            )
         }
     }
 }
@@ -40,16 +47,28 @@ pub struct Problems<'e> {
 
 impl<'e> Problems<'e> {
     pub fn new(file: &Path, env: &'e dyn Fn(&str) -> Option<String>) -> Self {
-        Problems { file: file.to_path_buf(), list: Vec::new(), env }
+        Problems {
+            file: file.to_path_buf(),
+            list: Vec::new(),
+            env,
+        }
     }
 
     pub fn add(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
-        self.list.push(Problem { file: self.file.clone(), pos, path: path.to_string(), message: message.into() });
+        self.list.push(Problem {
+            file: self.file.clone(),
+            pos,
+            path: path.to_string(),
+            message: message.into(),
+        });
     }
 
     /// The directory relative paths in this file are resolved against.
     pub fn base_dir(&self) -> PathBuf {
-        self.file.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 }
 
@@ -81,7 +100,11 @@ impl<'n> MapReader<'n> {
             Value::Map(entries) => entries,
             _ if node.is_null() => &EMPTY,
             _ => {
-                p.add(node.pos, path, format!("expected a mapping, found {}", node.describe()));
+                p.add(
+                    node.pos,
+                    path,
+                    format!("expected a mapping, found {}", node.describe()),
+                );
                 return None;
             }
         };
@@ -96,7 +119,12 @@ impl<'n> MapReader<'n> {
                 _ => p.add(key.pos, path, "keys must be scalars"),
             }
         }
-        Some(MapReader { node, path: path.to_string(), entries, used: HashSet::new() })
+        Some(MapReader {
+            node,
+            path: path.to_string(),
+            entries,
+            used: HashSet::new(),
+        })
     }
 
     /// Where the mapping starts: its first key (the parser marks block mappings late).
@@ -141,7 +169,11 @@ impl<'n> MapReader<'n> {
     pub fn required(&mut self, p: &mut Problems, key: &str) -> Option<&'n Node> {
         let node = self.get(key);
         if node.is_none() {
-            p.add(self.pos(), &self.path, format!("missing required key `{key}`"));
+            p.add(
+                self.pos(),
+                &self.path,
+                format!("missing required key `{key}`"),
+            );
         }
         node
     }
@@ -160,7 +192,13 @@ impl<'n> MapReader<'n> {
         let node = self.get(key)?;
         let path = self.child_path(key);
         let items = seq(p, node, &path)?;
-        Some(items.iter().enumerate().filter_map(|(i, n)| string(p, n, &index(&path, i))).collect())
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| string(p, n, &index(&path, i)))
+                .collect(),
+        )
     }
 
     pub fn duration(&mut self, p: &mut Problems, key: &str) -> Option<Duration> {
@@ -183,7 +221,11 @@ impl<'n> MapReader<'n> {
         match text.parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => {
-                p.add(node.pos, &path, format!("expected a non-negative integer, found `{text}`"));
+                p.add(
+                    node.pos,
+                    &path,
+                    format!("expected a non-negative integer, found `{text}`"),
+                );
                 None
             }
         }
@@ -197,7 +239,14 @@ impl<'n> MapReader<'n> {
         if choices.contains(&text.as_str()) {
             Some(text)
         } else {
-            p.add(node.pos, &path, format!("unknown value `{text}`; expected one of: {}", choices.join(", ")));
+            p.add(
+                node.pos,
+                &path,
+                format!(
+                    "unknown value `{text}`; expected one of: {}",
+                    choices.join(", ")
+                ),
+            );
             None
         }
     }
@@ -209,7 +258,11 @@ impl<'n> MapReader<'n> {
         let file = self.get(&file_key);
         match (inline, file) {
             (Some(node), Some(_)) => {
-                p.add(node.pos, &self.path, format!("set `{key}` or `{file_key}`, not both"));
+                p.add(
+                    node.pos,
+                    &self.path,
+                    format!("set `{key}` or `{file_key}`, not both"),
+                );
                 None
             }
             (Some(node), None) => string(p, node, &self.child_path(key)).map(Secret),
@@ -220,7 +273,11 @@ impl<'n> MapReader<'n> {
                 match std::fs::read_to_string(&full) {
                     Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
                     Err(e) => {
-                        p.add(node.pos, &path, format!("cannot read {}: {e}", full.display()));
+                        p.add(
+                            node.pos,
+                            &path,
+                            format!("cannot read {}: {e}", full.display()),
+                        );
                         None
                     }
                 }
@@ -236,8 +293,16 @@ impl<'n> MapReader<'n> {
                 continue;
             }
             if let Value::Scalar { text, .. } = &key.value {
-                let hint = if known.is_empty() { String::new() } else { format!("; known keys: {}", known.join(", ")) };
-                p.add(key.pos, &child(&self.path, text), format!("unknown key{hint}"));
+                let hint = if known.is_empty() {
+                    String::new()
+                } else {
+                    format!("; known keys: {}", known.join(", "))
+                };
+                p.add(
+                    key.pos,
+                    &child(&self.path, text),
+                    format!("unknown key{hint}"),
+                );
             }
         }
     }
@@ -263,7 +328,11 @@ pub fn seq<'n>(p: &mut Problems, node: &'n Node, path: &str) -> Option<&'n [Node
     match &node.value {
         Value::Seq(items) => Some(items),
         _ => {
-            p.add(node.pos, path, format!("expected a list, found {}", node.describe()));
+            p.add(
+                node.pos,
+                path,
+                format!("expected a list, found {}", node.describe()),
+            );
             None
         }
     }
@@ -280,7 +349,11 @@ pub fn string(p: &mut Problems, node: &Node, path: &str) -> Option<String> {
             }
         },
         _ => {
-            p.add(node.pos, path, format!("expected a string, found {}", node.describe()));
+            p.add(
+                node.pos,
+                path,
+                format!("expected a string, found {}", node.describe()),
+            );
             None
         }
     }
@@ -296,12 +369,15 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             out.push('$');
             rest = stripped;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').ok_or_else(|| "unterminated `${` in value".to_string())?;
+            let end = body
+                .find('}')
+                .ok_or_else(|| "unterminated `${` in value".to_string())?;
             let name = &body[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid environment variable name `{name}`"));
             }
-            let value = env(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            let value =
+                env(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
             out.push_str(&value);
             rest = &body[end + 1..];
         } else {
@@ -315,20 +391,26 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
 
 /// Parses Prometheus-style durations: `30s`, `5m`, `1h30m`, `250ms`, `2d`, `1w`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration `{text}`; use a number and a unit (ms, s, m, h, d, w), like `30s` or `1h30m`");
+    let bad = || {
+        format!("invalid duration `{text}`; use a number and a unit (ms, s, m, h, d, w), like `30s` or `1h30m`")
+    };
     if text.is_empty() {
         return Err(bad());
     }
     let mut total_ms: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let ms_per_unit = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -338,7 +420,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "w" => 604_800_000,
             _ => return Err(bad()),
         };
-        total_ms = n.checked_mul(ms_per_unit).and_then(|v| total_ms.checked_add(v)).ok_or_else(bad)?;
+        total_ms = n
+            .checked_mul(ms_per_unit)
+            .and_then(|v| total_ms.checked_add(v))
+            .ok_or_else(bad)?;
         rest = &rest[unit_len..];
     }
     Ok(Duration::from_millis(total_ms))
@@ -363,8 +448,13 @@ mod tests {
     fn interpolation() {
         let env = |k: &str| (k == "TOKEN").then(|| "abc".to_string());
         assert_eq!(interpolate("x-${TOKEN}-y", &env), Ok("x-abc-y".into()));
-        assert_eq!(interpolate("cost $$5 and $x", &env), Ok("cost $5 and $x".into()));
-        assert!(interpolate("${MISSING}", &env).unwrap_err().contains("MISSING"));
+        assert_eq!(
+            interpolate("cost $$5 and $x", &env),
+            Ok("cost $5 and $x".into())
+        );
+        assert!(interpolate("${MISSING}", &env)
+            .unwrap_err()
+            .contains("MISSING"));
         assert!(interpolate("${TOKEN", &env).is_err());
     }
 }

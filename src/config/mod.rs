@@ -13,12 +13,20 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use decode::{parse_duration, Problem, Secret};
 use decode::{child, index, seq, MapReader, Problems};
+pub use decode::{parse_duration, Problem, Secret};
 use yaml::Node;
 
 /// Asset kinds of the catalog.
-pub const ASSET_KINDS: &[&str] = &["model", "feature_view", "feature_service", "dataset", "library", "pipeline", "repo"];
+pub const ASSET_KINDS: &[&str] = &[
+    "model",
+    "feature_view",
+    "feature_service",
+    "dataset",
+    "library",
+    "pipeline",
+    "repo",
+];
 pub const LIFECYCLES: &[&str] = &["experimental", "production", "deprecated"];
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -72,9 +80,18 @@ impl Default for Recognition {
 }
 
 pub fn default_changelog_paths() -> Vec<String> {
-    ["**/CHANGELOG*", "**/CHANGES*", "**/HISTORY*", "**/RELEASE_NOTES*", "**/RELEASE-NOTES*", "**/NEWS*", "**/release-notes/**", "**/releasenotes/**"]
-        .map(String::from)
-        .to_vec()
+    [
+        "**/CHANGELOG*",
+        "**/CHANGES*",
+        "**/HISTORY*",
+        "**/RELEASE_NOTES*",
+        "**/RELEASE-NOTES*",
+        "**/NEWS*",
+        "**/release-notes/**",
+        "**/releasenotes/**",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// One person of the identity file: canonical name and email plus the aliases that mean them.
@@ -96,7 +113,10 @@ pub struct KindRule {
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Interval(Duration),
-    Cron { expression: String, schedule: Box<cron::Schedule> },
+    Cron {
+        expression: String,
+        schedule: Box<cron::Schedule>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +147,11 @@ pub enum GitLocation {
     /// A working clone or a bare repository on disk.
     Path(PathBuf),
     /// A remote cloned (bare) into the storage directory and fetched on schedule.
-    Url { url: Secret, username: Option<String>, password: Option<Secret> },
+    Url {
+        url: Secret,
+        username: Option<String>,
+        password: Option<Secret>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -168,7 +192,11 @@ pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
 }
 
 /// Decodes config text; `file` names it in problems and anchors relative paths.
-pub fn parse(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
+pub fn parse(
+    file: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::new(file, env);
     let root = match yaml::parse(text) {
         Ok(node) => node,
@@ -205,7 +233,11 @@ fn decode_root(p: &mut Problems, root: &Node) -> Option<Config> {
         None => Vec::new(),
     };
     map.finish(p, &["recognition", "sources", "catalog"]);
-    Some(Config { recognition: recognition?, sources, catalog })
+    Some(Config {
+        recognition: recognition?,
+        sources,
+        catalog,
+    })
 }
 
 fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recognition> {
@@ -248,7 +280,20 @@ fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recog
         r.changelog_paths = paths;
     }
     r.path_kinds = kind_rules(p, &mut map);
-    map.finish(p, &["contributor_label", "pseudonym_salt", "pseudonym_salt_file", "top_n", "bots", "opt_out", "identities_file", "changelog_paths", "path_kinds"]);
+    map.finish(
+        p,
+        &[
+            "contributor_label",
+            "pseudonym_salt",
+            "pseudonym_salt_file",
+            "top_n",
+            "bots",
+            "opt_out",
+            "identities_file",
+            "changelog_paths",
+            "path_kinds",
+        ],
+    );
     Some(r)
 }
 
@@ -258,7 +303,11 @@ fn load_identities(p: &mut Problems, pos: yaml::Pos, key_path: &str, name: &str)
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) => {
-            p.add(pos, key_path, format!("cannot read {}: {e}", file.display()));
+            p.add(
+                pos,
+                key_path,
+                format!("cannot read {}: {e}", file.display()),
+            );
             return Vec::new();
         }
     };
@@ -276,18 +325,30 @@ fn parse_identities(p: &mut Problems, text: &str) -> Vec<Identity> {
             return Vec::new();
         }
     };
-    let Some(mut map) = MapReader::new(p, &root, "") else { return Vec::new() };
+    let Some(mut map) = MapReader::new(p, &root, "") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     if let Some(list) = map.get("people") {
-        for (i, item) in seq(p, list, "people").unwrap_or_default().iter().enumerate() {
+        for (i, item) in seq(p, list, "people")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let path = index("people", i);
-            let Some(mut person) = MapReader::new(p, item, &path) else { continue };
+            let Some(mut person) = MapReader::new(p, item, &path) else {
+                continue;
+            };
             let name = person.required_string(p, "name");
             let email = person.required_string(p, "email");
             let aliases = person.strings(p, "aliases").unwrap_or_default();
             person.finish(p, &["name", "email", "aliases"]);
             if let (Some(name), Some(email)) = (name, email) {
-                out.push(Identity { name, email, aliases });
+                out.push(Identity {
+                    name,
+                    email,
+                    aliases,
+                });
             }
         }
     }
@@ -302,7 +363,9 @@ fn globs(p: &mut Problems, map: &mut MapReader, key: &str) -> Option<Vec<String>
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let item_path = index(&path, i);
-        let Some(text) = decode::string(p, item, &item_path) else { continue };
+        let Some(text) = decode::string(p, item, &item_path) else {
+            continue;
+        };
         match globset::Glob::new(&text) {
             Ok(_) => out.push(text),
             Err(e) => p.add(item.pos, &item_path, format!("invalid glob: {}", e.kind())),
@@ -312,16 +375,24 @@ fn globs(p: &mut Problems, map: &mut MapReader, key: &str) -> Option<Vec<String>
 }
 
 fn kind_rules(p: &mut Problems, map: &mut MapReader) -> Vec<KindRule> {
-    let Some(node) = map.get("path_kinds") else { return Vec::new() };
+    let Some(node) = map.get("path_kinds") else {
+        return Vec::new();
+    };
     let path = map.child_path("path_kinds");
     let mut out = Vec::new();
     for (i, item) in seq(p, node, &path).unwrap_or_default().iter().enumerate() {
         let item_path = index(&path, i);
-        let Some(mut rule) = MapReader::new(p, item, &item_path) else { continue };
+        let Some(mut rule) = MapReader::new(p, item, &item_path) else {
+            continue;
+        };
         let kind = rule.required_string(p, "kind");
         if let (Some(kind), Some(node)) = (&kind, rule.get("kind")) {
             if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                p.add(node.pos, &rule.child_path("kind"), format!("kind `{kind}` must be lower_snake_case"));
+                p.add(
+                    node.pos,
+                    &rule.child_path("kind"),
+                    format!("kind `{kind}` must be lower_snake_case"),
+                );
             }
         }
         if rule.get("paths").is_none() {
@@ -337,27 +408,48 @@ fn kind_rules(p: &mut Problems, map: &mut MapReader) -> Vec<KindRule> {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
 }
 
 fn decode_sources(p: &mut Problems, node: &Node) -> Vec<SourceConfig> {
     let mut out = Vec::new();
     let mut names: HashMap<String, ()> = HashMap::new();
-    for (i, item) in seq(p, node, "sources").unwrap_or_default().iter().enumerate() {
+    for (i, item) in seq(p, node, "sources")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let path = index("sources", i);
-        let Some(mut map) = MapReader::new(p, item, &path) else { continue };
+        let Some(mut map) = MapReader::new(p, item, &path) else {
+            continue;
+        };
         let name = map.required_string(p, "name");
         if let Some(name) = &name {
             if !valid_name(name) {
-                p.add(map.pos(), &map.child_path("name"), format!("`{name}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+                p.add(
+                    map.pos(),
+                    &map.child_path("name"),
+                    format!("`{name}` may only hold letters, digits, `_`, `-`, `.` and `/`"),
+                );
             } else if names.insert(name.clone(), ()).is_some() {
-                p.add(map.pos(), &map.child_path("name"), format!("another source is already named `{name}`"));
+                p.add(
+                    map.pos(),
+                    &map.child_path("name"),
+                    format!("another source is already named `{name}`"),
+                );
             }
         }
         let schedule = decode_schedule(p, &mut map);
         let timeout = map.duration(p, "timeout").unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
-            p.add(map.pos(), &map.child_path("timeout"), "must be greater than zero");
+            p.add(
+                map.pos(),
+                &map.child_path("timeout"),
+                "must be greater than zero",
+            );
         }
         let common = ["name", "type", "schedule", "timeout"];
         if !map.has("type") {
@@ -374,16 +466,32 @@ fn decode_sources(p: &mut Problems, node: &Node) -> Vec<SourceConfig> {
         let known: Vec<&str> = common.iter().chain(GIT_KEYS).copied().collect();
         map.finish(p, &known);
         if let (Some(name), Some(schedule), Some(kind)) = (name, schedule, kind) {
-            out.push(SourceConfig { name, schedule, timeout, kind });
+            out.push(SourceConfig {
+                name,
+                schedule,
+                timeout,
+                kind,
+            });
         }
     }
     out
 }
 
-const GIT_KEYS: &[&str] = &["path", "url", "username", "password", "password_file", "branch", "path_kinds", "changelog_paths"];
+const GIT_KEYS: &[&str] = &[
+    "path",
+    "url",
+    "username",
+    "password",
+    "password_file",
+    "branch",
+    "path_kinds",
+    "changelog_paths",
+];
 
 fn decode_schedule(p: &mut Problems, map: &mut MapReader) -> Option<Schedule> {
-    let Some(node) = map.get("schedule") else { return Some(Schedule::Interval(DEFAULT_INTERVAL)) };
+    let Some(node) = map.get("schedule") else {
+        return Some(Schedule::Interval(DEFAULT_INTERVAL));
+    };
     let path = map.child_path("schedule");
     let text = decode::string(p, node, &path)?;
     match parse_schedule(&text) {
@@ -405,11 +513,21 @@ pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
         }
         return Ok(Schedule::Interval(interval));
     }
-    let expanded = if fields == 5 { format!("0 {text}") } else { text.to_string() };
+    let expanded = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_string()
+    };
     match cron::Schedule::from_str(&expanded) {
-        Ok(schedule) => Ok(Schedule::Cron { expression: text.to_string(), schedule: Box::new(schedule) }),
+        Ok(schedule) => Ok(Schedule::Cron {
+            expression: text.to_string(),
+            schedule: Box::new(schedule),
+        }),
         // The cron crate's message spans lines (it draws a caret); its last line says why.
-        Err(e) => Err(format!("invalid cron expression `{text}`: {}", e.to_string().lines().last().unwrap_or("").trim())),
+        Err(e) => Err(format!(
+            "invalid cron expression `{text}`: {}",
+            e.to_string().lines().last().unwrap_or("").trim()
+        )),
     }
 }
 
@@ -422,16 +540,33 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
     let location = match (path, url) {
         (Some(path), None) => {
             if username.is_some() || password.is_some() {
-                p.add(map.pos(), &map.path, "`username` and `password` apply only to `url`");
+                p.add(
+                    map.pos(),
+                    &map.path,
+                    "`username` and `password` apply only to `url`",
+                );
             }
             Some(GitLocation::Path(p.base_dir().join(path)))
         }
         (None, Some(url)) => {
             let u = url.expose();
-            if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("file://") || u.starts_with("ssh://") || u.starts_with("git://")) {
-                p.add(map.pos(), &map.child_path("url"), "expected an https://, http://, ssh://, git:// or file:// URL");
+            if !(u.starts_with("https://")
+                || u.starts_with("http://")
+                || u.starts_with("file://")
+                || u.starts_with("ssh://")
+                || u.starts_with("git://"))
+            {
+                p.add(
+                    map.pos(),
+                    &map.child_path("url"),
+                    "expected an https://, http://, ssh://, git:// or file:// URL",
+                );
             }
-            Some(GitLocation::Url { url, username, password })
+            Some(GitLocation::Url {
+                url,
+                username,
+                password,
+            })
         }
         (Some(_), Some(_)) => {
             p.add(map.pos(), &map.path, "set `path` or `url`, not both");
@@ -439,7 +574,11 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
         }
         (None, None) => {
             if !has_path && !has_url {
-                p.add(map.pos(), &map.path, "a git source needs `path` (a local clone) or `url` (a remote to mirror)");
+                p.add(
+                    map.pos(),
+                    &map.path,
+                    "a git source needs `path` (a local clone) or `url` (a remote to mirror)",
+                );
             }
             None
         }
@@ -447,21 +586,40 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
     let branch = map.string(p, "branch");
     let path_kinds = kind_rules(p, map);
     let changelog_paths = globs(p, map, "changelog_paths");
-    Some(GitSourceConfig { location: location?, branch, path_kinds, changelog_paths })
+    Some(GitSourceConfig {
+        location: location?,
+        branch,
+        path_kinds,
+        changelog_paths,
+    })
 }
 
 fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> Vec<AssetConfig> {
     let mut out = Vec::new();
     let mut ids = HashSet::new();
-    for (i, item) in seq(p, node, "catalog").unwrap_or_default().iter().enumerate() {
+    for (i, item) in seq(p, node, "catalog")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let path = index("catalog", i);
-        let Some(mut map) = MapReader::new(p, item, &path) else { continue };
+        let Some(mut map) = MapReader::new(p, item, &path) else {
+            continue;
+        };
         let id = map.required_string(p, "id");
         if let Some(id) = &id {
             if !valid_name(id) {
-                p.add(map.pos(), &map.child_path("id"), format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"));
+                p.add(
+                    map.pos(),
+                    &map.child_path("id"),
+                    format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"),
+                );
             } else if !ids.insert(id.clone()) {
-                p.add(map.pos(), &map.child_path("id"), format!("another asset already has id `{id}`"));
+                p.add(
+                    map.pos(),
+                    &map.child_path("id"),
+                    format!("another asset already has id `{id}`"),
+                );
             }
         }
         let kind = match map.get("kind") {
@@ -473,18 +631,45 @@ fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> V
         };
         let owner = map.string(p, "owner").filter(|o| !o.is_empty());
         let stewards = map.strings(p, "stewards").unwrap_or_default();
-        let lifecycle = map.choice(p, "lifecycle", LIFECYCLES).unwrap_or_else(|| "experimental".into());
+        let lifecycle = map
+            .choice(p, "lifecycle", LIFECYCLES)
+            .unwrap_or_else(|| "experimental".into());
         let repository = map.string(p, "repository");
         if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
             if !sources.contains(repo) {
-                p.add(node.pos, &child(&path, "repository"), format!("no git source is named `{repo}`"));
+                p.add(
+                    node.pos,
+                    &child(&path, "repository"),
+                    format!("no git source is named `{repo}`"),
+                );
             }
         }
         let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
         let path_kinds = kind_rules(p, &mut map);
-        map.finish(p, &["id", "kind", "owner", "stewards", "lifecycle", "repository", "paths", "path_kinds"]);
+        map.finish(
+            p,
+            &[
+                "id",
+                "kind",
+                "owner",
+                "stewards",
+                "lifecycle",
+                "repository",
+                "paths",
+                "path_kinds",
+            ],
+        );
         if let (Some(id), Some(kind)) = (id, kind) {
-            out.push(AssetConfig { id, kind, owner, stewards, lifecycle, repository, paths, path_kinds });
+            out.push(AssetConfig {
+                id,
+                kind,
+                owner,
+                stewards,
+                lifecycle,
+                repository,
+                paths,
+                path_kinds,
+            });
         }
     }
     out
@@ -496,12 +681,14 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<Config, Vec<String>> {
         let env = |k: &str| (k == "HOME_REPO").then(|| "/srv/repo".to_string());
-        parse(Path::new("c.yaml"), text, &env).map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
+        parse(Path::new("c.yaml"), text, &env)
+            .map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
     }
 
     #[test]
     fn minimal_git_source() {
-        let c = parse_str("sources:\n  - name: r\n    type: git\n    path: ${HOME_REPO}\n").unwrap();
+        let c =
+            parse_str("sources:\n  - name: r\n    type: git\n    path: ${HOME_REPO}\n").unwrap();
         assert_eq!(c.sources.len(), 1);
         let SourceKind::Git(g) = &c.sources[0].kind;
         assert!(matches!(&g.location, GitLocation::Path(p) if p == Path::new("/srv/repo")));
@@ -512,19 +699,45 @@ mod tests {
     fn every_problem_is_reported() {
         let errs = parse_str("sources:\n  - name: r\n    type: git\n    path: x\n    schedul: 5m\n  - name: r\n    type: svn\ncatalog:\n  - id: a\n    kind: modle\n    repository: nope\nextra: 1\n").unwrap_err();
         let joined = errs.join("\n");
-        assert!(joined.contains("c.yaml:5:5: sources[0].schedul: unknown key"), "{joined}");
-        assert!(joined.contains("sources[1].name: another source is already named `r`"), "{joined}");
-        assert!(joined.contains("c.yaml:7:11: sources[1].type: unknown value `svn`"), "{joined}");
-        assert!(joined.contains("c.yaml:10:11: catalog[0].kind: unknown value `modle`"), "{joined}");
-        assert!(joined.contains("catalog[0].repository: no git source is named `nope`"), "{joined}");
-        assert!(joined.contains("c.yaml:12:1: extra: unknown key"), "{joined}");
+        assert!(
+            joined.contains("c.yaml:5:5: sources[0].schedul: unknown key"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("sources[1].name: another source is already named `r`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("c.yaml:7:11: sources[1].type: unknown value `svn`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("c.yaml:10:11: catalog[0].kind: unknown value `modle`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("catalog[0].repository: no git source is named `nope`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("c.yaml:12:1: extra: unknown key"),
+            "{joined}"
+        );
     }
 
     #[test]
     fn schedules() {
-        assert!(matches!(parse_schedule("30s"), Ok(Schedule::Interval(d)) if d == Duration::from_secs(30)));
-        assert!(matches!(parse_schedule("*/5 * * * *"), Ok(Schedule::Cron { .. })));
-        assert!(matches!(parse_schedule("0 */5 * * * *"), Ok(Schedule::Cron { .. })));
+        assert!(
+            matches!(parse_schedule("30s"), Ok(Schedule::Interval(d)) if d == Duration::from_secs(30))
+        );
+        assert!(matches!(
+            parse_schedule("*/5 * * * *"),
+            Ok(Schedule::Cron { .. })
+        ));
+        assert!(matches!(
+            parse_schedule("0 */5 * * * *"),
+            Ok(Schedule::Cron { .. })
+        ));
         assert!(parse_schedule("every day").is_err());
         assert!(parse_schedule("500ms").is_err());
     }

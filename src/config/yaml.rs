@@ -25,7 +25,10 @@ impl fmt::Display for Pos {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A scalar as written; `plain` is false for quoted or block scalars, which are never null.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in file order; keys are scalars.
     Map(Vec<(Node, Node)>),
@@ -65,13 +68,19 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
+        pos: Pos {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+        },
         message: e.info().to_string(),
     })?;
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder.root.unwrap_or(Node { pos: Pos { line: 1, column: 1 }, value: Value::Map(Vec::new()) }))
+    Ok(builder.root.unwrap_or(Node {
+        pos: Pos { line: 1, column: 1 },
+        value: Value::Map(Vec::new()),
+    }))
 }
 
 #[derive(Default)]
@@ -104,13 +113,32 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        let pos = Pos { line: mark.line(), column: mark.col() + 1 };
+        let pos = Pos {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
         match ev {
-            Event::Scalar(text, style, _, _) => {
-                self.push_value(Node { pos, value: Value::Scalar { text, plain: style == TScalarStyle::Plain } })
-            }
-            Event::SequenceStart(..) => self.stack.push((Node { pos, value: Value::Seq(Vec::new()) }, None)),
-            Event::MappingStart(..) => self.stack.push((Node { pos, value: Value::Map(Vec::new()) }, None)),
+            Event::Scalar(text, style, _, _) => self.push_value(Node {
+                pos,
+                value: Value::Scalar {
+                    text,
+                    plain: style == TScalarStyle::Plain,
+                },
+            }),
+            Event::SequenceStart(..) => self.stack.push((
+                Node {
+                    pos,
+                    value: Value::Seq(Vec::new()),
+                },
+                None,
+            )),
+            Event::MappingStart(..) => self.stack.push((
+                Node {
+                    pos,
+                    value: Value::Map(Vec::new()),
+                },
+                None,
+            )),
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((node, _)) = self.stack.pop() {
                     self.push_value(node);
@@ -118,10 +146,17 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Alias(_) => {
                 if self.error.is_none() {
-                    self.error = Some(SyntaxError { pos, message: "YAML aliases are not supported".into() });
+                    self.error = Some(SyntaxError {
+                        pos,
+                        message: "YAML aliases are not supported".into(),
+                    });
                 }
             }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -133,10 +168,14 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let node = parse("a: 1\nb:\n  - x\n").unwrap();
-        let Value::Map(entries) = node.value else { panic!("not a map") };
+        let Value::Map(entries) = node.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].0.pos, Pos { line: 1, column: 1 });
         assert_eq!(entries[0].1.pos, Pos { line: 1, column: 4 });
-        let Value::Seq(items) = &entries[1].1.value else { panic!("not a seq") };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("not a seq")
+        };
         assert_eq!(items[0].pos, Pos { line: 3, column: 5 });
     }
 
@@ -149,7 +188,9 @@ mod tests {
     #[test]
     fn quoted_null_is_a_string() {
         let node = parse("a: 'null'\nb: null\n").unwrap();
-        let Value::Map(entries) = node.value else { panic!("not a map") };
+        let Value::Map(entries) = node.value else {
+            panic!("not a map")
+        };
         assert!(!entries[0].1.is_null());
         assert!(entries[1].1.is_null());
     }

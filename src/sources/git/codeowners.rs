@@ -18,8 +18,14 @@ pub struct CodeOwners {
 
 fn valid_owner(owner: &str) -> bool {
     if let Some(name) = owner.strip_prefix('@') {
-        let (org, team) = name.split_once('/').map_or((name, None), |(o, t)| (o, Some(t)));
-        let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let (org, team) = name
+            .split_once('/')
+            .map_or((name, None), |(o, t)| (o, Some(t)));
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
         ok(org) && team.is_none_or(ok)
     } else {
         let mut parts = owner.split('@');
@@ -48,7 +54,11 @@ fn pattern_globs(pattern: &str) -> Result<Vec<String>, String> {
     if body.is_empty() {
         return Ok(vec!["**".into()]);
     }
-    let base = if anchored || body.starts_with("**") { body.to_string() } else { format!("**/{body}") };
+    let base = if anchored || body.starts_with("**") {
+        body.to_string()
+    } else {
+        format!("**/{body}")
+    };
     if dir_only {
         return Ok(vec![format!("{base}/**")]);
     }
@@ -72,7 +82,9 @@ impl CodeOwners {
                 continue;
             }
             let mut fields = line.split_whitespace();
-            let Some(pattern) = fields.next() else { continue };
+            let Some(pattern) = fields.next() else {
+                continue;
+            };
             let owners: Vec<&str> = fields.take_while(|f| !f.starts_with('#')).collect();
             if let Some(bad) = owners.iter().find(|o| !valid_owner(o)) {
                 invalid.push((line_no, format!("invalid owner `{bad}`")));
@@ -113,7 +125,11 @@ impl CodeOwners {
     /// The owners of `path` per the last matching line; `None` if no line matches, an empty
     /// list if the last matching line names no owners.
     pub fn owners(&self, path: &str) -> Option<&[String]> {
-        self.rules.iter().rev().find(|(set, _)| set.is_match(path)).map(|(_, owners)| owners.as_slice())
+        self.rules
+            .iter()
+            .rev()
+            .find(|(set, _)| set.is_match(path))
+            .map(|(_, owners)| owners.as_slice())
     }
 }
 
@@ -130,7 +146,10 @@ mod tests {
         let f = "* @org/platform\n*.py @alice\n/models/ @org/ml-team\n";
         assert_eq!(owners_of(f, "README.md").as_deref(), Some("org/platform"));
         assert_eq!(owners_of(f, "lib/x.py").as_deref(), Some("alice"));
-        assert_eq!(owners_of(f, "models/churn/train.py").as_deref(), Some("org/ml-team"));
+        assert_eq!(
+            owners_of(f, "models/churn/train.py").as_deref(),
+            Some("org/ml-team")
+        );
     }
 
     #[test]
@@ -148,7 +167,10 @@ mod tests {
     #[test]
     fn single_star_is_not_recursive() {
         let f = "docs/* docs@example.com\n";
-        assert_eq!(owners_of(f, "docs/a.md").as_deref(), Some("docs@example.com"));
+        assert_eq!(
+            owners_of(f, "docs/a.md").as_deref(),
+            Some("docs@example.com")
+        );
         assert_eq!(owners_of(f, "docs/deep/a.md"), None);
     }
 
@@ -160,9 +182,14 @@ mod tests {
 
     #[test]
     fn invalid_lines_are_reported_and_skipped() {
-        let c = CodeOwners::parse("# c\n!secret @a\n*.[ch] @b\nsrc/ not-an-owner\nok/ @good # trailing comment\n");
+        let c = CodeOwners::parse(
+            "# c\n!secret @a\n*.[ch] @b\nsrc/ not-an-owner\nok/ @good # trailing comment\n",
+        );
         let lines: Vec<u32> = c.invalid.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, vec![2, 3, 4]);
-        assert_eq!(c.owners("ok/x").map(|o| o.join(",")).as_deref(), Some("good"));
+        assert_eq!(
+            c.owners("ok/x").map(|o| o.join(",")).as_deref(),
+            Some("good")
+        );
     }
 }

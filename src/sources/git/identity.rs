@@ -28,7 +28,10 @@ impl People {
     pub fn new(recognition: &Recognition) -> Self {
         let mut alias = HashMap::new();
         for (i, id) in recognition.identities.iter().enumerate() {
-            for a in std::iter::once(&id.email).chain(std::iter::once(&id.name)).chain(&id.aliases) {
+            for a in std::iter::once(&id.email)
+                .chain(std::iter::once(&id.name))
+                .chain(&id.aliases)
+            {
                 alias.entry(a.to_lowercase()).or_insert(i);
             }
         }
@@ -43,10 +46,14 @@ impl People {
             let lower = entry.to_lowercase();
             match people.alias.get(&lower) {
                 Some(&i) => {
-                    people.opted_out_keys.insert(people.identities[i].email.to_lowercase());
+                    people
+                        .opted_out_keys
+                        .insert(people.identities[i].email.to_lowercase());
                 }
                 None if lower.starts_with('@') => {
-                    people.opted_out_keys.insert(format!("handle:{}", &lower[1..]));
+                    people
+                        .opted_out_keys
+                        .insert(format!("handle:{}", &lower[1..]));
                 }
                 None if lower.contains('@') => {
                     people.opted_out_keys.insert(lower);
@@ -60,7 +67,9 @@ impl People {
     }
 
     fn is_bot(&self, name: &str, email: &str) -> bool {
-        self.bots.iter().any(|p| wildcard_match(p, name) || (!email.is_empty() && wildcard_match(p, email)))
+        self.bots
+            .iter()
+            .any(|p| wildcard_match(p, name) || (!email.is_empty() && wildcard_match(p, email)))
     }
 
     /// Resolves a name and email that `.mailmap` has already mapped.
@@ -68,19 +77,38 @@ impl People {
         if self.is_bot(name, email) {
             return Who::Bot;
         }
-        let identity = self.alias.get(&email.to_lowercase()).filter(|_| !email.is_empty()).or_else(|| self.alias.get(&name.to_lowercase()));
+        let identity = self
+            .alias
+            .get(&email.to_lowercase())
+            .filter(|_| !email.is_empty())
+            .or_else(|| self.alias.get(&name.to_lowercase()));
         let (name, email) = match identity {
-            Some(&i) => (self.identities[i].name.as_str(), self.identities[i].email.as_str()),
+            Some(&i) => (
+                self.identities[i].name.as_str(),
+                self.identities[i].email.as_str(),
+            ),
             None => (name, email),
         };
-        let key = if email.is_empty() { format!("name:{}", name.to_lowercase()) } else { email.to_lowercase() };
+        let key = if email.is_empty() {
+            format!("name:{}", name.to_lowercase())
+        } else {
+            email.to_lowercase()
+        };
         if key == "name:" {
             return Who::OptedOut;
         }
-        if self.opted_out_keys.contains(&key) || self.opted_out_names.contains(&name.to_lowercase()) {
+        if self.opted_out_keys.contains(&key) || self.opted_out_names.contains(&name.to_lowercase())
+        {
             return Who::OptedOut;
         }
-        Who::Person(Person { key, name: if name.is_empty() { email.to_string() } else { name.to_string() } })
+        Who::Person(Person {
+            key,
+            name: if name.is_empty() {
+                email.to_string()
+            } else {
+                name.to_string()
+            },
+        })
     }
 
     /// Resolves an `@handle` (without the `@`).
@@ -90,19 +118,30 @@ impl People {
             let id = &self.identities[i];
             return self.resolve(&id.name, &id.email);
         }
-        if self.is_bot(handle, "") || self.bots.iter().any(|p| wildcard_match(p, &format!("{handle}[bot]"))) && lower.ends_with("bot") {
+        if self.is_bot(handle, "")
+            || self
+                .bots
+                .iter()
+                .any(|p| wildcard_match(p, &format!("{handle}[bot]")))
+                && lower.ends_with("bot")
+        {
             return Who::Bot;
         }
         let key = format!("handle:{lower}");
         if self.opted_out_keys.contains(&key) {
             return Who::OptedOut;
         }
-        Who::Person(Person { key, name: format!("@{handle}") })
+        Who::Person(Person {
+            key,
+            name: format!("@{handle}"),
+        })
     }
 
     /// Names from the identity file, for finding mentions in changelogs.
     pub fn identity_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.identities.iter().map(|i| (i.name.as_str(), i.email.as_str()))
+        self.identities
+            .iter()
+            .map(|i| (i.name.as_str(), i.email.as_str()))
     }
 }
 
@@ -112,7 +151,11 @@ mod tests {
 
     fn people() -> People {
         let r = Recognition {
-            identities: vec![Identity { name: "Ann Lee".into(), email: "ann@corp.com".into(), aliases: vec!["ann@home.net".into(), "@annl".into()] }],
+            identities: vec![Identity {
+                name: "Ann Lee".into(),
+                email: "ann@corp.com".into(),
+                aliases: vec!["ann@home.net".into(), "@annl".into()],
+            }],
             opt_out: vec!["quiet@corp.com".into(), "@shy".into()],
             ..Recognition::default()
         };
@@ -122,15 +165,39 @@ mod tests {
     #[test]
     fn aliases_map_to_canonical() {
         let p = people();
-        assert_eq!(p.resolve("annie", "ANN@home.net"), Who::Person(Person { key: "ann@corp.com".into(), name: "Ann Lee".into() }));
-        assert_eq!(p.resolve_handle("AnnL"), Who::Person(Person { key: "ann@corp.com".into(), name: "Ann Lee".into() }));
-        assert_eq!(p.resolve("Bob", "Bob@x.org"), Who::Person(Person { key: "bob@x.org".into(), name: "Bob".into() }));
+        assert_eq!(
+            p.resolve("annie", "ANN@home.net"),
+            Who::Person(Person {
+                key: "ann@corp.com".into(),
+                name: "Ann Lee".into()
+            })
+        );
+        assert_eq!(
+            p.resolve_handle("AnnL"),
+            Who::Person(Person {
+                key: "ann@corp.com".into(),
+                name: "Ann Lee".into()
+            })
+        );
+        assert_eq!(
+            p.resolve("Bob", "Bob@x.org"),
+            Who::Person(Person {
+                key: "bob@x.org".into(),
+                name: "Bob".into()
+            })
+        );
     }
 
     #[test]
     fn bots_and_opt_outs() {
         let p = people();
-        assert_eq!(p.resolve("dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com"), Who::Bot);
+        assert_eq!(
+            p.resolve(
+                "dependabot[bot]",
+                "49699333+dependabot[bot]@users.noreply.github.com"
+            ),
+            Who::Bot
+        );
         assert_eq!(p.resolve("Q", "quiet@corp.com"), Who::OptedOut);
         assert_eq!(p.resolve_handle("shy"), Who::OptedOut);
         assert_eq!(p.resolve_handle("dependabot"), Who::Bot);

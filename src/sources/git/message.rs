@@ -26,7 +26,9 @@ fn trailer_token(line: &str) -> Option<(&str, &str)> {
 pub fn trailers(message: &str) -> Vec<Trailer> {
     let lines: Vec<&str> = message.lines().filter(|l| !l.starts_with('#')).collect();
     // The title is the first paragraph; trailers can only follow it.
-    let Some(title_end) = lines.iter().position(|l| l.trim().is_empty()) else { return Vec::new() };
+    let Some(title_end) = lines.iter().position(|l| l.trim().is_empty()) else {
+        return Vec::new();
+    };
     let body = &lines[title_end..];
     let mut end = body.len();
     while end > 0 && body[end - 1].trim().is_empty() {
@@ -41,7 +43,8 @@ pub fn trailers(message: &str) -> Vec<Trailer> {
         return Vec::new();
     }
 
-    let (mut trailer_lines, mut non_trailer_lines, mut continuation_lines) = (0usize, 0usize, 0usize);
+    let (mut trailer_lines, mut non_trailer_lines, mut continuation_lines) =
+        (0usize, 0usize, 0usize);
     let mut recognized_prefix = false;
     for line in block.iter().rev() {
         if line.starts_with([' ', '\t']) {
@@ -58,7 +61,8 @@ pub fn trailers(message: &str) -> Vec<Trailer> {
         }
         continuation_lines = 0;
     }
-    let is_block = (recognized_prefix && trailer_lines * 3 >= non_trailer_lines) || (trailer_lines > 0 && non_trailer_lines == 0);
+    let is_block = (recognized_prefix && trailer_lines * 3 >= non_trailer_lines)
+        || (trailer_lines > 0 && non_trailer_lines == 0);
     if !is_block {
         return Vec::new();
     }
@@ -77,7 +81,10 @@ pub fn trailers(message: &str) -> Vec<Trailer> {
         }
         match trailer_token(line) {
             Some((token, value)) => {
-                out.push(Trailer { token: token.to_string(), value: value.to_string() });
+                out.push(Trailer {
+                    token: token.to_string(),
+                    value: value.to_string(),
+                });
                 last_was_trailer = true;
             }
             None => last_was_trailer = false,
@@ -120,13 +127,22 @@ pub fn parse_identity(value: &str) -> Option<NamedIdentity> {
     }
     if let (Some(open), Some(close)) = (value.find('<'), value.rfind('>')) {
         if open < close {
-            return Some(NamedIdentity { name: value[..open].trim().to_string(), email: value[open + 1..close].trim().to_string() });
+            return Some(NamedIdentity {
+                name: value[..open].trim().to_string(),
+                email: value[open + 1..close].trim().to_string(),
+            });
         }
     }
     if !value.starts_with('@') && value.contains('@') && !value.contains(' ') {
-        return Some(NamedIdentity { name: String::new(), email: value.to_string() });
+        return Some(NamedIdentity {
+            name: String::new(),
+            email: value.to_string(),
+        });
     }
-    Some(NamedIdentity { name: value.to_string(), email: String::new() })
+    Some(NamedIdentity {
+        name: value.to_string(),
+        email: String::new(),
+    })
 }
 
 /// The (possibly abbreviated) commit id a `git revert` message names.
@@ -134,7 +150,9 @@ pub fn reverted_commit(message: &str) -> Option<&str> {
     const MARK: &str = "This reverts commit ";
     let at = message.find(MARK)? + MARK.len();
     let rest = &message[at..];
-    let len = rest.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(rest.len());
+    let len = rest
+        .find(|c: char| !c.is_ascii_hexdigit())
+        .unwrap_or(rest.len());
     (len >= 7).then(|| &rest[..len])
 }
 
@@ -144,7 +162,9 @@ pub fn handles(line: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'@' && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.')) {
+        if bytes[i] == b'@'
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'))
+        {
             let start = i + 1;
             let mut end = start;
             while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
@@ -173,8 +193,14 @@ pub fn mentions_name(line: &str, name: &str) -> bool {
     while let Some(found) = line[from..].find(name) {
         let start = from + found;
         let end = start + name.len();
-        let before_ok = line[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let after_ok = line[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        let before_ok = line[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after_ok = line[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric());
         if before_ok && after_ok {
             return true;
         }
@@ -188,14 +214,23 @@ mod tests {
     use super::*;
 
     fn check(message: &str, expected: &[(&str, &str)]) {
-        let got: Vec<(String, String)> = trailers(message).into_iter().map(|t| (t.token, t.value)).collect();
-        let want: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let got: Vec<(String, String)> = trailers(message)
+            .into_iter()
+            .map(|t| (t.token, t.value))
+            .collect();
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(got, want, "message: {message:?}");
     }
 
     #[test]
     fn plain_trailer_block() {
-        check("Fix x\n\nBody text.\n\nReviewed-by: A <a@x>\nCo-authored-by: B <b@x>\n", &[("Reviewed-by", "A <a@x>"), ("Co-authored-by", "B <b@x>")]);
+        check(
+            "Fix x\n\nBody text.\n\nReviewed-by: A <a@x>\nCo-authored-by: B <b@x>\n",
+            &[("Reviewed-by", "A <a@x>"), ("Co-authored-by", "B <b@x>")],
+        );
     }
 
     #[test]
@@ -212,13 +247,22 @@ mod tests {
     #[test]
     fn mixed_paragraph_needs_git_generated_prefix() {
         check("T\n\nSome prose here\nReviewed-by: A <a@x>\n", &[]);
-        check("T\n\nSome prose here\nReviewed-by: A <a@x>\nSigned-off-by: B <b@x>\n", &[("Reviewed-by", "A <a@x>"), ("Signed-off-by", "B <b@x>")]);
-        check("T\n\np1\np2\np3\np4\np5\np6\np7\nSigned-off-by: B <b@x>\n", &[]);
+        check(
+            "T\n\nSome prose here\nReviewed-by: A <a@x>\nSigned-off-by: B <b@x>\n",
+            &[("Reviewed-by", "A <a@x>"), ("Signed-off-by", "B <b@x>")],
+        );
+        check(
+            "T\n\np1\np2\np3\np4\np5\np6\np7\nSigned-off-by: B <b@x>\n",
+            &[],
+        );
     }
 
     #[test]
     fn continuation_lines_fold() {
-        check("T\n\nReported-by: A Very\n  Long Name <a@x>\n", &[("Reported-by", "A Very Long Name <a@x>")]);
+        check(
+            "T\n\nReported-by: A Very\n  Long Name <a@x>\n",
+            &[("Reported-by", "A Very Long Name <a@x>")],
+        );
     }
 
     #[test]
@@ -229,29 +273,59 @@ mod tests {
     #[test]
     fn roles() {
         assert_eq!(trailer_role("co-authored-by"), Some(TrailerRole::CoAuthor));
-        assert_eq!(trailer_role("Reviewed-By"), Some(TrailerRole::Credit("review")));
+        assert_eq!(
+            trailer_role("Reviewed-By"),
+            Some(TrailerRole::Credit("review"))
+        );
         assert_eq!(trailer_role("Signed-off-by"), None);
     }
 
     #[test]
     fn identities() {
-        assert_eq!(parse_identity("Ann Lee <ann@x.org>"), Some(NamedIdentity { name: "Ann Lee".into(), email: "ann@x.org".into() }));
-        assert_eq!(parse_identity("ann@x.org"), Some(NamedIdentity { name: "".into(), email: "ann@x.org".into() }));
-        assert_eq!(parse_identity("@ann"), Some(NamedIdentity { name: "@ann".into(), email: "".into() }));
+        assert_eq!(
+            parse_identity("Ann Lee <ann@x.org>"),
+            Some(NamedIdentity {
+                name: "Ann Lee".into(),
+                email: "ann@x.org".into()
+            })
+        );
+        assert_eq!(
+            parse_identity("ann@x.org"),
+            Some(NamedIdentity {
+                name: "".into(),
+                email: "ann@x.org".into()
+            })
+        );
+        assert_eq!(
+            parse_identity("@ann"),
+            Some(NamedIdentity {
+                name: "@ann".into(),
+                email: "".into()
+            })
+        );
         assert_eq!(parse_identity("  "), None);
     }
 
     #[test]
     fn reverts() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(reverted_commit(&format!("Revert \"x\"\n\nThis reverts commit {sha}.\n")), Some(sha));
-        assert_eq!(reverted_commit("Revert\n\nThis reverts commit abc.\n"), None);
+        assert_eq!(
+            reverted_commit(&format!("Revert \"x\"\n\nThis reverts commit {sha}.\n")),
+            Some(sha)
+        );
+        assert_eq!(
+            reverted_commit("Revert\n\nThis reverts commit abc.\n"),
+            None
+        );
         assert_eq!(reverted_commit("nothing"), None);
     }
 
     #[test]
     fn handle_extraction() {
-        assert_eq!(handles("Thanks @ann-lee and @bob. Mail me@x.org"), vec!["ann-lee", "bob"]);
+        assert_eq!(
+            handles("Thanks @ann-lee and @bob. Mail me@x.org"),
+            vec!["ann-lee", "bob"]
+        );
         assert_eq!(handles("(@carol)"), vec!["carol"]);
     }
 

@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
-use crate::facts::{CommitFact, CommitOutcome, Credit, Cursors, GitFacts, OwnershipSnapshot, Person};
+use crate::facts::{
+    CommitFact, CommitOutcome, Credit, Cursors, GitFacts, OwnershipSnapshot, Person,
+};
 use codeowners::CodeOwners;
 use identity::{People, Who};
 use message::TrailerRole;
@@ -69,35 +71,75 @@ fn repo_err<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> CollectError +
 /// A URL with any password replaced, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://***@{}", &url[..scheme_end], &url[at + 1..]),
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }
 
 impl GitCollector {
-    pub fn new(config: &Config, name: &str, git: &GitSourceConfig, storage_dir: &Path) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        name: &str,
+        git: &GitSourceConfig,
+        storage_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let org_rules = &config.recognition.path_kinds;
         let defaults = rules::default_kind_rules();
         let chain = |first: &[KindRule]| -> Vec<KindRule> {
-            first.iter().chain(&git.path_kinds).chain(org_rules).chain(&defaults).cloned().collect()
+            first
+                .iter()
+                .chain(&git.path_kinds)
+                .chain(org_rules)
+                .chain(&defaults)
+                .cloned()
+                .collect()
         };
         let mut assets = Vec::new();
-        let mut shape = format!("v{FACTS_VERSION}|{:?}|{:?}|{:?}|", config.recognition.bots, config.recognition.opt_out, config.recognition.identities);
-        for a in config.catalog.iter().filter(|a| a.repository.as_deref() == Some(name)) {
+        let mut shape = format!(
+            "v{FACTS_VERSION}|{:?}|{:?}|{:?}|",
+            config.recognition.bots, config.recognition.opt_out, config.recognition.identities
+        );
+        for a in config
+            .catalog
+            .iter()
+            .filter(|a| a.repository.as_deref() == Some(name))
+        {
             let kinds = chain(&a.path_kinds);
             shape.push_str(&format!("{}:{:?}:{:?}|", a.id, a.paths, kinds));
-            assets.push(AssetRules { id: a.id.clone(), paths: rules::glob_set(&a.paths)?, kinds: KindClassifier::new(&kinds)? });
+            assets.push(AssetRules {
+                id: a.id.clone(),
+                paths: rules::glob_set(&a.paths)?,
+                kinds: KindClassifier::new(&kinds)?,
+            });
         }
         let implicit = implicit_asset_id(name);
-        if !config.catalog.iter().any(|a| a.id == implicit && a.repository.as_deref() != Some(name)) && !assets.iter().any(|a| a.id == implicit) {
+        if !config
+            .catalog
+            .iter()
+            .any(|a| a.id == implicit && a.repository.as_deref() != Some(name))
+            && !assets.iter().any(|a| a.id == implicit)
+        {
             let kinds = chain(&[]);
             shape.push_str(&format!("{implicit}:**:{kinds:?}|"));
-            assets.push(AssetRules { id: implicit, paths: rules::glob_set(&["**".to_string()])?, kinds: KindClassifier::new(&kinds)? });
+            assets.push(AssetRules {
+                id: implicit,
+                paths: rules::glob_set(&["**".to_string()])?,
+                kinds: KindClassifier::new(&kinds)?,
+            });
         }
-        let changelog_paths = git.changelog_paths.clone().unwrap_or_else(|| config.recognition.changelog_paths.clone());
+        let changelog_paths = git
+            .changelog_paths
+            .clone()
+            .unwrap_or_else(|| config.recognition.changelog_paths.clone());
         shape.push_str(&format!("{changelog_paths:?}"));
         let mirror = match &git.location {
-            GitLocation::Url { .. } => Some(storage_dir.join("git").join(format!("{}.git", name.replace('/', "_")))),
+            GitLocation::Url { .. } => Some(
+                storage_dir
+                    .join("git")
+                    .join(format!("{}.git", name.replace('/', "_"))),
+            ),
             GitLocation::Path(_) => None,
         };
         Ok(GitCollector {
@@ -115,15 +157,25 @@ impl GitCollector {
     pub fn collect(&self, ctx: &CollectContext) -> Result<GitFacts, CollectError> {
         let repo = self.open(ctx)?;
         let tip = self.tip(&repo)?;
-        let old_tip = ctx.cursors.get(CURSOR_TIP).and_then(|t| ObjectId::from_hex(t.as_bytes()).ok());
+        let old_tip = ctx
+            .cursors
+            .get(CURSOR_TIP)
+            .and_then(|t| ObjectId::from_hex(t.as_bytes()).ok());
         let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&self.fingerprint);
-        let mut facts = GitFacts { repository: self.name.clone(), ..GitFacts::default() };
+        let mut facts = GitFacts {
+            repository: self.name.clone(),
+            ..GitFacts::default()
+        };
 
         // Decide what to mine: everything, or only what the old tip does not reach.
         let hidden: Vec<ObjectId> = match old_tip {
             Some(old) if same_shape && repo.find_commit(old).is_ok() => {
                 if old != tip {
-                    let walk = repo.rev_walk([old]).with_hidden([tip]).all().map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
+                    let walk = repo
+                        .rev_walk([old])
+                        .with_hidden([tip])
+                        .all()
+                        .map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
                     for info in walk {
                         let info = info.map_err(repo_err("walking old history"))?;
                         facts.dropped.push(info.id.to_string());
@@ -139,12 +191,25 @@ impl GitCollector {
 
         let mailmap = self.mailmap(&repo, tip)?;
         let mention_names = self.mention_names(&mailmap);
-        let mut miner = Miner { c: self, repo: &repo, mailmap: &mailmap, mention_names: &mention_names, people: BTreeMap::new() };
+        let mut miner = Miner {
+            c: self,
+            repo: &repo,
+            mailmap: &mailmap,
+            mention_names: &mention_names,
+            people: BTreeMap::new(),
+        };
         if old_tip != Some(tip) || facts.reset {
-            let walk = repo.rev_walk([tip]).with_hidden(hidden).all().map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
+            let walk = repo
+                .rev_walk([tip])
+                .with_hidden(hidden)
+                .all()
+                .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
             for info in walk {
                 if ctx.cancel.is_cancelled() {
-                    return Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled"));
+                    return Err(CollectError::new(
+                        ErrorKind::Cancelled,
+                        "collection cancelled",
+                    ));
                 }
                 let info = info.map_err(repo_err("walking history"))?;
                 facts.commits.push(miner.commit(info.id)?);
@@ -152,53 +217,106 @@ impl GitCollector {
         }
         facts.people = miner.people.into_values().collect();
         facts.ownership = self.ownership(&repo, tip)?;
-        facts.cursors = Cursors::from([(CURSOR_TIP.to_string(), tip.to_string()), (CURSOR_FINGERPRINT.to_string(), self.fingerprint.clone())]);
+        facts.cursors = Cursors::from([
+            (CURSOR_TIP.to_string(), tip.to_string()),
+            (CURSOR_FINGERPRINT.to_string(), self.fingerprint.clone()),
+        ]);
         Ok(facts)
     }
 
     fn open(&self, ctx: &CollectContext) -> Result<gix::Repository, CollectError> {
         match (&self.location, &self.mirror) {
-            (GitLocation::Path(path), _) => {
-                gix::open(path).map_err(|e| CollectError::new(ErrorKind::RepositoryFailed, format!("opening {}: {e}", path.display())))
-            }
-            (GitLocation::Url { url, username, password }, Some(mirror)) => {
+            (GitLocation::Path(path), _) => gix::open(path).map_err(|e| {
+                CollectError::new(
+                    ErrorKind::RepositoryFailed,
+                    format!("opening {}: {e}", path.display()),
+                )
+            }),
+            (
+                GitLocation::Url {
+                    url,
+                    username,
+                    password,
+                },
+                Some(mirror),
+            ) => {
                 let repo = if mirror.join("HEAD").exists() {
-                    gix::open(mirror).map_err(|e| CollectError::new(ErrorKind::RepositoryFailed, format!("opening mirror {}: {e}", mirror.display())))?
+                    gix::open(mirror).map_err(|e| {
+                        CollectError::new(
+                            ErrorKind::RepositoryFailed,
+                            format!("opening mirror {}: {e}", mirror.display()),
+                        )
+                    })?
                 } else {
-                    std::fs::create_dir_all(mirror).map_err(|e| CollectError::new(ErrorKind::RepositoryFailed, format!("creating {}: {e}", mirror.display())))?;
-                    gix::init_bare(mirror).map_err(err(ErrorKind::RepositoryFailed, "creating mirror"))?
+                    std::fs::create_dir_all(mirror).map_err(|e| {
+                        CollectError::new(
+                            ErrorKind::RepositoryFailed,
+                            format!("creating {}: {e}", mirror.display()),
+                        )
+                    })?;
+                    gix::init_bare(mirror)
+                        .map_err(err(ErrorKind::RepositoryFailed, "creating mirror"))?
                 };
-                let full_url = with_credentials(url.expose(), username.as_deref(), password.as_ref().map(|p| p.expose()));
+                let full_url = with_credentials(
+                    url.expose(),
+                    username.as_deref(),
+                    password.as_ref().map(|p| p.expose()),
+                );
                 let shown = redact_url(url.expose());
-                let fetch_err = |e: gix::Error| CollectError::new(ErrorKind::FetchFailed, format!("fetching {shown}: {}", redact_url(&e.to_string())));
+                let fetch_err = |e: gix::Error| {
+                    CollectError::new(
+                        ErrorKind::FetchFailed,
+                        format!("fetching {shown}: {}", redact_url(&e.to_string())),
+                    )
+                };
                 let remote = repo
                     .remote_at(full_url.as_str())
                     .map_err(fetch_err)?
-                    .with_refspecs(["+refs/heads/*:refs/heads/*", "+HEAD:refs/remotes/origin/HEAD"], gix::remote::Direction::Fetch)
+                    .with_refspecs(
+                        [
+                            "+refs/heads/*:refs/heads/*",
+                            "+HEAD:refs/remotes/origin/HEAD",
+                        ],
+                        gix::remote::Direction::Fetch,
+                    )
                     .map_err(fetch_err)?;
-                let connection = remote.connect(gix::remote::Direction::Fetch).map_err(fetch_err)?;
+                let connection = remote
+                    .connect(gix::remote::Direction::Fetch)
+                    .map_err(fetch_err)?;
                 connection
                     .prepare_fetch(gix::progress::Discard, Default::default())
                     .map_err(fetch_err)?
                     .receive(gix::progress::Discard, ctx.cancel.as_atomic())
                     .map_err(fetch_err)?;
                 drop(remote);
-                gix::open(mirror).map_err(|e| CollectError::new(ErrorKind::RepositoryFailed, format!("opening mirror {}: {e}", mirror.display())))
+                gix::open(mirror).map_err(|e| {
+                    CollectError::new(
+                        ErrorKind::RepositoryFailed,
+                        format!("opening mirror {}: {e}", mirror.display()),
+                    )
+                })
             }
-            (GitLocation::Url { .. }, None) => unreachable!("url sources always have a mirror path"),
+            (GitLocation::Url { .. }, None) => {
+                unreachable!("url sources always have a mirror path")
+            }
         }
     }
 
     /// The commit to mine up to: the configured branch, or the repository's HEAD.
     fn tip(&self, repo: &gix::Repository) -> Result<ObjectId, CollectError> {
         let candidates: Vec<String> = match &self.branch {
-            Some(b) => vec![format!("refs/heads/{b}"), format!("refs/remotes/origin/{b}")],
+            Some(b) => vec![
+                format!("refs/heads/{b}"),
+                format!("refs/remotes/origin/{b}"),
+            ],
             None if self.mirror.is_some() => vec!["refs/remotes/origin/HEAD".into()],
             None => vec!["HEAD".into()],
         };
         for name in &candidates {
             if let Ok(Some(mut r)) = repo.try_find_reference(name.as_str()) {
-                let id = r.peel_to_id().map_err(err(ErrorKind::RepositoryFailed, "resolving branch"))?;
+                let id = r
+                    .peel_to_id()
+                    .map_err(err(ErrorKind::RepositoryFailed, "resolving branch"))?;
                 return Ok(id.detach());
             }
         }
@@ -207,12 +325,22 @@ impl GitCollector {
                 return Ok(id.detach());
             }
         }
-        Err(CollectError::new(ErrorKind::RepositoryFailed, format!("branch not found (tried {})", candidates.join(", "))))
+        Err(CollectError::new(
+            ErrorKind::RepositoryFailed,
+            format!("branch not found (tried {})", candidates.join(", ")),
+        ))
     }
 
     /// `.mailmap` as the mined branch has it at its tip.
-    fn mailmap(&self, repo: &gix::Repository, tip: ObjectId) -> Result<gix::mailmap::Snapshot, CollectError> {
-        let tree = repo.find_commit(tip).and_then(|c| c.tree()).map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
+    fn mailmap(
+        &self,
+        repo: &gix::Repository,
+        tip: ObjectId,
+    ) -> Result<gix::mailmap::Snapshot, CollectError> {
+        let tree = repo
+            .find_commit(tip)
+            .and_then(|c| c.tree())
+            .map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
         Ok(match blob_at(&tree, ".mailmap")? {
             Some(data) => gix::mailmap::Snapshot::from_bytes(&data),
             None => gix::mailmap::Snapshot::default(),
@@ -225,7 +353,10 @@ impl GitCollector {
         for e in mailmap.iter() {
             if let Some(name) = e.new_name() {
                 let email = e.new_email().unwrap_or(e.old_email());
-                names.insert((name.to_str_lossy().into_owned(), email.to_str_lossy().into_owned()));
+                names.insert((
+                    name.to_str_lossy().into_owned(),
+                    email.to_str_lossy().into_owned(),
+                ));
             }
         }
         for (name, email) in self.people.identity_names() {
@@ -234,8 +365,15 @@ impl GitCollector {
         names.into_iter().collect()
     }
 
-    fn ownership(&self, repo: &gix::Repository, tip: ObjectId) -> Result<OwnershipSnapshot, CollectError> {
-        let tree = repo.find_commit(tip).and_then(|c| c.tree()).map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
+    fn ownership(
+        &self,
+        repo: &gix::Repository,
+        tip: ObjectId,
+    ) -> Result<OwnershipSnapshot, CollectError> {
+        let tree = repo
+            .find_commit(tip)
+            .and_then(|c| c.tree())
+            .map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
         let mut text = None;
         for location in codeowners::LOCATIONS {
             if let Some(data) = blob_at(&tree, location)? {
@@ -243,37 +381,59 @@ impl GitCollector {
                 break;
             }
         }
-        let Some(text) = text else { return Ok(OwnershipSnapshot::default()) };
+        let Some(text) = text else {
+            return Ok(OwnershipSnapshot::default());
+        };
         let owners = CodeOwners::parse(&text);
         let mut recorder = gix::traverse::tree::Recorder::default();
-        tree.traverse().breadthfirst(&mut recorder).map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
+        tree.traverse()
+            .breadthfirst(&mut recorder)
+            .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
         let mut per_asset: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for entry in recorder.records.iter().filter(|e| !e.mode.is_tree()) {
             let path = entry.filepath.to_str_lossy();
-            let Some(file_owners) = owners.owners(&path) else { continue };
+            let Some(file_owners) = owners.owners(&path) else {
+                continue;
+            };
             if file_owners.is_empty() {
                 continue;
             }
-            for asset in self.assets.iter().filter(|a| a.paths.is_match(path.as_ref())) {
-                per_asset.entry(&asset.id).or_default().insert(file_owners.join(","));
+            for asset in self
+                .assets
+                .iter()
+                .filter(|a| a.paths.is_match(path.as_ref()))
+            {
+                per_asset
+                    .entry(&asset.id)
+                    .or_default()
+                    .insert(file_owners.join(","));
             }
         }
         Ok(OwnershipSnapshot {
-            asset_owners: per_asset.into_iter().map(|(a, s)| (a.to_string(), s.into_iter().collect())).collect(),
+            asset_owners: per_asset
+                .into_iter()
+                .map(|(a, s)| (a.to_string(), s.into_iter().collect()))
+                .collect(),
             invalid_lines: owners.invalid,
         })
     }
 }
 
 fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let userinfo = match (username, password) {
         (Some(u), Some(p)) => format!("{u}:{p}@"),
         (Some(u), None) => format!("{u}@"),
         (None, Some(p)) => format!("git:{p}@"),
         (None, None) => return url.to_string(),
     };
-    format!("{}://{userinfo}{}", &url[..scheme_end], &url[scheme_end + 3..])
+    format!(
+        "{}://{userinfo}{}",
+        &url[..scheme_end],
+        &url[scheme_end + 3..]
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -282,9 +442,16 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The content of the blob at `path` in `tree`, if there is one.
 fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<Vec<u8>>, CollectError> {
-    let entry = tree.lookup_entry_by_path(path).map_err(err(ErrorKind::RepositoryFailed, "looking up a path"))?;
+    let entry = tree
+        .lookup_entry_by_path(path)
+        .map_err(err(ErrorKind::RepositoryFailed, "looking up a path"))?;
     match entry {
-        Some(e) if e.mode().is_blob() => Ok(Some(e.object().map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?.detach().data)),
+        Some(e) if e.mode().is_blob() => Ok(Some(
+            e.object()
+                .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?
+                .detach()
+                .data,
+        )),
         _ => Ok(None),
     }
 }
@@ -307,11 +474,20 @@ struct Miner<'a> {
 
 impl Miner<'_> {
     fn who(&mut self, name: &str, email: &str) -> Who {
-        let sig = gix::actor::SignatureRef { name: name.as_bytes().as_bstr(), email: email.as_bytes().as_bstr(), time: "" };
+        let sig = gix::actor::SignatureRef {
+            name: name.as_bytes().as_bstr(),
+            email: email.as_bytes().as_bstr(),
+            time: "",
+        };
         let resolved = self.mailmap.resolve_cow(sig);
-        let who = self.c.people.resolve(&resolved.name.to_str_lossy(), &resolved.email.to_str_lossy());
+        let who = self.c.people.resolve(
+            &resolved.name.to_str_lossy(),
+            &resolved.email.to_str_lossy(),
+        );
         if let Who::Person(p) = &who {
-            self.people.entry(p.key.clone()).or_insert_with(|| p.clone());
+            self.people
+                .entry(p.key.clone())
+                .or_insert_with(|| p.clone());
         }
         who
     }
@@ -319,14 +495,21 @@ impl Miner<'_> {
     fn who_by_handle(&mut self, handle: &str) -> Who {
         let who = self.c.people.resolve_handle(handle);
         if let Who::Person(p) = &who {
-            self.people.entry(p.key.clone()).or_insert_with(|| p.clone());
+            self.people
+                .entry(p.key.clone())
+                .or_insert_with(|| p.clone());
         }
         who
     }
 
     fn blob(&self, id: Option<ObjectId>) -> Result<Vec<u8>, CollectError> {
         match id {
-            Some(id) => Ok(self.repo.find_object(id).map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?.detach().data),
+            Some(id) => Ok(self
+                .repo
+                .find_object(id)
+                .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?
+                .detach()
+                .data),
             None => Ok(Vec::new()),
         }
     }
@@ -335,19 +518,42 @@ impl Miner<'_> {
         let e = err(ErrorKind::RepositoryFailed, "diffing a commit");
         let new_tree = commit.tree().map_err(&e)?;
         let old_tree = match commit.parent_ids().next() {
-            Some(parent) => self.repo.find_commit(parent).and_then(|p| p.tree()).map_err(&e)?,
+            Some(parent) => self
+                .repo
+                .find_commit(parent)
+                .and_then(|p| p.tree())
+                .map_err(&e)?,
             None => self.repo.empty_tree(),
         };
         let mut options = gix::diff::Options::default();
         options.track_path().track_rewrites(None);
-        let changes = self.repo.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), Some(options)).map_err(&e)?;
+        let changes = self
+            .repo
+            .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), Some(options))
+            .map_err(&e)?;
         let mut out = Vec::new();
         for change in changes {
             use gix::object::tree::diff::ChangeDetached as C;
             let (path, old, new) = match change {
-                C::Addition { location, entry_mode, id, .. } if !entry_mode.is_tree() => (location, None, Some(id)),
-                C::Deletion { location, entry_mode, id, .. } if !entry_mode.is_tree() => (location, Some(id), None),
-                C::Modification { location, previous_id, id, entry_mode, previous_entry_mode } => {
+                C::Addition {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } if !entry_mode.is_tree() => (location, None, Some(id)),
+                C::Deletion {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } if !entry_mode.is_tree() => (location, Some(id), None),
+                C::Modification {
+                    location,
+                    previous_id,
+                    id,
+                    entry_mode,
+                    previous_entry_mode,
+                } => {
                     let old = (!previous_entry_mode.is_tree()).then_some(previous_id);
                     let new = (!entry_mode.is_tree()).then_some(id);
                     if old.is_none() && new.is_none() {
@@ -357,26 +563,53 @@ impl Miner<'_> {
                 }
                 _ => continue,
             };
-            out.push(FileChange { path: path.to_str_lossy().into_owned(), old, new });
+            out.push(FileChange {
+                path: path.to_str_lossy().into_owned(),
+                old,
+                new,
+            });
         }
         Ok(out)
     }
 
     fn commit(&mut self, id: ObjectId) -> Result<CommitFact, CollectError> {
-        let commit = self.repo.find_commit(id).map_err(err(ErrorKind::RepositoryFailed, "reading a commit"))?;
-        let committed_at = commit.time().map_err(err(ErrorKind::RepositoryFailed, "reading commit time"))?.seconds;
-        let message = commit.message_raw().map_err(err(ErrorKind::RepositoryFailed, "reading a message"))?.to_str_lossy().into_owned();
+        let commit = self
+            .repo
+            .find_commit(id)
+            .map_err(err(ErrorKind::RepositoryFailed, "reading a commit"))?;
+        let committed_at = commit
+            .time()
+            .map_err(err(ErrorKind::RepositoryFailed, "reading commit time"))?
+            .seconds;
+        let message = commit
+            .message_raw()
+            .map_err(err(ErrorKind::RepositoryFailed, "reading a message"))?
+            .to_str_lossy()
+            .into_owned();
         let reverts = match message::reverted_commit(&message) {
             Some(full) if full.len() == 40 => Some(full.to_ascii_lowercase()),
-            Some(short) => self.repo.rev_parse_single(short).ok().map(|id| id.to_string()),
+            Some(short) => self
+                .repo
+                .rev_parse_single(short)
+                .ok()
+                .map(|id| id.to_string()),
             None => None,
         };
-        let mut fact = CommitFact { sha: id.to_string(), committed_at, outcome: CommitOutcome::Credited, assets: Vec::new(), credits: Vec::new(), reverts };
+        let mut fact = CommitFact {
+            sha: id.to_string(),
+            committed_at,
+            outcome: CommitOutcome::Credited,
+            assets: Vec::new(),
+            credits: Vec::new(),
+            reverts,
+        };
         if commit.parent_ids().count() > 1 {
             fact.outcome = CommitOutcome::Merge;
             return Ok(fact);
         }
-        let author = commit.author().map_err(err(ErrorKind::RepositoryFailed, "reading the author"))?;
+        let author = commit
+            .author()
+            .map_err(err(ErrorKind::RepositoryFailed, "reading the author"))?;
         let author = self.who(&author.name.to_str_lossy(), &author.email.to_str_lossy());
         let author_key = match &author {
             Who::Person(p) => Some(p.key.clone()),
@@ -394,8 +627,16 @@ impl Miner<'_> {
         // Which assets the commit touched and, per asset, the kinds of work it did there.
         let mut kinds: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for change in &changes {
-            for asset in self.c.assets.iter().filter(|a| a.paths.is_match(&change.path)) {
-                kinds.entry(&asset.id).or_default().insert(asset.kinds.kind(&change.path).to_string());
+            for asset in self
+                .c
+                .assets
+                .iter()
+                .filter(|a| a.paths.is_match(&change.path))
+            {
+                kinds
+                    .entry(&asset.id)
+                    .or_default()
+                    .insert(asset.kinds.kind(&change.path).to_string());
             }
         }
         fact.assets = kinds.keys().map(|a| a.to_string()).collect();
@@ -418,8 +659,12 @@ impl Miner<'_> {
         let mut authors: Vec<String> = author_key.iter().cloned().collect();
         let mut others: Vec<(String, &'static str)> = Vec::new();
         for trailer in message::trailers(&message) {
-            let Some(role) = message::trailer_role(&trailer.token) else { continue };
-            let Some(id) = message::parse_identity(&trailer.value) else { continue };
+            let Some(role) = message::trailer_role(&trailer.token) else {
+                continue;
+            };
+            let Some(id) = message::parse_identity(&trailer.value) else {
+                continue;
+            };
             let who = match id.name.strip_prefix('@') {
                 Some(handle) if id.email.is_empty() => self.who_by_handle(handle),
                 _ => self.who(&id.name, &id.email),
@@ -428,21 +673,36 @@ impl Miner<'_> {
             match role {
                 TrailerRole::CoAuthor => authors.push(p.key),
                 // Reviewing, testing or reporting your own commit earns nothing.
-                TrailerRole::Credit(kind) if Some(&p.key) != author_key.as_ref() => others.push((p.key, kind)),
+                TrailerRole::Credit(kind) if Some(&p.key) != author_key.as_ref() => {
+                    others.push((p.key, kind))
+                }
                 TrailerRole::Credit(_) => {}
             }
         }
         for (asset, asset_kinds) in &kinds {
             for person in &authors {
                 for kind in asset_kinds {
-                    credits.insert(Credit { asset: asset.to_string(), person: person.clone(), kind: kind.clone(), authored: true });
+                    credits.insert(Credit {
+                        asset: asset.to_string(),
+                        person: person.clone(),
+                        kind: kind.clone(),
+                        authored: true,
+                    });
                 }
             }
             for (person, kind) in &others {
-                credits.insert(Credit { asset: asset.to_string(), person: person.clone(), kind: kind.to_string(), authored: false });
+                credits.insert(Credit {
+                    asset: asset.to_string(),
+                    person: person.clone(),
+                    kind: kind.to_string(),
+                    authored: false,
+                });
             }
         }
-        for change in changes.iter().filter(|c| c.new.is_some() && self.c.changelog.is_match(&c.path)) {
+        for change in changes
+            .iter()
+            .filter(|c| c.new.is_some() && self.c.changelog.is_match(&c.path))
+        {
             let old = String::from_utf8_lossy(&self.blob(change.old)?).into_owned();
             let new = String::from_utf8_lossy(&self.blob(change.new)?).into_owned();
             let mut mentioned: HashMap<String, ()> = HashMap::new();
@@ -461,8 +721,18 @@ impl Miner<'_> {
                 }
             }
             for person in mentioned.into_keys().filter(|p| !authors.contains(p)) {
-                for asset in self.c.assets.iter().filter(|a| a.paths.is_match(&change.path)) {
-                    credits.insert(Credit { asset: asset.id.clone(), person: person.clone(), kind: "changelog_mention".into(), authored: false });
+                for asset in self
+                    .c
+                    .assets
+                    .iter()
+                    .filter(|a| a.paths.is_match(&change.path))
+                {
+                    credits.insert(Credit {
+                        asset: asset.id.clone(),
+                        person: person.clone(),
+                        kind: "changelog_mention".into(),
+                        authored: false,
+                    });
                 }
             }
         }
@@ -477,8 +747,14 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("https://user:tok@host/x.git"), "https://***@host/x.git");
+        assert_eq!(
+            redact_url("https://user:tok@host/x.git"),
+            "https://***@host/x.git"
+        );
         assert_eq!(redact_url("https://host/x.git"), "https://host/x.git");
-        assert_eq!(with_credentials("https://host/x.git", Some("u"), Some("p")), "https://u:p@host/x.git");
+        assert_eq!(
+            with_credentials("https://host/x.git", Some("u"), Some("p")),
+            "https://u:p@host/x.git"
+        );
     }
 }

@@ -12,38 +12,103 @@ pub const FALLBACK_KIND: &str = "code";
 
 /// The built-in rules, tried after every configured rule; the first match wins.
 pub fn default_kind_rules() -> Vec<KindRule> {
-    let rule = |kind: &str, paths: &[&str]| KindRule { kind: kind.into(), paths: paths.iter().map(|s| s.to_string()).collect() };
+    let rule = |kind: &str, paths: &[&str]| KindRule {
+        kind: kind.into(),
+        paths: paths.iter().map(|s| s.to_string()).collect(),
+    };
     vec![
         rule("notebooks", &["**/*.ipynb"]),
         rule(
             "pipelines",
             &[
-                ".github/workflows/**", ".github/actions/**", "**/.gitlab-ci.yml", ".gitlab/ci/**", "**/Jenkinsfile", ".ci/**",
-                ".circleci/**", "**/azure-pipelines.yml", "**/pipelines/**", "**/dags/**", "**/dvc.yaml", "**/MLproject",
-                "**/Dockerfile", "**/Dockerfile.*",
+                ".github/workflows/**",
+                ".github/actions/**",
+                "**/.gitlab-ci.yml",
+                ".gitlab/ci/**",
+                "**/Jenkinsfile",
+                ".ci/**",
+                ".circleci/**",
+                "**/azure-pipelines.yml",
+                "**/pipelines/**",
+                "**/dags/**",
+                "**/dvc.yaml",
+                "**/MLproject",
+                "**/Dockerfile",
+                "**/Dockerfile.*",
             ],
         ),
         rule(
             "tests",
             &[
-                "**/tests/**", "**/test/**", "**/__tests__/**", "**/testdata/**", "**/test_*.py", "**/*_test.py", "**/*_test.go",
-                "**/*_tests.rs", "**/*.test.*", "**/*.spec.*", "**/conftest.py",
+                "**/tests/**",
+                "**/test/**",
+                "**/__tests__/**",
+                "**/testdata/**",
+                "**/test_*.py",
+                "**/*_test.py",
+                "**/*_test.go",
+                "**/*_tests.rs",
+                "**/*.test.*",
+                "**/*.spec.*",
+                "**/conftest.py",
             ],
         ),
-        rule("evaluation", &["**/eval/**", "**/evals/**", "**/evaluation/**", "**/evaluations/**", "**/eval_*.py", "**/*_eval.py"]),
+        rule(
+            "evaluation",
+            &[
+                "**/eval/**",
+                "**/evals/**",
+                "**/evaluation/**",
+                "**/evaluations/**",
+                "**/eval_*.py",
+                "**/*_eval.py",
+            ],
+        ),
         rule(
             "data",
             &[
-                "**/data/**", "**/datasets/**", "**/*.csv", "**/*.tsv", "**/*.parquet", "**/*.jsonl", "**/*.avro", "**/*.arrow",
-                "**/*.feather", "**/*.dvc",
+                "**/data/**",
+                "**/datasets/**",
+                "**/*.csv",
+                "**/*.tsv",
+                "**/*.parquet",
+                "**/*.jsonl",
+                "**/*.avro",
+                "**/*.arrow",
+                "**/*.feather",
+                "**/*.dvc",
             ],
         ),
-        rule("docs", &["**/docs/**", "**/doc/**", "**/*.md", "**/*.rst", "**/*.adoc", "**/README*", "**/LICENSE*", "**/CHANGELOG*"]),
+        rule(
+            "docs",
+            &[
+                "**/docs/**",
+                "**/doc/**",
+                "**/*.md",
+                "**/*.rst",
+                "**/*.adoc",
+                "**/README*",
+                "**/LICENSE*",
+                "**/CHANGELOG*",
+            ],
+        ),
         rule(
             "config",
             &[
-                "**/*.yaml", "**/*.yml", "**/*.toml", "**/*.ini", "**/*.cfg", "**/*.conf", "**/*.lock", "**/requirements*.txt",
-                "**/.gitignore", "**/.gitattributes", "**/.editorconfig", "**/.mailmap", "**/.dockerignore", "**/CODEOWNERS",
+                "**/*.yaml",
+                "**/*.yml",
+                "**/*.toml",
+                "**/*.ini",
+                "**/*.cfg",
+                "**/*.conf",
+                "**/*.lock",
+                "**/requirements*.txt",
+                "**/.gitignore",
+                "**/.gitattributes",
+                "**/.editorconfig",
+                "**/.mailmap",
+                "**/.dockerignore",
+                "**/CODEOWNERS",
             ],
         ),
     ]
@@ -51,7 +116,10 @@ pub fn default_kind_rules() -> Vec<KindRule> {
 
 /// Compiles a glob with git-like semantics: `*` stays within a path segment, `**` crosses them.
 pub fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
-    GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build()
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
 }
 
 pub fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
@@ -80,11 +148,18 @@ impl KindClassifier {
                 kind_of_glob.push(rule.kind.clone());
             }
         }
-        Ok(KindClassifier { set: builder.build()?, kind_of_glob })
+        Ok(KindClassifier {
+            set: builder.build()?,
+            kind_of_glob,
+        })
     }
 
     pub fn kind(&self, path: &str) -> &str {
-        self.set.matches(path).into_iter().min().map_or(FALLBACK_KIND, |i| self.kind_of_glob[i].as_str())
+        self.set
+            .matches(path)
+            .into_iter()
+            .min()
+            .map_or(FALLBACK_KIND, |i| self.kind_of_glob[i].as_str())
     }
 }
 
@@ -97,7 +172,10 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
         return p == t;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !t.starts_with(first) || !t[first.len()..].ends_with(last) || t.len() < first.len() + last.len() {
+    if !t.starts_with(first)
+        || !t[first.len()..].ends_with(last)
+        || t.len() < first.len() + last.len()
+    {
         return false;
     }
     let mut rest = &t[first.len()..t.len() - last.len()];
@@ -176,7 +254,10 @@ mod tests {
 
     #[test]
     fn earlier_rules_win() {
-        let mut rules = vec![KindRule { kind: "evaluation".into(), paths: vec!["bench/**".into(), "**/*.md".into()] }];
+        let mut rules = vec![KindRule {
+            kind: "evaluation".into(),
+            paths: vec!["bench/**".into(), "**/*.md".into()],
+        }];
         rules.extend(default_kind_rules());
         let c = KindClassifier::new(&rules).unwrap();
         assert_eq!(c.kind("bench/run.py"), "evaluation");
@@ -194,7 +275,10 @@ mod tests {
     #[test]
     fn wildcards() {
         assert!(wildcard_match("*[bot]", "dependabot[bot]"));
-        assert!(wildcard_match("*[bot]@*", "49699333+dependabot[bot]@users.noreply.github.com"));
+        assert!(wildcard_match(
+            "*[bot]@*",
+            "49699333+dependabot[bot]@users.noreply.github.com"
+        ));
         assert!(wildcard_match("renovate*", "Renovate Bot"));
         assert!(!wildcard_match("*[bot]", "robot"));
         assert!(wildcard_match("a*b*c", "a-x-b-y-c"));
@@ -204,7 +288,10 @@ mod tests {
 
     #[test]
     fn whitespace_only() {
-        assert!(same_but_whitespace(b"fn a() {\n  x\n}\n", b"fn a() {\n    x\n}\n\n"));
+        assert!(same_but_whitespace(
+            b"fn a() {\n  x\n}\n",
+            b"fn a() {\n    x\n}\n\n"
+        ));
         assert!(!same_but_whitespace(b"a b", b"ab c"));
         assert!(same_but_whitespace(b"", b"  \n"));
         assert!(!same_but_whitespace(b"", b"x"));
