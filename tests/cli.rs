@@ -140,22 +140,9 @@ fn usage_errors_exit_2_and_missing_config_exits_2() {
 fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
-    let addr = format!("127.0.0.1:{}", free_port());
     let storage = dir.path().join("data/db.sqlite");
-    let mut daemon = Daemon::start(
-        &[
-            "run",
-            "--config.file",
-            config.to_str().unwrap(),
-            "--web.listen-address",
-            &addr,
-            "--storage.path",
-            storage.to_str().unwrap(),
-            "--log.format",
-            "json",
-        ],
-        &addr,
-    );
+    let mut daemon = Daemon::run(&config, &storage, &["--log.format", "json"]);
+    let addr = daemon.addr.clone();
     daemon.wait_ready();
     assert_eq!(http_get(&addr, "/-/healthy", &[]).unwrap().status, 200);
     let landing = http_get(&addr, "/", &[]).unwrap();

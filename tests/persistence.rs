@@ -63,19 +63,8 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
     let storage = dir.path().join("data/db.sqlite");
     let mut saw_partial_run = false;
     for delay_ms in [300u64, 900, 1700] {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut daemon = Daemon::start(
-            &[
-                "run",
-                "--config.file",
-                config.to_str().unwrap(),
-                "--web.listen-address",
-                &addr,
-                "--storage.path",
-                storage.to_str().unwrap(),
-            ],
-            &addr,
-        );
+        let mut daemon = Daemon::run(&config, &storage, &[]);
+        let addr = daemon.addr.clone();
         wait_until("the daemon to listen", Duration::from_secs(30), || {
             http_get(&addr, "/-/healthy", &[]).is_ok()
         });
@@ -105,17 +94,7 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
     let (ok, resumed) = collect_once(&config, &storage);
     assert!(ok);
     let (_, fresh) = collect_once(&config, &dir.path().join("fresh/db.sqlite"));
-    for family in [
-        "mlsteward_contributions_total",
-        "mlsteward_credited_commits_total",
-        "mlsteward_git_commits",
-    ] {
-        assert_eq!(
-            family_lines(&resumed, family),
-            family_lines(&fresh, family),
-            "{family}"
-        );
-    }
+    assert_same_families(&resumed, &fresh, FACT_FAMILIES);
     assert_eq!(
         sample(
             &fresh,

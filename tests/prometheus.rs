@@ -95,19 +95,8 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         .record_success("broken", (now() - 7200) as f64)
         .unwrap();
 
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut daemon = Daemon::start(
-        &[
-            "run",
-            "--config.file",
-            config.to_str().unwrap(),
-            "--web.listen-address",
-            &addr,
-            "--storage.path",
-            storage.to_str().unwrap(),
-        ],
-        &addr,
-    );
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    let addr = daemon.addr.clone();
     daemon.wait_ready();
     let prom = Prometheus::start(dir.path(), &addr);
     wait_until(

@@ -218,6 +218,22 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// `mlsteward run` on `config` and `storage`, listening on a free loopback port.
+    pub fn run(config: &Path, storage: &Path, extra: &[&str]) -> Daemon {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            "run",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--web.listen-address",
+            &addr,
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Daemon::start(&args, &addr)
+    }
+
     pub fn start(args: &[&str], addr: &str) -> Daemon {
         let child = Command::new(bin())
             .args(args)
@@ -283,3 +299,17 @@ pub fn family_lines(exposition: &str, name: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Asserts that two expositions agree on every sample of `families`.
+pub fn assert_same_families(a: &str, b: &str, families: &[&str]) {
+    for family in families {
+        assert_eq!(family_lines(a, family), family_lines(b, family), "{family}");
+    }
+}
+
+/// The families whose values come from mined facts.
+pub const FACT_FAMILIES: &[&str] = &[
+    "mlsteward_contributions_total",
+    "mlsteward_credited_commits_total",
+    "mlsteward_git_commits",
+];
