@@ -155,7 +155,9 @@ impl GitCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<GitFacts, CollectError> {
-        let repo = self.open(ctx)?;
+        let mut repo = self.open(ctx)?;
+        // Tree diffs look up the same trees again and again.
+        repo.object_cache_size_if_unset(16 * 1024 * 1024);
         let tip = self.tip(&repo)?;
         let old_tip = ctx
             .cursors
@@ -191,12 +193,17 @@ impl GitCollector {
 
         let mailmap = self.mailmap(&repo, tip)?;
         let mention_names = self.mention_names(&mailmap);
+        // Made once per collection: creating it reads the index and attributes.
+        let diff_cache = repo
+            .diff_resource_cache_for_tree_diff()
+            .map_err(err(ErrorKind::RepositoryFailed, "preparing diffs"))?;
         let mut miner = Miner {
             c: self,
             repo: &repo,
             mailmap: &mailmap,
             mention_names: &mention_names,
             people: BTreeMap::new(),
+            diff_cache,
         };
         if old_tip != Some(tip) || facts.reset {
             let walk = repo
@@ -217,6 +224,12 @@ impl GitCollector {
         }
         facts.people = miner.people.into_values().collect();
         facts.ownership = self.ownership(&repo, tip)?;
+        if old_tip != Some(tip) || facts.reset {
+            // Reported when the tip moves, not on every collection.
+            for (line, reason) in &facts.ownership.invalid_lines {
+                tracing::warn!(source = %self.name, collector = "git", line, reason = %reason, "CODEOWNERS line skipped as invalid");
+            }
+        }
         facts.cursors = Cursors::from([
             (CURSOR_TIP.to_string(), tip.to_string()),
             (CURSOR_FINGERPRINT.to_string(), self.fingerprint.clone()),
@@ -470,6 +483,7 @@ struct Miner<'a> {
     mailmap: &'a gix::mailmap::Snapshot,
     mention_names: &'a [(String, String)],
     people: BTreeMap<String, Person>,
+    diff_cache: gix::diff::blob::Platform,
 }
 
 impl Miner<'_> {
@@ -514,7 +528,9 @@ impl Miner<'_> {
         }
     }
 
-    fn changes(&self, commit: &gix::Commit<'_>) -> Result<Vec<FileChange>, CollectError> {
+    /// The files `commit` changed relative to its first parent (or to nothing, for a root).
+    fn changes(&mut self, commit: &gix::Commit<'_>) -> Result<Vec<FileChange>, CollectError> {
+        use gix::object::tree::diff::Change;
         let e = err(ErrorKind::RepositoryFailed, "diffing a commit");
         let new_tree = commit.tree().map_err(&e)?;
         let old_tree = match commit.parent_ids().next() {
@@ -525,50 +541,50 @@ impl Miner<'_> {
                 .map_err(&e)?,
             None => self.repo.empty_tree(),
         };
-        let mut options = gix::diff::Options::default();
-        options.track_path().track_rewrites(None);
-        let changes = self
-            .repo
-            .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), Some(options))
-            .map_err(&e)?;
         let mut out = Vec::new();
-        for change in changes {
-            use gix::object::tree::diff::ChangeDetached as C;
-            let (path, old, new) = match change {
-                C::Addition {
-                    location,
-                    entry_mode,
-                    id,
-                    ..
-                } if !entry_mode.is_tree() => (location, None, Some(id)),
-                C::Deletion {
-                    location,
-                    entry_mode,
-                    id,
-                    ..
-                } if !entry_mode.is_tree() => (location, Some(id), None),
-                C::Modification {
-                    location,
-                    previous_id,
-                    id,
-                    entry_mode,
-                    previous_entry_mode,
-                } => {
-                    let old = (!previous_entry_mode.is_tree()).then_some(previous_id);
-                    let new = (!entry_mode.is_tree()).then_some(id);
-                    if old.is_none() && new.is_none() {
-                        continue;
+        old_tree
+            .changes()
+            .map_err(&e)?
+            .options(|o| {
+                o.track_path().track_rewrites(None);
+            })
+            .for_each_to_obtain_tree_with_cache(&new_tree, &mut self.diff_cache, |change| {
+                let (path, old, new) = match change {
+                    Change::Addition {
+                        location,
+                        entry_mode,
+                        id,
+                        ..
+                    } if !entry_mode.is_tree() => (location, None, Some(id.detach())),
+                    Change::Deletion {
+                        location,
+                        entry_mode,
+                        id,
+                        ..
+                    } if !entry_mode.is_tree() => (location, Some(id.detach()), None),
+                    Change::Modification {
+                        location,
+                        previous_entry_mode,
+                        previous_id,
+                        entry_mode,
+                        id,
+                    } => {
+                        let old = (!previous_entry_mode.is_tree()).then(|| previous_id.detach());
+                        let new = (!entry_mode.is_tree()).then(|| id.detach());
+                        (location, old, new)
                     }
-                    (location, old, new)
+                    _ => return Ok(std::ops::ControlFlow::Continue(())),
+                };
+                if old.is_some() || new.is_some() {
+                    out.push(FileChange {
+                        path: path.to_str_lossy().into_owned(),
+                        old,
+                        new,
+                    });
                 }
-                _ => continue,
-            };
-            out.push(FileChange {
-                path: path.to_str_lossy().into_owned(),
-                old,
-                new,
-            });
-        }
+                Ok(std::ops::ControlFlow::Continue(()))
+            })
+            .map_err(&e)?;
         Ok(out)
     }
 
