@@ -532,3 +532,81 @@ fn this_repository_matches_git_shortlog() {
         );
     }
 }
+
+#[test]
+fn bare_repositories_named_branches_and_path_rule_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = build_fixture(dir.path(), "");
+    let bare = dir.path().join("bare.git");
+    repo.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        repo.dir.to_str().unwrap(),
+        bare.to_str().unwrap(),
+    ]);
+    let config = dir.path().join("overrides.yaml");
+    std::fs::write(
+        &config,
+        r#"recognition:
+  path_kinds:                     # organisation-wide: before the built-in rules
+    - kind: evaluation
+      paths: ["data/**"]
+sources:
+  - name: bare
+    type: git
+    path: bare.git
+    branch: feature               # Dee's branch: no merge, no Eve, no Fay
+    path_kinds:                   # this repository: before the organisation's rules
+      - kind: notebooks
+        paths: ["tests/**"]
+catalog:
+  - id: model
+    kind: model
+    repository: bare
+    paths: ["src/**", "README.md"]
+    path_kinds:                   # this asset: before everything else
+      - kind: docs
+        paths: ["src/**"]
+"#,
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &dir.path().join("data/db.sqlite"));
+    assert!(ok, "{text}");
+    let bare_asset = contributions(&text, "bare");
+    assert_eq!(
+        bare_asset.get(&("Dee".into(), "evaluation".into())),
+        Some(&1.0)
+    );
+    assert_eq!(
+        bare_asset.get(&("Bob".into(), "notebooks".into())),
+        Some(&1.0)
+    );
+    assert_eq!(
+        bare_asset.get(&("Cy Park".into(), "notebooks".into())),
+        Some(&1.0)
+    );
+    assert_eq!(
+        bare_asset.get(&("Ann Lee".into(), "code".into())),
+        Some(&2.0),
+        "outside the asset, src/ is still code"
+    );
+    assert_eq!(
+        contributions(&text, "model"),
+        map(&[("Ann Lee", "docs", 2.0)])
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_git_commits{source=\"bare\",outcome=\"merge\"}"
+        ),
+        None
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_git_commits{source=\"bare\",outcome=\"credited\"}"
+        ),
+        Some(5.0)
+    );
+}

@@ -726,6 +726,20 @@ mod tests {
     }
 
     #[test]
+    fn secrets_come_from_files_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("salt.txt"), "pepper\n").unwrap();
+        let text =
+            "recognition:\n  contributor_label: pseudonym\n  pseudonym_salt_file: salt.txt\n";
+        let c = parse(&dir.path().join("c.yaml"), text, &|_| None).unwrap();
+        assert_eq!(c.recognition.pseudonym_salt.expose(), "pepper");
+        assert_eq!(format!("{:?}", c.recognition.pseudonym_salt), "<secret>");
+        let both = "recognition:\n  pseudonym_salt: a\n  pseudonym_salt_file: salt.txt\n";
+        let errs = parse(&dir.path().join("c.yaml"), both, &|_| None).unwrap_err();
+        assert!(errs[0].message.contains("not both"), "{errs:?}");
+    }
+
+    #[test]
     fn schedules() {
         assert!(
             matches!(parse_schedule("30s"), Ok(Schedule::Interval(d)) if d == Duration::from_secs(30))
