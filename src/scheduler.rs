@@ -12,7 +12,8 @@ use crate::app::{App, Source};
 use crate::config::Schedule;
 
 /// Initial jitter: uniform in [0, min(interval / 10, 15s)], so sources configured alike do
-/// not all hit their upstreams at the same instant, yet readiness is not delayed long.
+/// not all hit their upstreams at the same instant, yet readiness is not delayed long. Cron
+/// sources collect at start-up without jitter, then at their cron times.
 pub fn initial_jitter(schedule: &Schedule) -> Duration {
     match schedule {
         Schedule::Interval(every) => {
@@ -75,12 +76,15 @@ async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) 
         Schedule::Cron { .. } => None,
     };
     let mut leftover: Option<tokio::task::JoinHandle<()>> = None;
+    // Every source collects once at start-up (readiness waits for it), then on schedule.
+    let mut first = true;
     loop {
         let wait = async {
             match interval.as_mut() {
                 Some(i) => {
                     i.tick().await;
                 }
+                None if first => {}
                 None => tokio::time::sleep(until_next(&source.config.schedule)).await,
             }
         };
@@ -89,6 +93,7 @@ async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) 
             _ = shutdown.cancelled() => break,
             _ = wait => {}
         }
+        first = false;
         if leftover.as_ref().is_some_and(|h| !h.is_finished()) {
             tracing::warn!(source = %source.config.name, "previous collection still running; skipping this tick");
             app.note_skipped(&source.config.name);
@@ -249,6 +254,36 @@ mod tests {
                 .get(&ErrorKind::Cancelled),
             Some(&1)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cron_source_collects_at_start_up_then_waits_for_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
+        let (mut yearly, calls) = source(
+            "yearly",
+            Behaviour::Succeed,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
+        yearly.config.schedule = crate::config::parse_schedule("0 0 1 1 *").unwrap();
+        let config = Config {
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+        };
+        let app = App::with_sources(config, store, vec![yearly]).unwrap();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        spawn(&app, &tracker, &shutdown);
+        tracker.close();
+        advance(Duration::from_secs(60)).await;
+        assert!(app.is_ready());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("stops");
     }
 
     #[test]

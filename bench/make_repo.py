@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Writes a `git fast-import` stream for a synthetic ML repository to stdout.
+
+usage: make_repo.py COMMITS [FIRST]   (FIRST: number of the first commit, to extend a repo)
+
+Deterministic: commit i always has the same author, files and message. 50 authors; each commit
+changes 1-4 of 1,200 files spread over code, tests, docs, data, evaluation, notebooks and CI;
+every 7th commit carries a Reviewed-by trailer and every 11th a Co-authored-by trailer.
+"""
+import random
+import sys
+
+DIRS = [("src/pkg", "py"), ("tests", "py"), ("docs", "md"), ("data", "csv"), ("eval", "py"),
+        ("notebooks", "ipynb"), (".github/workflows", "yml"), ("configs", "yaml")]
+FILES = [f"{d}/f{i}.{ext}" for d, ext in DIRS for i in range(150)]
+
+
+def main():
+    commits = int(sys.argv[1])
+    first = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    out = sys.stdout.buffer
+    start = 1_700_000_000
+    for i in range(first, first + commits):
+        rng = random.Random(i)
+        author = rng.randrange(50)
+        who = f"Dev {author} <dev{author}@example.com>"
+        at = start + i * 300
+        msg = f"Change {i}\n"
+        if i % 7 == 0 or i % 11 == 0:
+            msg += "\nDetails.\n\n"
+            if i % 7 == 0:
+                r = (author + 1) % 50
+                msg += f"Reviewed-by: Dev {r} <dev{r}@example.com>\n"
+            if i % 11 == 0:
+                c = (author + 2) % 50
+                msg += f"Co-authored-by: Dev {c} <dev{c}@example.com>\n"
+        data = msg.encode()
+        out.write(f"commit refs/heads/main\nmark :{i}\nauthor {who} {at} +0000\ncommitter {who} {at} +0000\n".encode())
+        out.write(f"data {len(data)}\n".encode() + data)
+        if i > 1:
+            out.write(f"from :{i - 1}\n".encode() if i > first else b"from refs/heads/main^0\n")
+        for path in rng.sample(FILES, rng.randint(1, 4)):
+            body = "".join(f"line {j} of {path} at {i if j == i % 20 else 0}\n" for j in range(20)).encode()
+            out.write(f"M 100644 inline {path}\ndata {len(body)}\n".encode() + body + b"\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
