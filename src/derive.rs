@@ -263,10 +263,13 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         MetricType::Gauge,
         "Distinct people whose first credited contribution to the asset was committed within the window (30d or 90d) before the last derivation.",
     );
-    let mut per_person: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
+    // asset → person → (first, last) commit time of any credited contribution.
+    let mut span: HashMap<&str, HashMap<&str, (i64, i64)>> = HashMap::new();
     for c in &credits {
-        let e = per_person
-            .entry((&c.asset, &c.person))
+        let e = span
+            .entry(&c.asset)
+            .or_default()
+            .entry(&c.person)
             .or_insert((i64::MAX, i64::MIN));
         e.0 = e.0.min(c.first_at);
         e.1 = e.1.max(c.last_at);
@@ -274,9 +277,8 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     for (window, seconds) in WINDOWS {
         let since = now - seconds;
         for a in &assets {
-            let people = per_person.iter().filter(|((asset, _), _)| *asset == a.id);
             let (mut n_active, mut n_new) = (0u64, 0u64);
-            for (_, (first, last)) in people {
+            for (first, last) in span.get(a.id.as_str()).into_iter().flat_map(|p| p.values()) {
                 n_active += u64::from(*last >= since);
                 n_new += u64::from(*first >= since);
             }
