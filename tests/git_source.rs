@@ -344,8 +344,33 @@ fn incremental_mining_and_rewritten_history_match_a_fresh_mining() {
 
     let (_, fresh) = collect_once(&config, &dir.path().join("fresh/db.sqlite"));
     assert_same_families(&rewritten, &fresh, FACT_FAMILIES);
+
+    // A new .mailmap renames Dee and merges Fay's address into Dee's, for commits mined
+    // before it landed too: the repository is mined again.
+    let mailmap = "Ann Lee <ann@example.com> <ann@old.example>\nDee Dee <dee@example.com>\nDee Dee <dee@example.com> <fay@example.com>\n";
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        t0 - 2 * DAY,
+        &[(".mailmap", mailmap)],
+        "Mailmap",
+    );
+    let (_, renamed) = collect_once(&config, &storage);
+    assert_eq!(
+        sample(&renamed, "mlsteward_contributions_total{asset=\"fixture\",contributor=\"Dee Dee\",kind=\"data\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&renamed, "mlsteward_contributions_total{asset=\"fixture\",contributor=\"Dee Dee\",kind=\"code\"}"),
+        Some(1.0)
+    );
+    assert!(
+        !renamed.contains("contributor=\"Dee\"") && !renamed.contains("Fay"),
+        "no series keeps an old identity"
+    );
+    let (_, fresh) = collect_once(&config, &dir.path().join("fresh2/db.sqlite"));
+    assert_same_families(&renamed, &fresh, FACT_FAMILIES);
     assert_same_families(
-        &rewritten,
+        &renamed,
         &fresh,
         &["mlsteward_asset_contributor_absence_factor"],
     );

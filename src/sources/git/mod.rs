@@ -163,7 +163,14 @@ impl GitCollector {
             .cursors
             .get(CURSOR_TIP)
             .and_then(|t| ObjectId::from_hex(t.as_bytes()).ok());
-        let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&self.fingerprint);
+        // `.mailmap` shapes every stored identity: when it changes, everything is mined again.
+        let (mailmap, mailmap_data) = self.mailmap(&repo, tip)?;
+        let fingerprint = format!(
+            "{}-{}",
+            self.fingerprint,
+            &hex(&Sha256::digest(&mailmap_data))[..16]
+        );
+        let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&fingerprint);
         let mut facts = GitFacts {
             repository: self.name.clone(),
             ..GitFacts::default()
@@ -191,7 +198,6 @@ impl GitCollector {
             }
         };
 
-        let mailmap = self.mailmap(&repo, tip)?;
         let mention_names = self.mention_names(&mailmap);
         // Made once per collection: creating it reads the index and attributes.
         let diff_cache = repo
@@ -232,7 +238,7 @@ impl GitCollector {
         }
         facts.cursors = Cursors::from([
             (CURSOR_TIP.to_string(), tip.to_string()),
-            (CURSOR_FINGERPRINT.to_string(), self.fingerprint.clone()),
+            (CURSOR_FINGERPRINT.to_string(), fingerprint),
         ]);
         Ok(facts)
     }
@@ -345,19 +351,18 @@ impl GitCollector {
     }
 
     /// `.mailmap` as the mined branch has it at its tip.
+    /// `.mailmap` as the mined branch has it at its tip, and its raw content.
     fn mailmap(
         &self,
         repo: &gix::Repository,
         tip: ObjectId,
-    ) -> Result<gix::mailmap::Snapshot, CollectError> {
+    ) -> Result<(gix::mailmap::Snapshot, Vec<u8>), CollectError> {
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
             .map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
-        Ok(match blob_at(&tree, ".mailmap")? {
-            Some(data) => gix::mailmap::Snapshot::from_bytes(&data),
-            None => gix::mailmap::Snapshot::default(),
-        })
+        let data = blob_at(&tree, ".mailmap")?.unwrap_or_default();
+        Ok((gix::mailmap::Snapshot::from_bytes(&data), data))
     }
 
     /// Names a changelog line may mention: canonical `.mailmap` names and identity-file names.
@@ -555,13 +560,13 @@ impl Miner<'_> {
                         entry_mode,
                         id,
                         ..
-                    } if !entry_mode.is_tree() => (location, None, Some(id.detach())),
+                    } if entry_mode.is_blob_or_symlink() => (location, None, Some(id.detach())),
                     Change::Deletion {
                         location,
                         entry_mode,
                         id,
                         ..
-                    } if !entry_mode.is_tree() => (location, Some(id.detach()), None),
+                    } if entry_mode.is_blob_or_symlink() => (location, Some(id.detach()), None),
                     Change::Modification {
                         location,
                         previous_entry_mode,
@@ -569,8 +574,10 @@ impl Miner<'_> {
                         entry_mode,
                         id,
                     } => {
-                        let old = (!previous_entry_mode.is_tree()).then(|| previous_id.detach());
-                        let new = (!entry_mode.is_tree()).then(|| id.detach());
+                        let old = previous_entry_mode
+                            .is_blob_or_symlink()
+                            .then(|| previous_id.detach());
+                        let new = (entry_mode.is_blob_or_symlink()).then(|| id.detach());
                         (location, old, new)
                     }
                     _ => return Ok(std::ops::ControlFlow::Continue(())),
