@@ -103,3 +103,51 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
         Some(3000.0)
     );
 }
+
+#[test]
+fn sigterm_mid_collection_cancels_it_flushes_and_exits_0_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_repo(&dir.path().join("repo"), 3000);
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: big\n    type: git\n    path: repo\n    schedule: 1s\n",
+    )
+    .unwrap();
+    let storage = dir.path().join("data/db.sqlite");
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    let addr = daemon.addr.clone();
+    wait_until("the daemon to listen", Duration::from_secs(30), || {
+        http_get(&addr, "/-/healthy", &[]).is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = daemon.child.id().to_string();
+    let started = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(s) = daemon.child.try_wait().unwrap() {
+            break s;
+        }
+        // The documented bound: 10 s for collections, 2 s for the server, then the flush.
+        assert!(
+            started.elapsed() < Duration::from_secs(13),
+            "no exit within the bound"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let store = Store::open(&storage).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let commits = count_rows(&store, "commits").unwrap();
+    assert!(commits == 0 || commits == 3000, "commits={commits}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut daemon.child.stderr.take().unwrap(), &mut logs).unwrap();
+    if commits == 0 {
+        assert!(logs.contains("collection cancelled by shutdown"), "{logs}");
+    }
+    assert!(logs.contains("store flushed"), "{logs}");
+}
