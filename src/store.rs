@@ -465,7 +465,11 @@ mod tests {
     fn a_newer_schema_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        Store::open(&path).unwrap().lock().pragma_update(None, "user_version", 99).unwrap();
+        Store::open(&path)
+            .unwrap()
+            .lock()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         match Store::open(&path) {
             Err(StoreError::TooNew { found: 99, .. }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),

@@ -30,6 +30,13 @@ const BAD_CONFIGS: &[(&str, &[&str])] = &[
     ("missing_secret_file", &["3:24: recognition.pseudonym_salt_file: cannot read", "does-not-exist.txt"]),
     ("bad_kind_rule", &["3:13: recognition.path_kinds[0].kind: kind `Docs` must be lower_snake_case", "5:7: recognition.path_kinds[1]: missing required key `paths`"]),
     (
+        "credentials_over_http",
+        &[
+            "6:15: sources[0].password: environment variable `MLSTEWARD_TEST_UNSET_VARIABLE` is not set",
+            "4:10: sources[0].url: `username` and `password` are only sent over https:// (never in clear text)",
+        ],
+    ),
+    (
         "many_problems",
         &[
             "2:10: recognition.top_n: expected a non-negative integer, found `lots`",

@@ -635,3 +635,67 @@ catalog:
         Some(5.0)
     );
 }
+
+/// Smart HTTP through gix's pure-Rust transport (no `git` program involved); a remote that is
+/// down fails as `fetch_failed` and keeps the mirror's last good data.
+#[test]
+fn a_remote_over_http_and_a_remote_that_goes_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = build_fixture(dir.path(), "");
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    repo.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        repo.dir.to_str().unwrap(),
+        served.join("r.git").to_str().unwrap(),
+    ]);
+    let port_file = dir.path().join("port");
+    let mut server = Command::new("python3")
+        .arg(repo_root().join("tests/fixtures/git_http_server.py"))
+        .args([
+            served.to_str().unwrap(),
+            port_file.to_str().unwrap(),
+            "bot:s3cret",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the git HTTP server",
+        std::time::Duration::from_secs(20),
+        || port_file.exists(),
+    );
+    let port = std::fs::read_to_string(&port_file).unwrap();
+    let config = dir.path().join("http.yaml");
+    std::fs::write(
+        &config,
+        format!("sources:\n  - name: web\n    type: git\n    url: http://127.0.0.1:{port}/r.git\n"),
+    )
+    .unwrap();
+    let storage = dir.path().join("data/db.sqlite");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_git_commits{source=\"web\",outcome=\"credited\"}"
+        ),
+        Some(7.0)
+    );
+
+    drop(server.stdin.take()); // the server exits
+    server.wait().unwrap();
+    let out = mlsteward(&[
+        "collect-once",
+        "--config.file",
+        config.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
+    let after = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(sample(&after, "mlsteward_collector_errors_total{collector=\"git\",source=\"web\",error_kind=\"fetch_failed\"}"), Some(1.0));
+    assert_same_families(&text, &after, FACT_FAMILIES);
+}

@@ -537,6 +537,7 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
     let username = map.string(p, "username");
     let password = map.secret(p, "password");
     let (has_path, has_url) = (map.has("path"), map.has("url"));
+    let url_pos = map.get("url").map_or(map.pos(), |n| n.pos);
     let location = match (path, url) {
         (Some(path), None) => {
             if username.is_some() || password.is_some() {
@@ -550,6 +551,13 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
         }
         (None, Some(url)) => {
             let u = url.expose();
+            if (username.is_some() || password.is_some()) && !u.starts_with("https://") {
+                p.add(
+                    url_pos,
+                    &map.child_path("url"),
+                    "`username` and `password` are only sent over https:// (never in clear text)",
+                );
+            }
             if !(u.starts_with("https://")
                 || u.starts_with("http://")
                 || u.starts_with("file://")
@@ -557,7 +565,7 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
                 || u.starts_with("git://"))
             {
                 p.add(
-                    map.pos(),
+                    url_pos,
                     &map.child_path("url"),
                     "expected an https://, http://, ssh://, git:// or file:// URL",
                 );

@@ -276,20 +276,15 @@ impl GitCollector {
                     gix::init_bare(mirror)
                         .map_err(err(ErrorKind::RepositoryFailed, "creating mirror"))?
                 };
-                let full_url = with_credentials(
-                    url.expose(),
-                    username.as_deref(),
-                    password.as_ref().map(|p| p.expose()),
-                );
                 let shown = redact_url(url.expose());
                 let fetch_err = |e: gix::Error| {
                     CollectError::new(
                         ErrorKind::FetchFailed,
-                        format!("fetching {shown}: {}", redact_url(&e.to_string())),
+                        format!("fetching {shown}: {}", redact_url(&format!("{e:#}"))),
                     )
                 };
                 let remote = repo
-                    .remote_at(full_url.as_str())
+                    .remote_at(url.expose())
                     .map_err(fetch_err)?
                     .with_refspecs(
                         [
@@ -299,9 +294,30 @@ impl GitCollector {
                         gix::remote::Direction::Fetch,
                     )
                     .map_err(fetch_err)?;
-                let connection = remote
+                let mut connection = remote
                     .connect(gix::remote::Direction::Fetch)
                     .map_err(fetch_err)?;
+                if username.is_some() || password.is_some() {
+                    // Our credentials answer the server's challenge; no git credential helper
+                    // (an external program) is ever asked.
+                    let account = gix::sec::identity::Account {
+                        username: username.clone().unwrap_or_else(|| "git".into()),
+                        password: password
+                            .as_ref()
+                            .map(|p| p.expose().to_string())
+                            .unwrap_or_default(),
+                        oauth_refresh_token: None,
+                    };
+                    connection = connection.with_credentials(move |action| match action {
+                        gix::credentials::helper::Action::Get(ctx) => {
+                            Ok(Some(gix::credentials::protocol::Outcome {
+                                identity: account.clone(),
+                                next: ctx.into(),
+                            }))
+                        }
+                        _ => Ok(None),
+                    });
+                }
                 connection
                     .prepare_fetch(gix::progress::Discard, Default::default())
                     .map_err(fetch_err)?
@@ -435,23 +451,6 @@ impl GitCollector {
             invalid_lines: owners.invalid,
         })
     }
-}
-
-fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let userinfo = match (username, password) {
-        (Some(u), Some(p)) => format!("{u}:{p}@"),
-        (Some(u), None) => format!("{u}@"),
-        (None, Some(p)) => format!("git:{p}@"),
-        (None, None) => return url.to_string(),
-    };
-    format!(
-        "{}://{userinfo}{}",
-        &url[..scheme_end],
-        &url[scheme_end + 3..]
-    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -775,9 +774,5 @@ mod tests {
             "https://***@host/x.git"
         );
         assert_eq!(redact_url("https://host/x.git"), "https://host/x.git");
-        assert_eq!(
-            with_credentials("https://host/x.git", Some("u"), Some("p")),
-            "https://u:p@host/x.git"
-        );
     }
 }
