@@ -747,6 +747,35 @@ mod tests {
         assert!(errs[0].message.contains("not both"), "{errs:?}");
     }
 
+    /// Every prefix of the shipped configs, and a run of byte-level mutations of them, decodes
+    /// to a config or to problems: never a panic.
+    #[test]
+    fn decoding_never_panics_on_truncated_or_mangled_input() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let env = |_: &str| Some("x".to_string());
+        for name in ["config/reference.yaml", "config/example.yaml"] {
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+                let _ = parse(&root.join(name), &text[..end], &env);
+            }
+            let mut rng = fastrand::Rng::with_seed(7);
+            let specials = [
+                b':', b'-', b' ', b'\n', b'[', b'{', b'"', b'\'', b'#', b'&', b'*', b'!', b'|',
+                b'>', b'$',
+            ];
+            for _ in 0..2000 {
+                let mut bytes = text.clone().into_bytes();
+                for _ in 0..rng.usize(1..4) {
+                    let at = rng.usize(..bytes.len());
+                    bytes[at] = specials[rng.usize(..specials.len())];
+                }
+                if let Ok(mangled) = String::from_utf8(bytes) {
+                    let _ = parse(&root.join(name), &mangled, &env);
+                }
+            }
+        }
+    }
+
     #[test]
     fn schedules() {
         assert!(

@@ -335,4 +335,41 @@ mod tests {
         assert!(!mentions_name("- Ann Leeds fixed it", "Ann Lee"));
         assert!(!mentions_name("anything", ""));
     }
+
+    /// Random messages mixing trailer syntax and multi-byte text never make a parser panic.
+    #[test]
+    fn parsers_never_panic_on_arbitrary_text() {
+        let pieces = [
+            "Reviewed-by: ",
+            "@",
+            "é",
+            "名前",
+            "\n",
+            "\n\n",
+            " ",
+            "\t",
+            ":",
+            "<",
+            ">",
+            "a@b.c",
+            "This reverts commit ",
+            "abc1234",
+            "Signed-off-by: x <y>",
+            "-",
+        ];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..5000 {
+            let text: String = (0..rng.usize(0..30))
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            let _ = trailers(&text);
+            let _ = reverted_commit(&text);
+            let _ = parse_identity(&text);
+            for line in text.lines() {
+                let _ = handles(line);
+                let _ = mentions_name(line, "名前");
+                let _ = mentions_name(line, "é");
+            }
+        }
+    }
 }
