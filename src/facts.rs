@@ -55,18 +55,6 @@ impl CommitOutcome {
             CommitOutcome::WhitespaceOnly => "whitespace_only",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Credited,
-            Self::Merge,
-            Self::Bot,
-            Self::OptedOut,
-            Self::WhitespaceOnly,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::facts::{Cursors, Facts, GitFacts};
 
@@ -398,10 +398,7 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
 /// Used by tests and tools that inspect a store without the daemon.
 pub fn count_rows(store: &Store, table: &str) -> Result<i64, StoreError> {
     let conn = store.lock();
-    Ok(conn
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
 }
 
 #[cfg(test)]

@@ -93,8 +93,8 @@ pub fn trailers(message: &str) -> Vec<Trailer> {
     out
 }
 
-/// The kind of credit a trailer token earns, if any. `None` for `Co-authored-by`'s special case
-/// is handled by the caller: co-authors share the commit's own kinds.
+/// How a trailer credits the person it names: co-authors share the commit's own kinds of work;
+/// the others earn one credit of a fixed kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrailerRole {
     CoAuthor,
