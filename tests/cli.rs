@@ -205,3 +205,42 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
     );
     assert!(logs.contains("store flushed"), "{logs}");
 }
+
+#[test]
+fn runtime_failures_exit_1_with_a_clear_message() {
+    let example = repo_root().join("config/example.yaml");
+    let example = example.to_str().unwrap();
+    let out = mlsteward(&[
+        "collect-once",
+        "--config.file",
+        example,
+        "--storage.path",
+        "/proc/mlsteward/db.sqlite",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("storage"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("db.sqlite");
+    let out = mlsteward(&[
+        "run",
+        "--config.file",
+        example,
+        "--web.listen-address",
+        &addr,
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
