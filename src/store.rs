@@ -12,14 +12,21 @@ use rusqlite::{params, Connection};
 
 use crate::facts::{Cursors, Facts, GitFacts};
 
+/// Store failures. Each message carries its cause's text, so the cause is not chained again.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("storage: {0}")]
-    Io(#[from] std::io::Error),
+    Sqlite(String),
+    #[error("storage: cannot use {path}: {error}")]
+    Io { path: String, error: String },
     #[error("storage: the database has schema version {found}, newer than this build knows ({known}); refusing to touch it")]
     TooNew { found: i64, known: i64 },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
 }
 
 /// Schema migrations; `PRAGMA user_version` is the number applied. Append only.
@@ -119,9 +126,15 @@ pub struct AuthoredRow {
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.display().to_string(),
+                error: e.to_string(),
+            })?;
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open(path).map_err(|e| StoreError::Io {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL + NORMAL: a committed transaction survives a process crash; readers never block.
         conn.pragma_update(None, "journal_mode", "WAL")?;
