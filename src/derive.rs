@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, ContributorLabel, Recognition, SourceKind};
 use crate::exposition::{Family, MetricType};
 use crate::sources::git::implicit_asset_id;
-use crate::store::{Store, StoreError};
+use crate::store::{Reader, Store, StoreError};
 
 /// Label value for contributors ranked below `top_n` on an asset.
 pub const OTHER_CONTRIBUTORS: &str = "__other__";
@@ -145,8 +145,16 @@ fn summed(family: &mut Family, rows: impl IntoIterator<Item = (Vec<(&'static str
 
 /// All families derived from the store at time `now` (seconds since the epoch).
 pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
+    store.read(|reader| families_from(reader, config, now))
+}
+
+fn families_from(
+    reader: &Reader<'_>,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Family>, StoreError> {
     let assets = catalog(config);
-    let credits = store.credits()?;
+    let credits = reader.credits()?;
 
     // Rank contributors per asset by all-time contributions to decide whose label is kept.
     let mut totals: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
@@ -172,7 +180,7 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         .collect();
     let labeler = Labeler {
         recognition: &config.recognition,
-        people: store.people()?,
+        people: reader.people()?,
         kept,
     };
 
@@ -198,14 +206,14 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     );
     summed(
         &mut credited_commits,
-        store.authored_commits(i64::MIN)?.into_iter().map(|r| {
+        reader.authored_commits(i64::MIN)?.into_iter().map(|r| {
             let mut labels = vec![("asset", r.asset.clone())];
             labels.extend(labeler.label(&r.asset, &r.person));
             (labels, r.commits as f64)
         }),
     );
 
-    let codeowners = store.codeowners()?;
+    let codeowners = reader.codeowners()?;
     let mut info = Family::new("mlsteward_asset_info", MetricType::Gauge, "Catalog metadata of an asset, always 1: kind, owner (the catalog's, else the one owner CODEOWNERS agrees on, else empty) and lifecycle.");
     let mut owned = Family::new(
         "mlsteward_asset_owned",
@@ -246,7 +254,7 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         MetricType::Gauge,
         "Committer time of the newest non-merge commit on the mined branch that changed a file of the asset (any author, bots included).",
     );
-    let updates = store.asset_last_updates()?;
+    let updates = reader.asset_last_updates()?;
     for a in &assets {
         if let Some(at) = updates.get(&a.id) {
             last_update.push(vec![("asset", a.id.clone())], *at as f64);
@@ -299,7 +307,7 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         "CHAOSS contributor absence factor over 90 days: the fewest people who (co-)authored more than half of the asset's credited commits committed in the last 90 days; 0 when there were none.",
     );
     let mut recent: HashMap<String, Vec<u64>> = HashMap::new();
-    for r in store.authored_commits(now - 90 * DAY_SECONDS)? {
+    for r in reader.authored_commits(now - 90 * DAY_SECONDS)? {
         recent.entry(r.asset).or_default().push(r.commits);
     }
     for a in &assets {
@@ -314,11 +322,11 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
         MetricType::Gauge,
         "Commits mined from the source's branch by outcome: credited, merge, bot, opted_out, whitespace_only, revert (says it reverts a commit) or reverted (a mined revert names it).",
     );
-    for (repo, outcome, n) in store.commit_outcomes()? {
+    for (repo, outcome, n) in reader.commit_outcomes()? {
         commits.push(vec![("source", repo), ("outcome", outcome)], n as f64);
     }
     let mut invalid = Family::new("mlsteward_git_codeowners_invalid_lines", MetricType::Gauge, "CODEOWNERS lines at the branch tip that GitHub would skip as invalid (negation, character ranges, bad owners).");
-    let invalid_counts = store.codeowners_invalid_lines()?;
+    let invalid_counts = reader.codeowners_invalid_lines()?;
     for s in &config.sources {
         invalid.push(
             vec![("source", s.name.clone())],

@@ -152,6 +152,19 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` over one read transaction, so derived families never mix the states before and
+    /// after a concurrent apply.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
+        let out = f(&Reader { conn: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self
             .lock()
@@ -195,9 +208,29 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Checkpoints the WAL into the main file; called on shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.lock()
+            .pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(())
+    }
+
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
+    }
+}
+
+/// A consistent read view of the store, for derive: every query sees the same snapshot.
+pub struct Reader<'c> {
+    conn: &'c Connection,
+}
+
+impl Reader<'_> {
     /// Valid credits per asset, person and kind.
     pub fn credits(&self) -> Result<Vec<CreditRow>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT asset, person, kind, COUNT(*), MIN(committed_at), MAX(committed_at)
              FROM valid_credits GROUP BY asset, person, kind ORDER BY asset, person, kind",
@@ -217,7 +250,7 @@ impl Store {
 
     /// Distinct valid (co-)authored commits per asset and person, committed at or after `since`.
     pub fn authored_commits(&self, since: i64) -> Result<Vec<AuthoredRow>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT asset, person, COUNT(DISTINCT repository || ' ' || sha) FROM valid_credits
              WHERE authored = 1 AND committed_at >= ?1 GROUP BY asset, person ORDER BY asset, person",
@@ -234,7 +267,7 @@ impl Store {
 
     /// Newest commit time per asset, over every mined non-merge commit that touched it.
     pub fn asset_last_updates(&self) -> Result<BTreeMap<String, i64>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT a.asset, MAX(c.committed_at) FROM commit_assets a
              JOIN commits c ON c.repository = a.repository AND c.sha = a.sha GROUP BY a.asset",
@@ -246,7 +279,7 @@ impl Store {
     /// Commits per repository and outcome; `revert` and `reverted` are reported as outcomes of
     /// their own, ahead of the stored one.
     pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT repository, outcome, COUNT(*) FROM (
                 SELECT c.repository,
@@ -264,7 +297,7 @@ impl Store {
     }
 
     pub fn people(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached("SELECT key, name FROM people")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -272,7 +305,7 @@ impl Store {
 
     /// CODEOWNERS owner sets per asset.
     pub fn codeowners(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt =
             conn.prepare_cached("SELECT asset, owners FROM codeowners ORDER BY asset, owners")?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -285,25 +318,12 @@ impl Store {
     }
 
     pub fn codeowners_invalid_lines(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let conn = self.lock();
+        let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT repository, COUNT(*) FROM codeowners_invalid GROUP BY repository",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Checkpoints the WAL into the main file; called on shutdown.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.lock()
-            .pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
-        Ok(())
-    }
-
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self
-            .lock()
-            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
     }
 }
 
@@ -450,7 +470,7 @@ mod tests {
         });
         store.apply(&facts).unwrap();
         store.apply(&facts).unwrap();
-        let credits = store.credits().unwrap();
+        let credits = store.read(|r| r.credits()).unwrap();
         assert_eq!(
             credits.len(),
             1,
@@ -466,7 +486,7 @@ mod tests {
                 ..GitFacts::default()
             }))
             .unwrap();
-        let credits = store.credits().unwrap();
+        let credits = store.read(|r| r.credits()).unwrap();
         assert_eq!(credits[0].count, 2);
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
     }
