@@ -162,9 +162,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
         let every = Duration::from_secs(10);
-        let (ok, ok_calls) = source("ok", Behaviour::Succeed, every, Duration::from_secs(5));
-        let (fail, _) = source("fail", Behaviour::Fail, every, Duration::from_secs(5));
-        let (boom, _) = source("boom", Behaviour::Panic, every, Duration::from_secs(5));
+        // Only the hanging source has a short timeout; the others finish in real milliseconds,
+        // and a generous timeout keeps a slow (loaded) machine from turning them into timeouts.
+        let generous = Duration::from_secs(60);
+        let (ok, ok_calls) = source("ok", Behaviour::Succeed, every, generous);
+        let (fail, _) = source("fail", Behaviour::Fail, every, generous);
+        let (boom, _) = source("boom", Behaviour::Panic, every, generous);
         let (hang, hang_calls) = source("hang", Behaviour::Hang, every, Duration::from_secs(5));
         let config = Config {
             recognition: Recognition::default(),
