@@ -2,7 +2,7 @@
 //! of a running daemon, including shutdown on SIGTERM.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -173,32 +173,8 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
     assert_eq!(http_get(&addr, "/nope", &[]).unwrap().status, 404);
 
     // SIGTERM: flush and exit 0 within the documented bound (10s grace + 2s server + flush).
-    let pid = daemon.child.id().to_string();
-    let started = Instant::now();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = loop {
-        if let Some(s) = daemon.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "did not exit within 15s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, logs) = daemon.terminate_within(Duration::from_secs(15));
     assert!(status.success(), "{status}");
-    let mut logs = String::new();
-    daemon
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
     assert!(
         logs.lines().all(|l| l.trim_start().starts_with('{')),
         "--log.format json logs JSON lines:\n{logs}"

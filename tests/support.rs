@@ -265,6 +265,32 @@ impl Daemon {
         );
     }
 
+    /// Sends SIGTERM and waits for the exit, failing past `bound`; returns the status and logs.
+    pub fn terminate_within(&mut self, bound: Duration) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let started = Instant::now();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "no exit within {bound:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut logs).unwrap();
+        }
+        (status, logs)
+    }
+
     pub fn metrics(&self) -> String {
         http_get(&self.addr, "/metrics", &[])
             .expect("scraping")
