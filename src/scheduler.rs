@@ -157,10 +157,25 @@ mod tests {
         }
     }
 
+    /// An app over `sources` with its scheduler loops running; the store lives in `dir`.
+    fn start(dir: &std::path::Path, sources: Vec<Source>) -> (App, CancellationToken, TaskTracker) {
+        let store = crate::store::Store::open(&dir.join("s.db")).unwrap();
+        let config = Config {
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+        };
+        let app = App::with_sources(config, store, sources).unwrap();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        spawn(&app, &tracker, &shutdown);
+        tracker.close();
+        (app, shutdown, tracker)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn failing_panicking_and_hanging_collectors_do_not_affect_others() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
         let every = Duration::from_secs(10);
         // Only the hanging source has a short timeout; the others finish in real milliseconds,
         // and a generous timeout keeps a slow (loaded) machine from turning them into timeouts.
@@ -169,16 +184,7 @@ mod tests {
         let (fail, _) = source("fail", Behaviour::Fail, every, generous);
         let (boom, _) = source("boom", Behaviour::Panic, every, generous);
         let (hang, hang_calls) = source("hang", Behaviour::Hang, every, Duration::from_secs(5));
-        let config = Config {
-            recognition: Recognition::default(),
-            sources: vec![],
-            catalog: vec![],
-        };
-        let app = App::with_sources(config, store, vec![ok, fail, boom, hang]).unwrap();
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        spawn(&app, &tracker, &shutdown);
-        tracker.close();
+        let (app, shutdown, tracker) = start(dir.path(), vec![ok, fail, boom, hang]);
         assert!(!app.is_ready());
 
         // First ticks (after at most 1s of jitter) plus the hanging one's 5s timeout.
@@ -222,7 +228,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_collection_still_running_skips_ticks_instead_of_piling_up() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
         // The timeout is longer than the interval: ticks arrive while the collection runs.
         let (hang, hang_calls) = source(
             "hang",
@@ -230,16 +235,7 @@ mod tests {
             Duration::from_secs(2),
             Duration::from_secs(60),
         );
-        let config = Config {
-            recognition: Recognition::default(),
-            sources: vec![],
-            catalog: vec![],
-        };
-        let app = App::with_sources(config, store, vec![hang]).unwrap();
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        spawn(&app, &tracker, &shutdown);
-        tracker.close();
+        let (app, shutdown, tracker) = start(dir.path(), vec![hang]);
         advance(Duration::from_secs(20)).await;
         assert_eq!(
             hang_calls.load(Ordering::SeqCst),
@@ -262,7 +258,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cron_source_collects_at_start_up_then_waits_for_its_time() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
         let (mut yearly, calls) = source(
             "yearly",
             Behaviour::Succeed,
@@ -270,16 +265,7 @@ mod tests {
             Duration::from_secs(5),
         );
         yearly.config.schedule = crate::config::parse_schedule("0 0 1 1 *").unwrap();
-        let config = Config {
-            recognition: Recognition::default(),
-            sources: vec![],
-            catalog: vec![],
-        };
-        let app = App::with_sources(config, store, vec![yearly]).unwrap();
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        spawn(&app, &tracker, &shutdown);
-        tracker.close();
+        let (app, shutdown, tracker) = start(dir.path(), vec![yearly]);
         advance(Duration::from_secs(60)).await;
         assert!(app.is_ready());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
