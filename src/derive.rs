@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, ContributorLabel, Recognition, SourceKind};
+use crate::config::{Config, ContributorLabel, Recognition};
 use crate::exposition::{Family, MetricType};
-use crate::sources::git::implicit_asset_id;
 use crate::store::{Reader, Store, StoreError};
 
 /// Label value for contributors ranked below `top_n` on an asset.
@@ -15,44 +14,6 @@ pub const OTHER_CONTRIBUTORS: &str = "__other__";
 pub const DAY_SECONDS: i64 = 86_400;
 /// The windows of the windowed gauges, as label value and length.
 pub const WINDOWS: [(&str, i64); 2] = [("30d", 30 * DAY_SECONDS), ("90d", 90 * DAY_SECONDS)];
-
-/// An asset as exposition shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatalogAsset {
-    pub id: String,
-    pub kind: String,
-    pub owner: Option<String>,
-    pub lifecycle: String,
-}
-
-/// The configured catalog plus one implicit `repo` asset per git source whose name no catalog
-/// entry already uses.
-pub fn catalog(config: &Config) -> Vec<CatalogAsset> {
-    let mut out: Vec<CatalogAsset> = config
-        .catalog
-        .iter()
-        .map(|a| CatalogAsset {
-            id: a.id.clone(),
-            kind: a.kind.clone(),
-            owner: a.owner.clone(),
-            lifecycle: a.lifecycle.clone(),
-        })
-        .collect();
-    for s in &config.sources {
-        let SourceKind::Git(_) = &s.kind;
-        let id = implicit_asset_id(&s.name);
-        if !out.iter().any(|a| a.id == id) {
-            out.push(CatalogAsset {
-                id,
-                kind: "repo".into(),
-                owner: None,
-                lifecycle: "experimental".into(),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
-}
 
 /// Stable pseudonym: the first 12 hex digits of SHA-256(salt, person key).
 pub fn pseudonym(salt: &str, person: &str) -> String {
@@ -153,7 +114,7 @@ fn families_from(
     config: &Config,
     now: i64,
 ) -> Result<Vec<Family>, StoreError> {
-    let assets = catalog(config);
+    let assets = config.assets();
     let credits = reader.credits()?;
 
     // Rank contributors per asset by all-time contributions to decide whose label is kept.

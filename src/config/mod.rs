@@ -177,6 +177,32 @@ pub struct AssetConfig {
     pub path_kinds: Vec<KindRule>,
 }
 
+impl Config {
+    /// The catalog as every consumer sees it: the configured entries plus, for each git source
+    /// whose name no entry uses as its id, an implicit asset of kind `repo` named after the
+    /// source and covering all its files. Sorted by id.
+    pub fn assets(&self) -> Vec<AssetConfig> {
+        let mut out = self.catalog.clone();
+        for s in &self.sources {
+            let SourceKind::Git(_) = &s.kind;
+            if !out.iter().any(|a| a.id == s.name) {
+                out.push(AssetConfig {
+                    id: s.name.clone(),
+                    kind: "repo".into(),
+                    owner: None,
+                    stewards: Vec::new(),
+                    lifecycle: "experimental".into(),
+                    repository: Some(s.name.clone()),
+                    paths: vec!["**".into()],
+                    path_kinds: Vec::new(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}
+
 /// Reads and validates the config file at `path`, reporting every problem found.
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
     let env = |name: &str| std::env::var(name).ok();

@@ -55,17 +55,8 @@ pub struct GitCollector {
     fingerprint: String,
 }
 
-/// The implicit asset every repository has: the whole repository, kind `repo`.
-pub fn implicit_asset_id(source: &str) -> String {
-    source.to_string()
-}
-
-fn err(kind: ErrorKind, context: &str) -> impl Fn(gix::Error) -> CollectError + '_ {
+fn err<E: std::fmt::Display>(kind: ErrorKind, context: &str) -> impl Fn(E) -> CollectError + '_ {
     move |e| CollectError::new(kind, format!("{context}: {e}"))
-}
-
-fn repo_err<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> CollectError + '_ {
-    move |e| CollectError::new(ErrorKind::RepositoryFailed, format!("{context}: {e}"))
 }
 
 /// A URL with any password replaced, for logs and errors.
@@ -102,7 +93,7 @@ impl GitCollector {
             config.recognition.bots, config.recognition.opt_out, config.recognition.identities
         );
         for a in config
-            .catalog
+            .assets()
             .iter()
             .filter(|a| a.repository.as_deref() == Some(name))
         {
@@ -111,21 +102,6 @@ impl GitCollector {
             assets.push(AssetRules {
                 id: a.id.clone(),
                 paths: rules::glob_set(&a.paths)?,
-                kinds: KindClassifier::new(&kinds)?,
-            });
-        }
-        let implicit = implicit_asset_id(name);
-        if !config
-            .catalog
-            .iter()
-            .any(|a| a.id == implicit && a.repository.as_deref() != Some(name))
-            && !assets.iter().any(|a| a.id == implicit)
-        {
-            let kinds = chain(&[]);
-            shape.push_str(&format!("{implicit}:**:{kinds:?}|"));
-            assets.push(AssetRules {
-                id: implicit,
-                paths: rules::glob_set(&["**".to_string()])?,
                 kinds: KindClassifier::new(&kinds)?,
             });
         }
@@ -186,7 +162,8 @@ impl GitCollector {
                         .all()
                         .map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
                     for info in walk {
-                        let info = info.map_err(repo_err("walking old history"))?;
+                        let info =
+                            info.map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
                         facts.dropped.push(info.id.to_string());
                     }
                 }
@@ -224,7 +201,7 @@ impl GitCollector {
                         "collection cancelled",
                     ));
                 }
-                let info = info.map_err(repo_err("walking history"))?;
+                let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
                 facts.commits.push(miner.commit(info.id)?);
             }
         }
