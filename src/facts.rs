@@ -30,6 +30,9 @@ pub struct GitFacts {
     pub people: Vec<Person>,
     /// Ownership as CODEOWNERS states it at the branch tip; replaces the previous snapshot.
     pub ownership: OwnershipSnapshot,
+    /// Per asset of this repository, the files its globs match at the branch tip; replaces the
+    /// previous snapshot.
+    pub asset_files: Vec<(String, u64)>,
     /// Replaces the source's cursors when the facts are committed.
     pub cursors: Cursors,
 }
@@ -43,6 +46,8 @@ pub enum CommitOutcome {
     Bot,
     OptedOut,
     WhitespaceOnly,
+    /// Changes no file (gitlinks aside).
+    Empty,
 }
 
 impl CommitOutcome {
@@ -53,9 +58,23 @@ impl CommitOutcome {
             CommitOutcome::Bot => "bot",
             CommitOutcome::OptedOut => "opted_out",
             CommitOutcome::WhitespaceOnly => "whitespace_only",
+            CommitOutcome::Empty => "empty",
         }
     }
 }
+
+/// Every outcome `mlsteward_git_commits` reports, in exposition order: the stored outcomes plus
+/// `revert` and `reverted`, which derive computes from the revert edges.
+pub const COMMIT_OUTCOMES: [&str; 8] = [
+    "credited",
+    "merge",
+    "bot",
+    "opted_out",
+    "whitespace_only",
+    "empty",
+    "revert",
+    "reverted",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitFact {
@@ -68,8 +87,28 @@ pub struct CommitFact {
     pub assets: Vec<String>,
     /// Credits this commit earns if it is not reverted and is not itself a revert.
     pub credits: Vec<Credit>,
-    /// The commit this one says it reverts (`This reverts commit <sha>.`).
-    pub reverts: Option<String>,
+    /// The commits this one reverts: each `This reverts commit <id>` line naming an ancestor
+    /// on the mined branch that changed a path this commit also changes. Empty: not a revert.
+    pub reverts: Vec<String>,
+    /// The author, then the co-authors, as they signed (people only: no bots, no opt-outs).
+    /// Identity unification and display names are computed from these over all repositories.
+    pub signers: Vec<Signer>,
+    /// Some blob the whitespace check or a changelog needed is absent (a partial clone): those
+    /// checks were skipped for this commit.
+    pub blobs_missing: bool,
+}
+
+/// One author or co-author signature of a commit, after `.mailmap` and the identity file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signer {
+    /// Person key (see [`Person::key`]).
+    pub person: String,
+    /// The name as written after `.mailmap` and the identity file.
+    pub name: String,
+    /// The email as written in the commit, before `.mailmap` and the identity file.
+    pub raw_email: String,
+    /// What mapped `raw_email` to `person`: `mailmap`, `identity_file`, or empty for nothing.
+    pub via: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,7 +125,8 @@ pub struct Credit {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Person {
-    /// Lower-cased canonical email, or `handle:<name>` for people known only by a handle.
+    /// The canonical email as written (after `.mailmap` and the identity file), `handle:<login>`
+    /// (lower-cased) for people known only by a GitHub handle, or `name:<name>` without email.
     pub key: String,
     /// Canonical display name.
     pub name: String,
@@ -97,6 +137,9 @@ pub struct OwnershipSnapshot {
     /// Per asset, each distinct owner set CODEOWNERS assigns to the asset's files
     /// (owners normalised and joined with `,`). Files nobody owns are left out.
     pub asset_owners: Vec<(String, Vec<String>)>,
+    /// The owners of the default rule (`*`), normalised and joined with `,`, when CODEOWNERS
+    /// has one.
+    pub default_owners: Option<String>,
     /// CODEOWNERS lines that were ignored: (1-based line, reason).
     pub invalid_lines: Vec<(u32, String)>,
 }

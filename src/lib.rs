@@ -22,6 +22,8 @@ pub mod config;
 pub mod derive;
 pub mod exposition;
 pub mod facts;
+pub mod people;
+pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod sources;

@@ -54,6 +54,32 @@ enum Command {
     CheckConfig,
     /// Collect every source once and print the exposition to stdout (exit 1 if any source failed).
     CollectOnce,
+    /// Print the recognition report from the store: who did what, per asset and overall.
+    Report {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// Only this asset.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Only commits from this long ago until now (a duration such as 90d).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<std::time::Duration>,
+    },
+    /// Print who was joined with whom into one person, and by which rule.
+    Identities,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Markdown,
+    Json,
+    /// An `.all-contributorsrc` file.
+    AllContributors,
+}
+
+fn parse_since(text: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(text)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,6 +157,12 @@ fn main() -> ExitCode {
         Command::CheckConfig => check_config(&cli, config),
         Command::Run => run_async(run(&cli, config)),
         Command::CollectOnce => run_async(collect_once(&cli, config)),
+        Command::Report {
+            format,
+            ref asset,
+            since,
+        } => report(&cli, &config, format, asset.as_deref(), since),
+        Command::Identities => identities(&cli, &config),
     };
     match result {
         Ok(code) => code,
@@ -155,6 +187,55 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
         config.sources.len(),
         config.catalog.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens an existing store for reading; a missing one is an error, not a new empty store.
+fn existing_store(cli: &Cli) -> anyhow::Result<Store> {
+    if !cli.storage_path.exists() {
+        anyhow::bail!(
+            "no store at {} (run `mlsteward run` or `collect-once` first, or pass --storage.path)",
+            cli.storage_path.display()
+        );
+    }
+    Ok(Store::open(&cli.storage_path)?)
+}
+
+fn report(
+    cli: &Cli,
+    config: &config::Config,
+    format: ReportFormat,
+    asset: Option<&str>,
+    since: Option<std::time::Duration>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(a) = asset {
+        if !config.assets().iter().any(|x| x.id == a) {
+            eprintln!("report: no asset `{a}` in the catalog");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let store = existing_store(cli)?;
+    let since = since.map(|d| chrono::Utc::now().timestamp() - d.as_secs() as i64);
+    let report = mlsteward::report::build(&store, config, asset, since)?;
+    let text = match format {
+        ReportFormat::Markdown => report.to_markdown(),
+        ReportFormat::Json => report.to_json(),
+        ReportFormat::AllContributors => {
+            let project = config
+                .organisation
+                .clone()
+                .or_else(|| asset.map(String::from))
+                .unwrap_or_default();
+            report.to_all_contributors(&project)
+        }
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn identities(cli: &Cli, config: &config::Config) -> anyhow::Result<ExitCode> {
+    let store = existing_store(cli)?;
+    print!("{}", mlsteward::report::identities(&store, config)?);
     Ok(ExitCode::SUCCESS)
 }
 

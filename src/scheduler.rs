@@ -161,6 +161,7 @@ mod tests {
     fn start(dir: &std::path::Path, sources: Vec<Source>) -> (App, CancellationToken, TaskTracker) {
         let store = crate::store::Store::open(&dir.join("s.db")).unwrap();
         let config = Config {
+            organisation: None,
             recognition: Recognition::default(),
             sources: vec![],
             catalog: vec![],

@@ -4,13 +4,14 @@
 //! twice stores them once. A whole collection is applied in one transaction together with the
 //! source's cursors, so a crash (even `kill -9`) leaves either all of it or none of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection};
 
 use crate::facts::{Cursors, Facts, GitFacts};
+use crate::people::NameUse;
 
 /// Store failures. Each message carries its cause's text, so the cause is not chained again.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,8 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// Schema migrations; `PRAGMA user_version` is the number applied. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE commits (
     repository   TEXT NOT NULL,
     sha          TEXT NOT NULL,
@@ -93,7 +95,47 @@ FROM credits cr
 JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
 WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
   AND NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.reverted_sha = cr.sha);
-"#];
+"#,
+    r#"
+ALTER TABLE commits ADD COLUMN blobs_missing INTEGER NOT NULL DEFAULT 0;
+-- Author and co-authors of each non-merge commit, as they signed: identity unification and
+-- display names are computed from these.
+CREATE TABLE commit_signers (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    person     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    raw_email  TEXT NOT NULL,
+    via        TEXT NOT NULL,
+    PRIMARY KEY (repository, sha, position)
+) WITHOUT ROWID;
+-- Commits with a standing revert, recomputed from `reverts` whenever a repository's facts change.
+CREATE TABLE reverted (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    PRIMARY KEY (repository, sha)
+) WITHOUT ROWID;
+CREATE TABLE codeowners_default (
+    repository TEXT PRIMARY KEY,
+    owners     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE asset_files (
+    repository TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    files      INTEGER NOT NULL,
+    PRIMARY KEY (repository, asset)
+) WITHOUT ROWID;
+DROP VIEW valid_credits;
+-- A credit counts while its commit is reachable, is not a revert, and has no standing revert.
+CREATE VIEW valid_credits AS
+SELECT cr.repository, cr.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
+FROM credits cr
+JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
+WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
+  AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = cr.sha);
+"#,
+];
 
 /// A cheap-to-clone handle. The mutex is `std`'s, not tokio's: it is only taken on blocking
 /// threads and never held across an `.await`.
@@ -106,21 +148,25 @@ pub struct Store {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreditRow {
     pub asset: String,
+    /// Person id after unification (see [`Reader::set_people`]).
     pub person: String,
     pub kind: String,
-    /// Valid credits of this kind.
+    /// Distinct commits that earned the person valid credit of this kind on the asset.
     pub count: u64,
-    /// Commit time of the newest and oldest of them.
+    /// Commit time of the oldest and newest of them.
     pub first_at: i64,
     pub last_at: i64,
 }
 
+/// One person's valid credits of one kind over all assets, each commit counted once.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuthoredRow {
-    pub asset: String,
+pub struct PersonKindRow {
     pub person: String,
-    /// Distinct valid commits the person authored or co-authored on the asset.
-    pub commits: u64,
+    /// `None`: the distinct commits the person (co-)authored, whatever the kind.
+    pub kind: Option<String>,
+    pub count: u64,
+    pub first_at: i64,
+    pub last_at: i64,
 }
 
 impl Store {
@@ -160,6 +206,12 @@ impl Store {
     ) -> Result<T, StoreError> {
         let conn = self.lock();
         let tx = conn.unchecked_transaction()?;
+        // Derive's person map lives in the temporary schema: a read never writes the file.
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS person_map (key TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TEMP TABLE IF NOT EXISTS kept (asset TEXT NOT NULL, person TEXT NOT NULL, PRIMARY KEY (asset, person)) WITHOUT ROWID;
+             DELETE FROM temp.person_map; DELETE FROM temp.kept;",
+        )?;
         let out = f(&Reader { conn: &tx })?;
         tx.commit()?;
         Ok(out)
@@ -227,15 +279,46 @@ pub struct Reader<'c> {
     conn: &'c Connection,
 }
 
+/// The person id of a credit's `person` key, through the map derive installs; opted-out people
+/// map to ''.
+const WHO: &str =
+    "COALESCE((SELECT m.person FROM temp.person_map m WHERE m.key = v.person), v.person)";
+
 impl Reader<'_> {
-    /// Valid credits per asset, person and kind.
-    pub fn credits(&self) -> Result<Vec<CreditRow>, StoreError> {
+    /// Installs the unification of person keys into people (key → person id; '' drops the
+    /// key's credits) and, per asset, the people whose own label is kept. Later queries use
+    /// both; they live in this connection's temporary schema, never in the file.
+    pub fn set_people(
+        &self,
+        key_map: &[(String, String)],
+        kept: &[(String, String)],
+    ) -> Result<(), StoreError> {
         let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT asset, person, kind, COUNT(*), MIN(committed_at), MAX(committed_at)
-             FROM valid_credits GROUP BY asset, person, kind ORDER BY asset, person, kind",
+        conn.execute("DELETE FROM temp.person_map", [])?;
+        conn.execute("DELETE FROM temp.kept", [])?;
+        let mut map = conn.prepare_cached(
+            "INSERT OR REPLACE INTO temp.person_map (key, person) VALUES (?1, ?2)",
         )?;
-        let rows = stmt.query_map([], |r| {
+        for (k, p) in key_map {
+            map.execute([k, p])?;
+        }
+        let mut keep = conn
+            .prepare_cached("INSERT OR REPLACE INTO temp.kept (asset, person) VALUES (?1, ?2)")?;
+        for (a, p) in kept {
+            keep.execute([a, p])?;
+        }
+        Ok(())
+    }
+
+    /// Valid credits per asset, person and kind, from commits at or after `since`.
+    pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT asset, who, kind, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
+             FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.committed_at >= ?1)
+             WHERE who <> '' GROUP BY asset, who, kind ORDER BY asset, who, kind"
+        ))?;
+        let rows = stmt.query_map([since], |r| {
             Ok(CreditRow {
                 asset: r.get(0)?,
                 person: r.get(1)?,
@@ -248,20 +331,111 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Distinct valid (co-)authored commits per asset and person, committed at or after `since`.
-    pub fn authored_commits(&self, since: i64) -> Result<Vec<AuthoredRow>, StoreError> {
+    /// Distinct valid (co-)authored commits per asset and label: the person id when the person
+    /// is kept on the asset, else `other`; with `per_person` false, one row per asset with an
+    /// empty label.
+    pub fn credited_commits(
+        &self,
+        per_person: bool,
+        other: &str,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT asset, person, COUNT(DISTINCT repository || ' ' || sha) FROM valid_credits
-             WHERE authored = 1 AND committed_at >= ?1 GROUP BY asset, person ORDER BY asset, person",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT asset, label, COUNT(DISTINCT repository || ' ' || sha) FROM (
+                SELECT asset, repository, sha,
+                  CASE WHEN NOT ?1 THEN ''
+                       WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = w.asset AND k.person = w.who) THEN w.who
+                       ELSE ?2 END AS label
+                FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.authored = 1) w
+                WHERE who <> '')
+             GROUP BY asset, label ORDER BY asset, label"
+        ))?;
+        let rows = stmt.query_map(params![per_person, other], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// (asset, commit, person) for every valid (co-)authored credit at or after `since`; the
+    /// commit is `repository sha`.
+    pub fn authorships(&self, since: i64) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT DISTINCT asset, repository || ' ' || sha, who
+             FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.authored = 1 AND v.committed_at >= ?1)
+             WHERE who <> ''"
+        ))?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per person over the given assets (all when empty), from commits at or after `since`:
+    /// distinct commits per kind, and (kind `None`) distinct (co-)authored commits.
+    pub fn person_totals(
+        &self,
+        assets: &[String],
+        since: i64,
+    ) -> Result<Vec<PersonKindRow>, StoreError> {
+        let conn = self.conn;
+        let filter = if assets.is_empty() {
+            String::new()
+        } else {
+            let quoted: Vec<String> = assets
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', "''")))
+                .collect();
+            format!("AND v.asset IN ({})", quoted.join(","))
+        };
+        let inner = format!(
+            "SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.committed_at >= ?1 {filter}"
+        );
+        let mut stmt = conn.prepare(&format!(
+            "SELECT who, kind, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
+               FROM ({inner}) WHERE who <> '' GROUP BY who, kind
+             UNION ALL
+             SELECT who, NULL, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
+               FROM ({inner}) WHERE who <> '' AND authored = 1 GROUP BY who
+             ORDER BY 1, 2"
+        ))?;
         let rows = stmt.query_map([since], |r| {
-            Ok(AuthoredRow {
-                asset: r.get(0)?,
-                person: r.get(1)?,
-                commits: r.get(2)?,
+            Ok(PersonKindRow {
+                person: r.get(0)?,
+                kind: r.get(1)?,
+                count: r.get(2)?,
+                first_at: r.get(3)?,
+                last_at: r.get(4)?,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How often each key signed a non-merge commit as author or co-author under each name.
+    pub fn name_uses(&self) -> Result<Vec<NameUse>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
+             JOIN commits c ON c.repository = s.repository AND c.sha = s.sha
+             GROUP BY s.person, s.name ORDER BY s.person, s.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NameUse {
+                key: r.get(0)?,
+                name: r.get(1)?,
+                uses: r.get(2)?,
+                last_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What mapped raw emails to keys when mining: (raw email, key, `mailmap`/`identity_file`).
+    pub fn mined_joins(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT raw_email, person, via FROM commit_signers WHERE via <> ''
+             ORDER BY person, raw_email",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -276,8 +450,8 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Commits per repository and outcome; `revert` and `reverted` are reported as outcomes of
-    /// their own, ahead of the stored one.
+    /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a
+    /// standing revert) are reported as outcomes of their own, ahead of the stored one.
     pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(
@@ -286,7 +460,7 @@ impl Reader<'_> {
                   CASE
                     WHEN c.outcome = 'merge' THEN 'merge'
                     WHEN EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha) THEN 'revert'
-                    WHEN EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.reverted_sha = c.sha) THEN 'reverted'
+                    WHEN EXISTS (SELECT 1 FROM reverted v WHERE v.repository = c.repository AND v.sha = c.sha) THEN 'reverted'
                     ELSE c.outcome
                   END AS outcome
                 FROM commits c)
@@ -296,6 +470,17 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Commits per repository mined without some blob they needed (partial clones).
+    pub fn commits_without_blobs(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT repository, COUNT(*) FROM commits WHERE blobs_missing = 1 GROUP BY repository",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Key → the name a source stored for it.
     pub fn people(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached("SELECT key, name FROM people")?;
@@ -315,6 +500,23 @@ impl Reader<'_> {
             out.entry(asset).or_default().push(owners);
         }
         Ok(out)
+    }
+
+    /// The owners of each repository's CODEOWNERS default rule (`*`).
+    pub fn codeowners_default(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached("SELECT repository, owners FROM codeowners_default")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Files per asset at the tip of its repository.
+    pub fn asset_files(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn;
+        let mut stmt =
+            conn.prepare_cached("SELECT asset, SUM(files) FROM asset_files GROUP BY asset")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn codeowners_invalid_lines(&self) -> Result<BTreeMap<String, u64>, StoreError> {
@@ -345,7 +547,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-const PER_COMMIT_TABLES: &[&str] = &["commits", "commit_assets", "credits", "reverts"];
+const PER_COMMIT_TABLES: &[&str] = &[
+    "commits",
+    "commit_assets",
+    "credits",
+    "reverts",
+    "commit_signers",
+];
 
 fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreError> {
     let repo = git.repository.as_str();
@@ -366,7 +574,8 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
         }
     }
     {
-        let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut signer = tx.prepare_cached("INSERT OR REPLACE INTO commit_signers (repository, sha, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
         let mut asset = tx.prepare_cached(
             "INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)",
         )?;
@@ -377,7 +586,24 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
             "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
         )?;
         for c in &git.commits {
-            commit.execute(params![repo, c.sha, c.committed_at, c.outcome.as_str()])?;
+            commit.execute(params![
+                repo,
+                c.sha,
+                c.committed_at,
+                c.outcome.as_str(),
+                c.blobs_missing
+            ])?;
+            for (i, s) in c.signers.iter().enumerate() {
+                signer.execute(params![
+                    repo,
+                    c.sha,
+                    i,
+                    s.person,
+                    s.name,
+                    s.raw_email,
+                    s.via
+                ])?;
+            }
             for a in &c.assets {
                 asset.execute(params![repo, c.sha, a])?;
             }
@@ -391,7 +617,7 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
                     cr.authored
                 ])?;
             }
-            if let Some(reverted) = &c.reverts {
+            for reverted in &c.reverts {
                 revert.execute(params![repo, c.sha, reverted])?;
             }
         }
@@ -400,7 +626,27 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
             person.execute(params![p.key, p.name])?;
         }
     }
+    refresh_reverted(tx, repo)?;
     tx.execute("DELETE FROM codeowners WHERE repository = ?1", [repo])?;
+    tx.execute(
+        "DELETE FROM codeowners_default WHERE repository = ?1",
+        [repo],
+    )?;
+    if let Some(owners) = &git.ownership.default_owners {
+        tx.execute(
+            "INSERT INTO codeowners_default (repository, owners) VALUES (?1, ?2)",
+            params![repo, owners],
+        )?;
+    }
+    tx.execute("DELETE FROM asset_files WHERE repository = ?1", [repo])?;
+    {
+        let mut files = tx.prepare_cached(
+            "INSERT OR REPLACE INTO asset_files (repository, asset, files) VALUES (?1, ?2, ?3)",
+        )?;
+        for (asset, n) in &git.asset_files {
+            files.execute(params![repo, asset, n])?;
+        }
+    }
     tx.execute(
         "DELETE FROM codeowners_invalid WHERE repository = ?1",
         [repo],
@@ -428,6 +674,57 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Rewrites the repository's `reverted` rows from its revert edges.
+fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
+    let edges: Vec<(String, String)> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT sha, reverted_sha FROM reverts WHERE repository = ?1")?;
+        let rows = stmt.query_map([repo], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tx.execute("DELETE FROM reverted WHERE repository = ?1", [repo])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO reverted (repository, sha) VALUES (?1, ?2)")?;
+    for sha in with_standing_revert(&edges) {
+        insert.execute([repo, sha])?;
+    }
+    Ok(())
+}
+
+/// The commits that have a standing revert, given (revert, target) edges. A revert stands
+/// unless one of its own reverts stands: in A ← B ← C (B reverts A, C reverts B), C stands, B
+/// does not, so A has no standing revert. Targets are ancestors of their reverts, so the
+/// relation has no cycles; a cycle in bad input counts as not standing.
+pub fn with_standing_revert(edges: &[(String, String)]) -> BTreeSet<&str> {
+    let mut reverts_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (revert, target) in edges {
+        reverts_of.entry(target).or_default().push(revert);
+    }
+    fn stands<'a>(
+        revert: &'a str,
+        reverts_of: &HashMap<&'a str, Vec<&'a str>>,
+        memo: &mut HashMap<&'a str, bool>,
+    ) -> bool {
+        if let Some(&known) = memo.get(revert) {
+            return known;
+        }
+        memo.insert(revert, false); // a cycle resolves to "does not stand"
+        let standing = !reverts_of
+            .get(revert)
+            .is_some_and(|rs| rs.iter().any(|r| stands(r, reverts_of, memo)));
+        memo.insert(revert, standing);
+        standing
+    }
+    let mut memo = HashMap::new();
+    let mut out = BTreeSet::new();
+    for (target, reverts) in &reverts_of {
+        if reverts.iter().any(|r| stands(r, &reverts_of, &mut memo)) {
+            out.insert(*target);
+        }
+    }
+    out
+}
+
 /// Used by tests and tools that inspect a store without the daemon.
 pub fn count_rows(store: &Store, table: &str) -> Result<i64, StoreError> {
     let conn = store.lock();
@@ -451,7 +748,9 @@ mod tests {
                 kind: "code".into(),
                 authored: true,
             }],
-            reverts: reverts.map(String::from),
+            reverts: reverts.into_iter().map(String::from).collect(),
+            signers: Vec::new(),
+            blobs_missing: false,
         }
     }
 
@@ -470,7 +769,7 @@ mod tests {
         });
         store.apply(&facts).unwrap();
         store.apply(&facts).unwrap();
-        let credits = store.read(|r| r.credits()).unwrap();
+        let credits = store.read(|r| r.credits(i64::MIN)).unwrap();
         assert_eq!(
             credits.len(),
             1,
@@ -486,9 +785,45 @@ mod tests {
                 ..GitFacts::default()
             }))
             .unwrap();
-        let credits = store.read(|r| r.credits()).unwrap();
+        let credits = store.read(|r| r.credits(i64::MIN)).unwrap();
         assert_eq!(credits[0].count, 2);
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    fn standing(edges: &[(&str, &str)]) -> Vec<String> {
+        let edges: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        with_standing_revert(&edges)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn revert_chains_alternate() {
+        // B reverts A: A has a standing revert.
+        assert_eq!(standing(&[("B", "A")]), vec!["A"]);
+        // C reverts B: B's revert stands, A's does not.
+        assert_eq!(standing(&[("B", "A"), ("C", "B")]), vec!["B"]);
+        // D reverts C: A is reverted again.
+        assert_eq!(
+            standing(&[("B", "A"), ("C", "B"), ("D", "C")]),
+            vec!["A", "C"]
+        );
+        // One revert of three targets cancels all three.
+        assert_eq!(
+            standing(&[("R", "X"), ("R", "Y"), ("R", "Z")]),
+            vec!["X", "Y", "Z"]
+        );
+        // Two reverts of A, one of them reverted: the other still stands.
+        assert_eq!(
+            standing(&[("B", "A"), ("C", "A"), ("D", "C")]),
+            vec!["A", "C"]
+        );
+        // A cycle in bad input ends.
+        let _ = standing(&[("A", "B"), ("B", "A")]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::support::*;
 /// One bad config file per error case, with what `check-config` must say about it
 /// (`LINE:COLUMN: key path: message`, after the file name).
 const BAD_CONFIGS: &[(&str, &[&str])] = &[
-    ("unknown_top_level_key", &["1:1: sourcez: unknown key; known keys: recognition, sources, catalog"]),
+    ("unknown_top_level_key", &["1:1: sourcez: unknown key; known keys: organisation, recognition, sources, catalog"]),
     ("unknown_source_key", &["5:5: sources[0].schedul: unknown key"]),
     ("missing_type", &["2:5: sources[0]: missing required key `type`"]),
     ("unknown_type", &["3:11: sources[0].type: unknown value `svn`; expected one of: git"]),

@@ -105,7 +105,8 @@ pub fn build_fixture(dir: &Path, extra_config: &str) -> (Repo, std::path::PathBu
     std::fs::write(
         &config,
         format!(
-            r#"recognition:
+            r#"organisation: org
+recognition:
   identities_file: people.yaml
   opt_out: ["eve@example.com"]
 sources:
@@ -242,9 +243,11 @@ fn hand_built_history_has_known_credits() {
         s("mlsteward_asset_new_contributors{asset=\"fixture\",window=\"30d\"}"),
         4.0
     );
+    // Five distinct credited commits in 90 days (Bob and Cy's co-authored one counts once);
+    // Cy (co-)authored two, any one other person a third: more than half is 3 of 5.
     assert_eq!(
         s("mlsteward_asset_contributor_absence_factor{asset=\"fixture\"}"),
-        3.0
+        2.0
     );
     assert_eq!(
         s("mlsteward_asset_active_contributors{asset=\"churn-model\",window=\"90d\"}"),
@@ -263,15 +266,23 @@ fn hand_built_history_has_known_credits() {
         0.0
     );
     assert_eq!(s("mlsteward_asset_info{asset=\"churn-model\",kind=\"model\",owner=\"ml-team\",lifecycle=\"production\"}"), 1.0);
-    assert_eq!(s("mlsteward_asset_info{asset=\"fixture\",kind=\"repo\",owner=\"\",lifecycle=\"experimental\"}"), 1.0);
+    // The repository's owner is CODEOWNERS's default rule (`* @org/platform`), in the normal
+    // form without the organisation's prefix; src/ having another team is no conflict.
+    assert_eq!(s("mlsteward_asset_info{asset=\"fixture\",kind=\"repo\",owner=\"platform\",lifecycle=\"experimental\"}"), 1.0);
     assert_eq!(
         s("mlsteward_asset_ownership_conflict{asset=\"churn-model\"}"),
-        0.0
+        0.0,
+        "`ml-team` in the catalog and `@org/ml-team` in CODEOWNERS are one owner"
     );
     assert_eq!(
         s("mlsteward_asset_ownership_conflict{asset=\"fixture\"}"),
-        1.0,
-        "src/ and the rest have different CODEOWNERS"
+        0.0
+    );
+    assert_eq!(s("mlsteward_asset_owned{asset=\"fixture\"}"), 1.0);
+    assert_eq!(s("mlsteward_asset_files{asset=\"churn-model\"}"), 1.0);
+    assert_eq!(
+        s("mlsteward_asset_files{asset=\"feature-store-views\"}"),
+        0.0
     );
     assert_eq!(
         s("mlsteward_asset_owned{asset=\"feature-store-views\"}"),
@@ -449,9 +460,10 @@ fn labels_can_be_pseudonyms_capped_or_absent() {
     .unwrap();
     let (_, out) = collect_once(&config, &dir.path().join("b/db.sqlite"));
     assert!(!out.contains("contributor="));
+    // Six distinct credited commits: the co-authored one is counted once, not once per author.
     assert_eq!(
         sample(&out, "mlsteward_credited_commits_total{asset=\"fixture\"}"),
-        Some(7.0)
+        Some(6.0)
     );
 }
 
@@ -630,7 +642,8 @@ catalog:
             &text,
             "mlsteward_git_commits{source=\"bare\",outcome=\"merge\"}"
         ),
-        None
+        Some(0.0),
+        "every outcome is exported, zero included"
     );
     assert_eq!(
         sample(

@@ -79,6 +79,7 @@ fn substitute(expr: &str) -> String {
         .replace("$asset", ".*")
         .replace("$kind", ".*")
         .replace("$source", ".*")
+        .replace("$scope", "repo")
 }
 
 #[test]
@@ -144,7 +145,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
             let (metric, label) = inner.rsplit_once(", ").unwrap();
             let v = prom.api(&format!(
                 "/api/v1/label/{label}/values?match[]={}",
-                urlencode(metric)
+                urlencode(&substitute(metric))
             ));
             checked += 1;
             if v["data"].as_array().is_none_or(|a| a.is_empty()) {

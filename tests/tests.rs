@@ -8,3 +8,4 @@ mod git_source;
 mod golden;
 mod persistence;
 mod prometheus;
+mod trust;

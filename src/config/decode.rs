@@ -231,6 +231,14 @@ impl<'n> MapReader<'n> {
         }
     }
 
+    /// `true` or `false`.
+    pub fn boolean(&mut self, p: &mut Problems, key: &str) -> Option<bool> {
+        match self.choice(p, key, &["true", "false"])?.as_str() {
+            "true" => Some(true),
+            _ => Some(false),
+        }
+    }
+
     /// A value restricted to `choices`.
     pub fn choice(&mut self, p: &mut Problems, key: &str, choices: &[&str]) -> Option<String> {
         let node = self.get(key)?;

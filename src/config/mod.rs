@@ -33,6 +33,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The forge organisation whose prefix owners drop (`@acme/ml-team` → `ml-team`).
+    pub organisation: Option<String>,
     pub recognition: Recognition,
     pub sources: Vec<SourceConfig>,
     pub catalog: Vec<AssetConfig>,
@@ -62,6 +64,29 @@ pub struct Recognition {
     pub changelog_paths: Vec<String>,
     /// Organisation-wide path rules, tried before the built-in defaults.
     pub path_kinds: Vec<KindRule>,
+    /// Which automatic rules join identities into one person (all on by default).
+    pub unify: Unify,
+}
+
+/// The automatic identity rules (see [`crate::people`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unify {
+    /// The same email, case-insensitive.
+    pub email: bool,
+    /// The same name of two or more words, case-insensitive, whitespace collapsed.
+    pub name: bool,
+    /// `ID+login@users.noreply.github.com` is the GitHub user `@login`.
+    pub github_noreply: bool,
+}
+
+impl Default for Unify {
+    fn default() -> Self {
+        Unify {
+            email: true,
+            name: true,
+            github_noreply: true,
+        }
+    }
 }
 
 impl Default for Recognition {
@@ -75,6 +100,7 @@ impl Default for Recognition {
             identities: Vec::new(),
             changelog_paths: default_changelog_paths(),
             path_kinds: Vec::new(),
+            unify: Unify::default(),
         }
     }
 }
@@ -175,6 +201,8 @@ pub struct AssetConfig {
     pub repository: Option<String>,
     pub paths: Vec<String>,
     pub path_kinds: Vec<KindRule>,
+    /// True for the `repo` asset a git source gets when no catalog entry uses its name.
+    pub implicit: bool,
 }
 
 impl Config {
@@ -195,6 +223,7 @@ impl Config {
                     repository: Some(s.name.clone()),
                     paths: vec!["**".into()],
                     path_kinds: Vec::new(),
+                    implicit: true,
                 });
             }
         }
@@ -258,8 +287,12 @@ fn decode_root(p: &mut Problems, root: &Node) -> Option<Config> {
         Some(node) => decode_catalog(p, node, &source_names),
         None => Vec::new(),
     };
-    map.finish(p, &["recognition", "sources", "catalog"]);
+    let organisation = map
+        .string(p, "organisation")
+        .map(|o| o.trim_start_matches('@').to_ascii_lowercase());
+    map.finish(p, &["organisation", "recognition", "sources", "catalog"]);
     Some(Config {
+        organisation,
         recognition: recognition?,
         sources,
         catalog,
@@ -306,6 +339,22 @@ fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recog
         r.changelog_paths = paths;
     }
     r.path_kinds = kind_rules(p, &mut map);
+    if let Some(node) = map.get("unify") {
+        let unify_path = map.child_path("unify");
+        if let Some(mut u) = MapReader::new(p, node, &unify_path) {
+            let rules = ["email", "name", "github_noreply"];
+            for rule in rules {
+                if let Some(on) = u.boolean(p, rule) {
+                    match rule {
+                        "email" => r.unify.email = on,
+                        "name" => r.unify.name = on,
+                        _ => r.unify.github_noreply = on,
+                    }
+                }
+            }
+            u.finish(p, &rules);
+        }
+    }
     map.finish(
         p,
         &[
@@ -318,6 +367,7 @@ fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recog
             "identities_file",
             "changelog_paths",
             "path_kinds",
+            "unify",
         ],
     );
     Some(r)
@@ -703,6 +753,7 @@ fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> V
                 repository,
                 paths,
                 path_kinds,
+                implicit: false,
             });
         }
     }

@@ -12,6 +12,8 @@ pub const LOCATIONS: &[&str] = &[".github/CODEOWNERS", "CODEOWNERS", "docs/CODEO
 #[derive(Debug)]
 pub struct CodeOwners {
     rules: Vec<(GlobSet, Vec<String>)>,
+    /// The owners of the last valid default rule (`*` or `**`), if any.
+    pub default_owners: Option<Vec<String>>,
     /// Skipped lines: (1-based line number, reason).
     pub invalid: Vec<(u32, String)>,
 }
@@ -75,6 +77,7 @@ impl CodeOwners {
     pub fn parse(text: &str) -> Self {
         let mut rules = Vec::new();
         let mut invalid = Vec::new();
+        let mut default_owners = None;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i as u32 + 1;
             let line = raw.trim();
@@ -115,11 +118,21 @@ impl CodeOwners {
                 continue;
             }
             match builder.build() {
-                Ok(set) => rules.push((set, owners.iter().map(|o| normalize_owner(o)).collect())),
+                Ok(set) => {
+                    let owners: Vec<String> = owners.iter().map(|o| normalize_owner(o)).collect();
+                    if matches!(pattern, "*" | "**" | "/**") {
+                        default_owners = Some(owners.clone());
+                    }
+                    rules.push((set, owners))
+                }
                 Err(e) => invalid.push((line_no, format!("invalid pattern: {}", e.kind()))),
             }
         }
-        CodeOwners { rules, invalid }
+        CodeOwners {
+            rules,
+            default_owners,
+            invalid,
+        }
     }
 
     /// The owners of `path` per the last matching line; `None` if no line matches, an empty
@@ -172,6 +185,16 @@ mod tests {
             Some("docs@example.com")
         );
         assert_eq!(owners_of(f, "docs/deep/a.md"), None);
+    }
+
+    #[test]
+    fn the_default_rule_is_the_last_star_line() {
+        let c = CodeOwners::parse("* @org/a\n/src/ @org/b\n* @org/c @Bob\n");
+        assert_eq!(
+            c.default_owners,
+            Some(vec!["org/c".to_string(), "bob".to_string()])
+        );
+        assert_eq!(CodeOwners::parse("/src/ @org/b\n").default_owners, None);
     }
 
     #[test]

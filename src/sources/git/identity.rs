@@ -89,15 +89,18 @@ impl People {
             ),
             None => (name, email),
         };
+        // The email as written: joining case variants is the `email` unification rule's job
+        // (crate::people), so that it can be switched off.
         let key = if email.is_empty() {
             format!("name:{}", name.to_lowercase())
         } else {
-            email.to_lowercase()
+            email.to_string()
         };
         if key == "name:" {
             return Who::OptedOut;
         }
-        if self.opted_out_keys.contains(&key) || self.opted_out_names.contains(&name.to_lowercase())
+        if self.opted_out_keys.contains(&key.to_lowercase())
+            || self.opted_out_names.contains(&name.to_lowercase())
         {
             return Who::OptedOut;
         }
@@ -182,7 +185,7 @@ mod tests {
         assert_eq!(
             p.resolve("Bob", "Bob@x.org"),
             Who::Person(Person {
-                key: "bob@x.org".into(),
+                key: "Bob@x.org".into(),
                 name: "Bob".into()
             })
         );

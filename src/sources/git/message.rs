@@ -145,15 +145,26 @@ pub fn parse_identity(value: &str) -> Option<NamedIdentity> {
     })
 }
 
-/// The (possibly abbreviated) commit id a `git revert` message names.
-pub fn reverted_commit(message: &str) -> Option<&str> {
+/// Every commit id (7–40 hex digits, possibly abbreviated) that a line
+/// `This reverts commit <id>` names, in order and without repeats. A squash merge or a revert of
+/// several commits holds several such lines.
+pub fn reverted_commits(message: &str) -> Vec<&str> {
     const MARK: &str = "This reverts commit ";
-    let at = message.find(MARK)? + MARK.len();
-    let rest = &message[at..];
-    let len = rest
-        .find(|c: char| !c.is_ascii_hexdigit())
-        .unwrap_or(rest.len());
-    (len >= 7).then(|| &rest[..len])
+    let mut out: Vec<&str> = Vec::new();
+    for line in message.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix(MARK) else {
+            continue;
+        };
+        let len = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let id = &rest[..len];
+        if (7..=40).contains(&len) && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// `@handles` in a line of text (GitHub's rules: alphanumerics and inner hyphens, ≤ 39 chars).
@@ -310,14 +321,19 @@ mod tests {
     fn reverts() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(
-            reverted_commit(&format!("Revert \"x\"\n\nThis reverts commit {sha}.\n")),
-            Some(sha)
+            reverted_commits(&format!("Revert \"x\"\n\nThis reverts commit {sha}.\n")),
+            vec![sha]
         );
+        assert!(reverted_commits("Revert\n\nThis reverts commit abc.\n").is_empty());
+        assert!(reverted_commits("nothing").is_empty());
+        // A squashed revert of three commits names all three; repeats count once; the mark
+        // must open its line.
         assert_eq!(
-            reverted_commit("Revert\n\nThis reverts commit abc.\n"),
-            None
+            reverted_commits(
+                "Revert PRs (#9)\n\n* Revert a\n\nThis reverts commit 1111111.\n\n* Revert b\n\n  This reverts commit 2222222aaaa.\nThis reverts commit 1111111.\nsee: This reverts commit 3333333.\n"
+            ),
+            vec!["1111111", "2222222aaaa"]
         );
-        assert_eq!(reverted_commit("nothing"), None);
     }
 
     #[test]
@@ -363,7 +379,7 @@ mod tests {
                 .map(|_| pieces[rng.usize(..pieces.len())])
                 .collect();
             let _ = trailers(&text);
-            let _ = reverted_commit(&text);
+            let _ = reverted_commits(&text);
             let _ = parse_identity(&text);
             for line in text.lines() {
                 let _ = handles(line);

@@ -10,9 +10,10 @@
 mod codeowners;
 mod identity;
 pub mod message;
+mod mine;
 pub mod rules;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use gix::bstr::ByteSlice;
@@ -22,16 +23,14 @@ use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
-use crate::facts::{
-    CommitFact, CommitOutcome, Credit, Cursors, GitFacts, OwnershipSnapshot, Person,
-};
+use crate::facts::{Cursors, GitFacts, OwnershipSnapshot};
 use codeowners::CodeOwners;
-use identity::{People, Who};
-use message::TrailerRole;
+use identity::People;
+use mine::Miner;
 use rules::KindClassifier;
 
 /// Bump when the meaning of mined facts changes, so stored facts are mined again.
-const FACTS_VERSION: u32 = 1;
+const FACTS_VERSION: u32 = 2;
 pub const CURSOR_TIP: &str = "tip";
 pub const CURSOR_FINGERPRINT: &str = "fingerprint";
 
@@ -41,6 +40,7 @@ struct AssetRules {
     id: String,
     paths: GlobSet,
     kinds: KindClassifier,
+    from_catalog: bool,
 }
 
 pub struct GitCollector {
@@ -55,7 +55,10 @@ pub struct GitCollector {
     fingerprint: String,
 }
 
-fn err<E: std::fmt::Display>(kind: ErrorKind, context: &str) -> impl Fn(E) -> CollectError + '_ {
+pub(super) fn err<E: std::fmt::Display>(
+    kind: ErrorKind,
+    context: &str,
+) -> impl Fn(E) -> CollectError + '_ {
     move |e| CollectError::new(kind, format!("{context}: {e}"))
 }
 
@@ -103,6 +106,7 @@ impl GitCollector {
                 id: a.id.clone(),
                 paths: rules::glob_set(&a.paths)?,
                 kinds: KindClassifier::new(&kinds)?,
+                from_catalog: !a.implicit,
             });
         }
         let changelog_paths = git
@@ -206,8 +210,13 @@ impl GitCollector {
             }
         }
         facts.people = miner.people.into_values().collect();
-        facts.ownership = self.ownership(&repo, tip)?;
+        (facts.ownership, facts.asset_files) = self.tip_snapshot(&repo, tip)?;
         if old_tip != Some(tip) || facts.reset {
+            for (asset, _) in facts.asset_files.iter().filter(|(_, n)| *n == 0) {
+                if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
+                    tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
+                }
+            }
             // Reported when the tip moves, not on every collection.
             for (line, reason) in &facts.ownership.invalid_lines {
                 tracing::warn!(source = %self.name, collector = "git", line, reason = %reason, "CODEOWNERS line skipped as invalid");
@@ -376,11 +385,13 @@ impl GitCollector {
         names.into_iter().collect()
     }
 
-    fn ownership(
+    /// Ownership as CODEOWNERS states it at the tip, and the number of files of each asset
+    /// there.
+    fn tip_snapshot(
         &self,
         repo: &gix::Repository,
         tip: ObjectId,
-    ) -> Result<OwnershipSnapshot, CollectError> {
+    ) -> Result<(OwnershipSnapshot, Vec<(String, u64)>), CollectError> {
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
@@ -392,41 +403,56 @@ impl GitCollector {
                 break;
             }
         }
-        let Some(text) = text else {
-            return Ok(OwnershipSnapshot::default());
-        };
-        let owners = CodeOwners::parse(&text);
+        let owners = text.as_deref().map(CodeOwners::parse);
         let mut recorder = gix::traverse::tree::Recorder::default();
         tree.traverse()
             .breadthfirst(&mut recorder)
             .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
         let mut per_asset: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for entry in recorder.records.iter().filter(|e| !e.mode.is_tree()) {
+        let mut files: BTreeMap<&str, u64> =
+            self.assets.iter().map(|a| (a.id.as_str(), 0)).collect();
+        for entry in recorder
+            .records
+            .iter()
+            .filter(|e| !e.mode.is_tree() && !e.mode.is_commit())
+        {
             let path = entry.filepath.to_str_lossy();
-            let Some(file_owners) = owners.owners(&path) else {
-                continue;
-            };
-            if file_owners.is_empty() {
-                continue;
-            }
+            let file_owners = owners
+                .as_ref()
+                .and_then(|o| o.owners(&path))
+                .filter(|o| !o.is_empty());
             for asset in self
                 .assets
                 .iter()
                 .filter(|a| a.paths.is_match(path.as_ref()))
             {
-                per_asset
-                    .entry(&asset.id)
-                    .or_default()
-                    .insert(file_owners.join(","));
+                *files.entry(&asset.id).or_default() += 1;
+                if let Some(file_owners) = file_owners {
+                    per_asset
+                        .entry(&asset.id)
+                        .or_default()
+                        .insert(file_owners.join(","));
+                }
             }
         }
-        Ok(OwnershipSnapshot {
-            asset_owners: per_asset
-                .into_iter()
-                .map(|(a, s)| (a.to_string(), s.into_iter().collect()))
-                .collect(),
-            invalid_lines: owners.invalid,
-        })
+        let snapshot = match owners {
+            Some(owners) => OwnershipSnapshot {
+                asset_owners: per_asset
+                    .into_iter()
+                    .map(|(a, s)| (a.to_string(), s.into_iter().collect()))
+                    .collect(),
+                default_owners: owners
+                    .default_owners
+                    .filter(|o| !o.is_empty())
+                    .map(|o| o.join(",")),
+                invalid_lines: owners.invalid,
+            },
+            None => OwnershipSnapshot::default(),
+        };
+        Ok((
+            snapshot,
+            files.into_iter().map(|(a, n)| (a.to_string(), n)).collect(),
+        ))
     }
 }
 
@@ -447,296 +473,6 @@ fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<Vec<u8>>, CollectE
                 .data,
         )),
         _ => Ok(None),
-    }
-}
-
-/// One file a commit changed: its path and the blob before and after (None: absent).
-struct FileChange {
-    path: String,
-    old: Option<ObjectId>,
-    new: Option<ObjectId>,
-}
-
-/// State of one mining pass.
-struct Miner<'a> {
-    c: &'a GitCollector,
-    repo: &'a gix::Repository,
-    mailmap: &'a gix::mailmap::Snapshot,
-    mention_names: &'a [(String, String)],
-    people: BTreeMap<String, Person>,
-    diff_cache: gix::diff::blob::Platform,
-}
-
-impl Miner<'_> {
-    fn who(&mut self, name: &str, email: &str) -> Who {
-        let sig = gix::actor::SignatureRef {
-            name: name.as_bytes().as_bstr(),
-            email: email.as_bytes().as_bstr(),
-            time: "",
-        };
-        let resolved = self.mailmap.resolve_cow(sig);
-        let who = self.c.people.resolve(
-            &resolved.name.to_str_lossy(),
-            &resolved.email.to_str_lossy(),
-        );
-        if let Who::Person(p) = &who {
-            self.people
-                .entry(p.key.clone())
-                .or_insert_with(|| p.clone());
-        }
-        who
-    }
-
-    fn who_by_handle(&mut self, handle: &str) -> Who {
-        let who = self.c.people.resolve_handle(handle);
-        if let Who::Person(p) = &who {
-            self.people
-                .entry(p.key.clone())
-                .or_insert_with(|| p.clone());
-        }
-        who
-    }
-
-    fn blob(&self, id: Option<ObjectId>) -> Result<Vec<u8>, CollectError> {
-        match id {
-            Some(id) => Ok(self
-                .repo
-                .find_object(id)
-                .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?
-                .detach()
-                .data),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// The files `commit` changed relative to its first parent (or to nothing, for a root).
-    fn changes(&mut self, commit: &gix::Commit<'_>) -> Result<Vec<FileChange>, CollectError> {
-        use gix::object::tree::diff::Change;
-        let e = err(ErrorKind::RepositoryFailed, "diffing a commit");
-        let new_tree = commit.tree().map_err(&e)?;
-        let old_tree = match commit.parent_ids().next() {
-            Some(parent) => self
-                .repo
-                .find_commit(parent)
-                .and_then(|p| p.tree())
-                .map_err(&e)?,
-            None => self.repo.empty_tree(),
-        };
-        let mut out = Vec::new();
-        old_tree
-            .changes()
-            .map_err(&e)?
-            .options(|o| {
-                o.track_path().track_rewrites(None);
-            })
-            .for_each_to_obtain_tree_with_cache(&new_tree, &mut self.diff_cache, |change| {
-                let (path, old, new) = match change {
-                    Change::Addition {
-                        location,
-                        entry_mode,
-                        id,
-                        ..
-                    } if entry_mode.is_blob_or_symlink() => (location, None, Some(id.detach())),
-                    Change::Deletion {
-                        location,
-                        entry_mode,
-                        id,
-                        ..
-                    } if entry_mode.is_blob_or_symlink() => (location, Some(id.detach()), None),
-                    Change::Modification {
-                        location,
-                        previous_entry_mode,
-                        previous_id,
-                        entry_mode,
-                        id,
-                    } => {
-                        let old = previous_entry_mode
-                            .is_blob_or_symlink()
-                            .then(|| previous_id.detach());
-                        let new = (entry_mode.is_blob_or_symlink()).then(|| id.detach());
-                        (location, old, new)
-                    }
-                    _ => return Ok(std::ops::ControlFlow::Continue(())),
-                };
-                if old.is_some() || new.is_some() {
-                    out.push(FileChange {
-                        path: path.to_str_lossy().into_owned(),
-                        old,
-                        new,
-                    });
-                }
-                Ok(std::ops::ControlFlow::Continue(()))
-            })
-            .map_err(&e)?;
-        Ok(out)
-    }
-
-    fn commit(&mut self, id: ObjectId) -> Result<CommitFact, CollectError> {
-        let commit = self
-            .repo
-            .find_commit(id)
-            .map_err(err(ErrorKind::RepositoryFailed, "reading a commit"))?;
-        let committed_at = commit
-            .time()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading commit time"))?
-            .seconds;
-        let message = commit
-            .message_raw()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading a message"))?
-            .to_str_lossy()
-            .into_owned();
-        let reverts = match message::reverted_commit(&message) {
-            Some(full) if full.len() == 40 => Some(full.to_ascii_lowercase()),
-            Some(short) => self
-                .repo
-                .rev_parse_single(short)
-                .ok()
-                .map(|id| id.to_string()),
-            None => None,
-        };
-        let mut fact = CommitFact {
-            sha: id.to_string(),
-            committed_at,
-            outcome: CommitOutcome::Credited,
-            assets: Vec::new(),
-            credits: Vec::new(),
-            reverts,
-        };
-        if commit.parent_ids().count() > 1 {
-            fact.outcome = CommitOutcome::Merge;
-            return Ok(fact);
-        }
-        let author = commit
-            .author()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading the author"))?;
-        let author = self.who(&author.name.to_str_lossy(), &author.email.to_str_lossy());
-        let author_key = match &author {
-            Who::Person(p) => Some(p.key.clone()),
-            Who::Bot => {
-                fact.outcome = CommitOutcome::Bot;
-                None
-            }
-            Who::OptedOut => {
-                fact.outcome = CommitOutcome::OptedOut;
-                None
-            }
-        };
-
-        let changes = self.changes(&commit)?;
-        // Which assets the commit touched and, per asset, the kinds of work it did there.
-        let mut kinds: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for change in &changes {
-            for asset in self
-                .c
-                .assets
-                .iter()
-                .filter(|a| a.paths.is_match(&change.path))
-            {
-                kinds
-                    .entry(&asset.id)
-                    .or_default()
-                    .insert(asset.kinds.kind(&change.path).to_string());
-            }
-        }
-        fact.assets = kinds.keys().map(|a| a.to_string()).collect();
-
-        let mut whitespace_only = !changes.is_empty();
-        for change in &changes {
-            if !rules::same_but_whitespace(&self.blob(change.old)?, &self.blob(change.new)?) {
-                whitespace_only = false;
-                break;
-            }
-        }
-        if whitespace_only {
-            if fact.outcome == CommitOutcome::Credited {
-                fact.outcome = CommitOutcome::WhitespaceOnly;
-            }
-            return Ok(fact);
-        }
-
-        let mut credits: BTreeSet<Credit> = BTreeSet::new();
-        let mut authors: Vec<String> = author_key.iter().cloned().collect();
-        let mut others: Vec<(String, &'static str)> = Vec::new();
-        for trailer in message::trailers(&message) {
-            let Some(role) = message::trailer_role(&trailer.token) else {
-                continue;
-            };
-            let Some(id) = message::parse_identity(&trailer.value) else {
-                continue;
-            };
-            let who = match id.name.strip_prefix('@') {
-                Some(handle) if id.email.is_empty() => self.who_by_handle(handle),
-                _ => self.who(&id.name, &id.email),
-            };
-            let Who::Person(p) = who else { continue };
-            match role {
-                TrailerRole::CoAuthor => authors.push(p.key),
-                // Reviewing, testing or reporting your own commit earns nothing.
-                TrailerRole::Credit(kind) if Some(&p.key) != author_key.as_ref() => {
-                    others.push((p.key, kind))
-                }
-                TrailerRole::Credit(_) => {}
-            }
-        }
-        for (asset, asset_kinds) in &kinds {
-            for person in &authors {
-                for kind in asset_kinds {
-                    credits.insert(Credit {
-                        asset: asset.to_string(),
-                        person: person.clone(),
-                        kind: kind.clone(),
-                        authored: true,
-                    });
-                }
-            }
-            for (person, kind) in &others {
-                credits.insert(Credit {
-                    asset: asset.to_string(),
-                    person: person.clone(),
-                    kind: kind.to_string(),
-                    authored: false,
-                });
-            }
-        }
-        for change in changes
-            .iter()
-            .filter(|c| c.new.is_some() && self.c.changelog.is_match(&c.path))
-        {
-            let old = String::from_utf8_lossy(&self.blob(change.old)?).into_owned();
-            let new = String::from_utf8_lossy(&self.blob(change.new)?).into_owned();
-            let mut mentioned: HashMap<String, ()> = HashMap::new();
-            for line in rules::added_lines(&old, &new) {
-                for handle in message::handles(line) {
-                    if let Who::Person(p) = self.who_by_handle(handle) {
-                        mentioned.insert(p.key, ());
-                    }
-                }
-                for (name, email) in self.mention_names {
-                    if message::mentions_name(line, name) {
-                        if let Who::Person(p) = self.who(name, email) {
-                            mentioned.insert(p.key, ());
-                        }
-                    }
-                }
-            }
-            for person in mentioned.into_keys().filter(|p| !authors.contains(p)) {
-                for asset in self
-                    .c
-                    .assets
-                    .iter()
-                    .filter(|a| a.paths.is_match(&change.path))
-                {
-                    credits.insert(Credit {
-                        asset: asset.id.clone(),
-                        person: person.clone(),
-                        kind: "changelog_mention".into(),
-                        authored: false,
-                    });
-                }
-            }
-        }
-        fact.credits = credits.into_iter().collect();
-        Ok(fact)
     }
 }
 

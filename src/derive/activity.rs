@@ -1,0 +1,166 @@
+//! Who is active: active and new contributors per asset and organisation-wide, and the CHAOSS
+//! contributor absence factor.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{Context, DAY_SECONDS, WINDOWS};
+use crate::exposition::{Family, MetricType};
+use crate::store::StoreError;
+
+/// How many people, taken greedily (each time the one who (co-)authored the most commits not yet
+/// covered; ties by id), cover more than half of the distinct commits; 0 when there are none.
+/// `commits` maps each commit to the people who (co-)authored it.
+pub fn absence_factor(commits: &[Vec<&str>]) -> u64 {
+    let total = commits.len();
+    let mut covered = vec![false; total];
+    let mut n_covered = 0;
+    let mut taken = 0;
+    while n_covered * 2 <= total && n_covered < total {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (_, authors) in commits.iter().enumerate().filter(|(i, _)| !covered[*i]) {
+            for a in authors.iter().collect::<BTreeSet<_>>() {
+                *counts.entry(*a).or_default() += 1;
+            }
+        }
+        let Some((best, _)) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        else {
+            break;
+        };
+        for (i, authors) in commits.iter().enumerate() {
+            if !covered[i] && authors.contains(&best) {
+                covered[i] = true;
+                n_covered += 1;
+            }
+        }
+        taken += 1;
+    }
+    if total == 0 {
+        0
+    } else {
+        taken
+    }
+}
+
+pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
+    let assets = cx.config.assets();
+    let mut active = Family::new(
+        "mlsteward_asset_active_contributors",
+        MetricType::Gauge,
+        "Distinct people credited with any contribution to the asset by commits committed within the window (30d or 90d) before the last derivation.",
+    );
+    let mut newcomers = Family::new(
+        "mlsteward_asset_new_contributors",
+        MetricType::Gauge,
+        "Distinct people whose first credited contribution to the asset was committed within the window (30d or 90d) before the last derivation.",
+    );
+    let mut org_active = Family::new(
+        "mlsteward_active_contributors",
+        MetricType::Gauge,
+        "Distinct people credited with any contribution to any asset by commits committed within the window (30d or 90d) before the last derivation; each person once, however many assets they touched.",
+    );
+    let mut org_new = Family::new(
+        "mlsteward_new_contributors",
+        MetricType::Gauge,
+        "Distinct people whose first credited contribution to any asset was committed within the window (30d or 90d) before the last derivation.",
+    );
+    // (asset → person → span) and (person → span) of credited contributions.
+    let mut span: HashMap<&str, HashMap<&str, (i64, i64)>> = HashMap::new();
+    let mut org_span: HashMap<&str, (i64, i64)> = HashMap::new();
+    let widen = |e: &mut (i64, i64), first: i64, last: i64| {
+        e.0 = e.0.min(first);
+        e.1 = e.1.max(last);
+    };
+    for c in &cx.credits {
+        let e = span
+            .entry(&c.asset)
+            .or_default()
+            .entry(&c.person)
+            .or_insert((i64::MAX, i64::MIN));
+        widen(e, c.first_at, c.last_at);
+        let e = org_span.entry(&c.person).or_insert((i64::MAX, i64::MIN));
+        widen(e, c.first_at, c.last_at);
+    }
+    let count = |spans: &mut dyn Iterator<Item = &(i64, i64)>, since: i64| {
+        let (mut n_active, mut n_new) = (0u64, 0u64);
+        for (first, last) in spans {
+            n_active += u64::from(*last >= since);
+            n_new += u64::from(*first >= since);
+        }
+        (n_active as f64, n_new as f64)
+    };
+    for (window, seconds) in WINDOWS {
+        let since = cx.now - seconds;
+        for a in &assets {
+            let (n_active, n_new) = count(
+                &mut span.get(a.id.as_str()).into_iter().flat_map(|p| p.values()),
+                since,
+            );
+            let labels = vec![("asset", a.id.clone()), ("window", window.into())];
+            active.push(labels.clone(), n_active);
+            newcomers.push(labels, n_new);
+        }
+        let (n_active, n_new) = count(&mut org_span.values(), since);
+        org_active.push(vec![("window", window.into())], n_active);
+        org_new.push(vec![("window", window.into())], n_new);
+    }
+
+    let mut absence = Family::new(
+        "mlsteward_asset_contributor_absence_factor",
+        MetricType::Gauge,
+        "CHAOSS contributor absence factor over 90 days: how many people, taken greedily (each time the one who (co-)authored the most commits not yet covered), cover more than half of the asset's distinct credited commits committed in the last 90 days; 0 when there were none.",
+    );
+    // asset → commit → its (co-)authors.
+    let mut recent: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+    for (asset, commit, person) in cx.reader.authorships(cx.now - 90 * DAY_SECONDS)? {
+        recent
+            .entry(asset)
+            .or_default()
+            .entry(commit)
+            .or_default()
+            .push(person);
+    }
+    for a in &assets {
+        let commits: Vec<Vec<&str>> = recent
+            .get(&a.id)
+            .map(|c| {
+                c.values()
+                    .map(|people| people.iter().map(String::as_str).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        absence.push(
+            vec![("asset", a.id.clone())],
+            absence_factor(&commits) as f64,
+        );
+    }
+    Ok(vec![active, newcomers, org_active, org_new, absence])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(commits: &[&[&str]], expected: u64) {
+        let commits: Vec<Vec<&str>> = commits.iter().map(|c| c.to_vec()).collect();
+        assert_eq!(absence_factor(&commits), expected, "{commits:?}");
+    }
+
+    #[test]
+    fn absence_factor_cases() {
+        check(&[], 0);
+        check(&[&["a"]], 1);
+        check(&[&["a"], &["b"]], 2); // exactly half is not more than half
+        check(&[&["a"], &["a"], &["b"]], 1);
+        check(&[&["a"], &["b"], &["c"], &["d"], &["e"]], 3);
+    }
+
+    #[test]
+    fn co_authored_commits_count_once_in_the_total() {
+        // Three commits; Alice (co-)authored two of them: she alone covers more than half.
+        check(&[&["alice", "bob"], &["alice"], &["carol"]], 1);
+        // Greedy: Bob covers 2 of 4, not more than half; then Alice or Carol adds one more.
+        check(&[&["bob", "alice"], &["bob"], &["carol"], &["dan"]], 2);
+    }
+}

@@ -1,0 +1,179 @@
+//! Derive: stored facts → metric families. Pure reads of the store plus the catalog; every
+//! definition here is also the metric's HELP text and the README's metrics reference.
+//!
+//! One module per metric group, listed once in [`families_from`]:
+//! - [`contributions`]: credits per person and kind, credited commits, commit outcomes;
+//! - [`activity`]: active and new contributors, the contributor absence factor;
+//! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset.
+//!
+//! Every per-person figure is computed over unified people ([`crate::people`]): the store maps
+//! each identity key to its person before counting, so a person with three emails is one person
+//! in every label, rank, window and ratio.
+
+mod activity;
+mod contributions;
+mod ownership;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, ContributorLabel, Recognition};
+use crate::exposition::Family;
+use crate::people::{self, Directory};
+use crate::store::{CreditRow, Reader, Store, StoreError};
+
+pub use activity::absence_factor;
+pub use ownership::{normal_owner, resolve_owner};
+
+/// Label value for contributors ranked below `top_n` on an asset.
+pub const OTHER_CONTRIBUTORS: &str = "__other__";
+pub const DAY_SECONDS: i64 = 86_400;
+/// The windows of the windowed gauges, as label value and length.
+pub const WINDOWS: [(&str, i64); 2] = [("30d", 30 * DAY_SECONDS), ("90d", 90 * DAY_SECONDS)];
+
+/// Stable pseudonym: the first 12 hex digits of SHA-256(salt, person id).
+pub fn pseudonym(salt: &str, person: &str) -> String {
+    let digest = Sha256::digest(format!("{salt}\0{}", person.to_lowercase()).as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("p-{hex}")
+}
+
+/// Everyone the store knows, joined into people by the configured rules.
+pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Directory, StoreError> {
+    Ok(people::unify(
+        &reader.people()?,
+        &reader.name_uses()?,
+        recognition,
+    ))
+}
+
+/// What every group needs: the read view, the catalog, the people, and the label rules.
+pub struct Context<'a> {
+    pub reader: &'a Reader<'a>,
+    pub config: &'a Config,
+    pub now: i64,
+    pub people: Directory,
+    /// All-time valid credits per asset, person id and kind.
+    pub credits: Vec<CreditRow>,
+    /// asset → people whose own label is kept (the top `top_n` by contributions).
+    kept: HashMap<String, Vec<String>>,
+}
+
+impl Context<'_> {
+    /// The contributor label pair for `person` (an id) on `asset`, or nothing in `none` mode.
+    pub fn label(&self, asset: &str, person: &str) -> Option<(&'static str, String)> {
+        let recognition = &self.config.recognition;
+        let value = if person == OTHER_CONTRIBUTORS
+            || !self
+                .kept
+                .get(asset)
+                .is_some_and(|k| k.iter().any(|p| p == person))
+        {
+            OTHER_CONTRIBUTORS.to_string()
+        } else {
+            match recognition.contributor_label {
+                ContributorLabel::None => return None,
+                ContributorLabel::Name => self
+                    .people
+                    .by_id(person)
+                    .map_or_else(|| person.to_string(), |p| p.name.clone()),
+                ContributorLabel::Pseudonym => {
+                    pseudonym(recognition.pseudonym_salt.expose(), person)
+                }
+            }
+        };
+        match recognition.contributor_label {
+            ContributorLabel::None => None,
+            _ => Some(("contributor", value)),
+        }
+    }
+}
+
+/// Sums values that end up with identical label sets (two people sharing a display name, or
+/// everyone aggregated as `__other__`) and sorts them for a stable exposition.
+pub fn summed(
+    family: &mut Family,
+    rows: impl IntoIterator<Item = (Vec<(&'static str, String)>, f64)>,
+) {
+    let mut acc: BTreeMap<Vec<(&'static str, String)>, f64> = BTreeMap::new();
+    for (labels, v) in rows {
+        *acc.entry(labels).or_default() += v;
+    }
+    for (labels, v) in acc {
+        family.push(labels, v);
+    }
+}
+
+/// The people kept under their own label per asset: the `top_n` by all-time contributions
+/// (ties by id).
+fn ranked(credits: &[CreditRow], top_n: usize) -> HashMap<String, Vec<String>> {
+    let mut totals: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+    for c in credits {
+        *totals
+            .entry(&c.asset)
+            .or_default()
+            .entry(&c.person)
+            .or_default() += c.count;
+    }
+    totals
+        .into_iter()
+        .map(|(asset, people)| {
+            let mut ranked: Vec<(&str, u64)> = people.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let top = ranked
+                .into_iter()
+                .take(top_n)
+                .map(|(p, _)| p.to_string())
+                .collect();
+            (asset.to_string(), top)
+        })
+        .collect()
+}
+
+/// All families derived from the store at time `now` (seconds since the epoch).
+pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
+    store.read(|reader| families_from(reader, config, now))
+}
+
+fn families_from(
+    reader: &Reader<'_>,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Family>, StoreError> {
+    let people = directory(reader, &config.recognition)?;
+    let key_map = people.key_map();
+    reader.set_people(&key_map, &[])?;
+    let credits = reader.credits(i64::MIN)?;
+    let kept = ranked(&credits, config.recognition.top_n);
+    let kept_rows: Vec<(String, String)> = kept
+        .iter()
+        .flat_map(|(a, ps)| ps.iter().map(move |p| (a.clone(), p.clone())))
+        .collect();
+    reader.set_people(&key_map, &kept_rows)?;
+    let cx = Context {
+        reader,
+        config,
+        now,
+        people,
+        credits,
+        kept,
+    };
+    let mut out = Vec::new();
+    out.extend(contributions::families(&cx)?);
+    out.extend(ownership::families(&cx)?);
+    out.extend(activity::families(&cx)?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_salted_and_case_blind() {
+        assert_eq!(pseudonym("s", "a@x"), pseudonym("s", "A@x"));
+        assert_ne!(pseudonym("s", "a@x"), pseudonym("t", "a@x"));
+        assert_eq!(pseudonym("s", "a@x").len(), 14);
+    }
+}

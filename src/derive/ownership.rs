@@ -1,0 +1,232 @@
+//! Catalog metadata, owners, stewards, files and last update per asset.
+//!
+//! Owners have one vocabulary: every owner is compared and exported in one normal form, without
+//! a leading `@`, lower-cased, and without the prefix of the configured `organisation` (so with
+//! `organisation: acme`, `@acme/ml-team`, `acme/ml-team` and `ml-team` are one owner).
+
+use std::collections::BTreeSet;
+
+use super::Context;
+use crate::exposition::{Family, MetricType};
+use crate::store::StoreError;
+
+/// An owner in normal form.
+pub fn normal_owner(owner: &str, organisation: Option<&str>) -> String {
+    let lower = owner.trim().trim_start_matches('@').to_ascii_lowercase();
+    match (organisation, lower.split_once('/')) {
+        (Some(org), Some((prefix, team))) if prefix == org && !team.is_empty() => team.to_string(),
+        _ => lower,
+    }
+}
+
+/// An owner set (`a,b`) in normal form: each owner normalised, sorted, without repeats.
+fn normal_set(set: &str, organisation: Option<&str>) -> BTreeSet<String> {
+    set.split(',')
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| normal_owner(o, organisation))
+        .collect()
+}
+
+fn joined(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+/// Owner of an asset and whether its ownership sources disagree.
+///
+/// - The `repo` asset of a repository: the catalog's owner, else the owners of CODEOWNERS's
+///   default rule (`*`); in conflict only when both exist and the catalog owner is not among
+///   the default rule's owners.
+/// - Any other asset: the catalog's owner when set, in conflict when some file's CODEOWNERS
+///   owner set lacks it; without one, CODEOWNERS decides when every owned file names the same
+///   owners, and differing owner sets are a conflict with no owner.
+///
+/// `catalog_owner` and the sets must already be in normal form.
+pub fn resolve_owner(
+    is_repo: bool,
+    catalog_owner: Option<&str>,
+    default_rule: Option<&BTreeSet<String>>,
+    file_sets: &[BTreeSet<String>],
+) -> (String, bool) {
+    if is_repo {
+        return match (catalog_owner, default_rule) {
+            (Some(owner), Some(default)) => (owner.to_string(), !default.contains(owner)),
+            (Some(owner), None) => (owner.to_string(), false),
+            (None, Some(default)) => (joined(default), false),
+            (None, None) => (String::new(), false),
+        };
+    }
+    match catalog_owner {
+        Some(owner) => (
+            owner.to_string(),
+            !file_sets.iter().all(|set| set.contains(owner)),
+        ),
+        None => match file_sets {
+            [] => (String::new(), false),
+            [one] => (joined(one), false),
+            _ => (String::new(), true),
+        },
+    }
+}
+
+pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
+    let org = cx.config.organisation.as_deref();
+    let assets = cx.config.assets();
+    let codeowners = cx.reader.codeowners()?;
+    let defaults = cx.reader.codeowners_default()?;
+    let mut info = Family::new("mlsteward_asset_info", MetricType::Gauge, "Catalog metadata of an asset, always 1: kind, owner in normal form (no leading @, lower-case, without the organisation prefix; the catalog's, else for a repository CODEOWNERS's default rule, else for other assets the one owner set CODEOWNERS gives all its files, else empty) and lifecycle.");
+    let mut owned = Family::new(
+        "mlsteward_asset_owned",
+        MetricType::Gauge,
+        "1 if the asset has an owner (see mlsteward_asset_info), else 0.",
+    );
+    let mut conflict = Family::new(
+        "mlsteward_asset_ownership_conflict",
+        MetricType::Gauge,
+        "1 if ownership sources disagree about the asset, else 0. A repository: the catalog owner is not among the owners of CODEOWNERS's default rule. Another asset: CODEOWNERS assigns some of its files to owners without the catalog owner, or, with no catalog owner, to different owner sets.",
+    );
+    let mut stewards = Family::new(
+        "mlsteward_asset_steward_info",
+        MetricType::Gauge,
+        "The stewards the catalog names for an asset, one series per steward, always 1.",
+    );
+    for a in &assets {
+        let catalog_owner = a.owner.as_deref().map(|o| normal_owner(o, org));
+        let file_sets: Vec<BTreeSet<String>> = codeowners
+            .get(&a.id)
+            .into_iter()
+            .flatten()
+            .map(|s| normal_set(s, org))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let default_rule = a
+            .repository
+            .as_ref()
+            .and_then(|r| defaults.get(r))
+            .map(|s| normal_set(s, org));
+        let (owner, disagree) = resolve_owner(
+            a.kind == "repo",
+            catalog_owner.as_deref(),
+            default_rule.as_ref(),
+            &file_sets,
+        );
+        let asset = || vec![("asset", a.id.clone())];
+        owned.push(asset(), if owner.is_empty() { 0.0 } else { 1.0 });
+        conflict.push(asset(), if disagree { 1.0 } else { 0.0 });
+        info.push(
+            vec![
+                ("asset", a.id.clone()),
+                ("kind", a.kind.clone()),
+                ("owner", owner),
+                ("lifecycle", a.lifecycle.clone()),
+            ],
+            1.0,
+        );
+        for steward in a.stewards.iter().collect::<BTreeSet<_>>() {
+            stewards.push(
+                vec![("asset", a.id.clone()), ("steward", steward.clone())],
+                1.0,
+            );
+        }
+    }
+
+    let mut files = Family::new(
+        "mlsteward_asset_files",
+        MetricType::Gauge,
+        "Files at the tip of the asset's repository branch that its paths match (0: the globs match nothing, which is also logged as a warning).",
+    );
+    let counts = cx.reader.asset_files()?;
+    for a in &assets {
+        if let Some(n) = counts.get(&a.id) {
+            files.push(vec![("asset", a.id.clone())], *n as f64);
+        }
+    }
+
+    let mut last_update = Family::new(
+        "mlsteward_asset_last_update_timestamp_seconds",
+        MetricType::Gauge,
+        "Committer time of the newest non-merge commit on the mined branch that changed a file of the asset (any author, bots included).",
+    );
+    let updates = cx.reader.asset_last_updates()?;
+    for a in &assets {
+        if let Some(at) = updates.get(&a.id) {
+            last_update.push(vec![("asset", a.id.clone())], *at as f64);
+        }
+    }
+    Ok(vec![info, owned, conflict, stewards, files, last_update])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(owners: &str) -> BTreeSet<String> {
+        normal_set(owners, Some("acme"))
+    }
+
+    #[test]
+    fn one_vocabulary() {
+        for o in ["@acme/ml-team", "acme/ml-team", "ml-team", "@ACME/ML-Team"] {
+            assert_eq!(normal_owner(o, Some("acme")), "ml-team");
+        }
+        assert_eq!(
+            normal_owner("@other/ml-team", Some("acme")),
+            "other/ml-team"
+        );
+        assert_eq!(normal_owner("@acme/ml-team", None), "acme/ml-team");
+        assert_eq!(normal_owner("Ann@Corp.com", Some("acme")), "ann@corp.com");
+    }
+
+    #[test]
+    fn repository_owner_comes_from_the_default_rule() {
+        let default = set("@acme/platform");
+        assert_eq!(
+            resolve_owner(
+                true,
+                None,
+                Some(&default),
+                &[set("ml-team"), set("platform")]
+            ),
+            ("platform".into(), false),
+            "two teams in CODEOWNERS are no conflict for the repository"
+        );
+        assert_eq!(
+            resolve_owner(true, Some("platform"), Some(&default), &[]),
+            ("platform".into(), false)
+        );
+        assert_eq!(
+            resolve_owner(true, Some("ml-team"), Some(&default), &[]),
+            ("ml-team".into(), true)
+        );
+        assert_eq!(
+            resolve_owner(true, None, None, &[set("a")]),
+            ("".into(), false)
+        );
+    }
+
+    #[test]
+    fn other_assets() {
+        assert_eq!(
+            resolve_owner(false, Some("ml-team"), None, &[set("acme/ml-team")]),
+            ("ml-team".into(), false)
+        );
+        assert_eq!(
+            resolve_owner(
+                false,
+                Some("ml-team"),
+                None,
+                &[set("ml-team"), set("alice")]
+            ),
+            ("ml-team".into(), true)
+        );
+        assert_eq!(
+            resolve_owner(false, None, None, &[set("alice,bob")]),
+            ("alice,bob".into(), false)
+        );
+        assert_eq!(
+            resolve_owner(false, None, None, &[set("alice"), set("bob")]),
+            ("".into(), true)
+        );
+        assert_eq!(resolve_owner(false, None, None, &[]), ("".into(), false));
+    }
+}

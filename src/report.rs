@@ -1,0 +1,416 @@
+//! The recognition report (`mlsteward report`) and the identity review (`mlsteward identities`):
+//! who did what, from the store, over the same unified people and the same credit rules as the
+//! metrics. Only this module writes JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::config::Config;
+use crate::derive;
+use crate::people::Directory;
+use crate::store::{Store, StoreError};
+
+/// Credits on one asset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetCredit {
+    pub credited_commits: u64,
+    pub contributions: BTreeMap<String, u64>,
+}
+
+/// One person's recognition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonReport {
+    pub name: String,
+    pub emails: Vec<String>,
+    pub handles: Vec<String>,
+    /// Distinct commits the person (co-)authored that earned credit, over the report's assets.
+    pub credited_commits: u64,
+    /// Per kind, the distinct commits that credited the person with it (a commit that touched
+    /// two assets counts once).
+    pub contributions: BTreeMap<String, u64>,
+    pub assets: BTreeMap<String, AssetCredit>,
+    /// Commit times of the first and last credited contribution.
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Only this asset, when set.
+    pub asset: Option<String>,
+    /// Only commits at or after this time, when set.
+    pub since: Option<i64>,
+    pub people: Vec<PersonReport>,
+}
+
+/// The definitions the numbers follow, printed with every report.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    ("credited commit", "a non-merge commit on the mined branch that the person authored or co-authored (Co-authored-by) and that earned credit: not by a bot, not empty, not whitespace-only, not a revert, and without a standing revert"),
+    ("contribution", "per kind of work, the distinct commits that credited the person with it: the kinds of files an authored commit changed, review/testing/report/suggestion from Reviewed-by/Tested-by/Reported-by/Suggested-by trailers, changelog_mention for being named in an added changelog line"),
+    ("person", "identities joined by .mailmap, the identity file, then the automatic rules (same email, same name of two or more words, GitHub noreply address and @handle); `mlsteward identities` lists every join"),
+];
+
+/// Builds the report from the store. `since` is a time in seconds since the epoch.
+pub fn build(
+    store: &Store,
+    config: &Config,
+    asset: Option<&str>,
+    since: Option<i64>,
+) -> Result<Report, StoreError> {
+    store.read(|reader| {
+        let people = derive::directory(reader, &config.recognition)?;
+        reader.set_people(&people.key_map(), &[])?;
+        let from = since.unwrap_or(i64::MIN);
+        let filter: Vec<String> = asset.map(String::from).into_iter().collect();
+        let mut by_person: BTreeMap<String, PersonReport> = BTreeMap::new();
+        let entry = |by_person: &mut BTreeMap<String, PersonReport>, id: &str| {
+            by_person.entry(id.to_string()).or_insert_with(|| {
+                let p = people.by_id(id);
+                PersonReport {
+                    name: p.map_or_else(|| id.to_string(), |p| p.name.clone()),
+                    emails: p.map(|p| p.emails()).unwrap_or_default(),
+                    handles: p.map(|p| p.handles()).unwrap_or_default(),
+                    credited_commits: 0,
+                    contributions: BTreeMap::new(),
+                    assets: BTreeMap::new(),
+                    first_at: i64::MAX,
+                    last_at: i64::MIN,
+                }
+            });
+        };
+        for row in reader.person_totals(&filter, from)? {
+            entry(&mut by_person, &row.person);
+            let p = by_person.get_mut(&row.person).expect("entry was just made");
+            match row.kind {
+                Some(kind) => {
+                    p.contributions.insert(kind, row.count);
+                    p.first_at = p.first_at.min(row.first_at);
+                    p.last_at = p.last_at.max(row.last_at);
+                }
+                None => p.credited_commits = row.count,
+            }
+        }
+        for row in reader.credits(from)? {
+            if asset.is_some_and(|a| a != row.asset) {
+                continue;
+            }
+            entry(&mut by_person, &row.person);
+            let p = by_person.get_mut(&row.person).expect("entry was just made");
+            p.assets
+                .entry(row.asset)
+                .or_default()
+                .contributions
+                .insert(row.kind, row.count);
+        }
+        let mut authored: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (a, _commit, person) in reader.authorships(from)? {
+            *authored.entry((person, a)).or_default() += 1;
+        }
+        for ((person, a), n) in authored {
+            if let Some(credit) = by_person
+                .get_mut(&person)
+                .and_then(|p| p.assets.get_mut(&a))
+            {
+                credit.credited_commits = n;
+            }
+        }
+        let mut list: Vec<PersonReport> = by_person.into_values().collect();
+        list.sort_by(|a, b| {
+            b.credited_commits
+                .cmp(&a.credited_commits)
+                .then_with(|| {
+                    let total = |p: &PersonReport| p.contributions.values().sum::<u64>();
+                    total(b).cmp(&total(a))
+                })
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(Report {
+            asset: asset.map(String::from),
+            since,
+            people: list,
+        })
+    })
+}
+
+/// `code 3, docs 1`.
+fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    parts.join(", ")
+}
+
+fn date(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| json_string(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn json_counts(counts: &BTreeMap<String, u64>) -> String {
+    let fields: Vec<String> = counts
+        .iter()
+        .map(|(k, v)| format!("{}: {v}", json_string(k)))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\n  \"people\": [");
+        for (i, p) in self.people.iter().enumerate() {
+            let assets: Vec<String> = p
+                .assets
+                .iter()
+                .map(|(a, c)| {
+                    format!(
+                        "{}: {{\"credited_commits\": {}, \"contributions\": {}}}",
+                        json_string(a),
+                        c.credited_commits,
+                        json_counts(&c.contributions)
+                    )
+                })
+                .collect();
+            let _ = write!(
+                out,
+                "{}\n    {{\"name\": {}, \"emails\": {}, \"handles\": {}, \"credited_commits\": {}, \"contributions\": {}, \"first_contribution\": {}, \"last_contribution\": {}, \"assets\": {{{}}}}}",
+                if i == 0 { "" } else { "," },
+                json_string(&p.name),
+                json_strings(&p.emails),
+                json_strings(&p.handles),
+                p.credited_commits,
+                json_counts(&p.contributions),
+                json_string(&date(p.first_at)),
+                json_string(&date(p.last_at)),
+                assets.join(", ")
+            );
+        }
+        out.push_str("\n  ],\n  \"definitions\": {");
+        for (i, (term, meaning)) in DEFINITIONS.iter().enumerate() {
+            let _ = write!(
+                out,
+                "{}\n    {}: {}",
+                if i == 0 { "" } else { "," },
+                json_string(term),
+                json_string(meaning)
+            );
+        }
+        out.push_str("\n  }\n}\n");
+        out
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from("# Recognition report\n\n");
+        let scope = match (&self.asset, self.since) {
+            (Some(a), Some(s)) => format!("Asset `{a}`, commits since {}.", date(s)),
+            (Some(a), None) => format!("Asset `{a}`, all history."),
+            (None, Some(s)) => format!("All assets, commits since {}.", date(s)),
+            (None, None) => "All assets, all history.".to_string(),
+        };
+        let _ = writeln!(out, "{scope} {} people credited.\n", self.people.len());
+        out.push_str(
+            "| person | credited commits | contributions | first | last |\n|---|---|---|---|---|\n",
+        );
+        for p in &self.people {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                p.name.replace('|', "\\|"),
+                p.credited_commits,
+                counts_text(&p.contributions),
+                date(p.first_at),
+                date(p.last_at)
+            );
+        }
+        for p in &self.people {
+            let _ = writeln!(out, "\n## {}\n", p.name);
+            let ids: Vec<String> = p.emails.iter().chain(&p.handles).cloned().collect();
+            if !ids.is_empty() {
+                let _ = writeln!(out, "Known as: {}.\n", ids.join(", "));
+            }
+            for (a, c) in &p.assets {
+                let _ = writeln!(
+                    out,
+                    "- `{a}`: {} credited commit(s); {}",
+                    c.credited_commits,
+                    counts_text(&c.contributions)
+                );
+            }
+        }
+        out.push_str("\n## Definitions\n\n");
+        for (term, meaning) in DEFINITIONS {
+            let _ = writeln!(out, "- **{term}**: {meaning}.");
+        }
+        out
+    }
+
+    /// An `.all-contributorsrc` file: each person with the all-contributors types their kinds
+    /// map to (kinds without a type, such as `changelog_mention`, are left out).
+    pub fn to_all_contributors(&self, project: &str) -> String {
+        let mut out = format!(
+            "{{\n  \"projectName\": {},\n  \"projectOwner\": \"\",\n  \"files\": [\"README.md\"],\n  \"contributorsPerLine\": 7,\n  \"contributors\": [",
+            json_string(project)
+        );
+        let mut first = true;
+        for p in &self.people {
+            let mut types: Vec<&str> = p
+                .contributions
+                .keys()
+                .filter_map(|k| all_contributors_type(k))
+                .collect();
+            types.sort_unstable();
+            types.dedup();
+            if types.is_empty() {
+                continue;
+            }
+            let login = p
+                .handles
+                .first()
+                .map(|h| h.trim_start_matches('@').to_string());
+            let mut fields = Vec::new();
+            if let Some(login) = &login {
+                fields.push(format!("\"login\": {}", json_string(login)));
+            }
+            fields.push(format!("\"name\": {}", json_string(&p.name)));
+            if let Some(login) = &login {
+                fields.push(format!(
+                    "\"avatar_url\": {}",
+                    json_string(&format!("https://github.com/{login}.png"))
+                ));
+                fields.push(format!(
+                    "\"profile\": {}",
+                    json_string(&format!("https://github.com/{login}"))
+                ));
+            }
+            let types: Vec<String> = types.iter().map(|t| json_string(t)).collect();
+            fields.push(format!("\"contributions\": [{}]", types.join(", ")));
+            let _ = write!(
+                out,
+                "{}\n    {{{}}}",
+                if first { "" } else { "," },
+                fields.join(", ")
+            );
+            first = false;
+        }
+        out.push_str("\n  ]\n}\n");
+        out
+    }
+}
+
+/// The all-contributors contribution type of a kind of work, where one fits.
+pub fn all_contributors_type(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "code" => "code",
+        "docs" => "doc",
+        "tests" => "test",
+        "data" => "data",
+        "pipelines" => "infra",
+        "config" => "maintenance",
+        "evaluation" => "research",
+        "notebooks" => "example",
+        "review" => "review",
+        "testing" => "userTesting",
+        "report" => "bug",
+        "suggestion" => "ideas",
+        _ => return None,
+    })
+}
+
+/// Who was joined with whom, and by which rule: the mined joins (`.mailmap`, identity file) and
+/// the automatic ones, per person with more than one identity.
+pub fn identities(store: &Store, config: &Config) -> Result<String, StoreError> {
+    store.read(|reader| {
+        let people: Directory = derive::directory(reader, &config.recognition)?;
+        let mined = reader.mined_joins()?;
+        let mut out = String::new();
+        let mut joined = 0;
+        for p in &people.people {
+            let mined_here: Vec<&(String, String, String)> = mined
+                .iter()
+                .filter(|(_, key, _)| p.keys.contains(key))
+                .collect();
+            if p.keys.len() < 2 && mined_here.is_empty() {
+                continue;
+            }
+            joined += 1;
+            let _ = writeln!(
+                out,
+                "{}{}",
+                p.name,
+                if p.opted_out { " (opted out)" } else { "" }
+            );
+            for k in &p.keys {
+                let _ = writeln!(out, "  identity {k}");
+            }
+            for (raw, key, via) in mined_here {
+                let via = if via == "mailmap" {
+                    ".mailmap"
+                } else {
+                    "identity file"
+                };
+                let _ = writeln!(out, "  {raw} -> {key}  by {via}");
+            }
+            for j in people
+                .joins
+                .iter()
+                .filter(|j| p.keys.contains(&j.a) || p.keys.contains(&j.b))
+            {
+                let _ = writeln!(
+                    out,
+                    "  {} = {}  by rule {} ({})",
+                    j.a,
+                    j.b,
+                    j.rule.as_str(),
+                    j.evidence
+                );
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "{} people, {} of them joined from more than one identity.",
+            people.people.iter().filter(|p| !p.opted_out).count(),
+            joined
+        );
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+
+    #[test]
+    fn kinds_map_to_all_contributors_types() {
+        assert_eq!(all_contributors_type("docs"), Some("doc"));
+        assert_eq!(all_contributors_type("changelog_mention"), None);
+    }
+}

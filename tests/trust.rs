@@ -1,0 +1,326 @@
+//! The recognition rules of the trust issue, each on a hand-built history whose answers are
+//! spelled out here: squash merges with branch-local reverts, multi-target reverts, revert
+//! chains, stray revert lines, empty and whitespace-only commits, one person with three emails,
+//! a GitHub noreply address, the report and the identity review.
+
+use std::path::{Path, PathBuf};
+
+use crate::git_source::collect_once;
+use crate::support::*;
+
+const ALICE: &str = "Alice Ng <alice@example.com>";
+const BOB: &str = "Bob Ray <bob@example.com>";
+const CAROL: &str = "Carol Diaz <carol@example.com>";
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("mlsteward.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}sources:\n  - name: r\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: r\n    paths: [\"lib/**\"]\n  - id: ghost\n    kind: dataset\n    repository: r\n    paths: [\"nowhere/**\"]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn credited(text: &str, asset: &str, who: &str) -> Option<f64> {
+    sample(
+        text,
+        &format!("mlsteward_credited_commits_total{{asset=\"{asset}\",contributor=\"{who}\"}}"),
+    )
+}
+
+fn outcome(text: &str, outcome: &str) -> f64 {
+    sample(
+        text,
+        &format!("mlsteward_git_commits{{source=\"r\",outcome=\"{outcome}\"}}"),
+    )
+    .unwrap_or_else(|| panic!("no outcome {outcome}\n{text}"))
+}
+
+#[test]
+fn squash_merges_multi_target_reverts_and_revert_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    let t0 = now() - 40 * DAY;
+    let day = |n: i64| t0 + n * DAY;
+    repo.commit(ALICE, day(0), &[("lib/base.py", "base = 1\n")], "Base");
+
+    // A feature branch adds a file, reverts that commit on the branch, then adds another; the
+    // squash merge's message concatenates all three messages, `This reverts commit` included.
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    let local = repo.commit(BOB, day(1), &[("lib/tmp.py", "tmp = 1\n")], "Try tmp");
+    repo.git_as(
+        &["revert", "--no-edit", &local],
+        "Bob Ray",
+        "bob@example.com",
+        day(2),
+    );
+    repo.commit(
+        BOB,
+        day(3),
+        &[("lib/feature.py", "feature = 1\n")],
+        "Add feature",
+    );
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git_as(
+        &["merge", "-q", "--squash", "feature"],
+        "Bob Ray",
+        "bob@example.com",
+        day(4),
+    );
+    let squash_message = format!(
+        "Feature (#1)\n\n* Try tmp\n\n* Revert \"Try tmp\"\n\nThis reverts commit {local}.\n\n* Add feature\n"
+    );
+    repo.git_as(
+        &["commit", "-q", "-m", &squash_message],
+        "Bob Ray",
+        "bob@example.com",
+        day(4),
+    );
+    repo.git(&["branch", "-q", "-D", "feature"]);
+
+    // A stray line naming an ancestor that changed other paths cancels nobody.
+    let base = repo.git(&["rev-parse", "HEAD~1"]).trim().to_string();
+    repo.commit(
+        CAROL,
+        day(5),
+        &[("lib/other.py", "other = 1\n")],
+        &format!("Other\n\nThis reverts commit {}.\n", &base[..10]),
+    );
+
+    // Three commits by three people, reverted by one squashed commit naming all three.
+    let p1 = repo.commit(ALICE, day(6), &[("lib/p1.py", "p1 = 1\n")], "P1");
+    let p2 = repo.commit(BOB, day(7), &[("lib/p2.py", "p2 = 1\n")], "P2");
+    let p3 = repo.commit(CAROL, day(8), &[("lib/p3.py", "p3 = 1\n")], "P3");
+    for f in ["lib/p1.py", "lib/p2.py", "lib/p3.py"] {
+        std::fs::remove_file(repo.dir.join(f)).unwrap();
+    }
+    repo.commit(
+        ALICE,
+        day(9),
+        &[],
+        &format!("Revert three PRs (#7)\n\n* Revert P1\n\nThis reverts commit {p1}.\n\n* Revert P2\n\nThis reverts commit {p2}.\n\n* Revert P3\n\nThis reverts commit {}.\n", &p3[..8]),
+    );
+
+    // A ← B ← C: Carol's A stands again once C reverts B.
+    let a = repo.commit(CAROL, day(10), &[("lib/chain.py", "chain = 1\n")], "Chain");
+    repo.git_as(
+        &["revert", "--no-edit", &a],
+        "Bob Ray",
+        "bob@example.com",
+        day(11),
+    );
+    let b = repo.head();
+    repo.git_as(
+        &["revert", "--no-edit", &b],
+        "Alice Ng",
+        "alice@example.com",
+        day(12),
+    );
+
+    // Empty, whitespace-only, an added blank file, and a mode change.
+    repo.commit(BOB, day(13), &[], "Empty");
+    repo.commit(BOB, day(14), &[("lib/base.py", "base  =  1\n\n")], "Spaces");
+    repo.commit(CAROL, day(15), &[("lib/blank.py", "\n")], "Blank file");
+    std::fs::set_permissions(
+        repo.dir.join("lib/feature.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    repo.commit(ALICE, day(16), &[], "Executable");
+
+    let cfg = config(dir.path(), "");
+    let (ok, text) = collect_once(&cfg, &dir.path().join("db.sqlite"));
+    assert!(ok, "{text}");
+
+    // Alice: Base, Executable. Bob: the squash merge. Carol: Other, Chain, Blank file.
+    // P1–P3 and their revert, B and C, Empty and Spaces earn nothing.
+    assert_eq!(credited(&text, "lib", "Alice Ng"), Some(2.0), "{text}");
+    assert_eq!(credited(&text, "lib", "Bob Ray"), Some(1.0));
+    assert_eq!(credited(&text, "lib", "Carol Diaz"), Some(3.0));
+    // The git program agrees on what was mined: 16 commits on main.
+    let total: f64 = mlsteward::facts::COMMIT_OUTCOMES
+        .iter()
+        .map(|o| outcome(&text, o))
+        .sum();
+    let git_count: f64 = repo
+        .git(&["rev-list", "--count", "HEAD"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(total, git_count);
+    assert_eq!(outcome(&text, "credited"), 6.0);
+    assert_eq!(
+        outcome(&text, "revert"),
+        3.0,
+        "the multi-target revert, B and C"
+    );
+    assert_eq!(outcome(&text, "reverted"), 3.0, "P1, P2, P3; not A");
+    assert_eq!(outcome(&text, "empty"), 1.0);
+    assert_eq!(outcome(&text, "whitespace_only"), 1.0);
+    assert_eq!(outcome(&text, "merge"), 0.0);
+
+    // A catalog asset whose globs match nothing says so.
+    assert_eq!(
+        sample(&text, "mlsteward_asset_files{asset=\"ghost\"}"),
+        Some(0.0)
+    );
+
+    // The report names the same people with the same counts.
+    let out = mlsteward(&[
+        "report",
+        "--format",
+        "json",
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--storage.path",
+        dir.path().join("db.sqlite").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let people = json["people"].as_array().unwrap();
+    let find = |name: &str| {
+        people
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {json}"))
+    };
+    assert_eq!(people[0]["name"], "Carol Diaz");
+    assert_eq!(find("Carol Diaz")["credited_commits"], 3);
+    assert_eq!(find("Alice Ng")["credited_commits"], 2);
+    assert_eq!(find("Bob Ray")["credited_commits"], 1);
+    assert_eq!(
+        find("Bob Ray")["emails"],
+        serde_json::json!(["bob@example.com"])
+    );
+    assert_eq!(find("Alice Ng")["assets"]["lib"]["credited_commits"], 2);
+    assert_eq!(find("Alice Ng")["contributions"]["code"], 2);
+}
+
+#[test]
+fn one_person_with_three_emails_and_a_noreply_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    let t0 = now() - 20 * DAY;
+    repo.commit(
+        "Dana Smith <dana@corp.com>",
+        t0,
+        &[("lib/a.py", "a = 1\n")],
+        "A",
+    );
+    repo.commit(
+        "Dana Smith <DANA@corp.com>",
+        t0 + DAY,
+        &[("lib/b.py", "b = 1\n")],
+        "B",
+    );
+    repo.commit(
+        "dana  smith <dana@home.net>",
+        t0 + 2 * DAY,
+        &[("lib/c.py", "c = 1\n")],
+        "C",
+    );
+    repo.commit(
+        "Eli <4711+eli-k@users.noreply.github.com>",
+        t0 + 3 * DAY,
+        &[("lib/d.py", "d = 1\n")],
+        "D",
+    );
+    repo.commit(
+        "Dana Smith <dana@corp.com>",
+        t0 + 4 * DAY,
+        &[("lib/e.py", "e = 1\n")],
+        "E\n\nReviewed-by: @eli-k\nCo-authored-by: Dana Smith <dana@home.net>\n",
+    );
+    let cfg = config(dir.path(), "");
+    let storage = dir.path().join("db.sqlite");
+    let (ok, text) = collect_once(&cfg, &storage);
+    assert!(ok, "{text}");
+    // Dana is one person with four credited commits (E once, although she signed it twice).
+    assert_eq!(credited(&text, "lib", "Dana Smith"), Some(4.0), "{text}");
+    assert_eq!(credited(&text, "lib", "dana  smith"), None);
+    // Eli's noreply address and the handle @eli-k are one person, named as he signs.
+    assert_eq!(credited(&text, "lib", "Eli"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_contributions_total{asset=\"lib\",contributor=\"Eli\",kind=\"review\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("@eli-k"), "{text}");
+    for window in ["30d", "90d"] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_asset_new_contributors{{asset=\"lib\",window=\"{window}\"}}")
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_new_contributors{{window=\"{window}\"}}")
+            ),
+            Some(2.0),
+            "organisation-wide, each person once although they touched two assets"
+        );
+    }
+    // Five commits, Dana (co-)authored four: she alone covers more than half.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_contributor_absence_factor{asset=\"lib\"}"
+        ),
+        Some(1.0)
+    );
+
+    let out = mlsteward(&[
+        "identities",
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        listing.contains("by rule email (dana@corp.com)"),
+        "{listing}"
+    );
+    assert!(listing.contains("by rule name (dana smith)"), "{listing}");
+    assert!(
+        listing.contains("by rule github_noreply (eli-k)"),
+        "{listing}"
+    );
+
+    assert_eq!(
+        sample(&text, "mlsteward_active_contributors{window=\"30d\"}"),
+        Some(2.0)
+    );
+
+    // Each rule can be switched off: without them Dana is three identities and Eli two.
+    let cfg = config(
+        dir.path(),
+        "recognition:\n  unify:\n    email: false\n    name: false\n    github_noreply: false\n",
+    );
+    let (_, text) = collect_once(&cfg, &dir.path().join("db2.sqlite"));
+    assert_eq!(
+        sample(&text, "mlsteward_active_contributors{window=\"30d\"}"),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_contributions_total{asset=\"lib\",contributor=\"@eli-k\",kind=\"review\"}"
+        ),
+        Some(1.0)
+    );
+}
