@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Writes a `git fast-import` stream for a synthetic ML repository to stdout.
 
-usage: make_repo.py COMMITS [FIRST]   (FIRST: number of the first commit, to extend a repo)
+usage: make_repo.py COMMITS [FIRST [AUTHORS [ASSETS]]]
+  FIRST: number of the first commit, to extend a repo (default 1)
+  AUTHORS: number of authors (default 50)
+  ASSETS: 0 (default) for the layout below; N > 0 spreads the files over N asset directories
+          `assets/aK/` (each with the eight sub-directories below, 12 files each)
 
 Deterministic: commit i always has the same author, files and message. 50 authors; each commit
 changes 1-4 of 1,200 files spread over code, tests, docs, data, evaluation, notebooks and CI;
@@ -16,23 +20,29 @@ FILES = [f"{d}/f{i}.{ext}" for d, ext in DIRS for i in range(150)]
 
 
 def main():
+    global FILES
     commits = int(sys.argv[1])
     first = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    authors = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+    assets = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    if assets:
+        FILES = [f"assets/a{k}/{d}/f{i}.{ext}" for k in range(assets) for d, ext in DIRS
+                 for i in range(12)]
     out = sys.stdout.buffer
     start = 1_700_000_000
     for i in range(first, first + commits):
         rng = random.Random(i)
-        author = rng.randrange(50)
+        author = rng.randrange(authors)
         who = f"Dev {author} <dev{author}@example.com>"
         at = start + i * 300
         msg = f"Change {i}\n"
         if i % 7 == 0 or i % 11 == 0:
             msg += "\nDetails.\n\n"
             if i % 7 == 0:
-                r = (author + 1) % 50
+                r = (author + 1) % authors
                 msg += f"Reviewed-by: Dev {r} <dev{r}@example.com>\n"
             if i % 11 == 0:
-                c = (author + 2) % 50
+                c = (author + 2) % authors
                 msg += f"Co-authored-by: Dev {c} <dev{c}@example.com>\n"
         data = msg.encode()
         out.write(f"commit refs/heads/main\nmark :{i}\nauthor {who} {at} +0000\ncommitter {who} {at} +0000\n".encode())

@@ -21,7 +21,6 @@ if [ ! -x bench/.venv/bin/perceval ]; then
   bench/.venv/bin/pip install --quiet "perceval==$PERCEVAL_VERSION"
 fi
 PERCEVAL=$PWD/bench/.venv/bin/perceval
-[ -x /usr/bin/time ] || { echo "bench/mine.sh needs GNU time (apt-get install time)" >&2; exit 1; }
 
 repo=$WORK/repo
 rm -rf "$repo" && mkdir -p "$repo"
@@ -35,12 +34,7 @@ sources:
     path: repo
 YAML
 
-# measure NAME CMD...: appends "NAME seconds max_rss_kib" to $WORK/results
-measure() {
-  local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" > /dev/null 2> "$WORK/stderr.out" || { cat "$WORK/stderr.out" >&2; exit 1; }
-  echo "$name $(cat "$WORK/time.out")" >> "$WORK/results"
-}
+source bench/lib.sh
 
 : > "$WORK/results"
 for run in $(seq "$RUNS"); do

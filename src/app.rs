@@ -174,10 +174,17 @@ impl App {
                 let cursors = store
                     .cursors(&runner.config.name)
                     .map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))?;
+                let batches = store.clone();
+                let checkpoint: crate::collector::Checkpoint = Box::new(move |facts| {
+                    batches
+                        .apply(facts)
+                        .map_err(|e| CollectError::new(ErrorKind::StoreFailed, e.to_string()))
+                });
                 let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     runner.collector.collect(&CollectContext {
                         cursors,
                         cancel: flag.clone(),
+                        checkpoint,
                     })
                 }))
                 .map_err(|p| CollectError::new(ErrorKind::Panic, panic_message(&p)))??;

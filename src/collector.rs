@@ -84,11 +84,28 @@ impl CancelFlag {
     }
 }
 
+/// Stores part of a collection's facts (with the cursors that say how far it got) in a
+/// transaction of its own, before the collection ends. The collector never sees the store.
+pub type Checkpoint = Box<dyn Fn(&Facts) -> Result<(), CollectError> + Send + Sync>;
+
 /// What a collection may know besides its configuration.
 pub struct CollectContext {
     /// The cursors the store holds for this source.
     pub cursors: Cursors,
     pub cancel: CancelFlag,
+    /// Where a long collection hands over finished batches (see [`Checkpoint`]).
+    pub checkpoint: Checkpoint,
+}
+
+impl CollectContext {
+    /// Hands a batch of git facts to the checkpoint (lent, not copied).
+    pub fn checkpoint(&self, facts: &mut crate::facts::GitFacts) -> Result<(), CollectError> {
+        let batch = Facts::Git(std::mem::take(facts));
+        let result = (self.checkpoint)(&batch);
+        let Facts::Git(git) = batch;
+        *facts = git;
+        result
+    }
 }
 
 /// One configured source, ready to collect.

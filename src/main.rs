@@ -27,7 +27,7 @@ struct Cli {
     #[arg(long = "config.file", global = true, default_value = "mlsteward.yaml")]
     config_file: PathBuf,
     /// Address to listen on for the web interface and /metrics.
-    #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS)]
+    #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS, value_parser = parse_listen_address)]
     listen_address: String,
     /// The SQLite fact store; its directory also holds mirrors of remote repositories.
     #[arg(
@@ -117,6 +117,25 @@ fn init_logging(level: LogLevel, format: LogFormat) {
     }
 }
 
+/// `[HOST]:PORT`, as Prometheus exporters take it: a host name, an IPv4 address or a bracketed
+/// IPv6 address (or nothing, for every interface), then a port.
+fn parse_listen_address(text: &str) -> Result<String, String> {
+    let bad = || format!("`{text}` is not [HOST]:PORT (for example :9717 or 127.0.0.1:9717)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
+    };
+    if host_ok {
+        Ok(text.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
 /// Prometheus-style listen address: `:9717` means every interface.
 fn listen_address(addr: &str) -> String {
     if addr.starts_with(':') {
@@ -142,14 +161,7 @@ fn main() -> ExitCode {
     let config = match config::load(&cli.config_file) {
         Ok(c) => c,
         Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!(
-                "{}: {} problem(s) found",
-                cli.config_file.display(),
-                problems.len()
-            );
+            print_problems(&cli.config_file, &problems);
             return ExitCode::from(2);
         }
     };
@@ -173,13 +185,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every problem on its own line (`file:line:column: key: message`), then their number.
+fn print_problems(file: &Path, problems: &[config::Problem]) {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    eprintln!("{}: {} problem(s) found", file.display(), problems.len());
+}
+
 fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
-    // Build the runtime objects too (glob sets, classifiers) without touching the store.
+    // Build the runtime objects too (glob sets, classifiers) without touching the store, and
+    // open each local repository and resolve its branch.
+    let mut problems = Vec::new();
     for s in &config.sources {
-        if let Err(e) = mlsteward::collector::Collector::build(&config, s, Path::new(".")) {
-            eprintln!("{}: sources: {}: {e:#}", cli.config_file.display(), s.name);
-            return Ok(ExitCode::from(2));
+        let collector = match mlsteward::collector::Collector::build(&config, s, Path::new(".")) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{}: sources: {}: {e:#}", cli.config_file.display(), s.name);
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let (mlsteward::collector::Collector::Git(git), config::SourceKind::Git(git_config)) =
+            (&collector, &s.kind);
+        if let Err((repository, message)) = git.check_local() {
+            let at = match &git_config.branch_at {
+                Some(branch) if !repository => Some(branch),
+                _ => git_config.path_at.as_ref(),
+            };
+            let (path, pos) = at.cloned().unwrap_or_default();
+            problems.push(config::Problem {
+                file: cli.config_file.clone(),
+                pos,
+                path,
+                message,
+            });
         }
+    }
+    if !problems.is_empty() {
+        print_problems(&cli.config_file, &problems);
+        return Ok(ExitCode::from(2));
     }
     println!(
         "{}: OK ({} source(s), {} catalog asset(s))",

@@ -133,6 +133,8 @@ mod tests {
                 branch: None,
                 path_kinds: vec![],
                 changelog_paths: None,
+                path_at: None,
+                branch_at: None,
             }),
         };
         let collector = Collector::Scripted(Scripted {

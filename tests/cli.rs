@@ -14,7 +14,22 @@ const BAD_CONFIGS: &[(&str, &[&str])] = &[
     ("missing_type", &["2:5: sources[0]: missing required key `type`"]),
     ("unknown_type", &["3:11: sources[0].type: unknown value `svn`; expected one of: git"]),
     ("bad_duration", &["5:14: sources[0].timeout: invalid duration `5x`"]),
-    ("bad_cron", &["5:15: sources[0].schedule: invalid cron expression `61 * * * *`: Minutes must be less than 59"]),
+    ("bad_cron", &["5:15: sources[0].schedule: invalid cron expression `61 * * * *`: minute `61` is out of range 0–59"]),
+    ("cron_four_fields", &["5:15: sources[0].schedule: invalid cron expression `*/15 * * *`: a cron expression has 5 fields (minute hour day-of-month month day-of-week), or 6–7 starting with seconds; this one has 4"]),
+    ("schedule_duration_words", &["5:15: sources[0].schedule: invalid schedule `5 minutes`: write a duration without spaces, such as `5m`"]),
+    ("cron_unknown_shortcut", &["5:15: sources[0].schedule: unknown cron shortcut `@fortnightly`; known: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly"]),
+    ("cron_never_fires", &["5:15: sources[0].schedule: cron expression `0 0 30 2 *` never fires"]),
+    ("not_a_repository", &["4:11: sources[0].path: cannot open the repository:", "does not appear to be a git repository"]),
+    ("missing_branch", &["5:13: sources[0].branch: branch not found (tried refs/heads/no-such-branch, refs/remotes/origin/no-such-branch)"]),
+    (
+        "unsorted_problems",
+        &[
+            "5:15: sources[0].schedule: invalid duration `sometimes`",
+            "6:14: sources[0].timeout: invalid duration `5x`",
+            "7:1: extra: unknown key",
+            "9:10: recognition.top_n: expected a non-negative integer, found `lots`",
+        ],
+    ),
     ("duplicate_source_name", &["5:5: sources[1].name: another source is already named `r`"]),
     ("path_and_url", &["2:5: sources[0]: set `path` or `url`, not both"]),
     ("neither_path_nor_url", &["2:5: sources[0]: a git source needs `path` (a local clone) or `url` (a remote to mirror)"]),
@@ -32,8 +47,8 @@ const BAD_CONFIGS: &[(&str, &[&str])] = &[
     (
         "credentials_over_http",
         &[
-            "6:15: sources[0].password: environment variable `MLSTEWARD_TEST_UNSET_VARIABLE` is not set",
             "4:10: sources[0].url: `username` and `password` are only sent over https:// (never in clear text)",
+            "6:15: sources[0].password: environment variable `MLSTEWARD_TEST_UNSET_VARIABLE` is not set",
         ],
     ),
     (
@@ -57,12 +72,20 @@ fn every_bad_config_is_reported_with_position_and_exit_code_2() {
         let out = mlsteward(&["check-config", "--config.file", file.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        // Each expected problem, in the order listed: problems come sorted by position.
+        let mut from = 0;
         for e in *expected {
             let want = format!("{}:{e}", file.display());
+            let at = stderr[from..]
+                .find(&want)
+                .or_else(|| (!e.contains(':')).then(|| stderr[from..].find(e)).flatten());
             assert!(
-                stderr.contains(&want) || (!e.contains(':') && stderr.contains(e)),
-                "{name}: expected `{want}` in:\n{stderr}"
+                at.is_some(),
+                "{name}: expected `{want}` after byte {from} in:\n{stderr}"
             );
+            if e.contains(": ") {
+                from += at.unwrap_or(0) + 1;
+            }
         }
         let problems = stderr
             .lines()

@@ -43,6 +43,23 @@ fn synthetic_repo(dir: &Path, commits: usize, schedule: &str) -> PathBuf {
     config
 }
 
+/// The store is intact and holds exactly what its cursors say was mined: every commit of a
+/// finished mine (`tip` without `mining_done`), the first `mining_done` commits of an
+/// unfinished one, or nothing. A batch is all there or not at all.
+fn assert_store_matches_its_progress(storage: &Path, total: i64) -> i64 {
+    let store = Store::open(storage).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let commits = count_rows(&store, "commits").unwrap();
+    let cursors = store.cursors("big").unwrap();
+    let expected = match (cursors.get("mining_done"), cursors.get("tip")) {
+        (Some(done), _) => done.parse::<i64>().unwrap(),
+        (None, Some(_)) => total,
+        (None, None) => 0,
+    };
+    assert_eq!(commits, expected, "cursors={cursors:?}");
+    commits
+}
+
 #[test]
 fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,15 +80,7 @@ fn kill_9_mid_collection_loses_nothing_and_corrupts_nothing() {
         daemon.child.kill().unwrap(); // SIGKILL
         daemon.child.wait().unwrap();
 
-        let store = Store::open(&storage).unwrap();
-        assert_eq!(store.integrity_check().unwrap(), "ok");
-        let commits = count_rows(&store, "commits").unwrap();
-        let cursors = store.cursors("big").unwrap();
-        // One collection is one transaction: all of it (with its cursor) or none of it.
-        assert!(
-            commits == 0 && cursors.is_empty() || commits == 3000 && !cursors.is_empty(),
-            "commits={commits} cursors={cursors:?}"
-        );
+        assert_store_matches_its_progress(&storage, 3000);
     }
     assert!(
         saw_partial_run,
@@ -105,12 +114,43 @@ fn sigterm_mid_collection_cancels_it_flushes_and_exits_0_within_the_bound() {
     // The documented bound: 10 s for collections, 2 s for the server, then the flush.
     let (status, logs) = daemon.terminate_within(Duration::from_secs(13));
     assert!(status.success(), "{status}");
-    let store = Store::open(&storage).unwrap();
-    assert_eq!(store.integrity_check().unwrap(), "ok");
-    let commits = count_rows(&store, "commits").unwrap();
-    assert!(commits == 0 || commits == 3000, "commits={commits}");
-    if commits == 0 {
+    let commits = assert_store_matches_its_progress(&storage, 3000);
+    if commits < 3000 {
         assert!(logs.contains("collection cancelled by shutdown"), "{logs}");
     }
     assert!(logs.contains("store flushed"), "{logs}");
+}
+
+/// A first mine longer than the timeout: each attempt keeps what it mined, the next one
+/// resumes after it, and the mine completes with the numbers of a mine without timeouts.
+#[test]
+fn a_first_mine_longer_than_the_timeout_completes_across_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = synthetic_repo(dir.path(), 6000, "1s");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}    timeout: 150ms\n")).unwrap();
+    let storage = dir.path().join("data/db.sqlite");
+    let daemon = Daemon::run(&config, &storage, &[]);
+    let addr = daemon.addr.clone();
+    let mut last = String::new();
+    wait_until("the mine to complete", Duration::from_secs(60), || {
+        let Ok(response) = http_get(&addr, "/metrics", &[]) else {
+            return false;
+        };
+        last = response.text();
+        sample(
+            &last,
+            "mlsteward_collector_success{collector=\"git\",source=\"big\"}",
+        ) == Some(1.0)
+    });
+    let timeouts = sample(
+        &last,
+        "mlsteward_collector_errors_total{collector=\"git\",source=\"big\",error_kind=\"timeout\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(timeouts >= 1.0, "the mine never timed out: {last}");
+    drop(daemon);
+    std::fs::write(&config, text).unwrap();
+    let (_, fresh) = collect_once(&config, &dir.path().join("fresh/db.sqlite"));
+    assert_same_families(&last, &fresh, FACT_FAMILIES);
 }

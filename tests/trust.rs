@@ -324,3 +324,49 @@ fn one_person_with_three_emails_and_a_noreply_address() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_blobless_clone_is_mined_from_its_trees() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let url = format!("file://{}", repo.dir.display());
+    let clone = dir.path().join("blobless");
+    repo.git(&[
+        "clone",
+        "-q",
+        "--filter=blob:none",
+        &url,
+        clone.to_str().unwrap(),
+    ]);
+    let (ok, full) = collect_once(&config, &dir.path().join("full.sqlite"));
+    assert!(ok, "{full}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("path: repo", "path: blobless")).unwrap();
+    let (ok, partial) = collect_once(&config, &dir.path().join("partial.sqlite"));
+    assert!(ok, "{partial}");
+
+    // The checkout fetched only the tip's blobs. Four commits only modify files whose older
+    // contents are absent (Improve, Reformat, Break and its revert): they are mined from their
+    // trees, so Bob's whitespace-only Reformat cannot be told apart and is credited.
+    let missing = "mlsteward_git_commits_without_blobs{source=\"fixture\"}";
+    assert_eq!(sample(&full, missing), Some(0.0));
+    assert_eq!(sample(&partial, missing), Some(4.0), "{partial}");
+    let ws = "mlsteward_git_commits{source=\"fixture\",outcome=\"whitespace_only\"}";
+    assert_eq!(sample(&full, ws), Some(1.0));
+    assert_eq!(sample(&partial, ws), Some(0.0));
+    let bob = "mlsteward_contributions_total{asset=\"churn-model\",contributor=\"Bob Stone\",kind=\"code\"}";
+    assert_eq!(sample(&full, bob), None);
+    assert_eq!(sample(&partial, bob), Some(1.0));
+    // Everything else is as in the full clone: reverts, mailmap, CODEOWNERS, changelog mentions.
+    for series in [
+        "mlsteward_git_commits{source=\"fixture\",outcome=\"revert\"}",
+        "mlsteward_git_commits{source=\"fixture\",outcome=\"reverted\"}",
+        "mlsteward_contributions_total{asset=\"fixture\",contributor=\"Ann Lee\",kind=\"changelog_mention\"}",
+        "mlsteward_asset_info{asset=\"fixture\",kind=\"repo\",owner=\"platform\",lifecycle=\"experimental\"}",
+        "mlsteward_credited_commits_total{asset=\"fixture\",contributor=\"Ann Lee\"}",
+    ] {
+        assert_eq!(sample(&full, series), sample(&partial, series), "{series}");
+        assert!(sample(&full, series).is_some(), "{series}");
+    }
+}

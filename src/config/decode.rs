@@ -22,7 +22,10 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
+        // Line 0: the problem is the file as a whole (it cannot be read); no position to give.
+        if self.pos.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else if self.path.is_empty() {
             write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
         } else {
             write!(

@@ -6,15 +6,16 @@
 //! valid [`Config`]. Only this module knows YAML.
 
 mod decode;
+mod schedule;
 pub mod yaml;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use decode::{child, index, seq, MapReader, Problems};
 pub use decode::{parse_duration, Problem, Secret};
+pub use schedule::parse_schedule;
 use yaml::Node;
 
 /// Asset kinds of the catalog.
@@ -188,6 +189,10 @@ pub struct GitSourceConfig {
     pub path_kinds: Vec<KindRule>,
     /// Overrides the recognition-wide changelog paths when set.
     pub changelog_paths: Option<Vec<String>>,
+    /// Where `path` and `branch` are written (key path and position), so that `check-config`
+    /// can point at them when the repository or the branch does not exist on disk.
+    pub path_at: Option<(String, yaml::Pos)>,
+    pub branch_at: Option<(String, yaml::Pos)>,
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +266,15 @@ pub fn parse(
         }
     };
     let config = decode_root(&mut p, &root);
+    // Reported in reading order: by file (this one first), then line and column.
+    p.list.sort_by(|a, b| {
+        (a.file != file, &a.file, a.pos.line, a.pos.column).cmp(&(
+            b.file != file,
+            &b.file,
+            b.pos.line,
+            b.pos.column,
+        ))
+    });
     match config {
         Some(config) if p.list.is_empty() => Ok(config),
         _ => {
@@ -579,35 +593,12 @@ fn decode_schedule(p: &mut Problems, map: &mut MapReader) -> Option<Schedule> {
     }
 }
 
-/// An interval (`5m`) or a cron expression with 5 fields (minute first) or 6–7 (seconds first).
-pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
-    let fields = text.split_whitespace().count();
-    if fields <= 1 {
-        let interval = parse_duration(text).map_err(|e| format!("{e}, or a cron expression"))?;
-        if interval < Duration::from_secs(1) {
-            return Err("an interval schedule must be at least 1s".into());
-        }
-        return Ok(Schedule::Interval(interval));
-    }
-    let expanded = if fields == 5 {
-        format!("0 {text}")
-    } else {
-        text.to_string()
-    };
-    match cron::Schedule::from_str(&expanded) {
-        Ok(schedule) => Ok(Schedule::Cron {
-            expression: text.to_string(),
-            schedule: Box::new(schedule),
-        }),
-        // The cron crate's message spans lines (it draws a caret); its last line says why.
-        Err(e) => Err(format!(
-            "invalid cron expression `{text}`: {}",
-            e.to_string().lines().last().unwrap_or("").trim()
-        )),
-    }
-}
-
 fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> {
+    let at = |map: &mut MapReader, key: &str| {
+        let pos = map.get(key).map(|n| n.pos)?;
+        Some((map.child_path(key), pos))
+    };
+    let (path_at, branch_at) = (at(map, "path"), at(map, "branch"));
     let path = map.string(p, "path");
     let url = map.secret(p, "url");
     let username = map.string(p, "username");
@@ -675,6 +666,8 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
         branch,
         path_kinds,
         changelog_paths,
+        path_at,
+        branch_at,
     })
 }
 
@@ -851,22 +844,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn schedules() {
-        assert!(
-            matches!(parse_schedule("30s"), Ok(Schedule::Interval(d)) if d == Duration::from_secs(30))
-        );
-        assert!(matches!(
-            parse_schedule("*/5 * * * *"),
-            Ok(Schedule::Cron { .. })
-        ));
-        assert!(matches!(
-            parse_schedule("0 */5 * * * *"),
-            Ok(Schedule::Cron { .. })
-        ));
-        assert!(parse_schedule("every day").is_err());
-        assert!(parse_schedule("500ms").is_err());
     }
 }

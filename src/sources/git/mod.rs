@@ -33,6 +33,15 @@ use rules::KindClassifier;
 const FACTS_VERSION: u32 = 2;
 pub const CURSOR_TIP: &str = "tip";
 pub const CURSOR_FINGERPRINT: &str = "fingerprint";
+/// While a mine is unfinished: the tip it mines, the old tip it stops at ('' for all history),
+/// and how many commits of its walk are stored.
+const CURSOR_MINING_TARGET: &str = "mining_target";
+const CURSOR_MINING_BASE: &str = "mining_base";
+const CURSOR_MINING_DONE: &str = "mining_done";
+/// A long mine is stored in batches of at most this many commits or this much time, so memory
+/// does not grow with history and progress survives timeouts, restarts and `kill -9`.
+const BATCH_COMMITS: usize = 1_000;
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One asset as this repository sees it: which files are its and what kind each file is.
 #[derive(Debug)]
@@ -139,10 +148,12 @@ impl GitCollector {
         // Tree diffs look up the same trees again and again.
         repo.object_cache_size_if_unset(16 * 1024 * 1024);
         let tip = self.tip(&repo)?;
-        let old_tip = ctx
-            .cursors
-            .get(CURSOR_TIP)
-            .and_then(|t| ObjectId::from_hex(t.as_bytes()).ok());
+        let cursor_id = |key: &str| {
+            ctx.cursors
+                .get(key)
+                .and_then(|t| ObjectId::from_hex(t.as_bytes()).ok())
+        };
+        let old_tip = cursor_id(CURSOR_TIP);
         // `.mailmap` shapes every stored identity: when it changes, everything is mined again.
         let (mailmap, mailmap_data) = self.mailmap(&repo, tip)?;
         let fingerprint = format!(
@@ -155,28 +166,35 @@ impl GitCollector {
             repository: self.name.clone(),
             ..GitFacts::default()
         };
+        (facts.ownership, facts.asset_files) = self.tip_snapshot(&repo, tip)?;
 
-        // Decide what to mine: everything, or only what the old tip does not reach.
-        let hidden: Vec<ObjectId> = match old_tip {
-            Some(old) if same_shape && repo.find_commit(old).is_ok() => {
-                if old != tip {
-                    let walk = repo
-                        .rev_walk([old])
-                        .with_hidden([tip])
-                        .all()
-                        .map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
-                    for info in walk {
-                        let info =
-                            info.map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
-                        facts.dropped.push(info.id.to_string());
+        // Decide what to mine: the rest of an interrupted mine of this very tip; everything;
+        // or only what the old tip does not reach.
+        let resumed = (same_shape && cursor_id(CURSOR_MINING_TARGET) == Some(tip))
+            .then(|| {
+                let done = ctx.cursors.get(CURSOR_MINING_DONE)?.parse::<usize>().ok()?;
+                let base = ctx.cursors.get(CURSOR_MINING_BASE)?;
+                let base = match base.as_str() {
+                    "" => None,
+                    hex => Some(ObjectId::from_hex(hex.as_bytes()).ok()?),
+                };
+                Some((base, done))
+            })
+            .flatten();
+        let (base, skip) = match resumed {
+            Some(progress) => progress,
+            None => match old_tip {
+                Some(old) if same_shape && repo.find_commit(old).is_ok() => {
+                    if old != tip {
+                        facts.dropped = self.unreachable(&repo, old, tip)?;
                     }
+                    (Some(old), 0)
                 }
-                vec![old]
-            }
-            _ => {
-                facts.reset = true;
-                Vec::new()
-            }
+                _ => {
+                    facts.reset = true;
+                    (None, 0)
+                }
+            },
         };
 
         let mention_names = self.mention_names(&mailmap);
@@ -192,41 +210,98 @@ impl GitCollector {
             people: BTreeMap::new(),
             diff_cache,
         };
-        if old_tip != Some(tip) || facts.reset {
-            let walk = repo
-                .rev_walk([tip])
-                .with_hidden(hidden)
-                .all()
-                .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
-            for info in walk {
-                if ctx.cancel.is_cancelled() {
-                    return Err(CollectError::new(
-                        ErrorKind::Cancelled,
-                        "collection cancelled",
-                    ));
-                }
-                let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
-                facts.commits.push(miner.commit(info.id)?);
+        let finished = Cursors::from([
+            (CURSOR_TIP.to_string(), tip.to_string()),
+            (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
+        ]);
+        if base == Some(tip) && !facts.reset {
+            facts.cursors = finished;
+            return Ok(facts);
+        }
+        // Progress as the store keeps it between batches: the facts stored so far are those of
+        // the walk's first `done` commits (the walk's order is fixed by `tip` and `base`).
+        let progress = |done: usize| {
+            let mut c = Cursors::from([
+                (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
+                (CURSOR_MINING_TARGET.to_string(), tip.to_string()),
+                (
+                    CURSOR_MINING_BASE.to_string(),
+                    base.map(|b| b.to_string()).unwrap_or_default(),
+                ),
+                (CURSOR_MINING_DONE.to_string(), done.to_string()),
+            ]);
+            if let Some(base) = base {
+                c.insert(CURSOR_TIP.to_string(), base.to_string());
+            }
+            c
+        };
+        let walk = repo
+            .rev_walk([tip])
+            .with_hidden(base)
+            .all()
+            .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
+        let mut done = 0usize;
+        let mut batch_started = std::time::Instant::now();
+        for info in walk {
+            let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
+            done += 1;
+            if done <= skip {
+                continue;
+            }
+            if ctx.cancel.is_cancelled() {
+                // Keep what was mined: the next collection resumes after it.
+                facts.people = std::mem::take(&mut miner.people).into_values().collect();
+                facts.cursors = progress(done - 1);
+                ctx.checkpoint(&mut facts)?;
+                return Err(CollectError::new(
+                    ErrorKind::Cancelled,
+                    "collection cancelled",
+                ));
+            }
+            facts.commits.push(miner.commit(info.id)?);
+            if facts.commits.len() >= BATCH_COMMITS || batch_started.elapsed() >= BATCH_TIME {
+                facts.people = std::mem::take(&mut miner.people).into_values().collect();
+                facts.cursors = progress(done);
+                ctx.checkpoint(&mut facts)?;
+                // Later batches add to what this one stored.
+                facts.reset = false;
+                facts.dropped.clear();
+                facts.commits.clear();
+                batch_started = std::time::Instant::now();
             }
         }
         facts.people = miner.people.into_values().collect();
-        (facts.ownership, facts.asset_files) = self.tip_snapshot(&repo, tip)?;
-        if old_tip != Some(tip) || facts.reset {
-            for (asset, _) in facts.asset_files.iter().filter(|(_, n)| *n == 0) {
-                if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
-                    tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
-                }
-            }
-            // Reported when the tip moves, not on every collection.
-            for (line, reason) in &facts.ownership.invalid_lines {
-                tracing::warn!(source = %self.name, collector = "git", line, reason = %reason, "CODEOWNERS line skipped as invalid");
+        for (asset, _) in facts.asset_files.iter().filter(|(_, n)| *n == 0) {
+            if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
+                tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
             }
         }
-        facts.cursors = Cursors::from([
-            (CURSOR_TIP.to_string(), tip.to_string()),
-            (CURSOR_FINGERPRINT.to_string(), fingerprint),
-        ]);
+        // Reported when the tip moves, not on every collection.
+        for (line, reason) in &facts.ownership.invalid_lines {
+            tracing::warn!(source = %self.name, collector = "git", line, reason = %reason, "CODEOWNERS line skipped as invalid");
+        }
+        facts.cursors = finished;
         Ok(facts)
+    }
+
+    /// Commits the old tip reaches and the new one does not (rewritten history).
+    fn unreachable(
+        &self,
+        repo: &gix::Repository,
+        old: ObjectId,
+        tip: ObjectId,
+    ) -> Result<Vec<String>, CollectError> {
+        let walk = repo
+            .rev_walk([old])
+            .with_hidden([tip])
+            .all()
+            .map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
+        let mut out = Vec::new();
+        for info in walk {
+            let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
+            out.push(info.id.to_string());
+        }
+        Ok(out)
     }
 
     fn open(&self, ctx: &CollectContext) -> Result<gix::Repository, CollectError> {
@@ -352,7 +427,18 @@ impl GitCollector {
         ))
     }
 
-    /// `.mailmap` as the mined branch has it at its tip.
+    /// For a local repository: that it opens and has the configured branch. `Err` says which of
+    /// the two is wrong (`true`: the repository; `false`: the branch) and why. Mirrors of
+    /// remote repositories are only checked by collecting.
+    pub fn check_local(&self) -> Result<(), (bool, String)> {
+        let GitLocation::Path(path) = &self.location else {
+            return Ok(());
+        };
+        let repo =
+            gix::open(path).map_err(|e| (true, format!("cannot open the repository: {e}")))?;
+        self.tip(&repo).map(|_| ()).map_err(|e| (false, e.message))
+    }
+
     /// `.mailmap` as the mined branch has it at its tip, and its raw content.
     fn mailmap(
         &self,
@@ -460,20 +546,26 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The content of the blob at `path` in `tree`, if there is one.
+/// The content of the blob at `path` in `tree`, if there is one and its content is present (a
+/// partial clone may lack it; it is then treated as absent, and logged).
 fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<Vec<u8>>, CollectError> {
     let entry = tree
         .lookup_entry_by_path(path)
         .map_err(err(ErrorKind::RepositoryFailed, "looking up a path"))?;
-    match entry {
-        Some(e) if e.mode().is_blob() => Ok(Some(
-            e.object()
-                .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?
-                .detach()
-                .data,
-        )),
-        _ => Ok(None),
+    let Some(entry) = entry.filter(|e| e.mode().is_blob()) else {
+        return Ok(None);
+    };
+    let object = tree
+        .repo
+        .try_find_object(entry.oid())
+        .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?;
+    if object.is_none() {
+        tracing::warn!(
+            path,
+            "the file's content is absent (partial clone); read as missing"
+        );
     }
+    Ok(object.map(|o| o.detach().data))
 }
 
 #[cfg(test)]
