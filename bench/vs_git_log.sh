@@ -36,18 +36,27 @@ git -C "$repo" reset -q --hard main
 } > "$WORK/c.yaml"
 
 source bench/lib.sh
+# collection NAME: the last run's collection time (mining and storing, without deriving the
+# exposition), from its log line, appended as "NAME_collection seconds 0".
+collection() {
+  local secs
+  secs=$(grep -o 'duration_seconds=[0-9.]*' "$WORK/stderr.out" | tail -1 | cut -d= -f2)
+  echo "${1}_collection $secs 0" >> "$WORK/results"
+}
 
 : > "$WORK/results"
 for run in $(seq "$RUNS"); do
   rm -rf "$WORK/m$run"
-  measure mlsteward_full "$BIN" collect-once --config.file "$WORK/c.yaml" --storage.path "$WORK/m$run/db.sqlite" --log.level error
+  measure mlsteward_full "$BIN" collect-once --config.file "$WORK/c.yaml" --storage.path "$WORK/m$run/db.sqlite" --log.level info
+  collection mlsteward_full
   measure git_full git -C "$repo" log --numstat --no-renames --format=%H%n%an%n%ae%n%B main
 done
 base=$(git -C "$repo" rev-parse main)
 python3 bench/make_repo.py 10 $((COMMITS + 1)) "$AUTHORS" "$ASSETS" | git -C "$repo" fast-import --quiet
 git -C "$repo" reset -q --hard main
 for run in $(seq "$RUNS"); do
-  measure mlsteward_incremental "$BIN" collect-once --config.file "$WORK/c.yaml" --storage.path "$WORK/m$run/db.sqlite" --log.level error
+  measure mlsteward_incremental "$BIN" collect-once --config.file "$WORK/c.yaml" --storage.path "$WORK/m$run/db.sqlite" --log.level info
+  collection mlsteward_incremental
   measure git_incremental git -C "$repo" log --numstat --no-renames --format=%H%n%an%n%ae%n%B "$base..main"
 done
 
@@ -69,5 +78,10 @@ for case in ("full", "incremental"):
     print(f"| {case} | {ms:.2f} | {gs:.2f} | {ms / max(gs, 0.005):.2f} | {mr:.0f} | {gr:.0f} | {mr / gr:.2f} |")
 full = med("mlsteward_full", 0)
 inc = med("mlsteward_incremental", 0)
-print(f"\nmlsteward incremental (+10 commits) / full mine: {inc / full:.3%}")
+full_c = med("mlsteward_full_collection", 0)
+inc_c = med("mlsteward_incremental_collection", 0)
+print(f"\nmlsteward collection (mining and storing, without deriving): full {full_c:.2f} s, "
+      f"incremental {inc_c:.3f} s = {inc_c / full_c:.2%} of the full one.")
+print(f"Whole command (with deriving and rendering the exposition): incremental {inc:.2f} s = "
+      f"{inc / full:.1%} of the full one.")
 PY

@@ -187,7 +187,9 @@ impl App {
                         checkpoint,
                     })
                 }))
-                .map_err(|p| CollectError::new(ErrorKind::Panic, panic_message(&p)))??;
+                .map_err(|p| {
+                    CollectError::new(ErrorKind::Panic, crate::collector::panic_message(&p))
+                })??;
                 if flag.is_cancelled() {
                     return Err(CollectError::new(
                         ErrorKind::Cancelled,
@@ -335,17 +337,6 @@ impl Source {
     pub fn collector_kind(&self) -> &'static str {
         self.config.kind.name()
     }
-}
-
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned());
-    format!(
-        "collector panicked: {}",
-        text.unwrap_or_else(|| "unknown cause".into())
-    )
 }
 
 /// How long shutdown waits for in-flight collections before exiting anyway.

@@ -65,6 +65,18 @@ impl CollectError {
     }
 }
 
+/// `collector panicked: <the panic's message>`, from a caught panic's payload.
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    format!(
+        "collector panicked: {}",
+        text.unwrap_or_else(|| "unknown cause".into())
+    )
+}
+
 /// Set on shutdown or timeout; long collections check it between units of work.
 #[derive(Clone, Default, Debug)]
 pub struct CancelFlag(Arc<AtomicBool>);

@@ -279,10 +279,11 @@ pub struct Reader<'c> {
     conn: &'c Connection,
 }
 
-/// The person id of a credit's `person` key, through the map derive installs; opted-out people
-/// map to ''.
-const WHO: &str =
-    "COALESCE((SELECT m.person FROM temp.person_map m WHERE m.key = v.person), v.person)";
+/// Valid credits `v` with `who`, the person id of each credit's key through the map derive
+/// installs (opted-out people map to ''). Distinct commits are counted by sha: an asset lives in
+/// one repository, and the same commit in two mined repositories (a fork) is one piece of work.
+const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
+    FROM valid_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
 
 impl Reader<'_> {
     /// Installs the unification of person keys into people (key → person id; '' drops the
@@ -314,8 +315,8 @@ impl Reader<'_> {
     pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT asset, who, kind, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
-             FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.committed_at >= ?1)
+            "SELECT asset, who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
+             FROM ({CREDITS_WITH_WHO} WHERE v.committed_at >= ?1)
              WHERE who <> '' GROUP BY asset, who, kind ORDER BY asset, who, kind"
         ))?;
         let rows = stmt.query_map([since], |r| {
@@ -341,12 +342,12 @@ impl Reader<'_> {
     ) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT asset, label, COUNT(DISTINCT repository || ' ' || sha) FROM (
+            "SELECT asset, label, COUNT(DISTINCT sha) FROM (
                 SELECT asset, repository, sha,
                   CASE WHEN NOT ?1 THEN ''
                        WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = w.asset AND k.person = w.who) THEN w.who
                        ELSE ?2 END AS label
-                FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.authored = 1) w
+                FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1) w
                 WHERE who <> '')
              GROUP BY asset, label ORDER BY asset, label"
         ))?;
@@ -361,8 +362,8 @@ impl Reader<'_> {
     pub fn authorships(&self, since: i64) -> Result<Vec<(String, String, String)>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT DISTINCT asset, repository || ' ' || sha, who
-             FROM (SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.authored = 1 AND v.committed_at >= ?1)
+            "SELECT DISTINCT asset, sha, who
+             FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1 AND v.committed_at >= ?1)
              WHERE who <> ''"
         ))?;
         let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -386,14 +387,12 @@ impl Reader<'_> {
                 .collect();
             format!("AND v.asset IN ({})", quoted.join(","))
         };
-        let inner = format!(
-            "SELECT v.*, {WHO} AS who FROM valid_credits v WHERE v.committed_at >= ?1 {filter}"
-        );
+        let inner = format!("{CREDITS_WITH_WHO} WHERE v.committed_at >= ?1 {filter}");
         let mut stmt = conn.prepare(&format!(
-            "SELECT who, kind, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
+            "SELECT who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
                FROM ({inner}) WHERE who <> '' GROUP BY who, kind
              UNION ALL
-             SELECT who, NULL, COUNT(DISTINCT repository || ' ' || sha), MIN(committed_at), MAX(committed_at)
+             SELECT who, NULL, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
                FROM ({inner}) WHERE who <> '' AND authored = 1 GROUP BY who
              ORDER BY 1, 2"
         ))?;

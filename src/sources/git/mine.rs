@@ -295,13 +295,10 @@ impl Miner<'_> {
         fact.reverts = self.reverted(id, &message, &changes)?;
         // Which assets the commit touched and, per asset, the kinds of work it did there.
         let mut kinds: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut scratch = Vec::new();
         for change in &changes {
-            for asset in self
-                .c
-                .assets
-                .iter()
-                .filter(|a| a.paths.is_match(&change.path))
-            {
+            for i in self.c.asset_paths.assets(&change.path, &mut scratch) {
+                let asset = &self.c.assets[i];
                 kinds
                     .entry(&asset.id)
                     .or_default()
@@ -436,15 +433,11 @@ impl Miner<'_> {
                     }
                 }
             }
+            let assets = self.c.asset_paths.assets(&change.path, &mut Vec::new());
             for person in mentioned.iter().filter(|p| !authors.contains(p)) {
-                for asset in self
-                    .c
-                    .assets
-                    .iter()
-                    .filter(|a| a.paths.is_match(&change.path))
-                {
+                for &i in &assets {
                     credits.insert(Credit {
-                        asset: asset.id.clone(),
+                        asset: self.c.assets[i].id.clone(),
                         person: person.clone(),
                         kind: "changelog_mention".into(),
                         authored: false,

@@ -23,11 +23,11 @@ use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
-use crate::facts::{Cursors, GitFacts, OwnershipSnapshot};
+use crate::facts::{CommitFact, Cursors, GitFacts, OwnershipSnapshot, Person};
 use codeowners::CodeOwners;
 use identity::People;
 use mine::Miner;
-use rules::KindClassifier;
+use rules::{AssetMatcher, KindClassifier};
 
 /// Bump when the meaning of mined facts changes, so stored facts are mined again.
 const FACTS_VERSION: u32 = 2;
@@ -38,16 +38,38 @@ pub const CURSOR_FINGERPRINT: &str = "fingerprint";
 const CURSOR_MINING_TARGET: &str = "mining_target";
 const CURSOR_MINING_BASE: &str = "mining_base";
 const CURSOR_MINING_DONE: &str = "mining_done";
-/// A long mine is stored in batches of at most this many commits or this much time, so memory
-/// does not grow with history and progress survives timeouts, restarts and `kill -9`.
-const BATCH_COMMITS: usize = 1_000;
-const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// A long mine is stored in batches of this many commits, so memory does not grow with history
+/// and progress survives timeouts, restarts and `kill -9` (a cancelled batch stores the
+/// commits it finished first).
+const BATCH_COMMITS: usize = 5_000;
+/// The decoded-object cache of each mining thread.
+const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// Commits a mining thread takes at a time; a batch is shared out in such pieces.
+const PIECE_COMMITS: usize = 64;
+/// Tree diffs and blob reads run on this many threads at most (fewer when the machine has
+/// fewer cores).
+const MAX_MINING_THREADS: usize = 4;
+
+/// What every mining thread reads.
+struct Shared<'a> {
+    repo: &'a gix::ThreadSafeRepository,
+    mailmap: &'a gix::mailmap::Snapshot,
+    mention_names: &'a [(String, String)],
+    cancel: &'a crate::collector::CancelFlag,
+}
+
+/// The commits of one batch, in walk order, and the people they named.
+struct Mined {
+    commits: Vec<CommitFact>,
+    people: BTreeMap<String, Person>,
+    /// False when cancelled: `commits` is then the finished prefix.
+    complete: bool,
+}
 
 /// One asset as this repository sees it: which files are its and what kind each file is.
 #[derive(Debug)]
 struct AssetRules {
     id: String,
-    paths: GlobSet,
     kinds: KindClassifier,
     from_catalog: bool,
 }
@@ -60,6 +82,8 @@ pub struct GitCollector {
     branch: Option<String>,
     people: People,
     assets: Vec<AssetRules>,
+    /// Which of `assets` a path belongs to.
+    asset_paths: AssetMatcher,
     changelog: GlobSet,
     fingerprint: String,
 }
@@ -100,6 +124,7 @@ impl GitCollector {
                 .collect()
         };
         let mut assets = Vec::new();
+        let mut asset_paths: Vec<Vec<String>> = Vec::new();
         let mut shape = format!(
             "v{FACTS_VERSION}|{:?}|{:?}|{:?}|",
             config.recognition.bots, config.recognition.opt_out, config.recognition.identities
@@ -113,10 +138,10 @@ impl GitCollector {
             shape.push_str(&format!("{}:{:?}:{:?}|", a.id, a.paths, kinds));
             assets.push(AssetRules {
                 id: a.id.clone(),
-                paths: rules::glob_set(&a.paths)?,
                 kinds: KindClassifier::new(&kinds)?,
                 from_catalog: !a.implicit,
             });
+            asset_paths.push(a.paths.clone());
         }
         let changelog_paths = git
             .changelog_paths
@@ -138,6 +163,7 @@ impl GitCollector {
             branch: git.branch.clone(),
             people: People::new(&config.recognition),
             assets,
+            asset_paths: AssetMatcher::new(asset_paths.iter().map(Vec::as_slice))?,
             changelog: rules::glob_set(&changelog_paths)?,
             fingerprint: hex(&Sha256::digest(shape.as_bytes()))[..16].to_string(),
         })
@@ -198,18 +224,6 @@ impl GitCollector {
         };
 
         let mention_names = self.mention_names(&mailmap);
-        // Made once per collection: creating it reads the index and attributes.
-        let diff_cache = repo
-            .diff_resource_cache_for_tree_diff()
-            .map_err(err(ErrorKind::RepositoryFailed, "preparing diffs"))?;
-        let mut miner = Miner {
-            c: self,
-            repo: &repo,
-            mailmap: &mailmap,
-            mention_names: &mention_names,
-            people: BTreeMap::new(),
-            diff_cache,
-        };
         let finished = Cursors::from([
             (CURSOR_TIP.to_string(), tip.to_string()),
             (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
@@ -235,42 +249,76 @@ impl GitCollector {
             }
             c
         };
+        let mut ids = Vec::new();
         let walk = repo
             .rev_walk([tip])
             .with_hidden(base)
             .all()
             .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
-        let mut done = 0usize;
-        let mut batch_started = std::time::Instant::now();
         for info in walk {
-            let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
-            done += 1;
-            if done <= skip {
-                continue;
-            }
-            if ctx.cancel.is_cancelled() {
-                // Keep what was mined: the next collection resumes after it.
-                facts.people = std::mem::take(&mut miner.people).into_values().collect();
-                facts.cursors = progress(done - 1);
-                ctx.checkpoint(&mut facts)?;
-                return Err(CollectError::new(
-                    ErrorKind::Cancelled,
-                    "collection cancelled",
-                ));
-            }
-            facts.commits.push(miner.commit(info.id)?);
-            if facts.commits.len() >= BATCH_COMMITS || batch_started.elapsed() >= BATCH_TIME {
-                facts.people = std::mem::take(&mut miner.people).into_values().collect();
-                facts.cursors = progress(done);
-                ctx.checkpoint(&mut facts)?;
-                // Later batches add to what this one stored.
-                facts.reset = false;
-                facts.dropped.clear();
-                facts.commits.clear();
-                batch_started = std::time::Instant::now();
-            }
+            ids.push(
+                info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?
+                    .id,
+            );
         }
-        facts.people = miner.people.into_values().collect();
+        let todo = ids.get(skip..).unwrap_or_default();
+        let shared = repo.clone().into_sync();
+        let shared_state = Shared {
+            repo: &shared,
+            mailmap: &mailmap,
+            mention_names: &mention_names,
+            cancel: &ctx.cancel,
+        };
+        let chunks: Vec<&[ObjectId]> = todo.chunks(BATCH_COMMITS).collect();
+        let mut done = skip;
+        std::thread::scope(|scope| -> Result<(), CollectError> {
+            // The previous batch is stored while the next one is mined.
+            let mut storing: Option<std::thread::ScopedJoinHandle<'_, Result<(), CollectError>>> =
+                None;
+            let wait = |storing: &mut Option<std::thread::ScopedJoinHandle<'_, _>>| {
+                storing.take().map_or(Ok(()), |h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CollectError::new(
+                            ErrorKind::Panic,
+                            "storing a batch panicked",
+                        ))
+                    })
+                })
+            };
+            for (i, chunk) in chunks.iter().enumerate() {
+                let mined = self.mine_chunk(&shared_state, chunk);
+                wait(&mut storing)?;
+                let mined = mined?;
+                done += mined.commits.len();
+                facts.commits = mined.commits;
+                facts.people = mined.people.into_values().collect();
+                if !mined.complete {
+                    // Keep what was mined: the next collection resumes after it.
+                    facts.cursors = progress(done);
+                    ctx.checkpoint(&mut facts)?;
+                    return Err(CollectError::new(
+                        ErrorKind::Cancelled,
+                        "collection cancelled",
+                    ));
+                }
+                if i + 1 < chunks.len() {
+                    let mut batch = GitFacts {
+                        repository: facts.repository.clone(),
+                        reset: facts.reset,
+                        dropped: std::mem::take(&mut facts.dropped),
+                        commits: std::mem::take(&mut facts.commits),
+                        people: std::mem::take(&mut facts.people),
+                        ownership: facts.ownership.clone(),
+                        asset_files: facts.asset_files.clone(),
+                        cursors: progress(done),
+                    };
+                    // Later batches add to what this one stores.
+                    facts.reset = false;
+                    storing = Some(scope.spawn(move || ctx.checkpoint(&mut batch)));
+                }
+            }
+            wait(&mut storing)
+        })?;
         for (asset, _) in facts.asset_files.iter().filter(|(_, n)| *n == 0) {
             if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
                 tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
@@ -282,6 +330,95 @@ impl GitCollector {
         }
         facts.cursors = finished;
         Ok(facts)
+    }
+
+    /// Mines `ids` on up to [`MAX_MINING_THREADS`] threads, each with its own repository handle
+    /// and caches, taking [`PIECE_COMMITS`] at a time. The commits come back in walk order;
+    /// when cancelled, only the finished prefix comes back (`complete` is false).
+    fn mine_chunk(&self, shared: &Shared<'_>, ids: &[ObjectId]) -> Result<Mined, CollectError> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let pieces: Vec<&[ObjectId]> = ids.chunks(PIECE_COMMITS).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_MINING_THREADS)
+            .min(pieces.len().max(1));
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let slots: Vec<std::sync::Mutex<Option<Vec<CommitFact>>>> =
+            pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let work = || -> Result<BTreeMap<String, Person>, CollectError> {
+            let mut repo = shared.repo.to_thread_local();
+            // Tree diffs look up the same trees again and again; a few MiB per thread keep the
+            // trees of neighbouring commits (measured: 4 MiB beats 1 and 16 on real histories).
+            repo.object_cache_size(OBJECT_CACHE_BYTES);
+            // Made once per thread: creating it reads the index and attributes.
+            let diff_cache = repo
+                .diff_resource_cache_for_tree_diff()
+                .map_err(err(ErrorKind::RepositoryFailed, "preparing diffs"))?;
+            let mut miner = Miner {
+                c: self,
+                repo: &repo,
+                mailmap: shared.mailmap,
+                mention_names: shared.mention_names,
+                people: BTreeMap::new(),
+                diff_cache,
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(piece) = pieces.get(i) else {
+                    return Ok(miner.people);
+                };
+                let mut mined = Vec::with_capacity(piece.len());
+                for id in *piece {
+                    if shared.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
+                        return Ok(miner.people);
+                    }
+                    match miner.commit(*id) {
+                        Ok(fact) => mined.push(fact),
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            return Err(e);
+                        }
+                    }
+                }
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(mined);
+            }
+        };
+        let outcomes: Vec<Result<BTreeMap<String, Person>, CollectError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|p| {
+                            Err(CollectError::new(
+                                ErrorKind::Panic,
+                                crate::collector::panic_message(&p),
+                            ))
+                        })
+                    })
+                    .collect()
+            });
+        let mut people = BTreeMap::new();
+        for outcome in outcomes {
+            people.extend(outcome?);
+        }
+        let mut commits = Vec::with_capacity(ids.len());
+        let mut complete = true;
+        for slot in slots {
+            match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(mined) => commits.extend(mined),
+                None => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        Ok(Mined {
+            commits,
+            people,
+            complete,
+        })
     }
 
     /// Commits the old tip reaches and the new one does not (rewritten history).
@@ -497,6 +634,7 @@ impl GitCollector {
         let mut per_asset: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         let mut files: BTreeMap<&str, u64> =
             self.assets.iter().map(|a| (a.id.as_str(), 0)).collect();
+        let mut scratch = Vec::new();
         for entry in recorder
             .records
             .iter()
@@ -507,11 +645,8 @@ impl GitCollector {
                 .as_ref()
                 .and_then(|o| o.owners(&path))
                 .filter(|o| !o.is_empty());
-            for asset in self
-                .assets
-                .iter()
-                .filter(|a| a.paths.is_match(path.as_ref()))
-            {
+            for i in self.asset_paths.assets(&path, &mut scratch) {
+                let asset = &self.assets[i];
                 *files.entry(&asset.id).or_default() += 1;
                 if let Some(file_owners) = file_owners {
                     per_asset

@@ -130,6 +130,42 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
     builder.build()
 }
 
+/// Which assets a path belongs to, with one glob set for all of them: matching a path costs
+/// one pass whatever the number of assets.
+#[derive(Debug)]
+pub struct AssetMatcher {
+    set: GlobSet,
+    /// Glob index in `set` → asset index.
+    asset_of_glob: Vec<usize>,
+}
+
+impl AssetMatcher {
+    /// `assets[i]` holds the globs of asset `i`.
+    pub fn new<'a>(assets: impl IntoIterator<Item = &'a [String]>) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        let mut asset_of_glob = Vec::new();
+        for (i, patterns) in assets.into_iter().enumerate() {
+            for p in patterns {
+                builder.add(glob(p)?);
+                asset_of_glob.push(i);
+            }
+        }
+        Ok(AssetMatcher {
+            set: builder.build()?,
+            asset_of_glob,
+        })
+    }
+
+    /// The indexes of the assets `path` belongs to, ascending, each once.
+    pub fn assets(&self, path: &str, scratch: &mut Vec<usize>) -> Vec<usize> {
+        self.set.matches_into(path, scratch);
+        let mut out: Vec<usize> = scratch.iter().map(|&g| self.asset_of_glob[g]).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// Classifies paths by an ordered list of rules, falling back to [`FALLBACK_KIND`].
 #[derive(Debug, Clone)]
 pub struct KindClassifier {
