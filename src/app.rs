@@ -38,8 +38,22 @@ pub struct App {
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
+    /// The derived part of the last good exposition: kept when deriving fails, so a failing
+    /// store never empties /metrics (the self metrics are rendered fresh every time).
+    derived: Arc<Mutex<String>>,
+    /// Why the store is unhealthy (its last read or write failed, or its start-up check found
+    /// damage); `None` while healthy.
+    store_problem: Arc<Mutex<Option<String>>>,
+    /// Set once a snapshot holding every source's first collection is served.
+    ready: Arc<std::sync::atomic::AtomicBool>,
     /// Serialises derive-and-render so an older snapshot never replaces a newer one.
     render_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Locks a std mutex whose data stays valid if a holder panicked (every value here is replaced
+/// whole, never left half-written), so poisoning is ignored.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub fn now_seconds() -> f64 {
@@ -83,6 +97,9 @@ impl App {
             sources: Arc::new(sources),
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
+            derived: Arc::new(Mutex::new(String::new())),
+            store_problem: Arc::new(Mutex::new(None)),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             render_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -94,13 +111,48 @@ impl App {
             .clone()
     }
 
-    /// Ready once every source has finished or failed its first collection.
+    /// Ready once the served snapshot holds every source's first collection (finished or
+    /// failed): a scraper that waits for ready never sees a source missing.
     pub fn is_ready(&self) -> bool {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .all(|s| s.success.is_some())
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn all_collected_once(&self) -> bool {
+        locked(&self.status).values().all(|s| s.success.is_some())
+    }
+
+    /// Why the store is unhealthy, if it is.
+    pub fn store_problem(&self) -> Option<String> {
+        locked(&self.store_problem).clone()
+    }
+
+    /// Records the outcome of a store operation for `mlsteward_store_healthy`.
+    pub fn note_store(&self, problem: Option<String>) {
+        if let Some(p) = &problem {
+            tracing::error!(error = %p, "the store is unhealthy");
+        }
+        *locked(&self.store_problem) = problem;
+    }
+
+    /// Checks the store file for damage (SQLite's quick check); run once at start-up, off the
+    /// request path.
+    pub async fn check_store(&self) {
+        let store = self.store.clone();
+        let checked = tokio::task::spawn_blocking(move || store.quick_check()).await;
+        let problem = match checked {
+            Ok(Ok(lines)) if lines == ["ok"] => None,
+            Ok(Ok(lines)) => Some(format!(
+                "{}: damaged: {}",
+                self.store.path(),
+                lines.join("; ")
+            )),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("checking the store panicked: {e}")),
+        };
+        if problem.is_some() {
+            self.note_store(problem);
+            self.render().await;
+        }
     }
 
     pub fn status(&self, source: &str) -> Option<CollectorStatus> {
@@ -141,6 +193,23 @@ impl App {
                     *s.errors.entry(e.kind).or_default() += 1;
                 }
             }
+        }
+        // A failed write marks the store unhealthy; a successful collection (which wrote its
+        // facts) clears that, never damage found by a check.
+        match result {
+            Err(e) if e.kind == ErrorKind::StoreFailed => {
+                self.note_store(Some(format!("{WRITE_FAILED}{}", e.message)))
+            }
+            Ok(()) => {
+                let mut problem = locked(&self.store_problem);
+                if problem
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with(WRITE_FAILED))
+                {
+                    *problem = None;
+                }
+            }
+            Err(_) => {}
         }
         if result.is_ok() {
             if let Err(e) = self.store.record_success(source, now) {
@@ -231,34 +300,59 @@ impl App {
         (result, leftover)
     }
 
-    /// Derives every family from the store and replaces the served snapshot.
+    /// Derives every family from the store and replaces the served snapshot. When deriving
+    /// fails, the last good derived families are served with fresh self metrics, among them
+    /// `mlsteward_store_healthy 0`.
     pub async fn render(&self) {
         let _guard = self.render_lock.lock().await;
+        // Decided before deriving, so the snapshot holds what readiness promises.
+        let complete = self.all_collected_once();
         let app = self.clone();
         let rendered = tokio::task::spawn_blocking(move || app.render_text()).await;
         match rendered {
-            Ok(Ok(text)) => {
-                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text)
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "deriving metrics failed; serving the previous snapshot")
+            Ok(text) => {
+                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text);
+                if complete {
+                    self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
             }
             Err(e) => {
-                tracing::error!(error = %e, "deriving metrics panicked; serving the previous snapshot")
+                tracing::error!(error = %e, "rendering metrics panicked; serving the previous snapshot")
             }
         }
     }
 
-    /// The exposition text: derived families, then self metrics.
-    pub fn render_text(&self) -> anyhow::Result<String> {
+    /// The exposition text: derived families (the last good ones when deriving fails), then
+    /// self metrics.
+    pub fn render_text(&self) -> String {
         self.render_text_at(now_seconds() as i64)
     }
 
     /// The exposition as of `now` (seconds since the epoch), for windows.
-    pub fn render_text_at(&self, now: i64) -> anyhow::Result<String> {
-        let mut families = crate::derive::families(&self.store, &self.config, now)?;
-        families.extend(self.self_families());
-        Ok(exposition::render(&families))
+    pub fn render_text_at(&self, now: i64) -> String {
+        match crate::derive::families(&self.store, &self.config, now) {
+            Ok(families) => {
+                *locked(&self.derived) = exposition::render(&families);
+                // A successful read clears a read failure, never damage found by a check.
+                let mut problem = locked(&self.store_problem);
+                if problem
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with(READ_FAILED))
+                {
+                    *problem = None;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "deriving metrics failed; serving the last good ones");
+                let mut problem = locked(&self.store_problem);
+                if problem.is_none() || e.is_corrupt() {
+                    *problem = Some(format!("{READ_FAILED}{e}"));
+                }
+            }
+        }
+        let mut text = locked(&self.derived).clone();
+        text.push_str(&exposition::render(&self.self_families()));
+        text
     }
 
     fn self_families(&self) -> Vec<Family> {
@@ -276,7 +370,7 @@ impl App {
         let mut errors = Family::new(
             "mlsteward_collector_errors_total",
             MetricType::Counter,
-            "Failed collections since the process started, by error kind: fetch_failed, repository_failed, timeout, panic, store_failed, cancelled.",
+            "Failed collections since the process started, by error kind: fetch_failed, repository_failed, timeout, panic, store_failed, cancelled, resource_exhausted (out of open files or disk space).",
         );
         let mut interval = Family::new(
             "mlsteward_collector_interval_seconds",
@@ -320,6 +414,19 @@ impl App {
                 crate::scheduler::nominal_interval(&source.config.schedule).as_secs_f64(),
             );
         }
+        let mut healthy = Family::new(
+            "mlsteward_store_healthy",
+            MetricType::Gauge,
+            "1 if the fact store is usable: its start-up check found no damage and its last read and write succeeded; 0 otherwise (the last good metrics keep being served; see the landing page and logs for why).",
+        );
+        healthy.push(
+            vec![],
+            if self.store_problem().is_some() {
+                0.0
+            } else {
+                1.0
+            },
+        );
         let mut build = Family::new(
             "mlsteward_build_info",
             MetricType::Gauge,
@@ -329,7 +436,9 @@ impl App {
             vec![("version", env!("CARGO_PKG_VERSION").to_string())],
             1.0,
         );
-        vec![success, duration, last, interval, errors, skipped, build]
+        vec![
+            success, duration, last, interval, errors, skipped, healthy, build,
+        ]
     }
 }
 
@@ -338,6 +447,10 @@ impl Source {
         self.config.kind.name()
     }
 }
+
+/// Prefixes of store problems that a later successful read or write clears.
+const READ_FAILED: &str = "reading the store failed: ";
+const WRITE_FAILED: &str = "writing the store failed: ";
 
 /// How long shutdown waits for in-flight collections before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

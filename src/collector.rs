@@ -25,16 +25,19 @@ pub enum ErrorKind {
     StoreFailed,
     /// Shutdown interrupted the collection.
     Cancelled,
+    /// The process ran out of a resource (open files, disk space): not the source's fault.
+    ResourceExhausted,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::FetchFailed,
         ErrorKind::RepositoryFailed,
         ErrorKind::Timeout,
         ErrorKind::Panic,
         ErrorKind::StoreFailed,
         ErrorKind::Cancelled,
+        ErrorKind::ResourceExhausted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Panic => "panic",
             ErrorKind::StoreFailed => "store_failed",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::ResourceExhausted => "resource_exhausted",
         }
     }
 }
@@ -57,11 +61,31 @@ pub struct CollectError {
 }
 
 impl CollectError {
+    /// An error of `kind`; a message spanning several lines (some libraries' error chains do)
+    /// is joined into one, so every log record stays one line.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CollectError {
-            kind,
-            message: message.into(),
-        }
+        let message: String = message.into();
+        let message = if message.contains('\n') {
+            message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else {
+            message
+        };
+        // Running out of files or disk shows up deep inside library errors as the OS's error
+        // text; it is reported as what it is, whichever operation hit it.
+        let exhausted = ["(os error 23)", "(os error 24)", "(os error 28)"]
+            .iter()
+            .any(|code| message.contains(code));
+        let kind = if exhausted {
+            ErrorKind::ResourceExhausted
+        } else {
+            kind
+        };
+        CollectError { kind, message }
     }
 }
 
@@ -75,6 +99,23 @@ pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
         "collector panicked: {}",
         text.unwrap_or_else(|| "unknown cause".into())
     )
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn exhaustion_is_named_and_messages_are_one_line() {
+        let e = CollectError::new(
+            ErrorKind::RepositoryFailed,
+            "opening x: Too many open files (os error 24)",
+        );
+        assert_eq!(e.kind, ErrorKind::ResourceExhausted);
+        let e = CollectError::new(ErrorKind::FetchFailed, "fetching:\n  Caused by:\n 0: Io\n");
+        assert_eq!(e.message, "fetching:; Caused by:; 0: Io");
+        assert_eq!(e.kind, ErrorKind::FetchFailed);
+    }
 }
 
 /// Set on shutdown or timeout; long collections check it between units of work.

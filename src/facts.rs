@@ -33,6 +33,8 @@ pub struct GitFacts {
     /// Per asset of this repository, the files its globs match at the branch tip; replaces the
     /// previous snapshot.
     pub asset_files: Vec<(String, u64)>,
+    /// The repository is a shallow clone: history starts at its boundary commits.
+    pub shallow: bool,
     /// Replaces the source's cursors when the facts are committed.
     pub cursors: Cursors,
 }
@@ -48,6 +50,10 @@ pub enum CommitOutcome {
     WhitespaceOnly,
     /// Changes no file (gitlinks aside).
     Empty,
+    /// The commit object cannot be read (no author line, a time that overflows): skipped.
+    Unreadable,
+    /// The oldest commit of a shallow clone: its parent is absent, so it cannot be diffed.
+    ShallowBoundary,
 }
 
 impl CommitOutcome {
@@ -59,19 +65,23 @@ impl CommitOutcome {
             CommitOutcome::OptedOut => "opted_out",
             CommitOutcome::WhitespaceOnly => "whitespace_only",
             CommitOutcome::Empty => "empty",
+            CommitOutcome::Unreadable => "unreadable",
+            CommitOutcome::ShallowBoundary => "shallow_boundary",
         }
     }
 }
 
 /// Every outcome `mlsteward_git_commits` reports, in exposition order: the stored outcomes plus
 /// `revert` and `reverted`, which derive computes from the revert edges.
-pub const COMMIT_OUTCOMES: [&str; 8] = [
+pub const COMMIT_OUTCOMES: [&str; 10] = [
     "credited",
     "merge",
     "bot",
     "opted_out",
     "whitespace_only",
     "empty",
+    "unreadable",
+    "shallow_boundary",
     "revert",
     "reverted",
 ];

@@ -68,6 +68,8 @@ enum Command {
     },
     /// Print who was joined with whom into one person, and by which rule.
     Identities,
+    /// Check the store file for damage (SQLite's integrity check); exit 1 if it is damaged.
+    CheckStore,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -175,6 +177,7 @@ fn main() -> ExitCode {
             since,
         } => report(&cli, &config, format, asset.as_deref(), since),
         Command::Identities => identities(&cli, &config),
+        Command::CheckStore => check_store(&cli),
     };
     match result {
         Ok(code) => code,
@@ -224,6 +227,12 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         print_problems(&cli.config_file, &problems);
         return Ok(ExitCode::from(2));
+    }
+    if config.sources.is_empty() {
+        eprintln!(
+            "{}: warning: no sources: the daemon would collect nothing",
+            cli.config_file.display()
+        );
     }
     println!(
         "{}: OK ({} source(s), {} catalog asset(s))",
@@ -277,6 +286,47 @@ fn report(
     Ok(ExitCode::SUCCESS)
 }
 
+fn check_store(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let damaged = |error: &dyn std::fmt::Display| {
+        eprintln!(
+            "{}: damaged: {error}; restore it from a backup or delete it to mine again from scratch",
+            cli.storage_path.display()
+        );
+        Ok(ExitCode::from(1))
+    };
+    let store = match existing_store(cli) {
+        Err(e)
+            if e.downcast_ref::<mlsteward::store::StoreError>()
+                .is_some_and(|e| e.is_corrupt()) =>
+        {
+            return damaged(&e)
+        }
+        other => other?,
+    };
+    let found = match store.integrity_check() {
+        Err(e) if e.is_corrupt() => return damaged(&e),
+        other => other?,
+    };
+    if found == ["ok"] {
+        println!(
+            "{}: ok (schema version {})",
+            store.path(),
+            store.schema_version()?
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for problem in &found {
+            eprintln!("{}: {problem}", store.path());
+        }
+        eprintln!(
+            "{}: damaged ({} problem(s)); restore it from a backup or delete it to mine again from scratch",
+            store.path(),
+            found.len()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
 fn identities(cli: &Cli, config: &config::Config) -> anyhow::Result<ExitCode> {
     let store = existing_store(cli)?;
     print!("{}", mlsteward::report::identities(&store, config)?);
@@ -296,7 +346,7 @@ fn run_async(
 }
 
 fn open_app(cli: &Cli, config: config::Config) -> anyhow::Result<App> {
-    let store = Store::open(&cli.storage_path)?;
+    let store = Store::open_exclusive(&cli.storage_path)?;
     let storage_dir = cli
         .storage_path
         .parent()
@@ -315,7 +365,7 @@ async fn collect_once(cli: &Cli, config: config::Config) -> anyhow::Result<ExitC
     }
     let text = {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || app.render_text()).await??
+        tokio::task::spawn_blocking(move || app.render_text()).await?
     };
     print!("{text}");
     app.store.flush()?;
@@ -345,26 +395,35 @@ async fn shutdown_signal() {
 }
 
 async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+    let fd_limit = server::raise_fd_limit();
     let app = open_app(cli, config)?;
     let address = listen_address(&cli.listen_address);
     let listener = match tokio::net::TcpListener::bind(&address).await {
         Ok(l) => l,
         Err(e) => anyhow::bail!("cannot listen on {address}: {e}"),
     };
-    tracing::info!(address = %listener.local_addr()?, sources = app.sources.len(), "mlsteward listening");
+    tracing::info!(address = %listener.local_addr()?, sources = app.sources.len(), open_files_limit = fd_limit, "mlsteward listening");
+    if app.sources.is_empty() {
+        tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");
+    }
     app.render().await;
+    {
+        let app = app.clone();
+        tokio::spawn(async move { app.check_store().await });
+    }
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     scheduler::spawn(&app, &tracker, &shutdown);
     tracker.close();
-    let server_shutdown = shutdown.clone();
-    let router = server::router(app.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-            .await
-    });
+    let limits = server::Limits::for_fd_limit(fd_limit);
+    let server = tokio::spawn(server::serve(
+        listener,
+        app.clone(),
+        limits,
+        shutdown.clone(),
+        std::time::Duration::from_secs(2),
+    ));
 
     shutdown_signal().await;
     tracing::info!(

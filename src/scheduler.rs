@@ -215,7 +215,7 @@ mod tests {
         advance(Duration::from_secs(30)).await;
         assert_eq!(ok_calls.load(Ordering::SeqCst), 4);
         assert!(hang_calls.load(Ordering::SeqCst) >= 1);
-        let text = app.render_text().unwrap();
+        let text = app.render_text();
         assert!(
             text.contains("mlsteward_collector_success{collector=\"git\",source=\"ok\"} 1"),
             "{text}"

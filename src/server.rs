@@ -1,5 +1,22 @@
 //! The HTTP server: `/metrics` serves the pre-rendered snapshot and never waits on a source.
-//! Only this module knows HTTP serving.
+//! Only this module knows HTTP serving: binding, the accept loop and its limits, graceful
+//! shutdown.
+//!
+//! Idle or slow peers cannot take `/metrics` down: a request's headers must arrive within
+//! [`Limits::header_read_timeout`], a connection with no traffic for [`Limits::idle_timeout`] is
+//! closed, and at [`Limits::max_connections`] the oldest connection is closed to admit a new
+//! one (slow and idle peers are the old ones; scrapes are short).
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -92,18 +109,213 @@ async fn landing(State(app): State<App>) -> Html<String> {
             s.collector_kind()
         ));
     }
+    let store = match app.store_problem() {
+        None => String::from("<p>Store: healthy.</p>"),
+        Some(problem) => format!(
+            "<p style=\"color:#b00\"><strong>Store unhealthy:</strong> {}. The last good metrics are served; run <code>mlsteward check-store</code>.</p>",
+            escape_html(&problem)
+        ),
+    };
     Html(format!(
         "<!DOCTYPE html><html><head><title>mlsteward</title></head><body><h1>mlsteward</h1>\
-         <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>\
+         <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
          <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th></tr>{rows}</table></body></html>",
         env!("CARGO_PKG_VERSION")
     ))
 }
 
+/// How much the server lets one peer hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The defaults, with the connection cap kept well inside the process's file-descriptor
+    /// limit (the rest is for the store, repositories and upstream connections).
+    pub fn for_fd_limit(fd_limit: u64) -> Limits {
+        let room = (fd_limit.saturating_sub(64) / 2).max(8);
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: (room as usize).min(1024),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Prometheus does; returns the limit
+/// now in force.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur;
+            }
+        }
+        limit.rlim_cur
+    }
+}
+
+/// A stream that records when bytes last moved, for the idle timeout.
+struct Tracked<S> {
+    inner: S,
+    last_active: Arc<AtomicU64>,
+    born: Instant,
+}
+
+impl<S> Tracked<S> {
+    fn touch(&self) {
+        self.last_active
+            .store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets open requests finish for at most
+/// `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    limits: Limits,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(router(app));
+    // Open connections by age: sequence number → the token that closes it.
+    let open: Arc<Mutex<BTreeMap<u64, CancellationToken>>> = Arc::default();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let mut next_id: u64 = 0;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors or a reset before accept: say so, back off briefly.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = next_id;
+        next_id += 1;
+        let token = shutdown.child_token();
+        {
+            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            while open.len() >= limits.max_connections {
+                let Some((_, oldest)) = open.pop_first() else {
+                    break;
+                };
+                oldest.cancel();
+            }
+            open.insert(id, token.clone());
+        }
+        let last_active = Arc::new(AtomicU64::new(0));
+        let io = hyper_util::rt::TokioIo::new(Tracked {
+            inner: stream,
+            last_active: last_active.clone(),
+            born: Instant::now(),
+        });
+        let service = service.clone();
+        let open = open.clone();
+        tracker.spawn(async move {
+            let born = Instant::now();
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .keep_alive(true)
+                .serve_connection(io, service);
+            tokio::pin!(conn);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = token.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+                        break;
+                    }
+                    _ = tick.tick() => {
+                        let idle = born.elapsed().saturating_sub(Duration::from_millis(last_active.load(Ordering::Relaxed)));
+                        if idle >= limits.idle_timeout {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+                            break;
+                        }
+                    }
+                }
+            }
+            open.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_cap_stays_inside_the_fd_limit() {
+        assert_eq!(Limits::for_fd_limit(256).max_connections, 96);
+        assert_eq!(Limits::for_fd_limit(1 << 20).max_connections, 1024);
+        assert_eq!(Limits::for_fd_limit(10).max_connections, 8);
+    }
 
     #[test]
     fn gzip_negotiation() {

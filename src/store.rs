@@ -13,20 +13,45 @@ use rusqlite::{params, Connection};
 use crate::facts::{Cursors, Facts, GitFacts};
 use crate::people::NameUse;
 
-/// Store failures. Each message carries its cause's text, so the cause is not chained again.
+/// Store failures. Each message carries its cause's text (and the store's path, once it is
+/// known), so the cause is not chained again.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("storage: {0}")]
-    Sqlite(String),
+    #[error("storage: {message}")]
+    Sqlite {
+        message: String,
+        /// SQLite says the file is damaged or not a database.
+        corrupt: bool,
+    },
     #[error("storage: cannot use {path}: {error}")]
     Io { path: String, error: String },
-    #[error("storage: the database has schema version {found}, newer than this build knows ({known}); refusing to touch it")]
-    TooNew { found: i64, known: i64 },
+    #[error("storage {path}: the database has schema version {found}, newer than this build knows ({known}); refusing to touch it")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("storage {path}: another mlsteward process is using this store (it holds {lock}); run one daemon per store")]
+    Locked { path: String, lock: String },
+}
+
+impl StoreError {
+    /// Whether the store file itself is damaged (not a passing condition such as a full disk).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Sqlite { corrupt: true, .. })
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        let corrupt = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        );
+        StoreError::Sqlite {
+            message: e.to_string(),
+            corrupt,
+        }
     }
 }
 
@@ -120,6 +145,10 @@ CREATE TABLE codeowners_default (
     repository TEXT PRIMARY KEY,
     owners     TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE git_repositories (
+    repository TEXT PRIMARY KEY,
+    shallow    INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE asset_files (
     repository TEXT NOT NULL,
     asset      TEXT NOT NULL,
@@ -142,6 +171,10 @@ WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// The database file, named in every error.
+    path: Arc<str>,
+    /// Held for the store's lifetime by a daemon (see [`Store::open_exclusive`]).
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 /// Rows derive reads; plain data, no SQL outside this module.
@@ -170,26 +203,96 @@ pub struct PersonKindRow {
 }
 
 impl Store {
+    /// Opens (creating if needed) the store for reading and writing; other processes may have it
+    /// open too (`report`, `check-store`).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens the store for a process that collects into it, after taking an exclusive lock on
+    /// `<path>.lock`: a second daemon on the same store is refused, instead of both mining
+    /// everything and racing on the schema.
+    pub fn open_exclusive(path: &Path) -> Result<Store, StoreError> {
+        Self::create_dir(path)?;
+        let lock_path = format!("{}.lock", path.display());
+        let io = |e: std::io::Error| StoreError::Io {
+            path: lock_path.clone(),
+            error: e.to_string(),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: path.display().to_string(),
+                    lock: lock_path,
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        Self::open_with(path, Some(Arc::new(file)))
+    }
+
+    fn create_dir(path: &Path) -> Result<(), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
                 path: dir.display().to_string(),
                 error: e.to_string(),
             })?;
         }
+        Ok(())
+    }
+
+    fn open_with(path: &Path, lock: Option<Arc<std::fs::File>>) -> Result<Store, StoreError> {
+        Self::create_dir(path)?;
+        let shown = path.display().to_string();
+        let at = |e: StoreError| with_path(&shown, e);
         let mut conn = Connection::open(path).map_err(|e| StoreError::Io {
-            path: path.display().to_string(),
+            path: shown.clone(),
             error: e.to_string(),
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| at(e.into()))?;
         // WAL + NORMAL: a committed transaction survives a process crash; readers never block.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn)?;
+        // Switching to WAL needs a moment without other connections: retry while busy.
+        let mut tries = 0;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e)
+                    if tries < 50
+                        && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(at(e.into())),
+            }
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| at(e.into()))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| at(e.into()))?;
+        migrate(&mut conn, &shown).map_err(at)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            path: shown.into(),
+            _lock: lock,
         })
+    }
+
+    /// `result` with this store's path in its error message.
+    fn at<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        result.map_err(|e| with_path(&self.path, e))
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -205,72 +308,101 @@ impl Store {
         f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.lock();
-        let tx = conn.unchecked_transaction()?;
-        // Derive's person map lives in the temporary schema: a read never writes the file.
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS person_map (key TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
-             CREATE TEMP TABLE IF NOT EXISTS kept (asset TEXT NOT NULL, person TEXT NOT NULL, PRIMARY KEY (asset, person)) WITHOUT ROWID;
-             DELETE FROM temp.person_map; DELETE FROM temp.kept;",
-        )?;
-        let out = f(&Reader { conn: &tx })?;
-        tx.commit()?;
-        Ok(out)
+        self.at((|| {
+            let tx = conn.unchecked_transaction()?;
+            // Derive's person map lives in the temporary schema: a read never writes the file.
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS person_map (key TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TEMP TABLE IF NOT EXISTS kept (asset TEXT NOT NULL, person TEXT NOT NULL, PRIMARY KEY (asset, person)) WITHOUT ROWID;
+                 DELETE FROM temp.person_map; DELETE FROM temp.kept;",
+            )?;
+            let out = f(&Reader { conn: &tx })?;
+            tx.commit()?;
+            Ok(out)
+        })())
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .lock()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        let conn = self.lock();
+        self.at(Ok(
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))?
+        ))
     }
 
     pub fn cursors(&self, source: &str) -> Result<Cursors, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT key, value FROM cursors WHERE source = ?1")?;
-        let rows = stmt.query_map([source], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.at((|| {
+            let mut stmt =
+                conn.prepare_cached("SELECT key, value FROM cursors WHERE source = ?1")?;
+            let rows = stmt.query_map([source], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })())
     }
 
     /// Applies one collection's facts and cursors atomically.
     pub fn apply(&self, facts: &Facts) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        match facts {
-            Facts::Git(git) => apply_git(&tx, git)?,
-        }
-        tx.commit()?;
-        Ok(())
+        self.at((|| {
+            let tx = conn.transaction()?;
+            match facts {
+                Facts::Git(git) => apply_git(&tx, git)?,
+            }
+            tx.commit()?;
+            Ok(())
+        })())
     }
 
     pub fn record_success(&self, source: &str, at_seconds: f64) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO collector_state (source, last_success_seconds) VALUES (?1, ?2)
-             ON CONFLICT(source) DO UPDATE SET last_success_seconds = excluded.last_success_seconds",
-            params![source, at_seconds],
-        )?;
-        Ok(())
+        let conn = self.lock();
+        self.at((|| {
+            conn.execute(
+                "INSERT INTO collector_state (source, last_success_seconds) VALUES (?1, ?2)
+                 ON CONFLICT(source) DO UPDATE SET last_success_seconds = excluded.last_success_seconds",
+                params![source, at_seconds],
+            )?;
+            Ok(())
+        })())
     }
 
     pub fn last_successes(&self) -> Result<BTreeMap<String, f64>, StoreError> {
         let conn = self.lock();
-        let mut stmt =
-            conn.prepare_cached("SELECT source, last_success_seconds FROM collector_state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.at((|| {
+            let mut stmt =
+                conn.prepare_cached("SELECT source, last_success_seconds FROM collector_state")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })())
     }
 
     /// Checkpoints the WAL into the main file; called on shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.lock()
-            .pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
-        Ok(())
+        let conn = self.lock();
+        self.at(Ok(conn.pragma_update(
+            None,
+            "wal_checkpoint",
+            "TRUNCATE",
+        )?))
     }
 
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self
-            .lock()
-            .pragma_query_value(None, "integrity_check", |r| r.get(0))?)
+    /// SQLite's integrity check: `["ok"]`, or the problems it found (at most 100).
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.check("integrity_check")
+    }
+
+    /// The faster check (no index consistency), for start-up.
+    pub fn quick_check(&self) -> Result<Vec<String>, StoreError> {
+        self.check("quick_check")
+    }
+
+    fn check(&self, pragma: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        self.at((|| {
+            let mut stmt = conn.prepare(&format!("PRAGMA {pragma}(100)"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })())
     }
 }
 
@@ -509,6 +641,15 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The git repositories that are shallow clones.
+    pub fn shallow_repositories(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn;
+        let mut stmt =
+            conn.prepare_cached("SELECT repository FROM git_repositories WHERE shallow = 1")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Files per asset at the tip of its repository.
     pub fn asset_files(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let conn = self.conn;
@@ -528,21 +669,37 @@ impl Reader<'_> {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+/// `e` with the store's path in its message.
+fn with_path(path: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Sqlite { message, corrupt } if !message.starts_with(path) => {
+            StoreError::Sqlite {
+                message: format!("{path}: {message}"),
+                corrupt,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Applies the pending migrations. The version is read inside the same immediate (write)
+/// transaction that applies them, so two processes opening a fresh store never both migrate.
+fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
         return Err(StoreError::TooNew {
+            path: path.to_string(),
             found: version,
             known,
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -637,6 +794,10 @@ fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreErro
             params![repo, owners],
         )?;
     }
+    tx.execute(
+        "INSERT OR REPLACE INTO git_repositories (repository, shallow) VALUES (?1, ?2)",
+        params![repo, git.shallow],
+    )?;
     tx.execute("DELETE FROM asset_files WHERE repository = ?1", [repo])?;
     {
         let mut files = tx.prepare_cached(

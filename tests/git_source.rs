@@ -494,7 +494,12 @@ fn a_remote_url_is_mirrored_into_storage_and_fetched_on_each_collection() {
         "mirror",
         &format!("file://{}", repo.dir.display()),
     );
-    assert!(dir.path().join("data/git/mirror.git").exists());
+    assert!(dir
+        .path()
+        .join("data/git")
+        .join(mlsteward::sources::git::mirror_name("mirror"))
+        .join("HEAD")
+        .exists());
     repo.commit(
         "Jo <jo@example.com>",
         now() - DAY,

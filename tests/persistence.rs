@@ -48,7 +48,7 @@ fn synthetic_repo(dir: &Path, commits: usize, schedule: &str) -> PathBuf {
 /// unfinished one, or nothing. A batch is all there or not at all.
 fn assert_store_matches_its_progress(storage: &Path, total: i64) -> i64 {
     let store = Store::open(storage).unwrap();
-    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert_eq!(store.integrity_check().unwrap(), ["ok"]);
     let commits = count_rows(&store, "commits").unwrap();
     let cursors = store.cursors("big").unwrap();
     let expected = match (cursors.get("mining_done"), cursors.get("tip")) {

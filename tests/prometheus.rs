@@ -25,13 +25,15 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    fn start(dir: &Path, target: &str) -> Prometheus {
+    fn start(dir: &Path, targets: &[&str]) -> Prometheus {
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let targets = targets.join(", ");
         let rules = repo_root().join("deploy/prometheus/alerts.yml");
         let config = dir.join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: mlsteward\n    static_configs:\n      - targets: ['{target}']\n",
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: mlsteward\n    static_configs:\n      - targets: [{targets}]\n",
                 rules.display()
             ),
         )
@@ -99,7 +101,13 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let mut daemon = Daemon::run(&config, &storage, &[]);
     let addr = daemon.addr.clone();
     daemon.wait_ready();
-    let prom = Prometheus::start(dir.path(), &addr);
+    // A second replica whose store is damaged, so that the store alert fires too.
+    let damaged = dir.path().join("damaged/db.sqlite");
+    crate::git_source::collect_once(&config, &damaged);
+    corrupt_store(&damaged);
+    let mut broken_daemon = Daemon::run(&config, &damaged, &[]);
+    broken_daemon.wait_ready();
+    let prom = Prometheus::start(dir.path(), &[&addr, &broken_daemon.addr]);
     wait_until(
         "samples of every family in Prometheus",
         Duration::from_secs(60),
@@ -193,4 +201,5 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         failures.join("\n")
     );
     drop(daemon);
+    drop(broken_daemon);
 }

@@ -339,3 +339,17 @@ pub const FACT_FAMILIES: &[&str] = &[
     "mlsteward_credited_commits_total",
     "mlsteward_git_commits",
 ];
+
+/// Damages a store file the way a bad disk would: its last page (table data, not the schema)
+/// is overwritten with garbage, so the file still opens and the damage shows on reading.
+pub fn corrupt_store(path: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let pages = std::fs::metadata(path).unwrap().len() / 4096;
+    assert!(
+        pages > 4,
+        "a store of {pages} pages is too small to damage safely"
+    );
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.seek(SeekFrom::Start((pages - 1) * 4096)).unwrap();
+    file.write_all(&[0x5a; 4096]).unwrap();
+}

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod git_source;
 mod golden;
+mod hardening;
 mod persistence;
 mod prometheus;
 mod trust;

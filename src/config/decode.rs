@@ -44,8 +44,42 @@ impl fmt::Display for Problem {
 pub struct Problems<'e> {
     pub file: PathBuf,
     pub list: Vec<Problem>,
+    /// Problems found beyond [`MAX_PROBLEMS`], counted but not kept.
+    pub dropped: usize,
     /// Looks up `${NAME}` references; injected so tests need not touch the process environment.
     pub env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+/// At most this many problems are reported; the rest are counted (a huge file of unknown keys
+/// must not print megabytes).
+pub const MAX_PROBLEMS: usize = 100;
+
+/// The largest config, identity or secret file read: a configuration is small, and a path to
+/// `/dev/zero` or a huge file must not exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a configuration-side file: a regular file (not a FIFO or device) of at most
+/// [`MAX_FILE_BYTES`], as UTF-8.
+pub fn read_small_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {MAX_FILE_BYTES} allowed",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("more than the {MAX_FILE_BYTES} bytes allowed"));
+    }
+    Ok(text)
 }
 
 impl<'e> Problems<'e> {
@@ -53,11 +87,16 @@ impl<'e> Problems<'e> {
         Problems {
             file: file.to_path_buf(),
             list: Vec::new(),
+            dropped: 0,
             env,
         }
     }
 
     pub fn add(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
+        if self.list.len() >= MAX_PROBLEMS {
+            self.dropped += 1;
+            return;
+        }
         self.list.push(Problem {
             file: self.file.clone(),
             pos,
@@ -281,7 +320,7 @@ impl<'n> MapReader<'n> {
                 let path = self.child_path(&file_key);
                 let name = string(p, node, &path)?;
                 let full = p.base_dir().join(&name);
-                match std::fs::read_to_string(&full) {
+                match read_small_file(&full) {
                     Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
                     Err(e) => {
                         p.add(

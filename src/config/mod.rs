@@ -240,7 +240,7 @@ impl Config {
 /// Reads and validates the config file at `path`, reporting every problem found.
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
     let env = |name: &str| std::env::var(name).ok();
-    match std::fs::read_to_string(path) {
+    match decode::read_small_file(path) {
         Ok(text) => parse(path, &text, &env),
         Err(e) => Err(vec![Problem {
             file: path.to_path_buf(),
@@ -275,6 +275,19 @@ pub fn parse(
             b.pos.column,
         ))
     });
+    if p.dropped > 0 {
+        let last = p
+            .list
+            .last()
+            .map_or(yaml::Pos { line: 1, column: 1 }, |l| l.pos);
+        let more = p.dropped;
+        p.list.push(Problem {
+            file: file.to_path_buf(),
+            pos: last,
+            path: String::new(),
+            message: format!("… and {more} more problem(s) not shown"),
+        });
+    }
     match config {
         Some(config) if p.list.is_empty() => Ok(config),
         _ => {
@@ -390,7 +403,7 @@ fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recog
 /// Reads the identity file named in the config; its own problems name its own file.
 fn load_identities(p: &mut Problems, pos: yaml::Pos, key_path: &str, name: &str) -> Vec<Identity> {
     let file = p.base_dir().join(name);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match decode::read_small_file(&file) {
         Ok(text) => text,
         Err(e) => {
             p.add(

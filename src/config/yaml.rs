@@ -63,19 +63,56 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses one YAML document. An empty document is an empty mapping.
+/// Collections nested deeper than this are refused: nothing in a configuration needs more, and
+/// the tree is walked recursively.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses one YAML document. An empty document is an empty mapping. A leading UTF-8 byte order
+/// mark is skipped; a second document (after `---`) is an error, not silently ignored.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        pos: Pos {
-            line: e.marker().line(),
-            column: e.marker().col() + 1,
-        },
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    let mut documents = 0;
+    // Events are pulled one at a time (the parser's own `load` recurses once per nesting level
+    // and overflows the stack on deep input).
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
+            pos: Pos {
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+            },
+            message: e.info().to_string(),
+        })?;
+        let pos = Pos {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(SyntaxError {
+                        pos,
+                        message: "a second YAML document (after `---`): the configuration is one document".into(),
+                    });
+                }
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..)
+                if builder.stack.len() >= MAX_DEPTH =>
+            {
+                return Err(SyntaxError {
+                    pos,
+                    message: format!("nested deeper than {MAX_DEPTH} levels"),
+                });
+            }
+            _ => {}
+        }
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
     }
     Ok(builder.root.unwrap_or(Node {
         pos: Pos { line: 1, column: 1 },
@@ -183,6 +220,25 @@ mod tests {
     fn syntax_error_has_position() {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.pos.line >= 1, "{err:?}");
+    }
+
+    #[test]
+    fn deep_nesting_a_second_document_and_a_bom() {
+        let deep: String = (0..10_000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
+        let e = parse(&deep).unwrap_err();
+        assert_eq!(e.message, "nested deeper than 64 levels");
+        let flow = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&flow).is_err());
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(e.pos.line, 2);
+        assert!(e.message.contains("second YAML document"), "{e:?}");
+        let node = parse("\u{feff}sources: []\n").unwrap();
+        let Value::Map(entries) = node.value else {
+            panic!()
+        };
+        assert!(matches!(&entries[0].0.value, Value::Scalar { text, .. } if text == "sources"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     let mut commits = Family::new(
         "mlsteward_git_commits",
         MetricType::Gauge,
-        "Commits mined from the source's branch by outcome, every outcome always exported: credited, merge, bot, opted_out, whitespace_only (every changed file stays a regular file with its mode and equal content once whitespace is removed), empty (changes no file), revert (names an ancestor that changed a path it changes) or reverted (has a standing revert).",
+        "Commits mined from the source's branch by outcome, every outcome always exported: credited, merge, bot, opted_out, whitespace_only (every changed file stays a regular file with its mode and equal content once whitespace is removed), empty (changes no file), unreadable (a malformed commit object, skipped), shallow_boundary (the oldest commit of a shallow clone), revert (names an ancestor that changed a path it changes) or reverted (has a standing revert).",
     );
     let mut outcomes: BTreeMap<(String, String), u64> = BTreeMap::new();
     for (repo, outcome, n) in cx.reader.commit_outcomes()? {
@@ -86,6 +86,23 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         );
     }
 
+    let mut shallow = Family::new(
+        "mlsteward_git_shallow",
+        MetricType::Gauge,
+        "1 if the source's repository is a shallow clone: history starts at its boundary commits, which cannot be diffed and earn nothing (outcome shallow_boundary); else 0.",
+    );
+    let shallow_repos = cx.reader.shallow_repositories()?;
+    for source in &git_sources {
+        shallow.push(
+            vec![("source", source.to_string())],
+            if shallow_repos.iter().any(|r| r == source) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+
     let mut invalid = Family::new("mlsteward_git_codeowners_invalid_lines", MetricType::Gauge, "CODEOWNERS lines at the branch tip that GitHub would skip as invalid (negation, character ranges, bad owners).");
     let invalid_counts = cx.reader.codeowners_invalid_lines()?;
     for source in &git_sources {
@@ -99,6 +116,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         credited_commits,
         commits,
         without_blobs,
+        shallow,
         invalid,
     ])
 }

@@ -37,6 +37,11 @@ pub struct Miner<'a> {
     /// Every person seen in this pass, by key.
     pub people: BTreeMap<String, Person>,
     pub diff_cache: gix::diff::blob::Platform,
+    /// When the collection started: later commit times are clamped to it (a commit dated in
+    /// the future must not stay "recent" until then).
+    pub now: i64,
+    /// The boundary commits of a shallow clone (their parents are absent).
+    pub shallow: &'a [ObjectId],
 }
 
 /// A resolved signature: who it is, and what mapped the written email to them.
@@ -201,10 +206,9 @@ impl Miner<'_> {
             if target == id || targets.contains(&target.to_string()) {
                 continue;
             }
-            let ancestor = self
-                .repo
-                .merge_base(target, id)
-                .map_err(err(ErrorKind::RepositoryFailed, "relating a revert"))?;
+            // No common history found (or none readable, as past a shallow boundary): not an
+            // ancestor, so not a revert.
+            let ancestor = self.repo.merge_base(target, id).ok().flatten();
             if ancestor.map(|a| a.detach()) != Some(target) {
                 continue;
             }
@@ -239,33 +243,46 @@ impl Miner<'_> {
             .repo
             .find_commit(id)
             .map_err(err(ErrorKind::RepositoryFailed, "reading a commit"))?;
-        let committed_at = commit
-            .time()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading commit time"))?
-            .seconds;
-        let message = commit
-            .message_raw()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading a message"))?
-            .to_str_lossy()
-            .into_owned();
         let mut fact = CommitFact {
             sha: id.to_string(),
-            committed_at,
-            outcome: CommitOutcome::Credited,
+            committed_at: self.now,
+            outcome: CommitOutcome::Unreadable,
             assets: Vec::new(),
             credits: Vec::new(),
             reverts: Vec::new(),
             signers: Vec::new(),
             blobs_missing: false,
         };
+        // A malformed commit (`git log` shows it; gix cannot decode all of it) is skipped and
+        // counted, not allowed to stop the source for ever.
+        let unreadable = |fact: CommitFact, what: &str, e: &dyn std::fmt::Display| {
+            tracing::warn!(commit = %id, error = %e, "skipping a malformed commit: cannot read its {what}");
+            Ok(fact)
+        };
+        let committed_at = match commit.time() {
+            Ok(t) => t.seconds,
+            Err(e) => return unreadable(fact, "committer time", &e),
+        };
+        let message = match commit.message_raw() {
+            Ok(m) => m.to_str_lossy().into_owned(),
+            Err(e) => return unreadable(fact, "message", &e),
+        };
+        let author = match commit.author() {
+            Ok(a) => a,
+            Err(e) => return unreadable(fact, "author", &e),
+        };
+        fact.committed_at = committed_at.min(self.now);
+        fact.outcome = CommitOutcome::Credited;
         // A merge's work is credited on the commits it brings in.
         if commit.parent_ids().count() > 1 {
             fact.outcome = CommitOutcome::Merge;
             return Ok(fact);
         }
-        let author = commit
-            .author()
-            .map_err(err(ErrorKind::RepositoryFailed, "reading the author"))?;
+        // The oldest commit of a shallow clone has no parent to diff against.
+        if self.shallow.contains(&id) && commit.parent_ids().next().is_some() {
+            fact.outcome = CommitOutcome::ShallowBoundary;
+            return Ok(fact);
+        }
         let (author_name, author_email) = (
             author.name.to_str_lossy().into_owned(),
             author.email.to_str_lossy().into_owned(),

@@ -13,7 +13,7 @@ pub mod message;
 mod mine;
 pub mod rules;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use gix::bstr::ByteSlice;
@@ -56,6 +56,8 @@ struct Shared<'a> {
     mailmap: &'a gix::mailmap::Snapshot,
     mention_names: &'a [(String, String)],
     cancel: &'a crate::collector::CancelFlag,
+    now: i64,
+    shallow: &'a [ObjectId],
 }
 
 /// The commits of one batch, in walk order, and the people they named.
@@ -93,6 +95,26 @@ pub(super) fn err<E: std::fmt::Display>(
     context: &str,
 ) -> impl Fn(E) -> CollectError + '_ {
     move |e| CollectError::new(kind, format!("{context}: {e}"))
+}
+
+/// The directory of a source's mirror: its name made safe for a file name, then a hash of the
+/// exact name, so that no two source names share a mirror (`team/x` and `team_x` do not) and a
+/// mirror does not depend on any other source.
+pub fn mirror_name(source: &str) -> String {
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{safe}-{}.git",
+        &hex(&Sha256::digest(source.as_bytes()))[..12]
+    )
 }
 
 /// A URL with any password replaced, for logs and errors.
@@ -149,11 +171,7 @@ impl GitCollector {
             .unwrap_or_else(|| config.recognition.changelog_paths.clone());
         shape.push_str(&format!("{changelog_paths:?}"));
         let mirror = match &git.location {
-            GitLocation::Url { .. } => Some(
-                storage_dir
-                    .join("git")
-                    .join(format!("{}.git", name.replace('/', "_"))),
-            ),
+            GitLocation::Url { .. } => Some(storage_dir.join("git").join(mirror_name(name))),
             GitLocation::Path(_) => None,
         };
         Ok(GitCollector {
@@ -193,6 +211,15 @@ impl GitCollector {
             ..GitFacts::default()
         };
         (facts.ownership, facts.asset_files) = self.tip_snapshot(&repo, tip)?;
+        let shallow: Vec<ObjectId> = repo
+            .shallow_commits()
+            .map_err(err(
+                ErrorKind::RepositoryFailed,
+                "reading the shallow boundary",
+            ))?
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        facts.shallow = !shallow.is_empty();
 
         // Decide what to mine: the rest of an interrupted mine of this very tip; everything;
         // or only what the old tip does not reach.
@@ -249,18 +276,7 @@ impl GitCollector {
             }
             c
         };
-        let mut ids = Vec::new();
-        let walk = repo
-            .rev_walk([tip])
-            .with_hidden(base)
-            .all()
-            .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?;
-        for info in walk {
-            ids.push(
-                info.map_err(err(ErrorKind::RepositoryFailed, "walking history"))?
-                    .id,
-            );
-        }
+        let ids = walk(&repo, tip, base)?;
         let todo = ids.get(skip..).unwrap_or_default();
         let shared = repo.clone().into_sync();
         let shared_state = Shared {
@@ -268,6 +284,8 @@ impl GitCollector {
             mailmap: &mailmap,
             mention_names: &mention_names,
             cancel: &ctx.cancel,
+            now: chrono::Utc::now().timestamp(),
+            shallow: &shallow,
         };
         let chunks: Vec<&[ObjectId]> = todo.chunks(BATCH_COMMITS).collect();
         let mut done = skip;
@@ -310,6 +328,7 @@ impl GitCollector {
                         people: std::mem::take(&mut facts.people),
                         ownership: facts.ownership.clone(),
                         asset_files: facts.asset_files.clone(),
+                        shallow: facts.shallow,
                         cursors: progress(done),
                     };
                     // Later batches add to what this one stores.
@@ -362,6 +381,8 @@ impl GitCollector {
                 mention_names: shared.mention_names,
                 people: BTreeMap::new(),
                 diff_cache,
+                now: shared.now,
+                shallow: shared.shallow,
             };
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
@@ -428,17 +449,10 @@ impl GitCollector {
         old: ObjectId,
         tip: ObjectId,
     ) -> Result<Vec<String>, CollectError> {
-        let walk = repo
-            .rev_walk([old])
-            .with_hidden([tip])
-            .all()
-            .map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
-        let mut out = Vec::new();
-        for info in walk {
-            let info = info.map_err(err(ErrorKind::RepositoryFailed, "walking old history"))?;
-            out.push(info.id.to_string());
-        }
-        Ok(out)
+        Ok(walk(repo, old, Some(tip))?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect())
     }
 
     fn open(&self, ctx: &CollectContext) -> Result<gix::Repository, CollectError> {
@@ -677,6 +691,98 @@ impl GitCollector {
     }
 }
 
+/// The commits `tip` reaches and `hidden` does not, newest first. gix's walk is used; a commit
+/// it cannot decode (no author line, a time that overflows; `git log` shows such commits) makes
+/// it fail, and then a tolerant walk that reads only `parent` lines and the committer time
+/// takes over, so one malformed commit never blocks a source.
+fn walk(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: Option<ObjectId>,
+) -> Result<Vec<ObjectId>, CollectError> {
+    let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut ids = Vec::new();
+        for info in repo.rev_walk([tip]).with_hidden(hidden).all()? {
+            ids.push(info?.id);
+        }
+        Ok(ids)
+    };
+    match fast() {
+        Ok(ids) => Ok(ids),
+        Err(e) => {
+            tracing::warn!(error = %e, "the history walk hit a commit it cannot decode; walking tolerantly");
+            tolerant_walk(repo, tip, hidden)
+        }
+    }
+}
+
+/// The `parent` ids and the committer time of a raw commit object, reading nothing else.
+fn commit_header(data: &[u8]) -> (Vec<ObjectId>, i64) {
+    let mut parents = Vec::new();
+    let mut time = 0;
+    for line in data.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"parent ") {
+            if let Ok(id) = ObjectId::from_hex(hex.trim_ascii()) {
+                parents.push(id);
+            }
+        } else if let Some(rest) = line.strip_prefix(b"committer ") {
+            // `Name <email> SECONDS ZONE`
+            let mut fields = rest.rsplitn(3, |b| *b == b' ');
+            let _zone = fields.next();
+            time = fields
+                .next()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    (parents, time)
+}
+
+fn tolerant_walk(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: Option<ObjectId>,
+) -> Result<Vec<ObjectId>, CollectError> {
+    let read = |id: ObjectId| -> Result<Option<(Vec<ObjectId>, i64)>, CollectError> {
+        Ok(repo
+            .try_find_object(id)
+            .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?
+            .map(|o| commit_header(&o.data)))
+    };
+    let reach =
+        |start: ObjectId, stop: &HashSet<ObjectId>| -> Result<Vec<(ObjectId, i64)>, CollectError> {
+            let mut seen: HashSet<ObjectId> = HashSet::new();
+            let mut queue = vec![start];
+            let mut out = Vec::new();
+            while let Some(id) = queue.pop() {
+                if stop.contains(&id) || !seen.insert(id) {
+                    continue;
+                }
+                // An absent parent (past a shallow boundary) ends that line of history.
+                let Some((parents, time)) = read(id)? else {
+                    continue;
+                };
+                out.push((id, time));
+                queue.extend(parents);
+            }
+            Ok(out)
+        };
+    let hidden: HashSet<ObjectId> = match hidden {
+        Some(h) => reach(h, &HashSet::new())?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+        None => HashSet::new(),
+    };
+    let mut visible = reach(tip, &hidden)?;
+    visible.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(visible.into_iter().map(|(id, _)| id).collect())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -706,6 +812,13 @@ fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<Vec<u8>>, CollectE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirror_names_are_injective() {
+        assert_ne!(mirror_name("team/x"), mirror_name("team_x"));
+        assert!(mirror_name("team/x").starts_with("team_x-"));
+        assert!(!mirror_name("../../etc").contains('/'));
+    }
 
     #[test]
     fn urls_are_redacted() {
