@@ -190,10 +190,12 @@ fn main() -> ExitCode {
 
 /// Every problem on its own line (`file:line:column: key: message`), then their number.
 fn print_problems(file: &Path, problems: &[config::Problem]) {
+    let mut total = 0;
     for p in problems {
         eprintln!("{p}");
+        total += config::Problem::count_in(p);
     }
-    eprintln!("{}: {} problem(s) found", file.display(), problems.len());
+    eprintln!("{}: {total} problem(s) found", file.display());
 }
 
 fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {

@@ -14,6 +14,9 @@ const BAD_CONFIGS: &[(&str, &[&str])] = &[
     ("missing_type", &["2:5: sources[0]: missing required key `type`"]),
     ("unknown_type", &["3:11: sources[0].type: unknown value `svn`; expected one of: git"]),
     ("bad_duration", &["5:14: sources[0].timeout: invalid duration `5x`"]),
+    ("second_document", &["2:1: YAML syntax error: a second YAML document (after `---`): the configuration is one document"]),
+    ("too_deep", &["65:68: YAML syntax error: nested deeper than 64 levels"]),
+    ("secret_from_a_device", &["3:24: recognition.pseudonym_salt_file: cannot read /dev/zero: not a regular file"]),
     ("bad_cron", &["5:15: sources[0].schedule: invalid cron expression `61 * * * *`: minute `61` is out of range 0–59"]),
     ("cron_four_fields", &["5:15: sources[0].schedule: invalid cron expression `*/15 * * *`: a cron expression has 5 fields (minute hour day-of-month month day-of-week), or 6–7 starting with seconds; this one has 4"]),
     ("schedule_duration_words", &["5:15: sources[0].schedule: invalid schedule `5 minutes`: write a duration without spaces, such as `5m`"]),
@@ -108,10 +111,25 @@ fn every_bad_config_is_reported_with_position_and_exit_code_2() {
                 .map(String::from)
         })
         .collect();
-    files.retain(|f| f != "bad_identities_file"); // its problems live in another file: own test below
+    // Their own tests below: problems in another file; more problems than are printed.
+    files.retain(|f| f != "bad_identities_file" && f != "too_many_problems");
     files.sort();
     listed.sort();
     assert_eq!(files, listed);
+}
+
+#[test]
+fn a_flood_of_problems_is_capped_and_counted() {
+    let file = repo_root().join("tests/fixtures/bad-config/too_many_problems.yaml");
+    let out = mlsteward(&["check-config", "--config.file", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.matches("unknown key").count(), 100, "{stderr}");
+    assert!(
+        stderr.contains("… and 50 more problem(s) not shown"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(": 150 problem(s) found"), "{stderr}");
 }
 
 #[test]

@@ -20,6 +20,27 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// The problem printed in place of those beyond [`MAX_PROBLEMS`].
+    pub fn more(file: &Path, pos: Pos, more: usize) -> Problem {
+        Problem {
+            file: file.to_path_buf(),
+            pos,
+            path: String::new(),
+            message: format!("… and {more} more problem(s) not shown"),
+        }
+    }
+
+    /// How many problems this line stands for: 1, or the number a [`Problem::more`] line counts.
+    pub fn count_in(&self) -> usize {
+        self.message
+            .strip_prefix("… and ")
+            .and_then(|rest| rest.strip_suffix(" more problem(s) not shown"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Line 0: the problem is the file as a whole (it cannot be read); no position to give.

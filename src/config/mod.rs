@@ -280,13 +280,7 @@ pub fn parse(
             .list
             .last()
             .map_or(yaml::Pos { line: 1, column: 1 }, |l| l.pos);
-        let more = p.dropped;
-        p.list.push(Problem {
-            file: file.to_path_buf(),
-            pos: last,
-            path: String::new(),
-            message: format!("… and {more} more problem(s) not shown"),
-        });
+        p.list.push(Problem::more(file, last, p.dropped));
     }
     match config {
         Some(config) if p.list.is_empty() => Ok(config),
