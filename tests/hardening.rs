@@ -135,7 +135,10 @@ fn simultaneous_starts_on_a_fresh_store_never_race_on_the_schema() {
     let (ok, text) = collect_once(&config, &storage);
     assert!(ok, "{text}");
     assert_eq!(
-        sample(&text, "mlsteward_git_commits{source=\"fixture\",outcome=\"credited\"}"),
+        sample(
+            &text,
+            "mlsteward_git_commits{source=\"fixture\",outcome=\"credited\"}"
+        ),
         Some(6.0)
     );
 }
