@@ -170,7 +170,7 @@ def main():
         for line in f:
             if " WARN " not in line and " ERROR " not in line:
                 continue
-            if "source=remote_a" in line and "fetch_failed" in line:
+            if "source=remote_a" in line and "request_failed" in line:
                 continue  # injected
             unexpected.append(line.strip())
     lat = sorted(scrapes["latency"])

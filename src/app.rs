@@ -370,7 +370,7 @@ impl App {
         let mut errors = Family::new(
             "mlsteward_collector_errors_total",
             MetricType::Counter,
-            "Failed collections since the process started, by error kind: fetch_failed, repository_failed, timeout, panic, store_failed, cancelled, resource_exhausted (out of open files or disk space).",
+            ERRORS_HELP,
         );
         let mut interval = Family::new(
             "mlsteward_collector_interval_seconds",
@@ -411,7 +411,7 @@ impl App {
             skipped.push(labels(), s.skipped as f64);
             interval.push(
                 labels(),
-                crate::scheduler::nominal_interval(&source.config.schedule).as_secs_f64(),
+                source.config.schedule.nominal_interval().as_secs_f64(),
             );
         }
         let mut healthy = Family::new(
@@ -447,6 +447,9 @@ impl Source {
         self.config.kind.name()
     }
 }
+
+/// HELP of `mlsteward_collector_errors_total`; a test checks it names every [`ErrorKind`].
+pub const ERRORS_HELP: &str = "Failed collections since the process started, by error kind: request_failed, decode_failed, rate_limited, auth_failed, repository_failed, timeout, panic, store_failed, cancelled, resource_exhausted (out of open files or disk space).";
 
 /// Prefixes of store problems that a later successful read or write clears.
 const READ_FAILED: &str = "reading the store failed: ";

@@ -13,8 +13,14 @@ use crate::sources::git::GitCollector;
 /// Bounded error classes: the `error_kind` label. Never raw error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// Cloning or fetching a remote failed.
-    FetchFailed,
+    /// A request to the upstream failed: a git fetch, an HTTP error answer, a broken connection.
+    RequestFailed,
+    /// The upstream answered something that cannot be decoded (bad JSON, a body over the cap).
+    DecodeFailed,
+    /// The upstream's rate limit is spent, or it asked to wait longer than allowed.
+    RateLimited,
+    /// The upstream refused the credentials (401, or 403 that is not a rate limit).
+    AuthFailed,
     /// The repository could not be opened or read, or the branch does not exist.
     RepositoryFailed,
     /// The collection did not finish within the source's `timeout`.
@@ -30,8 +36,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 7] = [
-        ErrorKind::FetchFailed,
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::RequestFailed,
+        ErrorKind::DecodeFailed,
+        ErrorKind::RateLimited,
+        ErrorKind::AuthFailed,
         ErrorKind::RepositoryFailed,
         ErrorKind::Timeout,
         ErrorKind::Panic,
@@ -42,7 +51,10 @@ impl ErrorKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::FetchFailed => "fetch_failed",
+            ErrorKind::RequestFailed => "request_failed",
+            ErrorKind::DecodeFailed => "decode_failed",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::AuthFailed => "auth_failed",
             ErrorKind::RepositoryFailed => "repository_failed",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Panic => "panic",
@@ -112,9 +124,12 @@ mod error_tests {
             "opening x: Too many open files (os error 24)",
         );
         assert_eq!(e.kind, ErrorKind::ResourceExhausted);
-        let e = CollectError::new(ErrorKind::FetchFailed, "fetching:\n  Caused by:\n 0: Io\n");
+        let e = CollectError::new(
+            ErrorKind::RequestFailed,
+            "fetching:\n  Caused by:\n 0: Io\n",
+        );
         assert_eq!(e.message, "fetching:; Caused by:; 0: Io");
-        assert_eq!(e.kind, ErrorKind::FetchFailed);
+        assert_eq!(e.kind, ErrorKind::RequestFailed);
     }
 }
 

@@ -400,10 +400,9 @@ async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
     let app = open_app(cli, config)?;
     let address = listen_address(&cli.listen_address);
-    let listener = match tokio::net::TcpListener::bind(&address).await {
-        Ok(l) => l,
-        Err(e) => anyhow::bail!("cannot listen on {address}: {e}"),
-    };
+    let listener = server::bind(&address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, sources = app.sources.len(), open_files_limit = fd_limit, "mlsteward listening");
     if app.sources.is_empty() {
         tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");

@@ -24,21 +24,6 @@ pub fn initial_jitter(schedule: &Schedule) -> Duration {
     }
 }
 
-/// The schedule's period: the interval, or the time between a cron expression's next two
-/// firings. Exposed so staleness alerts can scale with each source's schedule.
-pub fn nominal_interval(schedule: &Schedule) -> Duration {
-    match schedule {
-        Schedule::Interval(every) => *every,
-        Schedule::Cron { schedule, .. } => {
-            let mut next = schedule.upcoming(chrono::Utc);
-            match (next.next(), next.next()) {
-                (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
-                _ => Duration::ZERO,
-            }
-        }
-    }
-}
-
 /// Time until the schedule's next firing after now.
 fn until_next(schedule: &Schedule) -> Duration {
     match schedule {

@@ -222,6 +222,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// Binds the listening socket (`:0` picks a free port; the log says which).
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}
+
 /// Serves `app` on `listener` until `shutdown`, then lets open requests finish for at most
 /// `grace`.
 pub async fn serve(

@@ -660,7 +660,7 @@ catalog:
 }
 
 /// Smart HTTP through gix's pure-Rust transport (no `git` program involved); a remote that is
-/// down fails as `fetch_failed` and keeps the mirror's last good data.
+/// down fails as `request_failed` and keeps the mirror's last good data.
 #[test]
 fn a_remote_over_http_and_a_remote_that_goes_down() {
     let dir = tempfile::tempdir().unwrap();
@@ -694,6 +694,6 @@ fn a_remote_over_http_and_a_remote_that_goes_down() {
     server.wait().unwrap();
     let (ok, after) = collect_once(&config, &storage);
     assert!(!ok, "collect-once exits 1 when the remote is down");
-    assert_eq!(sample(&after, "mlsteward_collector_errors_total{collector=\"git\",source=\"web\",error_kind=\"fetch_failed\"}"), Some(1.0));
+    assert_eq!(sample(&after, "mlsteward_collector_errors_total{collector=\"git\",source=\"web\",error_kind=\"request_failed\"}"), Some(1.0));
     assert_same_families(&text, &after, FACT_FAMILIES);
 }

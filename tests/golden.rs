@@ -196,3 +196,20 @@ fn readme_documents_exactly_the_metrics_the_code_defines() {
     assert!(defined.len() >= 18, "{defined:?}");
     assert_eq!(defined, documented);
 }
+
+/// The bounded error kinds are one list: the errors metric's HELP and the README name each.
+#[test]
+fn every_error_kind_is_documented() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for kind in mlsteward::collector::ErrorKind::ALL {
+        let name = kind.as_str();
+        assert!(
+            mlsteward::app::ERRORS_HELP.contains(name),
+            "{name} missing from HELP"
+        );
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} missing from the README"
+        );
+    }
+}

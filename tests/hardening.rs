@@ -379,25 +379,16 @@ fn idle_and_slow_connections_cannot_take_metrics_down() {
     let dir = tempfile::tempdir().unwrap();
     let (_repo, config) = build_fixture(dir.path(), "");
     let storage = dir.path().join("data/db.sqlite");
-    let addr = format!("127.0.0.1:{}", free_port());
     // A hard limit of 256 open files: the daemon caps itself at 96 connections.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 256 && exec {} run --config.file {} --web.listen-address {addr} --storage.path {}",
-            bin().display(),
-            config.display(),
-            storage.display()
-        ))
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon {
-        child,
-        addr: addr.clone(),
-    };
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c").arg(format!(
+        "ulimit -n 256 && exec {} run --config.file {} --web.listen-address 127.0.0.1:0 --storage.path {}",
+        bin().display(),
+        config.display(),
+        storage.display()
+    ));
+    let mut daemon = Daemon::spawn(command);
+    let addr = daemon.addr.clone();
     daemon.wait_ready();
 
     // 300 peers that connect and say nothing, and one that trickles a header byte by byte.

@@ -104,7 +104,8 @@ impl Repo {
     }
 }
 
-/// A free loopback port (bound and released; good enough for tests).
+/// A free loopback port (bound and released), for peers such as Prometheus that cannot report
+/// the port they picked; mlsteward itself listens on port 0 and says where.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -215,48 +216,97 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
 pub struct Daemon {
     pub child: Child,
     pub addr: String,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The address in mlsteward's "listening" log line (text or JSON format).
+fn listening_address(line: &str) -> Option<String> {
+    if !line.contains("mlsteward listening") {
+        return None;
+    }
+    let rest = line
+        .split_once("address=")
+        .map(|(_, r)| r)
+        .or_else(|| line.split_once("\"address\":\"").map(|(_, r)| r))?;
+    Some(
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()?
+            .to_string(),
+    )
 }
 
 impl Daemon {
-    /// `mlsteward run` on `config` and `storage`, listening on a free loopback port.
+    /// `mlsteward run` on `config` and `storage`, listening on port 0 of the loopback (no
+    /// bind-then-release race); the address is read from its log.
     pub fn run(config: &Path, storage: &Path, extra: &[&str]) -> Daemon {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut args = vec![
-            "run",
-            "--config.file",
-            config.to_str().unwrap(),
-            "--web.listen-address",
-            &addr,
-            "--storage.path",
-            storage.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        Daemon::start(&args, &addr)
+        let mut command = Command::new(bin());
+        command
+            .args(["run", "--config.file"])
+            .arg(config)
+            .args(["--web.listen-address", "127.0.0.1:0", "--storage.path"])
+            .arg(storage)
+            .args(extra);
+        Daemon::spawn(command)
     }
 
-    pub fn start(args: &[&str], addr: &str) -> Daemon {
-        let child = Command::new(bin())
-            .args(args)
+    /// Starts `command`, a `mlsteward run` listening on port 0 (possibly wrapped, as by `sh
+    /// -c`), and learns its address from the log.
+    pub fn spawn(mut command: Command) -> Daemon {
+        let mut child = command
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting mlsteward");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = listening_address(&line) {
+                    let _ = found.send(addr);
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let addr = address
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "mlsteward never said where it listens:\n{}",
+                    logs.lock().unwrap()
+                )
+            });
         Daemon {
             child,
-            addr: addr.to_string(),
+            addr,
+            logs,
+            reader: Some(reader),
         }
+    }
+
+    /// The log so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     pub fn wait_ready(&mut self) {
         let addr = self.addr.clone();
         let child = &mut self.child;
+        let logs = self.logs.clone();
         wait_until(
             "mlsteward to become ready",
             Duration::from_secs(120),
             || {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("mlsteward exited early: {status}");
+                    panic!("mlsteward exited early: {status}\n{}", logs.lock().unwrap());
                 }
                 http_get(&addr, "/-/ready", &[])
                     .map(|r| r.status == 200)
@@ -284,11 +334,10 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut logs = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr.read_to_string(&mut logs).unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
-        (status, logs)
+        (status, self.logs())
     }
 
     pub fn metrics(&self) -> String {

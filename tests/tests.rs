@@ -7,6 +7,7 @@ mod cli;
 mod git_source;
 mod golden;
 mod hardening;
+mod http_client;
 mod persistence;
 mod prometheus;
 mod trust;

@@ -32,6 +32,23 @@ const FIELDS: [(&str, u32, u32); 7] = [
 
 const SHAPE: &str = "a cron expression has 5 fields (minute hour day-of-month month day-of-week), or 6–7 starting with seconds";
 
+impl Schedule {
+    /// The period: the interval, or the time between a cron expression's next two firings.
+    /// Exposed so staleness alerts can scale with each source's schedule.
+    pub fn nominal_interval(&self) -> Duration {
+        match self {
+            Schedule::Interval(every) => *every,
+            Schedule::Cron { schedule, .. } => {
+                let mut next = schedule.upcoming(chrono::Utc);
+                match (next.next(), next.next()) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
+                    _ => Duration::ZERO,
+                }
+            }
+        }
+    }
+}
+
 pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
     let text = text.trim();
     if text.starts_with('@') {

@@ -491,7 +491,7 @@ impl GitCollector {
                 let shown = redact_url(url.expose());
                 let fetch_err = |e: gix::Error| {
                     CollectError::new(
-                        ErrorKind::FetchFailed,
+                        ErrorKind::RequestFailed,
                         format!("fetching {shown}: {}", redact_url(&format!("{e:#}"))),
                     )
                 };

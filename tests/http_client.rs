@@ -1,0 +1,390 @@
+//! The upstream HTTP client against an in-process server that scripts each behaviour the
+//! forges and registries show: ETags and 304s, Link and x-next-page pagination, 5xx storms,
+//! 429 and 403 secondary limits with Retry-After, spent rate limits, bad credentials, huge and
+//! truncated bodies, slow answers and cancellation. Everything on 127.0.0.1.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mlsteward::collector::ErrorKind;
+use mlsteward::config::Secret;
+use mlsteward::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Default)]
+struct Scripted {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+    /// Announce this many bytes but send only the body, then close.
+    announce: Option<usize>,
+}
+
+fn answer(status: u16) -> Scripted {
+    Scripted {
+        status,
+        ..Scripted::default()
+    }
+}
+
+impl Scripted {
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    fn body(mut self, body: &str) -> Self {
+        self.body = body.as_bytes().to_vec();
+        self
+    }
+}
+
+/// A server that answers requests with the script, in order, and records each request's head.
+struct Server {
+    addr: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    script: Arc<Mutex<VecDeque<Scripted>>>,
+}
+
+impl Server {
+    async fn start(script: Vec<Scripted>) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let recorded = requests.clone();
+        let queued = script.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let script = script.clone();
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    loop {
+                        let head_end = loop {
+                            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break at + 4;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head: Vec<u8> = buffer.drain(..head_end).collect();
+                        recorded
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&head).to_lowercase());
+                        let next = script.lock().unwrap().pop_front();
+                        let reply = next.unwrap_or_else(|| answer(500).body("script exhausted"));
+                        tokio::time::sleep(reply.delay).await;
+                        let mut out = format!("HTTP/1.1 {} Scripted\r\n", reply.status);
+                        for (name, value) in &reply.headers {
+                            out.push_str(&format!("{name}: {value}\r\n"));
+                        }
+                        let length = reply.announce.unwrap_or(reply.body.len());
+                        out.push_str(&format!("content-length: {length}\r\n\r\n"));
+                        if stream.write_all(out.as_bytes()).await.is_err()
+                            || stream.write_all(&reply.body).await.is_err()
+                        {
+                            return;
+                        }
+                        if reply.announce.is_some() {
+                            return; // cut the body short
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            addr,
+            requests,
+            script: queued,
+        }
+    }
+
+    /// Appends answers (for scripts that need the server's own address).
+    fn then(&self, reply: Scripted) {
+        self.script.lock().unwrap().push_back(reply);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn quick() -> HttpConfig {
+    HttpConfig {
+        timeout: Duration::from_secs(5),
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_wait: Duration::from_secs(5),
+        ..HttpConfig::default()
+    }
+}
+
+async fn get(client: &Client, url: &str) -> Result<Fetched, mlsteward::collector::CollectError> {
+    client
+        .get(url, &Validators::default(), &CancellationToken::new())
+        .await
+}
+
+#[tokio::test]
+async fn an_unchanged_resource_costs_a_304_that_is_not_billable() {
+    let server = Server::start(vec![
+        answer(200)
+            .header("etag", "\"v1\"")
+            .header("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            .body("[1]"),
+        answer(304),
+    ])
+    .await;
+    let client = Client::new(quick()).unwrap();
+    let Fetched::Body {
+        body, validators, ..
+    } = get(&client, &server.url("/runs")).await.unwrap()
+    else {
+        panic!("expected a body")
+    };
+    assert_eq!(body, b"[1]");
+    assert_eq!(validators.etag.as_deref(), Some("\"v1\""));
+    let again = client
+        .get(&server.url("/runs"), &validators, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(again, Fetched::NotModified);
+    let requests = server.requests();
+    assert!(
+        requests[1].contains("if-none-match: \"v1\""),
+        "{requests:?}"
+    );
+    assert!(requests[1].contains("if-modified-since: wed, 21 oct 2015"));
+    assert!(requests[0].contains("user-agent: mlsteward/"));
+    let stats = client.stats();
+    assert_eq!(stats.billable, 1);
+    assert_eq!(stats.requests.get("304"), Some(&1));
+}
+
+#[tokio::test]
+async fn pages_are_followed_through_link_and_x_next_page() {
+    let server = Server::start(vec![]).await;
+    server.then(
+        answer(200)
+            .header(
+                "link",
+                &format!(
+                    "<{}>; rel=\"next\", <{}>; rel=\"last\"",
+                    server.url("/items?per_page=2&page=2"),
+                    server.url("/items?per_page=2&page=3")
+                ),
+            )
+            .body("[1,2]"),
+    );
+    server.then(answer(200).header("x-next-page", "3").body("[3,4]"));
+    server.then(answer(200).header("x-next-page", "").body("[5]"));
+    let client = Client::new(quick()).unwrap();
+    let pages = client
+        .get_pages(
+            &server.url("/items?per_page=2"),
+            10,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let pages: Vec<String> = pages
+        .into_iter()
+        .map(|p| String::from_utf8(p).unwrap())
+        .collect();
+    assert_eq!(pages, ["[1,2]", "[3,4]", "[5]"]);
+    let requests = server.requests();
+    assert!(
+        requests[2].starts_with("get /items?per_page=2&page=3 "),
+        "{requests:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_then_given_up() {
+    let server = Server::start(vec![answer(500), answer(502), answer(200).body("ok")]).await;
+    let client = Client::new(quick()).unwrap();
+    assert!(matches!(
+        get(&client, &server.url("/x")).await.unwrap(),
+        Fetched::Body { .. }
+    ));
+    assert_eq!(server.requests().len(), 3);
+
+    let server = Server::start(vec![answer(500); 10]).await;
+    let e = get(&client, &server.url("/x")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RequestFailed);
+    assert_eq!(server.requests().len(), 4, "one attempt and three retries");
+}
+
+#[tokio::test]
+async fn retry_after_is_obeyed_on_429_and_on_a_secondary_rate_limit() {
+    let server = Server::start(vec![
+        answer(429).header("retry-after", "1"),
+        answer(403)
+            .header("retry-after", "1")
+            .body("{\"message\": \"You have exceeded a secondary rate limit.\"}"),
+        answer(200).body("ok"),
+    ])
+    .await;
+    let client = Client::new(quick()).unwrap();
+    let started = Instant::now();
+    assert!(matches!(
+        get(&client, &server.url("/x")).await.unwrap(),
+        Fetched::Body { .. }
+    ));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Asked to wait longer than allowed: a rate_limited error now, the next collection retries.
+    let server = Server::start(vec![answer(429).header("retry-after", "3600")]).await;
+    let e = get(&client, &server.url("/x")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RateLimited);
+}
+
+#[tokio::test]
+async fn a_spent_rate_limit_is_waited_out_and_a_low_one_slows_down() {
+    let reset = chrono::Utc::now().timestamp() + 2;
+    let server = Server::start(vec![
+        answer(200)
+            .header("x-ratelimit-limit", "5000")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", &reset.to_string())
+            .body("a"),
+        answer(200)
+            .header("x-ratelimit-limit", "5000")
+            .header("x-ratelimit-remaining", "4999")
+            .header("x-ratelimit-reset", &(reset + 3600).to_string())
+            .body("b"),
+    ])
+    .await;
+    let client = Client::new(quick()).unwrap();
+    get(&client, &server.url("/a")).await.unwrap();
+    let limit = client.stats().rate_limit;
+    assert_eq!(limit.remaining, Some(0));
+    assert_eq!(limit.limit, Some(5000));
+    let started = Instant::now();
+    get(&client, &server.url("/b")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited only {:?} for the reset",
+        started.elapsed()
+    );
+    assert_eq!(client.stats().rate_limit.remaining, Some(4999));
+}
+
+#[tokio::test]
+async fn bad_credentials_fail_at_once_and_the_token_never_shows() {
+    let server = Server::start(vec![
+        answer(401),
+        answer(500),
+        answer(500),
+        answer(500),
+        answer(500),
+    ])
+    .await;
+    let client = Client::new(HttpConfig {
+        auth: Auth::Bearer(Secret("s3cr3t-t0ken".into())),
+        ..quick()
+    })
+    .unwrap();
+    let e = get(&client, &server.url("/x?private_token=qu3ry-s3cret"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AuthFailed);
+    assert_eq!(server.requests().len(), 1, "no retry on 401");
+    assert!(server.requests()[0].contains("authorization: bearer s3cr3t-t0ken"));
+    let e = get(&client, &server.url("/x?private_token=qu3ry-s3cret"))
+        .await
+        .unwrap_err();
+    for secret in ["s3cr3t-t0ken", "qu3ry-s3cret"] {
+        assert!(!e.message.contains(secret), "{}", e.message);
+    }
+
+    let server = Server::start(vec![answer(401)]).await;
+    let basic = Client::new(HttpConfig {
+        auth: Auth::Basic {
+            username: "jenkins".into(),
+            password: Secret("api-token".into()),
+        },
+        ..quick()
+    })
+    .unwrap();
+    let _ = get(&basic, &server.url("/job/x/api/json")).await;
+    assert!(server.requests()[0].contains("authorization: basic amvua2luczphcgktdg9rzw4="));
+}
+
+#[tokio::test]
+async fn huge_truncated_and_slow_answers_are_bounded() {
+    let client = Client::new(HttpConfig {
+        max_body_bytes: 1024,
+        max_retries: 1,
+        timeout: Duration::from_millis(300),
+        ..quick()
+    })
+    .unwrap();
+    let server = Server::start(vec![answer(200).body(&"x".repeat(50_000))]).await;
+    let e = get(&client, &server.url("/big")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DecodeFailed, "{}", e.message);
+
+    let truncated = Scripted {
+        announce: Some(500),
+        ..answer(200).body("[{\"id\": 1")
+    };
+    let server = Server::start(vec![truncated.clone(), truncated]).await;
+    let e = get(&client, &server.url("/cut")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RequestFailed, "{}", e.message);
+    assert_eq!(server.requests().len(), 2, "a broken body is retried");
+
+    let slow = Scripted {
+        delay: Duration::from_secs(3),
+        ..answer(200)
+    };
+    let server = Server::start(vec![slow.clone(), slow]).await;
+    let started = Instant::now();
+    let e = get(&client, &server.url("/slow")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn cancellation_ends_a_request_in_flight() {
+    let slow = Scripted {
+        delay: Duration::from_secs(10),
+        ..answer(200)
+    };
+    let server = Server::start(vec![slow]).await;
+    let client = Client::new(quick()).unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let e = client
+        .get(&server.url("/slow"), &Validators::default(), &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
