@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::collector::{CancelFlag, CollectContext, CollectError, Collector, ErrorKind};
+use crate::collector::{CancelFlag, CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, SourceConfig};
 use crate::exposition::{self, Family, MetricType, Snapshot};
+use crate::sources::Collector;
 use crate::store::Store;
 
 /// Health of one collector, as the self metrics show it.

@@ -1,14 +1,11 @@
-//! The frame every source shares: the closed set of collectors, their errors and their context.
-//!
-//! Adding a source kind is a module under `sources/`, a variant of [`Collector`] and an arm in
-//! each `match` here; the compiler checks the matches are exhaustive.
+//! The frame every source shares: its errors (one bounded list of kinds), the cancellation
+//! flag, and the context a collection gets (cursors, cancellation, the checkpoint for batches).
+//! The closed set of collectors is the registry in [`crate::sources`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::config::{Config, SourceConfig, SourceKind};
 use crate::facts::{Cursors, Facts};
-use crate::sources::git::GitCollector;
 
 /// Bounded error classes: the `error_kind` label. Never raw error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,91 +170,5 @@ impl CollectContext {
         let Facts::Git(git) = batch;
         *facts = git;
         result
-    }
-}
-
-/// One configured source, ready to collect.
-pub enum Collector {
-    Git(Box<GitCollector>),
-    /// Test double with scripted outcomes (succeed, fail, panic, hang).
-    #[cfg(test)]
-    Scripted(scripted::Scripted),
-}
-
-impl Collector {
-    /// Builds the collector for `source`; `storage_dir` holds mirrors of remote repositories.
-    pub fn build(
-        config: &Config,
-        source: &SourceConfig,
-        storage_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
-        match &source.kind {
-            SourceKind::Git(git) => Ok(Collector::Git(Box::new(GitCollector::new(
-                config,
-                &source.name,
-                git,
-                storage_dir,
-            )?))),
-        }
-    }
-
-    /// Runs one collection. Blocking: the scheduler calls it on a blocking thread.
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
-        match self {
-            Collector::Git(c) => c.collect(ctx).map(Facts::Git),
-            #[cfg(test)]
-            Collector::Scripted(c) => c.collect(ctx),
-        }
-    }
-}
-
-#[cfg(test)]
-pub mod scripted {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use super::{CollectContext, CollectError, ErrorKind};
-    use crate::facts::{Facts, GitFacts};
-
-    #[derive(Clone, Copy, Debug)]
-    pub enum Behaviour {
-        Succeed,
-        Fail,
-        Panic,
-        /// Blocks until cancelled.
-        Hang,
-    }
-
-    pub struct Scripted {
-        pub name: String,
-        pub behaviour: Behaviour,
-        pub calls: Arc<AtomicUsize>,
-    }
-
-    impl Scripted {
-        pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            match self.behaviour {
-                Behaviour::Succeed => Ok(Facts::Git(GitFacts {
-                    repository: self.name.clone(),
-                    ..GitFacts::default()
-                })),
-                Behaviour::Fail => Err(CollectError::new(
-                    ErrorKind::RepositoryFailed,
-                    "scripted failure",
-                )),
-                Behaviour::Panic => panic!("scripted panic"),
-                Behaviour::Hang => {
-                    while !ctx.cancel.is_cancelled() {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(CollectError::new(
-                        ErrorKind::Cancelled,
-                        "scripted hang cancelled",
-                    ))
-                }
-            }
-        }
     }
 }

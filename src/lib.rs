@@ -5,13 +5,16 @@
 //!
 //! - [`config`]: the YAML file, decoded strictly and with positions. Only this module knows YAML.
 //! - [`scheduler`]: runs each source on its own schedule.
-//! - [`collector`]: the closed set of collectors, their errors and context.
-//! - [`sources`]: one module per source kind (today: [`sources::git`]). Each returns
-//!   [`facts`] and never touches the store, the server or the exposition.
+//! - [`collector`]: the frame every source shares: errors, cancellation, collection context.
+//! - [`sources`]: the registry: one module per source kind (today: [`sources::git`]) and the
+//!   closed `Collector` enum; [`sources::http`] is the shared upstream HTTP client. A source
+//!   returns [`facts`] and never touches the store, the server or the exposition.
 //! - [`store`]: the SQLite fact store, one transaction per collection. Only this module knows SQL.
-//! - [`derive`](mod@derive): stored facts → metric families.
+//! - [`people`]: one person everywhere: identity keys joined into people.
+//! - [`derive`](mod@derive): stored facts → metric families, one module per group.
+//! - [`report`]: the recognition report and the identity review (the only JSON writer).
 //! - [`exposition`]: families → the Prometheus text format, rendered once per collection.
-//! - [`server`]: HTTP serving of the cached snapshot.
+//! - [`server`]: HTTP serving of the cached snapshot: binding, limits, shutdown.
 //! - [`app`]: the shared runtime state that ties them together.
 //!
 //! The README's Architecture section has the invariants and cross-cutting concerns.

@@ -203,14 +203,14 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
     // open each local repository and resolve its branch.
     let mut problems = Vec::new();
     for s in &config.sources {
-        let collector = match mlsteward::collector::Collector::build(&config, s, Path::new(".")) {
+        let collector = match mlsteward::sources::Collector::build(&config, s, Path::new(".")) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{}: sources: {}: {e:#}", cli.config_file.display(), s.name);
                 return Ok(ExitCode::from(2));
             }
         };
-        let (mlsteward::collector::Collector::Git(git), config::SourceKind::Git(git_config)) =
+        let (mlsteward::sources::Collector::Git(git), config::SourceKind::Git(git_config)) =
             (&collector, &s.kind);
         if let Err((repository, message)) = git.check_local() {
             let at = match &git_config.branch_at {

@@ -96,11 +96,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::collector::scripted::{Behaviour, Scripted};
-    use crate::collector::{Collector, ErrorKind};
+    use crate::collector::ErrorKind;
     use crate::config::{
         Config, GitLocation, GitSourceConfig, Recognition, SourceConfig, SourceKind,
     };
+    use crate::sources::scripted::{Behaviour, Scripted};
+    use crate::sources::Collector;
 
     fn source(
         name: &str,
