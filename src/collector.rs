@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::facts::{Cursors, Facts};
+use crate::facts::{Collection, Cursors};
 
 /// Bounded error classes: the `error_kind` label. Never raw error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,7 +151,7 @@ impl CancelFlag {
 
 /// Stores part of a collection's facts (with the cursors that say how far it got) in a
 /// transaction of its own, before the collection ends. The collector never sees the store.
-pub type Checkpoint = Box<dyn Fn(&Facts) -> Result<(), CollectError> + Send + Sync>;
+pub type Checkpoint = Box<dyn Fn(&Collection) -> Result<(), CollectError> + Send + Sync>;
 
 /// What a collection may know besides its configuration.
 pub struct CollectContext {
@@ -163,12 +163,8 @@ pub struct CollectContext {
 }
 
 impl CollectContext {
-    /// Hands a batch of git facts to the checkpoint (lent, not copied).
-    pub fn checkpoint(&self, facts: &mut crate::facts::GitFacts) -> Result<(), CollectError> {
-        let batch = Facts::Git(std::mem::take(facts));
-        let result = (self.checkpoint)(&batch);
-        let Facts::Git(git) = batch;
-        *facts = git;
-        result
+    /// Hands a finished batch (with the cursors that say how far it goes) to the checkpoint.
+    pub fn checkpoint(&self, batch: &Collection) -> Result<(), CollectError> {
+        (self.checkpoint)(batch)
     }
 }

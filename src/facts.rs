@@ -1,24 +1,38 @@
 //! The data model between collectors and the store: what a collection found out.
 //!
-//! Collectors build these values and return them; they never see the store. The store applies a
-//! whole [`Facts`] value in one transaction, keyed by natural identity (repository + commit sha),
-//! so applying the same facts twice stores them once.
+//! A collection returns a [`Collection`]: its source, its fact sets and its new cursors.
+//! Collectors build these values; they never see the store. The store applies a whole
+//! collection (or one batch of a long one) in one transaction, each fact set by the store module
+//! of its type, keyed by natural identity (repository + commit sha, …), so applying the same
+//! facts twice stores them once. Fact types are shared by sources: every forge will produce the
+//! same `CiRuns`, as every git source produces `GitHistory`.
 
 use std::collections::BTreeMap;
 
-/// Everything one collection of one source produced.
+/// Everything one collection (or one stored batch of it) of one source produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Collection {
+    /// The source name; facts are stored under it.
+    pub source: String,
+    pub sets: Vec<FactSet>,
+    /// Replaces the source's cursors when the facts are committed.
+    pub cursors: Cursors,
+}
+
+/// One kind of fact, as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Facts {
-    Git(GitFacts),
+pub enum FactSet {
+    /// Mined commits: credits, reverts, signers (git).
+    GitHistory(GitHistory),
+    /// Ownership and files at the branch tip; replaces the previous snapshot (git).
+    Ownership(OwnershipSnapshot),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
 pub type Cursors = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct GitFacts {
-    /// The source name; facts are stored under it.
-    pub repository: String,
+pub struct GitHistory {
     /// Drop every stored fact of this repository before applying the rest (first mining after a
     /// change to the rules that shape facts, or history that cannot be related to the cursor).
     pub reset: bool,
@@ -28,15 +42,8 @@ pub struct GitFacts {
     pub commits: Vec<CommitFact>,
     /// Identities seen in this collection, by person key.
     pub people: Vec<Person>,
-    /// Ownership as CODEOWNERS states it at the branch tip; replaces the previous snapshot.
-    pub ownership: OwnershipSnapshot,
-    /// Per asset of this repository, the files its globs match at the branch tip; replaces the
-    /// previous snapshot.
-    pub asset_files: Vec<(String, u64)>,
     /// The repository is a shallow clone: history starts at its boundary commits.
     pub shallow: bool,
-    /// Replaces the source's cursors when the facts are committed.
-    pub cursors: Cursors,
 }
 
 /// Why a commit earns credit or not. Reverts are facts of their own ([`CommitFact::reverts`])
@@ -144,6 +151,8 @@ pub struct Person {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OwnershipSnapshot {
+    /// Per asset of this repository, the files its globs match at the branch tip.
+    pub asset_files: Vec<(String, u64)>,
     /// Per asset, each distinct owner set CODEOWNERS assigns to the asset's files
     /// (owners normalised and joined with `,`). Files nobody owns are left out.
     pub asset_owners: Vec<(String, Vec<String>)>,

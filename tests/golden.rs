@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use mlsteward::app::App;
 use mlsteward::config;
 use mlsteward::facts::{
-    CommitFact, CommitOutcome, Credit, Facts, GitFacts, OwnershipSnapshot, Person, Signer,
+    Collection, CommitFact, CommitOutcome, Credit, FactSet, GitHistory, OwnershipSnapshot, Person,
+    Signer,
 };
 use mlsteward::store::Store;
 
@@ -63,62 +64,67 @@ fn fixed_app(dir: &std::path::Path) -> App {
             }
         };
     store
-        .apply(&Facts::Git(GitFacts {
-            repository: "repo".into(),
-            commits: vec![
-                commit(
-                    "a1",
-                    100,
-                    CommitOutcome::Credited,
-                    vec![
-                        credit("repo", "ann@x", "code", true),
-                        credit("churn-model", "ann@x", "code", true),
-                        credit("repo", "ann@x", "docs", true),
+        .apply(&Collection {
+            source: "repo".into(),
+            sets: vec![
+                FactSet::GitHistory(GitHistory {
+                    commits: vec![
+                        commit(
+                            "a1",
+                            100,
+                            CommitOutcome::Credited,
+                            vec![
+                                credit("repo", "ann@x", "code", true),
+                                credit("churn-model", "ann@x", "code", true),
+                                credit("repo", "ann@x", "docs", true),
+                            ],
+                            None,
+                        ),
+                        commit(
+                            "a2",
+                            10,
+                            CommitOutcome::Credited,
+                            vec![
+                                credit("repo", "bob@x", "tests", true),
+                                credit("repo", "ann@x", "review", false),
+                            ],
+                            None,
+                        ),
+                        commit(
+                            "a3",
+                            5,
+                            CommitOutcome::Credited,
+                            vec![
+                                credit("repo", "bob@x", "code", true),
+                                credit("churn-model", "bob@x", "code", true),
+                            ],
+                            None,
+                        ),
+                        commit("a4", 4, CommitOutcome::Credited, vec![], Some("a3")),
+                        commit("a5", 3, CommitOutcome::Bot, vec![], None),
+                        commit("a6", 2, CommitOutcome::Merge, vec![], None),
                     ],
-                    None,
-                ),
-                commit(
-                    "a2",
-                    10,
-                    CommitOutcome::Credited,
-                    vec![
-                        credit("repo", "bob@x", "tests", true),
-                        credit("repo", "ann@x", "review", false),
+                    people: vec![
+                        Person {
+                            key: "ann@x".into(),
+                            name: "Ann \"Quoted\" Lee".into(),
+                        },
+                        Person {
+                            key: "bob@x".into(),
+                            name: "Bob".into(),
+                        },
                     ],
-                    None,
-                ),
-                commit(
-                    "a3",
-                    5,
-                    CommitOutcome::Credited,
-                    vec![
-                        credit("repo", "bob@x", "code", true),
-                        credit("churn-model", "bob@x", "code", true),
-                    ],
-                    None,
-                ),
-                commit("a4", 4, CommitOutcome::Credited, vec![], Some("a3")),
-                commit("a5", 3, CommitOutcome::Bot, vec![], None),
-                commit("a6", 2, CommitOutcome::Merge, vec![], None),
+                    ..GitHistory::default()
+                }),
+                FactSet::Ownership(OwnershipSnapshot {
+                    asset_owners: vec![("churn-model".into(), vec!["org/ml-team".into()])],
+                    default_owners: Some("org/platform".into()),
+                    invalid_lines: vec![(3, "negated patterns".into())],
+                    asset_files: vec![("churn-model".into(), 4), ("repo".into(), 9)],
+                }),
             ],
-            people: vec![
-                Person {
-                    key: "ann@x".into(),
-                    name: "Ann \"Quoted\" Lee".into(),
-                },
-                Person {
-                    key: "bob@x".into(),
-                    name: "Bob".into(),
-                },
-            ],
-            ownership: OwnershipSnapshot {
-                asset_owners: vec![("churn-model".into(), vec!["org/ml-team".into()])],
-                default_owners: Some("org/platform".into()),
-                invalid_lines: vec![(3, "negated patterns".into())],
-            },
-            asset_files: vec![("churn-model".into(), 4), ("repo".into(), 9)],
-            ..GitFacts::default()
-        }))
+            cursors: Default::default(),
+        })
         .unwrap();
     App::with_sources(cfg, store, vec![]).unwrap()
 }

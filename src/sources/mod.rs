@@ -8,7 +8,7 @@ pub mod http;
 
 use crate::collector::{CollectContext, CollectError};
 use crate::config::{Config, SourceConfig, SourceKind};
-use crate::facts::Facts;
+use crate::facts::Collection;
 use git::GitCollector;
 
 /// One configured source, ready to collect.
@@ -37,9 +37,9 @@ impl Collector {
     }
 
     /// Runs one collection. Blocking: the scheduler calls it on a blocking thread.
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
+    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         match self {
-            Collector::Git(c) => c.collect(ctx).map(Facts::Git),
+            Collector::Git(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }
@@ -53,7 +53,7 @@ pub mod scripted {
     use std::time::Duration;
 
     use crate::collector::{CollectContext, CollectError, ErrorKind};
-    use crate::facts::{Facts, GitFacts};
+    use crate::facts::Collection;
 
     #[derive(Clone, Copy, Debug)]
     pub enum Behaviour {
@@ -71,13 +71,13 @@ pub mod scripted {
     }
 
     impl Scripted {
-        pub fn collect(&self, ctx: &CollectContext) -> Result<Facts, CollectError> {
+        pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             match self.behaviour {
-                Behaviour::Succeed => Ok(Facts::Git(GitFacts {
-                    repository: self.name.clone(),
-                    ..GitFacts::default()
-                })),
+                Behaviour::Succeed => Ok(Collection {
+                    source: self.name.clone(),
+                    ..Collection::default()
+                }),
                 Behaviour::Fail => Err(CollectError::new(
                     ErrorKind::RepositoryFailed,
                     "scripted failure",

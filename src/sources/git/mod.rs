@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
-use crate::facts::{CommitFact, Cursors, GitFacts, OwnershipSnapshot, Person};
+use crate::facts::{
+    Collection, CommitFact, Cursors, FactSet, GitHistory, OwnershipSnapshot, Person,
+};
 use codeowners::CodeOwners;
 use identity::People;
 use mine::Miner;
@@ -187,7 +189,7 @@ impl GitCollector {
         })
     }
 
-    pub fn collect(&self, ctx: &CollectContext) -> Result<GitFacts, CollectError> {
+    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         let mut repo = self.open(ctx)?;
         // Tree diffs look up the same trees again and again.
         repo.object_cache_size_if_unset(16 * 1024 * 1024);
@@ -206,11 +208,17 @@ impl GitCollector {
             &hex(&Sha256::digest(&mailmap_data))[..16]
         );
         let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&fingerprint);
-        let mut facts = GitFacts {
-            repository: self.name.clone(),
-            ..GitFacts::default()
+        let mut history = GitHistory::default();
+        let ownership = self.tip_snapshot(&repo, tip)?;
+        // One collection (or stored batch): the history so far and the tip's ownership.
+        let collection = |history: GitHistory, cursors: Cursors| Collection {
+            source: self.name.clone(),
+            sets: vec![
+                FactSet::GitHistory(history),
+                FactSet::Ownership(ownership.clone()),
+            ],
+            cursors,
         };
-        (facts.ownership, facts.asset_files) = self.tip_snapshot(&repo, tip)?;
         let shallow: Vec<ObjectId> = repo
             .shallow_commits()
             .map_err(err(
@@ -219,7 +227,7 @@ impl GitCollector {
             ))?
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
-        facts.shallow = !shallow.is_empty();
+        history.shallow = !shallow.is_empty();
 
         // Decide what to mine: the rest of an interrupted mine of this very tip; everything;
         // or only what the old tip does not reach.
@@ -239,12 +247,12 @@ impl GitCollector {
             None => match old_tip {
                 Some(old) if same_shape && repo.find_commit(old).is_ok() => {
                     if old != tip {
-                        facts.dropped = self.unreachable(&repo, old, tip)?;
+                        history.dropped = self.unreachable(&repo, old, tip)?;
                     }
                     (Some(old), 0)
                 }
                 _ => {
-                    facts.reset = true;
+                    history.reset = true;
                     (None, 0)
                 }
             },
@@ -255,9 +263,8 @@ impl GitCollector {
             (CURSOR_TIP.to_string(), tip.to_string()),
             (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
         ]);
-        if base == Some(tip) && !facts.reset {
-            facts.cursors = finished;
-            return Ok(facts);
+        if base == Some(tip) && !history.reset {
+            return Ok(collection(history, finished));
         }
         // Progress as the store keeps it between batches: the facts stored so far are those of
         // the walk's first `done` commits (the walk's order is fixed by `tip` and `base`).
@@ -308,47 +315,44 @@ impl GitCollector {
                 wait(&mut storing)?;
                 let mined = mined?;
                 done += mined.commits.len();
-                facts.commits = mined.commits;
-                facts.people = mined.people.into_values().collect();
+                history.commits = mined.commits;
+                history.people = mined.people.into_values().collect();
                 if !mined.complete {
                     // Keep what was mined: the next collection resumes after it.
-                    facts.cursors = progress(done);
-                    ctx.checkpoint(&mut facts)?;
+                    ctx.checkpoint(&collection(std::mem::take(&mut history), progress(done)))?;
                     return Err(CollectError::new(
                         ErrorKind::Cancelled,
                         "collection cancelled",
                     ));
                 }
                 if i + 1 < chunks.len() {
-                    let mut batch = GitFacts {
-                        repository: facts.repository.clone(),
-                        reset: facts.reset,
-                        dropped: std::mem::take(&mut facts.dropped),
-                        commits: std::mem::take(&mut facts.commits),
-                        people: std::mem::take(&mut facts.people),
-                        ownership: facts.ownership.clone(),
-                        asset_files: facts.asset_files.clone(),
-                        shallow: facts.shallow,
-                        cursors: progress(done),
-                    };
+                    let batch = collection(
+                        GitHistory {
+                            reset: history.reset,
+                            dropped: std::mem::take(&mut history.dropped),
+                            commits: std::mem::take(&mut history.commits),
+                            people: std::mem::take(&mut history.people),
+                            shallow: history.shallow,
+                        },
+                        progress(done),
+                    );
                     // Later batches add to what this one stores.
-                    facts.reset = false;
-                    storing = Some(scope.spawn(move || ctx.checkpoint(&mut batch)));
+                    history.reset = false;
+                    storing = Some(scope.spawn(move || ctx.checkpoint(&batch)));
                 }
             }
             wait(&mut storing)
         })?;
-        for (asset, _) in facts.asset_files.iter().filter(|(_, n)| *n == 0) {
+        for (asset, _) in ownership.asset_files.iter().filter(|(_, n)| *n == 0) {
             if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
                 tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
             }
         }
         // Reported when the tip moves, not on every collection.
-        for (line, reason) in &facts.ownership.invalid_lines {
+        for (line, reason) in &ownership.invalid_lines {
             tracing::warn!(source = %self.name, collector = "git", line, reason = %reason, "CODEOWNERS line skipped as invalid");
         }
-        facts.cursors = finished;
-        Ok(facts)
+        Ok(collection(history, finished))
     }
 
     /// Mines `ids` on up to [`MAX_MINING_THREADS`] threads, each with its own repository handle
@@ -628,7 +632,7 @@ impl GitCollector {
         &self,
         repo: &gix::Repository,
         tip: ObjectId,
-    ) -> Result<(OwnershipSnapshot, Vec<(String, u64)>), CollectError> {
+    ) -> Result<OwnershipSnapshot, CollectError> {
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
@@ -670,8 +674,11 @@ impl GitCollector {
                 }
             }
         }
-        let snapshot = match owners {
+        let files: Vec<(String, u64)> =
+            files.into_iter().map(|(a, n)| (a.to_string(), n)).collect();
+        Ok(match owners {
             Some(owners) => OwnershipSnapshot {
+                asset_files: files,
                 asset_owners: per_asset
                     .into_iter()
                     .map(|(a, s)| (a.to_string(), s.into_iter().collect()))
@@ -682,12 +689,11 @@ impl GitCollector {
                     .map(|o| o.join(",")),
                 invalid_lines: owners.invalid,
             },
-            None => OwnershipSnapshot::default(),
-        };
-        Ok((
-            snapshot,
-            files.into_iter().map(|(a, n)| (a.to_string(), n)).collect(),
-        ))
+            None => OwnershipSnapshot {
+                asset_files: files,
+                ..OwnershipSnapshot::default()
+            },
+        })
     }
 }
 

@@ -1,17 +1,23 @@
-//! The fact store: one SQLite file in WAL mode. Only this module knows SQL.
+//! The fact store: one SQLite file in WAL mode. Only this module knows SQL. One module per fact
+//! type (`git_history`, `ownership`) holds how it is applied and queried; this one holds the
+//! store itself, the migrations, cursors and the collectors' persisted state.
 //!
 //! Facts are keyed by natural identity (repository + commit sha + …), so applying the same facts
 //! twice stores them once. A whole collection is applied in one transaction together with the
 //! source's cursors, so a crash (even `kill -9`) leaves either all of it or none of it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection};
 
-use crate::facts::{Cursors, Facts, GitFacts};
-use crate::people::NameUse;
+use crate::facts::{Collection, Cursors, FactSet};
+
+mod git_history;
+mod ownership;
+
+pub use git_history::with_standing_revert;
 
 /// Store failures. Each message carries its cause's text (and the store's path, once it is
 /// known), so the cause is not chained again.
@@ -342,13 +348,18 @@ impl Store {
     }
 
     /// Applies one collection's facts and cursors atomically.
-    pub fn apply(&self, facts: &Facts) -> Result<(), StoreError> {
+    pub fn apply(&self, collection: &Collection) -> Result<(), StoreError> {
         let mut conn = self.lock();
         self.at((|| {
             let tx = conn.transaction()?;
-            match facts {
-                Facts::Git(git) => apply_git(&tx, git)?,
+            let source = collection.source.as_str();
+            for set in &collection.sets {
+                match set {
+                    FactSet::GitHistory(history) => git_history::apply(&tx, source, history)?,
+                    FactSet::Ownership(ownership) => ownership::apply(&tx, source, ownership)?,
+                }
             }
+            write_cursors(&tx, source, &collection.cursors)?;
             tx.commit()?;
             Ok(())
         })())
@@ -411,264 +422,6 @@ pub struct Reader<'c> {
     conn: &'c Connection,
 }
 
-/// Valid credits `v` with `who`, the person id of each credit's key through the map derive
-/// installs (opted-out people map to ''). Distinct commits are counted by sha: an asset lives in
-/// one repository, and the same commit in two mined repositories (a fork) is one piece of work.
-const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
-    FROM valid_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
-
-impl Reader<'_> {
-    /// Installs the unification of person keys into people (key → person id; '' drops the
-    /// key's credits) and, per asset, the people whose own label is kept. Later queries use
-    /// both; they live in this connection's temporary schema, never in the file.
-    pub fn set_people(
-        &self,
-        key_map: &[(String, String)],
-        kept: &[(String, String)],
-    ) -> Result<(), StoreError> {
-        let conn = self.conn;
-        conn.execute("DELETE FROM temp.person_map", [])?;
-        conn.execute("DELETE FROM temp.kept", [])?;
-        let mut map = conn.prepare_cached(
-            "INSERT OR REPLACE INTO temp.person_map (key, person) VALUES (?1, ?2)",
-        )?;
-        for (k, p) in key_map {
-            map.execute([k, p])?;
-        }
-        let mut keep = conn
-            .prepare_cached("INSERT OR REPLACE INTO temp.kept (asset, person) VALUES (?1, ?2)")?;
-        for (a, p) in kept {
-            keep.execute([a, p])?;
-        }
-        Ok(())
-    }
-
-    /// Valid credits per asset, person and kind, from commits at or after `since`.
-    pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT asset, who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
-             FROM ({CREDITS_WITH_WHO} WHERE v.committed_at >= ?1)
-             WHERE who <> '' GROUP BY asset, who, kind ORDER BY asset, who, kind"
-        ))?;
-        let rows = stmt.query_map([since], |r| {
-            Ok(CreditRow {
-                asset: r.get(0)?,
-                person: r.get(1)?,
-                kind: r.get(2)?,
-                count: r.get(3)?,
-                first_at: r.get(4)?,
-                last_at: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Distinct valid (co-)authored commits per asset and label: the person id when the person
-    /// is kept on the asset, else `other`; with `per_person` false, one row per asset with an
-    /// empty label.
-    pub fn credited_commits(
-        &self,
-        per_person: bool,
-        other: &str,
-    ) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT asset, label, COUNT(DISTINCT sha) FROM (
-                SELECT asset, repository, sha,
-                  CASE WHEN NOT ?1 THEN ''
-                       WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = w.asset AND k.person = w.who) THEN w.who
-                       ELSE ?2 END AS label
-                FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1) w
-                WHERE who <> '')
-             GROUP BY asset, label ORDER BY asset, label"
-        ))?;
-        let rows = stmt.query_map(params![per_person, other], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// (asset, commit, person) for every valid (co-)authored credit at or after `since`; the
-    /// commit is `repository sha`.
-    pub fn authorships(&self, since: i64) -> Result<Vec<(String, String, String)>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT DISTINCT asset, sha, who
-             FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1 AND v.committed_at >= ?1)
-             WHERE who <> ''"
-        ))?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Per person over the given assets (all when empty), from commits at or after `since`:
-    /// distinct commits per kind, and (kind `None`) distinct (co-)authored commits.
-    pub fn person_totals(
-        &self,
-        assets: &[String],
-        since: i64,
-    ) -> Result<Vec<PersonKindRow>, StoreError> {
-        let conn = self.conn;
-        let filter = if assets.is_empty() {
-            String::new()
-        } else {
-            let quoted: Vec<String> = assets
-                .iter()
-                .map(|a| format!("'{}'", a.replace('\'', "''")))
-                .collect();
-            format!("AND v.asset IN ({})", quoted.join(","))
-        };
-        let inner = format!("{CREDITS_WITH_WHO} WHERE v.committed_at >= ?1 {filter}");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
-               FROM ({inner}) WHERE who <> '' GROUP BY who, kind
-             UNION ALL
-             SELECT who, NULL, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
-               FROM ({inner}) WHERE who <> '' AND authored = 1 GROUP BY who
-             ORDER BY 1, 2"
-        ))?;
-        let rows = stmt.query_map([since], |r| {
-            Ok(PersonKindRow {
-                person: r.get(0)?,
-                kind: r.get(1)?,
-                count: r.get(2)?,
-                first_at: r.get(3)?,
-                last_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// How often each key signed a non-merge commit as author or co-author under each name.
-    pub fn name_uses(&self) -> Result<Vec<NameUse>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
-             JOIN commits c ON c.repository = s.repository AND c.sha = s.sha
-             GROUP BY s.person, s.name ORDER BY s.person, s.name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(NameUse {
-                key: r.get(0)?,
-                name: r.get(1)?,
-                uses: r.get(2)?,
-                last_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// What mapped raw emails to keys when mining: (raw email, key, `mailmap`/`identity_file`).
-    pub fn mined_joins(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT raw_email, person, via FROM commit_signers WHERE via <> ''
-             ORDER BY person, raw_email",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Newest commit time per asset, over every mined non-merge commit that touched it.
-    pub fn asset_last_updates(&self) -> Result<BTreeMap<String, i64>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT a.asset, MAX(c.committed_at) FROM commit_assets a
-             JOIN commits c ON c.repository = a.repository AND c.sha = a.sha GROUP BY a.asset",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a
-    /// standing revert) are reported as outcomes of their own, ahead of the stored one.
-    pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT repository, outcome, COUNT(*) FROM (
-                SELECT c.repository,
-                  CASE
-                    WHEN c.outcome = 'merge' THEN 'merge'
-                    WHEN EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha) THEN 'revert'
-                    WHEN EXISTS (SELECT 1 FROM reverted v WHERE v.repository = c.repository AND v.sha = c.sha) THEN 'reverted'
-                    ELSE c.outcome
-                  END AS outcome
-                FROM commits c)
-             GROUP BY repository, outcome ORDER BY repository, outcome",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Commits per repository mined without some blob they needed (partial clones).
-    pub fn commits_without_blobs(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT repository, COUNT(*) FROM commits WHERE blobs_missing = 1 GROUP BY repository",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Key → the name a source stored for it.
-    pub fn people(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached("SELECT key, name FROM people")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// CODEOWNERS owner sets per asset.
-    pub fn codeowners(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let conn = self.conn;
-        let mut stmt =
-            conn.prepare_cached("SELECT asset, owners FROM codeowners ORDER BY asset, owners")?;
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (asset, owners) = row?;
-            out.entry(asset).or_default().push(owners);
-        }
-        Ok(out)
-    }
-
-    /// The owners of each repository's CODEOWNERS default rule (`*`).
-    pub fn codeowners_default(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached("SELECT repository, owners FROM codeowners_default")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The git repositories that are shallow clones.
-    pub fn shallow_repositories(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn;
-        let mut stmt =
-            conn.prepare_cached("SELECT repository FROM git_repositories WHERE shallow = 1")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Files per asset at the tip of its repository.
-    pub fn asset_files(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let conn = self.conn;
-        let mut stmt =
-            conn.prepare_cached("SELECT asset, SUM(files) FROM asset_files GROUP BY asset")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn codeowners_invalid_lines(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(
-            "SELECT repository, COUNT(*) FROM codeowners_invalid GROUP BY repository",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
 /// `e` with the store's path in its message.
 fn with_path(path: &str, e: StoreError) -> StoreError {
     match e {
@@ -703,186 +456,19 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-const PER_COMMIT_TABLES: &[&str] = &[
-    "commits",
-    "commit_assets",
-    "credits",
-    "reverts",
-    "commit_signers",
-];
-
-fn apply_git(tx: &rusqlite::Transaction, git: &GitFacts) -> Result<(), StoreError> {
-    let repo = git.repository.as_str();
-    if git.reset {
-        for table in PER_COMMIT_TABLES {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE repository = ?1"),
-                [repo],
-            )?;
-        }
-    }
-    for table in PER_COMMIT_TABLES {
-        let mut stmt = tx.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE repository = ?1 AND sha = ?2"
-        ))?;
-        for sha in &git.dropped {
-            stmt.execute([repo, sha])?;
-        }
-    }
-    {
-        let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        let mut signer = tx.prepare_cached("INSERT OR REPLACE INTO commit_signers (repository, sha, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-        let mut asset = tx.prepare_cached(
-            "INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)",
-        )?;
-        let mut credit = tx.prepare_cached(
-            "INSERT OR REPLACE INTO credits (repository, sha, asset, person, kind, authored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut revert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
-        )?;
-        for c in &git.commits {
-            commit.execute(params![
-                repo,
-                c.sha,
-                c.committed_at,
-                c.outcome.as_str(),
-                c.blobs_missing
-            ])?;
-            for (i, s) in c.signers.iter().enumerate() {
-                signer.execute(params![
-                    repo,
-                    c.sha,
-                    i,
-                    s.person,
-                    s.name,
-                    s.raw_email,
-                    s.via
-                ])?;
-            }
-            for a in &c.assets {
-                asset.execute(params![repo, c.sha, a])?;
-            }
-            for cr in &c.credits {
-                credit.execute(params![
-                    repo,
-                    c.sha,
-                    cr.asset,
-                    cr.person,
-                    cr.kind,
-                    cr.authored
-                ])?;
-            }
-            for reverted in &c.reverts {
-                revert.execute(params![repo, c.sha, reverted])?;
-            }
-        }
-        let mut person = tx.prepare_cached("INSERT INTO people (key, name) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET name = excluded.name")?;
-        for p in &git.people {
-            person.execute(params![p.key, p.name])?;
-        }
-    }
-    refresh_reverted(tx, repo)?;
-    tx.execute("DELETE FROM codeowners WHERE repository = ?1", [repo])?;
-    tx.execute(
-        "DELETE FROM codeowners_default WHERE repository = ?1",
-        [repo],
-    )?;
-    if let Some(owners) = &git.ownership.default_owners {
-        tx.execute(
-            "INSERT INTO codeowners_default (repository, owners) VALUES (?1, ?2)",
-            params![repo, owners],
-        )?;
-    }
-    tx.execute(
-        "INSERT OR REPLACE INTO git_repositories (repository, shallow) VALUES (?1, ?2)",
-        params![repo, git.shallow],
-    )?;
-    tx.execute("DELETE FROM asset_files WHERE repository = ?1", [repo])?;
-    {
-        let mut files = tx.prepare_cached(
-            "INSERT OR REPLACE INTO asset_files (repository, asset, files) VALUES (?1, ?2, ?3)",
-        )?;
-        for (asset, n) in &git.asset_files {
-            files.execute(params![repo, asset, n])?;
-        }
-    }
-    tx.execute(
-        "DELETE FROM codeowners_invalid WHERE repository = ?1",
-        [repo],
-    )?;
-    {
-        let mut owners = tx.prepare_cached(
-            "INSERT OR REPLACE INTO codeowners (repository, asset, owners) VALUES (?1, ?2, ?3)",
-        )?;
-        for (asset, sets) in &git.ownership.asset_owners {
-            for set in sets {
-                owners.execute(params![repo, asset, set])?;
-            }
-        }
-        let mut invalid = tx.prepare_cached("INSERT OR REPLACE INTO codeowners_invalid (repository, line, reason) VALUES (?1, ?2, ?3)")?;
-        for (line, reason) in &git.ownership.invalid_lines {
-            invalid.execute(params![repo, line, reason])?;
-        }
-    }
-    tx.execute("DELETE FROM cursors WHERE source = ?1", [repo])?;
+/// Replaces the source's cursors, in the transaction of the facts they describe.
+fn write_cursors(
+    tx: &rusqlite::Transaction,
+    source: &str,
+    cursors: &Cursors,
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM cursors WHERE source = ?1", [source])?;
     let mut cursor =
         tx.prepare_cached("INSERT INTO cursors (source, key, value) VALUES (?1, ?2, ?3)")?;
-    for (k, v) in &git.cursors {
-        cursor.execute(params![repo, k, v])?;
+    for (k, v) in cursors {
+        cursor.execute(params![source, k, v])?;
     }
     Ok(())
-}
-
-/// Rewrites the repository's `reverted` rows from its revert edges.
-fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
-    let edges: Vec<(String, String)> = {
-        let mut stmt =
-            tx.prepare_cached("SELECT sha, reverted_sha FROM reverts WHERE repository = ?1")?;
-        let rows = stmt.query_map([repo], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    tx.execute("DELETE FROM reverted WHERE repository = ?1", [repo])?;
-    let mut insert =
-        tx.prepare_cached("INSERT OR IGNORE INTO reverted (repository, sha) VALUES (?1, ?2)")?;
-    for sha in with_standing_revert(&edges) {
-        insert.execute([repo, sha])?;
-    }
-    Ok(())
-}
-
-/// The commits that have a standing revert, given (revert, target) edges. A revert stands
-/// unless one of its own reverts stands: in A ← B ← C (B reverts A, C reverts B), C stands, B
-/// does not, so A has no standing revert. Targets are ancestors of their reverts, so the
-/// relation has no cycles; a cycle in bad input counts as not standing.
-pub fn with_standing_revert(edges: &[(String, String)]) -> BTreeSet<&str> {
-    let mut reverts_of: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (revert, target) in edges {
-        reverts_of.entry(target).or_default().push(revert);
-    }
-    fn stands<'a>(
-        revert: &'a str,
-        reverts_of: &HashMap<&'a str, Vec<&'a str>>,
-        memo: &mut HashMap<&'a str, bool>,
-    ) -> bool {
-        if let Some(&known) = memo.get(revert) {
-            return known;
-        }
-        memo.insert(revert, false); // a cycle resolves to "does not stand"
-        let standing = !reverts_of
-            .get(revert)
-            .is_some_and(|rs| rs.iter().any(|r| stands(r, reverts_of, memo)));
-        memo.insert(revert, standing);
-        standing
-    }
-    let mut memo = HashMap::new();
-    let mut out = BTreeSet::new();
-    for (target, reverts) in &reverts_of {
-        if reverts.iter().any(|r| stands(r, &reverts_of, &mut memo)) {
-            out.insert(*target);
-        }
-    }
-    out
 }
 
 /// Used by tests and tools that inspect a store without the daemon.
@@ -894,7 +480,7 @@ pub fn count_rows(store: &Store, table: &str) -> Result<i64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{CommitFact, CommitOutcome, Credit};
+    use crate::facts::{CommitFact, CommitOutcome, Credit, GitHistory};
 
     fn commit(sha: &str, at: i64, person: &str, reverts: Option<&str>) -> CommitFact {
         CommitFact {
@@ -918,14 +504,18 @@ mod tests {
     fn same_facts_twice_store_once_and_reverts_cancel() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let facts = Facts::Git(GitFacts {
-            repository: "r".into(),
+        let history = |history: GitHistory| Collection {
+            source: "r".into(),
+            sets: vec![FactSet::GitHistory(history)],
+            cursors: Cursors::new(),
+        };
+        let facts = history(GitHistory {
             commits: vec![
                 commit("s1", 10, "p", None),
                 commit("s2", 20, "p", None),
                 commit("s3", 30, "q", Some("s2")),
             ],
-            ..GitFacts::default()
+            ..GitHistory::default()
         });
         store.apply(&facts).unwrap();
         store.apply(&facts).unwrap();
@@ -939,10 +529,9 @@ mod tests {
 
         // The revert disappears from history (force push): s2 counts again.
         store
-            .apply(&Facts::Git(GitFacts {
-                repository: "r".into(),
+            .apply(&history(GitHistory {
                 dropped: vec!["s3".into()],
-                ..GitFacts::default()
+                ..GitHistory::default()
             }))
             .unwrap();
         let credits = store.read(|r| r.credits(i64::MIN)).unwrap();

@@ -1,0 +1,369 @@
+//! The `GitHistory` fact type: mined commits, their credits, revert edges and signers. Applying
+//! it and every query over it live here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rusqlite::params;
+
+use super::{CreditRow, PersonKindRow, Reader, StoreError};
+use crate::facts::GitHistory;
+use crate::people::NameUse;
+
+const PER_COMMIT_TABLES: &[&str] = &[
+    "commits",
+    "commit_assets",
+    "credits",
+    "reverts",
+    "commit_signers",
+];
+
+/// Applies mined commits of repository `repo` (one transaction is the caller's).
+pub(super) fn apply(
+    tx: &rusqlite::Transaction,
+    repo: &str,
+    git: &GitHistory,
+) -> Result<(), StoreError> {
+    if git.reset {
+        for table in PER_COMMIT_TABLES {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE repository = ?1"),
+                [repo],
+            )?;
+        }
+    }
+    for table in PER_COMMIT_TABLES {
+        let mut stmt = tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE repository = ?1 AND sha = ?2"
+        ))?;
+        for sha in &git.dropped {
+            stmt.execute([repo, sha])?;
+        }
+    }
+    {
+        let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut signer = tx.prepare_cached("INSERT OR REPLACE INTO commit_signers (repository, sha, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        let mut asset = tx.prepare_cached(
+            "INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut credit = tx.prepare_cached(
+            "INSERT OR REPLACE INTO credits (repository, sha, asset, person, kind, authored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut revert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
+        )?;
+        for c in &git.commits {
+            commit.execute(params![
+                repo,
+                c.sha,
+                c.committed_at,
+                c.outcome.as_str(),
+                c.blobs_missing
+            ])?;
+            for (i, s) in c.signers.iter().enumerate() {
+                signer.execute(params![
+                    repo,
+                    c.sha,
+                    i,
+                    s.person,
+                    s.name,
+                    s.raw_email,
+                    s.via
+                ])?;
+            }
+            for a in &c.assets {
+                asset.execute(params![repo, c.sha, a])?;
+            }
+            for cr in &c.credits {
+                credit.execute(params![
+                    repo,
+                    c.sha,
+                    cr.asset,
+                    cr.person,
+                    cr.kind,
+                    cr.authored
+                ])?;
+            }
+            for reverted in &c.reverts {
+                revert.execute(params![repo, c.sha, reverted])?;
+            }
+        }
+        let mut person = tx.prepare_cached("INSERT INTO people (key, name) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET name = excluded.name")?;
+        for p in &git.people {
+            person.execute(params![p.key, p.name])?;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO git_repositories (repository, shallow) VALUES (?1, ?2)",
+        params![repo, git.shallow],
+    )?;
+    refresh_reverted(tx, repo)
+}
+
+/// Rewrites the repository's `reverted` rows from its revert edges.
+fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
+    let edges: Vec<(String, String)> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT sha, reverted_sha FROM reverts WHERE repository = ?1")?;
+        let rows = stmt.query_map([repo], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tx.execute("DELETE FROM reverted WHERE repository = ?1", [repo])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO reverted (repository, sha) VALUES (?1, ?2)")?;
+    for sha in with_standing_revert(&edges) {
+        insert.execute([repo, sha])?;
+    }
+    Ok(())
+}
+
+/// The commits that have a standing revert, given (revert, target) edges. A revert stands
+/// unless one of its own reverts stands: in A ← B ← C (B reverts A, C reverts B), C stands, B
+/// does not, so A has no standing revert. Targets are ancestors of their reverts, so the
+/// relation has no cycles; a cycle in bad input counts as not standing.
+pub fn with_standing_revert(edges: &[(String, String)]) -> BTreeSet<&str> {
+    let mut reverts_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (revert, target) in edges {
+        reverts_of.entry(target).or_default().push(revert);
+    }
+    fn stands<'a>(
+        revert: &'a str,
+        reverts_of: &HashMap<&'a str, Vec<&'a str>>,
+        memo: &mut HashMap<&'a str, bool>,
+    ) -> bool {
+        if let Some(&known) = memo.get(revert) {
+            return known;
+        }
+        memo.insert(revert, false); // a cycle resolves to "does not stand"
+        let standing = !reverts_of
+            .get(revert)
+            .is_some_and(|rs| rs.iter().any(|r| stands(r, reverts_of, memo)));
+        memo.insert(revert, standing);
+        standing
+    }
+    let mut memo = HashMap::new();
+    let mut out = BTreeSet::new();
+    for (target, reverts) in &reverts_of {
+        if reverts.iter().any(|r| stands(r, &reverts_of, &mut memo)) {
+            out.insert(*target);
+        }
+    }
+    out
+}
+
+/// Valid credits `v` with `who`, the person id of each credit's key through the map derive
+/// installs (opted-out people map to ''). Distinct commits are counted by sha: an asset lives in
+/// one repository, and the same commit in two mined repositories (a fork) is one piece of work.
+const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
+    FROM valid_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
+
+impl Reader<'_> {
+    /// Installs the unification of person keys into people (key → person id; '' drops the
+    /// key's credits) and, per asset, the people whose own label is kept. Later queries use
+    /// both; they live in this connection's temporary schema, never in the file.
+    pub fn set_people(
+        &self,
+        key_map: &[(String, String)],
+        kept: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let conn = self.conn;
+        conn.execute("DELETE FROM temp.person_map", [])?;
+        conn.execute("DELETE FROM temp.kept", [])?;
+        let mut map = conn.prepare_cached(
+            "INSERT OR REPLACE INTO temp.person_map (key, person) VALUES (?1, ?2)",
+        )?;
+        for (k, p) in key_map {
+            map.execute([k, p])?;
+        }
+        let mut keep = conn
+            .prepare_cached("INSERT OR REPLACE INTO temp.kept (asset, person) VALUES (?1, ?2)")?;
+        for (a, p) in kept {
+            keep.execute([a, p])?;
+        }
+        Ok(())
+    }
+
+    /// Valid credits per asset, person and kind, from commits at or after `since`.
+    pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT asset, who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
+             FROM ({CREDITS_WITH_WHO} WHERE v.committed_at >= ?1)
+             WHERE who <> '' GROUP BY asset, who, kind ORDER BY asset, who, kind"
+        ))?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(CreditRow {
+                asset: r.get(0)?,
+                person: r.get(1)?,
+                kind: r.get(2)?,
+                count: r.get(3)?,
+                first_at: r.get(4)?,
+                last_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Distinct valid (co-)authored commits per asset and label: the person id when the person
+    /// is kept on the asset, else `other`; with `per_person` false, one row per asset with an
+    /// empty label.
+    pub fn credited_commits(
+        &self,
+        per_person: bool,
+        other: &str,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT asset, label, COUNT(DISTINCT sha) FROM (
+                SELECT asset, repository, sha,
+                  CASE WHEN NOT ?1 THEN ''
+                       WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = w.asset AND k.person = w.who) THEN w.who
+                       ELSE ?2 END AS label
+                FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1) w
+                WHERE who <> '')
+             GROUP BY asset, label ORDER BY asset, label"
+        ))?;
+        let rows = stmt.query_map(params![per_person, other], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// (asset, commit, person) for every valid (co-)authored credit at or after `since`; the
+    /// commit is `repository sha`.
+    pub fn authorships(&self, since: i64) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT DISTINCT asset, sha, who
+             FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1 AND v.committed_at >= ?1)
+             WHERE who <> ''"
+        ))?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per person over the given assets (all when empty), from commits at or after `since`:
+    /// distinct commits per kind, and (kind `None`) distinct (co-)authored commits.
+    pub fn person_totals(
+        &self,
+        assets: &[String],
+        since: i64,
+    ) -> Result<Vec<PersonKindRow>, StoreError> {
+        let conn = self.conn;
+        let filter = if assets.is_empty() {
+            String::new()
+        } else {
+            let quoted: Vec<String> = assets
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', "''")))
+                .collect();
+            format!("AND v.asset IN ({})", quoted.join(","))
+        };
+        let inner = format!("{CREDITS_WITH_WHO} WHERE v.committed_at >= ?1 {filter}");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT who, kind, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
+               FROM ({inner}) WHERE who <> '' GROUP BY who, kind
+             UNION ALL
+             SELECT who, NULL, COUNT(DISTINCT sha), MIN(committed_at), MAX(committed_at)
+               FROM ({inner}) WHERE who <> '' AND authored = 1 GROUP BY who
+             ORDER BY 1, 2"
+        ))?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(PersonKindRow {
+                person: r.get(0)?,
+                kind: r.get(1)?,
+                count: r.get(2)?,
+                first_at: r.get(3)?,
+                last_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How often each key signed a non-merge commit as author or co-author under each name.
+    pub fn name_uses(&self) -> Result<Vec<NameUse>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
+             JOIN commits c ON c.repository = s.repository AND c.sha = s.sha
+             GROUP BY s.person, s.name ORDER BY s.person, s.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NameUse {
+                key: r.get(0)?,
+                name: r.get(1)?,
+                uses: r.get(2)?,
+                last_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What mapped raw emails to keys when mining: (raw email, key, `mailmap`/`identity_file`).
+    pub fn mined_joins(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT raw_email, person, via FROM commit_signers WHERE via <> ''
+             ORDER BY person, raw_email",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Newest commit time per asset, over every mined non-merge commit that touched it.
+    pub fn asset_last_updates(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.asset, MAX(c.committed_at) FROM commit_assets a
+             JOIN commits c ON c.repository = a.repository AND c.sha = a.sha GROUP BY a.asset",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a
+    /// standing revert) are reported as outcomes of their own, ahead of the stored one.
+    pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT repository, outcome, COUNT(*) FROM (
+                SELECT c.repository,
+                  CASE
+                    WHEN c.outcome = 'merge' THEN 'merge'
+                    WHEN EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha) THEN 'revert'
+                    WHEN EXISTS (SELECT 1 FROM reverted v WHERE v.repository = c.repository AND v.sha = c.sha) THEN 'reverted'
+                    ELSE c.outcome
+                  END AS outcome
+                FROM commits c)
+             GROUP BY repository, outcome ORDER BY repository, outcome",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Commits per repository mined without some blob they needed (partial clones).
+    pub fn commits_without_blobs(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT repository, COUNT(*) FROM commits WHERE blobs_missing = 1 GROUP BY repository",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Key → the name a source stored for it.
+    pub fn people(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached("SELECT key, name FROM people")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The git repositories that are shallow clones.
+    pub fn shallow_repositories(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn;
+        let mut stmt =
+            conn.prepare_cached("SELECT repository FROM git_repositories WHERE shallow = 1")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
