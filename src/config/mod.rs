@@ -5,30 +5,26 @@
 //! config points at (secrets, identities). Stage two (in `app`) builds runtime objects from a
 //! valid [`Config`]. Only this module knows YAML.
 
+mod catalog;
 mod decode;
+mod recognition;
 mod schedule;
 pub mod yaml;
+
+use catalog::decode_catalog;
+pub use catalog::{AssetConfig, ASSET_KINDS, LIFECYCLES};
+use recognition::decode_recognition;
+pub use recognition::{default_changelog_paths, ContributorLabel, Identity, Recognition, Unify};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use decode::{child, index, seq, MapReader, Problems};
+use decode::{index, seq, MapReader, Problems};
 pub use decode::{parse_duration, Problem, Secret};
 pub use schedule::parse_schedule;
 use yaml::Node;
 
-/// Asset kinds of the catalog.
-pub const ASSET_KINDS: &[&str] = &[
-    "model",
-    "feature_view",
-    "feature_service",
-    "dataset",
-    "library",
-    "pipeline",
-    "repo",
-];
-pub const LIFECYCLES: &[&str] = &["experimental", "production", "deprecated"];
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -39,95 +35,6 @@ pub struct Config {
     pub recognition: Recognition,
     pub sources: Vec<SourceConfig>,
     pub catalog: Vec<AssetConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContributorLabel {
-    /// The canonical (mailmap / identity file) name.
-    Name,
-    /// A stable pseudonym derived from the identity and a salt.
-    Pseudonym,
-    /// No per-person label at all.
-    None,
-}
-
-#[derive(Debug, Clone)]
-pub struct Recognition {
-    pub contributor_label: ContributorLabel,
-    pub pseudonym_salt: Secret,
-    /// Per asset, the contributors ranked below this many are aggregated as `__other__`.
-    pub top_n: usize,
-    /// Wildcard patterns (`*` only) matched case-insensitively against names and emails.
-    pub bots: Vec<String>,
-    /// Names, emails or @handles of people who are never credited.
-    pub opt_out: Vec<String>,
-    pub identities: Vec<Identity>,
-    pub changelog_paths: Vec<String>,
-    /// Organisation-wide path rules, tried before the built-in defaults.
-    pub path_kinds: Vec<KindRule>,
-    /// Which automatic rules join identities into one person (all on by default).
-    pub unify: Unify,
-}
-
-/// The automatic identity rules (see [`crate::people`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unify {
-    /// The same email, case-insensitive.
-    pub email: bool,
-    /// The same name of two or more words, case-insensitive, whitespace collapsed.
-    pub name: bool,
-    /// `ID+login@users.noreply.github.com` is the GitHub user `@login`.
-    pub github_noreply: bool,
-}
-
-impl Default for Unify {
-    fn default() -> Self {
-        Unify {
-            email: true,
-            name: true,
-            github_noreply: true,
-        }
-    }
-}
-
-impl Default for Recognition {
-    fn default() -> Self {
-        Recognition {
-            contributor_label: ContributorLabel::Name,
-            pseudonym_salt: Secret::default(),
-            top_n: 20,
-            bots: vec!["*[bot]".into(), "*[bot]@*".into()],
-            opt_out: Vec::new(),
-            identities: Vec::new(),
-            changelog_paths: default_changelog_paths(),
-            path_kinds: Vec::new(),
-            unify: Unify::default(),
-        }
-    }
-}
-
-pub fn default_changelog_paths() -> Vec<String> {
-    [
-        "**/CHANGELOG*",
-        "**/CHANGES*",
-        "**/HISTORY*",
-        "**/RELEASE_NOTES*",
-        "**/RELEASE-NOTES*",
-        "**/NEWS*",
-        "**/release-notes/**",
-        "**/releasenotes/**",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// One person of the identity file: canonical name and email plus the aliases that mean them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub name: String,
-    pub email: String,
-    /// Other emails, names and `@handles`.
-    pub aliases: Vec<String>,
 }
 
 /// Files matching any of `paths` are of kind `kind`; the first matching rule wins.
@@ -193,48 +100,6 @@ pub struct GitSourceConfig {
     /// can point at them when the repository or the branch does not exist on disk.
     pub path_at: Option<(String, yaml::Pos)>,
     pub branch_at: Option<(String, yaml::Pos)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AssetConfig {
-    pub id: String,
-    pub kind: String,
-    pub owner: Option<String>,
-    pub stewards: Vec<String>,
-    pub lifecycle: String,
-    /// The git source this asset's files live in.
-    pub repository: Option<String>,
-    pub paths: Vec<String>,
-    pub path_kinds: Vec<KindRule>,
-    /// True for the `repo` asset a git source gets when no catalog entry uses its name.
-    pub implicit: bool,
-}
-
-impl Config {
-    /// The catalog as every consumer sees it: the configured entries plus, for each git source
-    /// whose name no entry uses as its id, an implicit asset of kind `repo` named after the
-    /// source and covering all its files. Sorted by id.
-    pub fn assets(&self) -> Vec<AssetConfig> {
-        let mut out = self.catalog.clone();
-        for s in &self.sources {
-            let SourceKind::Git(_) = &s.kind;
-            if !out.iter().any(|a| a.id == s.name) {
-                out.push(AssetConfig {
-                    id: s.name.clone(),
-                    kind: "repo".into(),
-                    owner: None,
-                    stewards: Vec::new(),
-                    lifecycle: "experimental".into(),
-                    repository: Some(s.name.clone()),
-                    paths: vec!["**".into()],
-                    path_kinds: Vec::new(),
-                    implicit: true,
-                });
-            }
-        }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        out
-    }
 }
 
 /// Reads and validates the config file at `path`, reporting every problem found.
@@ -318,139 +183,6 @@ fn decode_root(p: &mut Problems, root: &Node) -> Option<Config> {
         sources,
         catalog,
     })
-}
-
-fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> Option<Recognition> {
-    let mut map = MapReader::new(p, node, path)?;
-    let mut r = Recognition::default();
-    if let Some(label) = map.choice(p, "contributor_label", &["name", "pseudonym", "none"]) {
-        r.contributor_label = match label.as_str() {
-            "name" => ContributorLabel::Name,
-            "pseudonym" => ContributorLabel::Pseudonym,
-            _ => ContributorLabel::None,
-        };
-    }
-    let salt_pos = map.pos();
-    let salt_given = map.has("pseudonym_salt") || map.has("pseudonym_salt_file");
-    if let Some(salt) = map.secret(p, "pseudonym_salt") {
-        r.pseudonym_salt = salt;
-    }
-    if r.contributor_label == ContributorLabel::Pseudonym && !salt_given {
-        p.add(salt_pos, path, "`contributor_label: pseudonym` needs `pseudonym_salt` or `pseudonym_salt_file`, or pseudonyms could be reversed by hashing known emails");
-    }
-    if let Some(n) = map.uint(p, "top_n") {
-        if n == 0 {
-            p.add(map.pos(), &map.child_path("top_n"), "must be at least 1");
-        }
-        r.top_n = n as usize;
-    }
-    if let Some(bots) = map.strings(p, "bots") {
-        r.bots = bots;
-    }
-    if let Some(opt_out) = map.strings(p, "opt_out") {
-        r.opt_out = opt_out;
-    }
-    if let Some(node) = map.get("identities_file") {
-        let key_path = map.child_path("identities_file");
-        if let Some(name) = decode::string(p, node, &key_path) {
-            r.identities = load_identities(p, node.pos, &key_path, &name);
-        }
-    }
-    if let Some(paths) = globs(p, &mut map, "changelog_paths") {
-        r.changelog_paths = paths;
-    }
-    r.path_kinds = kind_rules(p, &mut map);
-    if let Some(node) = map.get("unify") {
-        let unify_path = map.child_path("unify");
-        if let Some(mut u) = MapReader::new(p, node, &unify_path) {
-            let rules = ["email", "name", "github_noreply"];
-            for rule in rules {
-                if let Some(on) = u.boolean(p, rule) {
-                    match rule {
-                        "email" => r.unify.email = on,
-                        "name" => r.unify.name = on,
-                        _ => r.unify.github_noreply = on,
-                    }
-                }
-            }
-            u.finish(p, &rules);
-        }
-    }
-    map.finish(
-        p,
-        &[
-            "contributor_label",
-            "pseudonym_salt",
-            "pseudonym_salt_file",
-            "top_n",
-            "bots",
-            "opt_out",
-            "identities_file",
-            "changelog_paths",
-            "path_kinds",
-            "unify",
-        ],
-    );
-    Some(r)
-}
-
-/// Reads the identity file named in the config; its own problems name its own file.
-fn load_identities(p: &mut Problems, pos: yaml::Pos, key_path: &str, name: &str) -> Vec<Identity> {
-    let file = p.base_dir().join(name);
-    let text = match decode::read_small_file(&file) {
-        Ok(text) => text,
-        Err(e) => {
-            p.add(
-                pos,
-                key_path,
-                format!("cannot read {}: {e}", file.display()),
-            );
-            return Vec::new();
-        }
-    };
-    let mut inner = Problems::new(&file, p.env);
-    let identities = parse_identities(&mut inner, &text);
-    p.list.extend(inner.list);
-    identities
-}
-
-fn parse_identities(p: &mut Problems, text: &str) -> Vec<Identity> {
-    let root = match yaml::parse(text) {
-        Ok(node) => node,
-        Err(e) => {
-            p.add(e.pos, "", format!("YAML syntax error: {}", e.message));
-            return Vec::new();
-        }
-    };
-    let Some(mut map) = MapReader::new(p, &root, "") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(list) = map.get("people") {
-        for (i, item) in seq(p, list, "people")
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let path = index("people", i);
-            let Some(mut person) = MapReader::new(p, item, &path) else {
-                continue;
-            };
-            let name = person.required_string(p, "name");
-            let email = person.required_string(p, "email");
-            let aliases = person.strings(p, "aliases").unwrap_or_default();
-            person.finish(p, &["name", "email", "aliases"]);
-            if let (Some(name), Some(email)) = (name, email) {
-                out.push(Identity {
-                    name,
-                    email,
-                    aliases,
-                });
-            }
-        }
-    }
-    map.finish(p, &["people"]);
-    out
 }
 
 fn globs(p: &mut Problems, map: &mut MapReader, key: &str) -> Option<Vec<String>> {
@@ -676,88 +408,6 @@ fn decode_git(p: &mut Problems, map: &mut MapReader) -> Option<GitSourceConfig> 
         path_at,
         branch_at,
     })
-}
-
-fn decode_catalog(p: &mut Problems, node: &Node, sources: &HashSet<String>) -> Vec<AssetConfig> {
-    let mut out = Vec::new();
-    let mut ids = HashSet::new();
-    for (i, item) in seq(p, node, "catalog")
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let path = index("catalog", i);
-        let Some(mut map) = MapReader::new(p, item, &path) else {
-            continue;
-        };
-        let id = map.required_string(p, "id");
-        if let Some(id) = &id {
-            if !valid_name(id) {
-                p.add(
-                    map.pos(),
-                    &map.child_path("id"),
-                    format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"),
-                );
-            } else if !ids.insert(id.clone()) {
-                p.add(
-                    map.pos(),
-                    &map.child_path("id"),
-                    format!("another asset already has id `{id}`"),
-                );
-            }
-        }
-        let kind = match map.get("kind") {
-            Some(_) => map.choice(p, "kind", ASSET_KINDS),
-            None => {
-                p.add(map.pos(), &path, "missing required key `kind`");
-                None
-            }
-        };
-        let owner = map.string(p, "owner").filter(|o| !o.is_empty());
-        let stewards = map.strings(p, "stewards").unwrap_or_default();
-        let lifecycle = map
-            .choice(p, "lifecycle", LIFECYCLES)
-            .unwrap_or_else(|| "experimental".into());
-        let repository = map.string(p, "repository");
-        if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
-            if !sources.contains(repo) {
-                p.add(
-                    node.pos,
-                    &child(&path, "repository"),
-                    format!("no git source is named `{repo}`"),
-                );
-            }
-        }
-        let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
-        let path_kinds = kind_rules(p, &mut map);
-        map.finish(
-            p,
-            &[
-                "id",
-                "kind",
-                "owner",
-                "stewards",
-                "lifecycle",
-                "repository",
-                "paths",
-                "path_kinds",
-            ],
-        );
-        if let (Some(id), Some(kind)) = (id, kind) {
-            out.push(AssetConfig {
-                id,
-                kind,
-                owner,
-                stewards,
-                lifecycle,
-                repository,
-                paths,
-                path_kinds,
-                implicit: false,
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

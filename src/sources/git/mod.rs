@@ -11,22 +11,23 @@ mod codeowners;
 mod identity;
 pub mod message;
 mod mine;
+mod mirror;
+mod tip;
+mod walk;
+
+pub use mirror::{mirror_name, redact_url};
 pub mod rules;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use globset::GlobSet;
 use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
-use crate::facts::{
-    Collection, CommitFact, Cursors, FactSet, GitHistory, OwnershipSnapshot, Person,
-};
-use codeowners::CodeOwners;
+use crate::facts::{Collection, CommitFact, Cursors, FactSet, GitHistory, Person};
 use identity::People;
 use mine::Miner;
 use rules::{AssetMatcher, KindClassifier};
@@ -97,36 +98,6 @@ pub(super) fn err<E: std::fmt::Display>(
     context: &str,
 ) -> impl Fn(E) -> CollectError + '_ {
     move |e| CollectError::new(kind, format!("{context}: {e}"))
-}
-
-/// The directory of a source's mirror: its name made safe for a file name, then a hash of the
-/// exact name, so that no two source names share a mirror (`team/x` and `team_x` do not) and a
-/// mirror does not depend on any other source.
-pub fn mirror_name(source: &str) -> String {
-    let safe: String = source
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(
-        "{safe}-{}.git",
-        &hex(&Sha256::digest(source.as_bytes()))[..12]
-    )
-}
-
-/// A URL with any password replaced, for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 impl GitCollector {
@@ -283,7 +254,7 @@ impl GitCollector {
             }
             c
         };
-        let ids = walk(&repo, tip, base)?;
+        let ids = walk::walk(&repo, tip, base)?;
         let todo = ids.get(skip..).unwrap_or_default();
         let shared = repo.clone().into_sync();
         let shared_state = Shared {
@@ -445,393 +416,8 @@ impl GitCollector {
             complete,
         })
     }
-
-    /// Commits the old tip reaches and the new one does not (rewritten history).
-    fn unreachable(
-        &self,
-        repo: &gix::Repository,
-        old: ObjectId,
-        tip: ObjectId,
-    ) -> Result<Vec<String>, CollectError> {
-        Ok(walk(repo, old, Some(tip))?
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect())
-    }
-
-    fn open(&self, ctx: &CollectContext) -> Result<gix::Repository, CollectError> {
-        match (&self.location, &self.mirror) {
-            (GitLocation::Path(path), _) => gix::open(path).map_err(|e| {
-                CollectError::new(
-                    ErrorKind::RepositoryFailed,
-                    format!("opening {}: {e}", path.display()),
-                )
-            }),
-            (
-                GitLocation::Url {
-                    url,
-                    username,
-                    password,
-                },
-                Some(mirror),
-            ) => {
-                let repo = if mirror.join("HEAD").exists() {
-                    gix::open(mirror).map_err(|e| {
-                        CollectError::new(
-                            ErrorKind::RepositoryFailed,
-                            format!("opening mirror {}: {e}", mirror.display()),
-                        )
-                    })?
-                } else {
-                    std::fs::create_dir_all(mirror).map_err(|e| {
-                        CollectError::new(
-                            ErrorKind::RepositoryFailed,
-                            format!("creating {}: {e}", mirror.display()),
-                        )
-                    })?;
-                    gix::init_bare(mirror)
-                        .map_err(err(ErrorKind::RepositoryFailed, "creating mirror"))?
-                };
-                let shown = redact_url(url.expose());
-                let fetch_err = |e: gix::Error| {
-                    CollectError::new(
-                        ErrorKind::RequestFailed,
-                        format!("fetching {shown}: {}", redact_url(&format!("{e:#}"))),
-                    )
-                };
-                let remote = repo
-                    .remote_at(url.expose())
-                    .map_err(fetch_err)?
-                    .with_refspecs(
-                        [
-                            "+refs/heads/*:refs/heads/*",
-                            "+HEAD:refs/remotes/origin/HEAD",
-                        ],
-                        gix::remote::Direction::Fetch,
-                    )
-                    .map_err(fetch_err)?;
-                let mut connection = remote
-                    .connect(gix::remote::Direction::Fetch)
-                    .map_err(fetch_err)?;
-                if username.is_some() || password.is_some() {
-                    // Our credentials answer the server's challenge; no git credential helper
-                    // (an external program) is ever asked.
-                    let account = gix::sec::identity::Account {
-                        username: username.clone().unwrap_or_else(|| "git".into()),
-                        password: password
-                            .as_ref()
-                            .map(|p| p.expose().to_string())
-                            .unwrap_or_default(),
-                        oauth_refresh_token: None,
-                    };
-                    connection = connection.with_credentials(move |action| match action {
-                        gix::credentials::helper::Action::Get(ctx) => {
-                            Ok(Some(gix::credentials::protocol::Outcome {
-                                identity: account.clone(),
-                                next: ctx.into(),
-                            }))
-                        }
-                        _ => Ok(None),
-                    });
-                }
-                connection
-                    .prepare_fetch(gix::progress::Discard, Default::default())
-                    .map_err(fetch_err)?
-                    .receive(gix::progress::Discard, ctx.cancel.as_atomic())
-                    .map_err(fetch_err)?;
-                drop(remote);
-                gix::open(mirror).map_err(|e| {
-                    CollectError::new(
-                        ErrorKind::RepositoryFailed,
-                        format!("opening mirror {}: {e}", mirror.display()),
-                    )
-                })
-            }
-            (GitLocation::Url { .. }, None) => {
-                unreachable!("url sources always have a mirror path")
-            }
-        }
-    }
-
-    /// The commit to mine up to: the configured branch, or the repository's HEAD.
-    fn tip(&self, repo: &gix::Repository) -> Result<ObjectId, CollectError> {
-        let candidates: Vec<String> = match &self.branch {
-            Some(b) => vec![
-                format!("refs/heads/{b}"),
-                format!("refs/remotes/origin/{b}"),
-            ],
-            None if self.mirror.is_some() => vec!["refs/remotes/origin/HEAD".into()],
-            None => vec!["HEAD".into()],
-        };
-        for name in &candidates {
-            if let Ok(Some(mut r)) = repo.try_find_reference(name.as_str()) {
-                let id = r
-                    .peel_to_id()
-                    .map_err(err(ErrorKind::RepositoryFailed, "resolving branch"))?;
-                return Ok(id.detach());
-            }
-        }
-        if self.branch.is_none() && self.mirror.is_none() {
-            if let Ok(id) = repo.head_id() {
-                return Ok(id.detach());
-            }
-        }
-        Err(CollectError::new(
-            ErrorKind::RepositoryFailed,
-            format!("branch not found (tried {})", candidates.join(", ")),
-        ))
-    }
-
-    /// For a local repository: that it opens and has the configured branch. `Err` says which of
-    /// the two is wrong (`true`: the repository; `false`: the branch) and why. Mirrors of
-    /// remote repositories are only checked by collecting.
-    pub fn check_local(&self) -> Result<(), (bool, String)> {
-        let GitLocation::Path(path) = &self.location else {
-            return Ok(());
-        };
-        let repo =
-            gix::open(path).map_err(|e| (true, format!("cannot open the repository: {e}")))?;
-        self.tip(&repo).map(|_| ()).map_err(|e| (false, e.message))
-    }
-
-    /// `.mailmap` as the mined branch has it at its tip, and its raw content.
-    fn mailmap(
-        &self,
-        repo: &gix::Repository,
-        tip: ObjectId,
-    ) -> Result<(gix::mailmap::Snapshot, Vec<u8>), CollectError> {
-        let tree = repo
-            .find_commit(tip)
-            .and_then(|c| c.tree())
-            .map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
-        let data = blob_at(&tree, ".mailmap")?.unwrap_or_default();
-        Ok((gix::mailmap::Snapshot::from_bytes(&data), data))
-    }
-
-    /// Names a changelog line may mention: canonical `.mailmap` names and identity-file names.
-    fn mention_names(&self, mailmap: &gix::mailmap::Snapshot) -> Vec<(String, String)> {
-        let mut names: BTreeSet<(String, String)> = BTreeSet::new();
-        for e in mailmap.iter() {
-            if let Some(name) = e.new_name() {
-                let email = e.new_email().unwrap_or(e.old_email());
-                names.insert((
-                    name.to_str_lossy().into_owned(),
-                    email.to_str_lossy().into_owned(),
-                ));
-            }
-        }
-        for (name, email) in self.people.identity_names() {
-            names.insert((name.to_string(), email.to_string()));
-        }
-        names.into_iter().collect()
-    }
-
-    /// Ownership as CODEOWNERS states it at the tip, and the number of files of each asset
-    /// there.
-    fn tip_snapshot(
-        &self,
-        repo: &gix::Repository,
-        tip: ObjectId,
-    ) -> Result<OwnershipSnapshot, CollectError> {
-        let tree = repo
-            .find_commit(tip)
-            .and_then(|c| c.tree())
-            .map_err(err(ErrorKind::RepositoryFailed, "reading tip tree"))?;
-        let mut text = None;
-        for location in codeowners::LOCATIONS {
-            if let Some(data) = blob_at(&tree, location)? {
-                text = Some(String::from_utf8_lossy(&data).into_owned());
-                break;
-            }
-        }
-        let owners = text.as_deref().map(CodeOwners::parse);
-        let mut recorder = gix::traverse::tree::Recorder::default();
-        tree.traverse()
-            .breadthfirst(&mut recorder)
-            .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
-        let mut per_asset: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        let mut files: BTreeMap<&str, u64> =
-            self.assets.iter().map(|a| (a.id.as_str(), 0)).collect();
-        let mut scratch = Vec::new();
-        for entry in recorder
-            .records
-            .iter()
-            .filter(|e| !e.mode.is_tree() && !e.mode.is_commit())
-        {
-            let path = entry.filepath.to_str_lossy();
-            let file_owners = owners
-                .as_ref()
-                .and_then(|o| o.owners(&path))
-                .filter(|o| !o.is_empty());
-            for i in self.asset_paths.assets(&path, &mut scratch) {
-                let asset = &self.assets[i];
-                *files.entry(&asset.id).or_default() += 1;
-                if let Some(file_owners) = file_owners {
-                    per_asset
-                        .entry(&asset.id)
-                        .or_default()
-                        .insert(file_owners.join(","));
-                }
-            }
-        }
-        let files: Vec<(String, u64)> =
-            files.into_iter().map(|(a, n)| (a.to_string(), n)).collect();
-        Ok(match owners {
-            Some(owners) => OwnershipSnapshot {
-                asset_files: files,
-                asset_owners: per_asset
-                    .into_iter()
-                    .map(|(a, s)| (a.to_string(), s.into_iter().collect()))
-                    .collect(),
-                default_owners: owners
-                    .default_owners
-                    .filter(|o| !o.is_empty())
-                    .map(|o| o.join(",")),
-                invalid_lines: owners.invalid,
-            },
-            None => OwnershipSnapshot {
-                asset_files: files,
-                ..OwnershipSnapshot::default()
-            },
-        })
-    }
-}
-
-/// The commits `tip` reaches and `hidden` does not, newest first. gix's walk is used; a commit
-/// it cannot decode (no author line, a time that overflows; `git log` shows such commits) makes
-/// it fail, and then a tolerant walk that reads only `parent` lines and the committer time
-/// takes over, so one malformed commit never blocks a source.
-fn walk(
-    repo: &gix::Repository,
-    tip: ObjectId,
-    hidden: Option<ObjectId>,
-) -> Result<Vec<ObjectId>, CollectError> {
-    let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
-        let mut ids = Vec::new();
-        for info in repo.rev_walk([tip]).with_hidden(hidden).all()? {
-            ids.push(info?.id);
-        }
-        Ok(ids)
-    };
-    match fast() {
-        Ok(ids) => Ok(ids),
-        Err(e) => {
-            tracing::warn!(error = %e, "the history walk hit a commit it cannot decode; walking tolerantly");
-            tolerant_walk(repo, tip, hidden)
-        }
-    }
-}
-
-/// The `parent` ids and the committer time of a raw commit object, reading nothing else.
-fn commit_header(data: &[u8]) -> (Vec<ObjectId>, i64) {
-    let mut parents = Vec::new();
-    let mut time = 0;
-    for line in data.split(|b| *b == b'\n') {
-        if line.is_empty() {
-            break;
-        }
-        if let Some(hex) = line.strip_prefix(b"parent ") {
-            if let Ok(id) = ObjectId::from_hex(hex.trim_ascii()) {
-                parents.push(id);
-            }
-        } else if let Some(rest) = line.strip_prefix(b"committer ") {
-            // `Name <email> SECONDS ZONE`
-            let mut fields = rest.rsplitn(3, |b| *b == b' ');
-            let _zone = fields.next();
-            time = fields
-                .next()
-                .and_then(|t| std::str::from_utf8(t).ok())
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    (parents, time)
-}
-
-fn tolerant_walk(
-    repo: &gix::Repository,
-    tip: ObjectId,
-    hidden: Option<ObjectId>,
-) -> Result<Vec<ObjectId>, CollectError> {
-    let read = |id: ObjectId| -> Result<Option<(Vec<ObjectId>, i64)>, CollectError> {
-        Ok(repo
-            .try_find_object(id)
-            .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?
-            .map(|o| commit_header(&o.data)))
-    };
-    let reach =
-        |start: ObjectId, stop: &HashSet<ObjectId>| -> Result<Vec<(ObjectId, i64)>, CollectError> {
-            let mut seen: HashSet<ObjectId> = HashSet::new();
-            let mut queue = vec![start];
-            let mut out = Vec::new();
-            while let Some(id) = queue.pop() {
-                if stop.contains(&id) || !seen.insert(id) {
-                    continue;
-                }
-                // An absent parent (past a shallow boundary) ends that line of history.
-                let Some((parents, time)) = read(id)? else {
-                    continue;
-                };
-                out.push((id, time));
-                queue.extend(parents);
-            }
-            Ok(out)
-        };
-    let hidden: HashSet<ObjectId> = match hidden {
-        Some(h) => reach(h, &HashSet::new())?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect(),
-        None => HashSet::new(),
-    };
-    let mut visible = reach(tip, &hidden)?;
-    visible.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(visible.into_iter().map(|(id, _)| id).collect())
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The content of the blob at `path` in `tree`, if there is one and its content is present (a
-/// partial clone may lack it; it is then treated as absent, and logged).
-fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<Vec<u8>>, CollectError> {
-    let entry = tree
-        .lookup_entry_by_path(path)
-        .map_err(err(ErrorKind::RepositoryFailed, "looking up a path"))?;
-    let Some(entry) = entry.filter(|e| e.mode().is_blob()) else {
-        return Ok(None);
-    };
-    let object = tree
-        .repo
-        .try_find_object(entry.oid())
-        .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?;
-    if object.is_none() {
-        tracing::warn!(
-            path,
-            "the file's content is absent (partial clone); read as missing"
-        );
-    }
-    Ok(object.map(|o| o.detach().data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirror_names_are_injective() {
-        assert_ne!(mirror_name("team/x"), mirror_name("team_x"));
-        assert!(mirror_name("team/x").starts_with("team_x-"));
-        assert!(!mirror_name("../../etc").contains('/'));
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("https://user:tok@host/x.git"),
-            "https://***@host/x.git"
-        );
-        assert_eq!(redact_url("https://host/x.git"), "https://host/x.git");
-    }
 }

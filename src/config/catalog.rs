@@ -1,0 +1,146 @@
+//! The `catalog` section: the shared assets, their owners and the files that are theirs.
+
+use std::collections::HashSet;
+
+use super::decode::{child, index, seq, MapReader, Problems};
+use super::yaml::Node;
+use super::{globs, kind_rules, valid_name, Config, KindRule, SourceKind};
+
+/// Asset kinds of the catalog.
+pub const ASSET_KINDS: &[&str] = &[
+    "model",
+    "feature_view",
+    "feature_service",
+    "dataset",
+    "library",
+    "pipeline",
+    "repo",
+];
+pub const LIFECYCLES: &[&str] = &["experimental", "production", "deprecated"];
+#[derive(Debug, Clone)]
+pub struct AssetConfig {
+    pub id: String,
+    pub kind: String,
+    pub owner: Option<String>,
+    pub stewards: Vec<String>,
+    pub lifecycle: String,
+    /// The git source this asset's files live in.
+    pub repository: Option<String>,
+    pub paths: Vec<String>,
+    pub path_kinds: Vec<KindRule>,
+    /// True for the `repo` asset a git source gets when no catalog entry uses its name.
+    pub implicit: bool,
+}
+
+impl Config {
+    /// The catalog as every consumer sees it: the configured entries plus, for each git source
+    /// whose name no entry uses as its id, an implicit asset of kind `repo` named after the
+    /// source and covering all its files. Sorted by id.
+    pub fn assets(&self) -> Vec<AssetConfig> {
+        let mut out = self.catalog.clone();
+        for s in &self.sources {
+            let SourceKind::Git(_) = &s.kind;
+            if !out.iter().any(|a| a.id == s.name) {
+                out.push(AssetConfig {
+                    id: s.name.clone(),
+                    kind: "repo".into(),
+                    owner: None,
+                    stewards: Vec::new(),
+                    lifecycle: "experimental".into(),
+                    repository: Some(s.name.clone()),
+                    paths: vec!["**".into()],
+                    path_kinds: Vec::new(),
+                    implicit: true,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}
+
+pub(super) fn decode_catalog(
+    p: &mut Problems,
+    node: &Node,
+    sources: &HashSet<String>,
+) -> Vec<AssetConfig> {
+    let mut out = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, item) in seq(p, node, "catalog")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let path = index("catalog", i);
+        let Some(mut map) = MapReader::new(p, item, &path) else {
+            continue;
+        };
+        let id = map.required_string(p, "id");
+        if let Some(id) = &id {
+            if !valid_name(id) {
+                p.add(
+                    map.pos(),
+                    &map.child_path("id"),
+                    format!("`{id}` may only hold letters, digits, `_`, `-`, `.` and `/`"),
+                );
+            } else if !ids.insert(id.clone()) {
+                p.add(
+                    map.pos(),
+                    &map.child_path("id"),
+                    format!("another asset already has id `{id}`"),
+                );
+            }
+        }
+        let kind = match map.get("kind") {
+            Some(_) => map.choice(p, "kind", ASSET_KINDS),
+            None => {
+                p.add(map.pos(), &path, "missing required key `kind`");
+                None
+            }
+        };
+        let owner = map.string(p, "owner").filter(|o| !o.is_empty());
+        let stewards = map.strings(p, "stewards").unwrap_or_default();
+        let lifecycle = map
+            .choice(p, "lifecycle", LIFECYCLES)
+            .unwrap_or_else(|| "experimental".into());
+        let repository = map.string(p, "repository");
+        if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
+            if !sources.contains(repo) {
+                p.add(
+                    node.pos,
+                    &child(&path, "repository"),
+                    format!("no git source is named `{repo}`"),
+                );
+            }
+        }
+        let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
+        let path_kinds = kind_rules(p, &mut map);
+        map.finish(
+            p,
+            &[
+                "id",
+                "kind",
+                "owner",
+                "stewards",
+                "lifecycle",
+                "repository",
+                "paths",
+                "path_kinds",
+            ],
+        );
+        if let (Some(id), Some(kind)) = (id, kind) {
+            out.push(AssetConfig {
+                id,
+                kind,
+                owner,
+                stewards,
+                lifecycle,
+                repository,
+                paths,
+                path_kinds,
+                implicit: false,
+            });
+        }
+    }
+    out
+}

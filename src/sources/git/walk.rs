@@ -1,0 +1,115 @@
+//! The commits to mine: what the tip reaches and an older tip does not, in a fixed order.
+
+use std::collections::HashSet;
+
+use gix::ObjectId;
+
+use super::{err, GitCollector};
+use crate::collector::{CollectError, ErrorKind};
+
+impl GitCollector {
+    /// Commits the old tip reaches and the new one does not (rewritten history).
+    pub(super) fn unreachable(
+        &self,
+        repo: &gix::Repository,
+        old: ObjectId,
+        tip: ObjectId,
+    ) -> Result<Vec<String>, CollectError> {
+        Ok(walk(repo, old, Some(tip))?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect())
+    }
+}
+
+/// The commits `tip` reaches and `hidden` does not, newest first. gix's walk is used; a commit
+/// it cannot decode (no author line, a time that overflows; `git log` shows such commits) makes
+/// it fail, and then a tolerant walk that reads only `parent` lines and the committer time
+/// takes over, so one malformed commit never blocks a source.
+pub(super) fn walk(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: Option<ObjectId>,
+) -> Result<Vec<ObjectId>, CollectError> {
+    let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut ids = Vec::new();
+        for info in repo.rev_walk([tip]).with_hidden(hidden).all()? {
+            ids.push(info?.id);
+        }
+        Ok(ids)
+    };
+    match fast() {
+        Ok(ids) => Ok(ids),
+        Err(e) => {
+            tracing::warn!(error = %e, "the history walk hit a commit it cannot decode; walking tolerantly");
+            tolerant_walk(repo, tip, hidden)
+        }
+    }
+}
+
+/// The `parent` ids and the committer time of a raw commit object, reading nothing else.
+fn commit_header(data: &[u8]) -> (Vec<ObjectId>, i64) {
+    let mut parents = Vec::new();
+    let mut time = 0;
+    for line in data.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"parent ") {
+            if let Ok(id) = ObjectId::from_hex(hex.trim_ascii()) {
+                parents.push(id);
+            }
+        } else if let Some(rest) = line.strip_prefix(b"committer ") {
+            // `Name <email> SECONDS ZONE`
+            let mut fields = rest.rsplitn(3, |b| *b == b' ');
+            let _zone = fields.next();
+            time = fields
+                .next()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    (parents, time)
+}
+
+fn tolerant_walk(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: Option<ObjectId>,
+) -> Result<Vec<ObjectId>, CollectError> {
+    let read = |id: ObjectId| -> Result<Option<(Vec<ObjectId>, i64)>, CollectError> {
+        Ok(repo
+            .try_find_object(id)
+            .map_err(err(ErrorKind::RepositoryFailed, "walking history"))?
+            .map(|o| commit_header(&o.data)))
+    };
+    let reach =
+        |start: ObjectId, stop: &HashSet<ObjectId>| -> Result<Vec<(ObjectId, i64)>, CollectError> {
+            let mut seen: HashSet<ObjectId> = HashSet::new();
+            let mut queue = vec![start];
+            let mut out = Vec::new();
+            while let Some(id) = queue.pop() {
+                if stop.contains(&id) || !seen.insert(id) {
+                    continue;
+                }
+                // An absent parent (past a shallow boundary) ends that line of history.
+                let Some((parents, time)) = read(id)? else {
+                    continue;
+                };
+                out.push((id, time));
+                queue.extend(parents);
+            }
+            Ok(out)
+        };
+    let hidden: HashSet<ObjectId> = match hidden {
+        Some(h) => reach(h, &HashSet::new())?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+        None => HashSet::new(),
+    };
+    let mut visible = reach(tip, &hidden)?;
+    visible.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(visible.into_iter().map(|(id, _)| id).collect())
+}
