@@ -576,6 +576,28 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_the_first_schema_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO commits (repository, sha, committed_at, outcome) VALUES ('r', 's', 1, 'credited')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(count_rows(&store, "commits").unwrap(), 1);
+        assert_eq!(count_rows(&store, "commit_signers").unwrap(), 0);
+        // The recreated view reads the old rows.
+        assert_eq!(count_rows(&store, "valid_credits").unwrap(), 0);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
