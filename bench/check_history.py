@@ -30,8 +30,14 @@ def git(repo, *args, stdin=None):
     ).stdout
 
 
+AI_AGENTS = re.compile(r"^(noreply@anthropic\.com|.*\+copilot@users\.noreply\.github\.com|cursoragent@cursor\.com)$")
+
+
 def is_bot(name, email):
-    return name.lower().endswith("[bot]") or re.search(r"\[bot\]@", email.lower()) is not None
+    """The README's default bot patterns: the `[bot]` suffix and AI coding agents."""
+    email = email.lower()
+    return (name.lower().endswith("[bot]") or re.search(r"\[bot\]@", email) is not None
+            or AI_AGENTS.match(email) is not None)
 
 
 def main():

@@ -61,7 +61,7 @@ impl Default for Recognition {
             contributor_label: ContributorLabel::Name,
             pseudonym_salt: Secret::default(),
             top_n: 20,
-            bots: vec!["*[bot]".into(), "*[bot]@*".into()],
+            bots: default_bots(),
             opt_out: Vec::new(),
             identities: Vec::new(),
             changelog_paths: default_changelog_paths(),
@@ -69,6 +69,21 @@ impl Default for Recognition {
             unify: Unify::default(),
         }
     }
+}
+
+/// Automation that signs commits: GitHub apps (`[bot]`), and AI coding agents that add
+/// themselves as co-authors (Claude Code, GitHub Copilot's agent, Cursor's agent). Their
+/// commits and trailers credit nobody.
+pub fn default_bots() -> Vec<String> {
+    [
+        "*[bot]",
+        "*[bot]@*",
+        "noreply@anthropic.com",
+        "*+copilot@users.noreply.github.com",
+        "cursoragent@cursor.com",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 pub fn default_changelog_paths() -> Vec<String> {

@@ -201,6 +201,15 @@ mod tests {
             ),
             Who::Bot
         );
+        assert_eq!(
+            p.resolve("Claude Opus 4.6", "noreply@anthropic.com"),
+            Who::Bot,
+            "AI coding agents that sign as co-authors are bots"
+        );
+        assert_eq!(
+            p.resolve("Copilot", "198982749+Copilot@users.noreply.github.com"),
+            Who::Bot
+        );
         assert_eq!(p.resolve("Q", "quiet@corp.com"), Who::OptedOut);
         assert_eq!(p.resolve_handle("shy"), Who::OptedOut);
         assert_eq!(p.resolve_handle("dependabot"), Who::Bot);
