@@ -41,7 +41,8 @@ pub const CURSOR_FINGERPRINT: &str = "fingerprint";
 const CURSOR_MINING_TARGET: &str = "mining_target";
 const CURSOR_MINING_BASE: &str = "mining_base";
 const CURSOR_MINING_DONE: &str = "mining_done";
-/// A long mine is stored in batches of this many commits, so memory does not grow with history
+/// A long mine is stored in batches of this many commits, so the facts held in memory do not
+/// grow with history
 /// and progress survives timeouts, restarts and `kill -9` (a cancelled batch stores the
 /// commits it finished first).
 const BATCH_COMMITS: usize = 5_000;
