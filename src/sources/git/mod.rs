@@ -42,9 +42,8 @@ const CURSOR_MINING_TARGET: &str = "mining_target";
 const CURSOR_MINING_BASE: &str = "mining_base";
 const CURSOR_MINING_DONE: &str = "mining_done";
 /// A long mine is stored in batches of this many commits, so the facts held in memory do not
-/// grow with history
-/// and progress survives timeouts, restarts and `kill -9` (a cancelled batch stores the
-/// commits it finished first).
+/// grow with history and progress survives timeouts, restarts and `kill -9` (a cancelled batch
+/// stores the commits it finished first).
 const BATCH_COMMITS: usize = 5_000;
 /// The decoded-object cache of each mining thread.
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
