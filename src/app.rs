@@ -356,7 +356,7 @@ impl App {
         text
     }
 
-    fn self_families(&self) -> Vec<Family> {
+    pub fn self_families(&self) -> Vec<Family> {
         let mut success = Family::new("mlsteward_collector_success", MetricType::Gauge, "1 if the source's last collection succeeded, 0 if it failed; absent until its first collection ends.");
         let mut duration = Family::new(
             "mlsteward_collector_duration_seconds",
@@ -415,6 +415,10 @@ impl App {
                 source.config.schedule.nominal_interval().as_secs_f64(),
             );
         }
+        let upstream = upstream_families(self.sources.iter().filter_map(|source| {
+            let stats = source.collector.http_stats()?;
+            Some((source.collector_kind(), source.config.name.as_str(), stats))
+        }));
         let mut healthy = Family::new(
             "mlsteward_store_healthy",
             MetricType::Gauge,
@@ -437,15 +441,64 @@ impl App {
             vec![("version", env!("CARGO_PKG_VERSION").to_string())],
             1.0,
         );
-        vec![
+        let mut families = vec![
             success, duration, last, interval, errors, skipped, healthy, build,
-        ]
+        ];
+        families.extend(upstream);
+        families
     }
 }
 
 impl Source {
     pub fn collector_kind(&self) -> &'static str {
         self.config.kind.name()
+    }
+}
+
+/// The upstream HTTP families, from each HTTP source's client statistics: (collector kind,
+/// source name, statistics); none when there is no HTTP source.
+pub fn upstream_families<'a>(
+    sources: impl Iterator<Item = (&'static str, &'a str, crate::sources::http::Stats)>,
+) -> Vec<Family> {
+    let mut requests = Family::new(
+        "mlsteward_upstream_requests_total",
+        MetricType::Counter,
+        "HTTP requests to the source's upstream since the process started, by status code (`error`: no answer). A 304 answers a conditional request and is not billed by GitHub.",
+    );
+    let mut durations = Family::new(
+        "mlsteward_upstream_request_duration_seconds",
+        MetricType::Histogram,
+        "Time from sending a request to the source's upstream to reading its whole answer, for requests that got one.",
+    );
+    let mut remaining = Family::new(
+        "mlsteward_upstream_rate_limit_remaining",
+        MetricType::Gauge,
+        "Requests left in the upstream's rate-limit budget, as its last answer stated (x-ratelimit-remaining or ratelimit-remaining); absent when it states none.",
+    );
+    let mut any = false;
+    for (kind, source, stats) in sources {
+        any = true;
+        let labels = || {
+            vec![
+                ("collector", kind.to_string()),
+                ("source", source.to_string()),
+            ]
+        };
+        for (code, n) in &stats.requests {
+            let mut l = labels();
+            l.push(("code", code.clone()));
+            requests.push(l, *n as f64);
+        }
+        durations.push_histogram(labels(), &stats.durations);
+        if let Some(left) = stats.rate_limit.remaining {
+            remaining.push(labels(), left as f64);
+        }
+    }
+    // A daemon without HTTP sources shows none of these families.
+    if any {
+        vec![requests, durations, remaining]
+    } else {
+        Vec::new()
     }
 }
 

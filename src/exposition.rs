@@ -12,12 +12,46 @@ use axum::body::Bytes;
 pub enum MetricType {
     Counter,
     Gauge,
+    /// Samples carry the `_bucket`, `_sum` and `_count` suffixes (see [`Family::push_histogram`]).
+    Histogram,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Appended to the family name: empty, or `_bucket`, `_sum`, `_count` in a histogram.
+    pub suffix: &'static str,
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
+}
+
+/// Cumulative counts of observations at or below each upper bound, with their sum and count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    /// Upper bounds, ascending; `+Inf` is implied.
+    pub bounds: Vec<f64>,
+    /// Observations at or below each bound (not cumulative; rendering accumulates).
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &[f64]) -> Histogram {
+        Histogram {
+            bounds: bounds.to_vec(),
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +78,46 @@ impl Family {
     }
 
     pub fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
-        self.samples.push(Sample { labels, value });
+        self.samples.push(Sample {
+            suffix: "",
+            labels,
+            value,
+        });
+    }
+
+    /// The `_bucket` (cumulative, with `le`), `_sum` and `_count` samples of one histogram.
+    pub fn push_histogram(&mut self, labels: Vec<(&'static str, String)>, h: &Histogram) {
+        let mut cumulative = 0;
+        let bucket = |le: String| {
+            let mut l = labels.clone();
+            l.push(("le", le));
+            l
+        };
+        for (bound, n) in h.bounds.iter().zip(&h.counts) {
+            cumulative += n;
+            let mut le = String::new();
+            format_value(*bound, &mut le);
+            self.samples.push(Sample {
+                suffix: "_bucket",
+                labels: bucket(le),
+                value: cumulative as f64,
+            });
+        }
+        self.samples.push(Sample {
+            suffix: "_bucket",
+            labels: bucket("+Inf".into()),
+            value: h.count as f64,
+        });
+        self.samples.push(Sample {
+            suffix: "_sum",
+            labels: labels.clone(),
+            value: h.sum,
+        });
+        self.samples.push(Sample {
+            suffix: "_count",
+            labels,
+            value: h.count as f64,
+        });
     }
 }
 
@@ -79,10 +152,12 @@ pub fn render(families: &[Family]) -> String {
         let kind = match f.kind {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
         };
         let _ = writeln!(out, "# HELP {} {help}\n# TYPE {} {kind}", f.name, f.name);
         for s in &f.samples {
             out.push_str(f.name);
+            out.push_str(s.suffix);
             if !s.labels.is_empty() {
                 out.push('{');
                 for (i, (k, v)) in s.labels.iter().enumerate() {
@@ -145,6 +220,20 @@ mod tests {
         assert_eq!(
             render(&[f, g]),
             "# HELP x_total Things.\\nMore \\\\ text.\n# TYPE x_total counter\nx_total{a=\"q\\\"u\\\\o\\nte\"} 3\nx_total 0.25\n# HELP y Y.\n# TYPE y gauge\ny{k=\"v\",l=\"w\"} NaN\n"
+        );
+    }
+
+    #[test]
+    fn renders_histograms() {
+        let mut h = Histogram::new(&[0.1, 1.0]);
+        for v in [0.05, 0.5, 0.7, 3.0] {
+            h.observe(v);
+        }
+        let mut f = Family::new("d_seconds", MetricType::Histogram, "D.");
+        f.push_histogram(vec![("s", "x".into())], &h);
+        assert_eq!(
+            render(&[f]),
+            "# HELP d_seconds D.\n# TYPE d_seconds histogram\nd_seconds_bucket{s=\"x\",le=\"0.1\"} 1\nd_seconds_bucket{s=\"x\",le=\"1\"} 3\nd_seconds_bucket{s=\"x\",le=\"+Inf\"} 4\nd_seconds_sum{s=\"x\"} 4.25\nd_seconds_count{s=\"x\"} 4\n"
         );
     }
 

@@ -388,3 +388,61 @@ async fn cancellation_ends_a_request_in_flight() {
     assert_eq!(e.kind, ErrorKind::Cancelled);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn the_client_statistics_render_as_metrics_that_pass_promtool() {
+    let reset = chrono::Utc::now().timestamp() + 3600;
+    let server = Server::start(vec![
+        answer(500),
+        answer(200)
+            .header("etag", "\"e\"")
+            .header("x-ratelimit-limit", "5000")
+            .header("x-ratelimit-remaining", "4321")
+            .header("x-ratelimit-reset", &reset.to_string()),
+        answer(304),
+    ])
+    .await;
+    let client = Client::new(quick()).unwrap();
+    let Fetched::Body { validators, .. } = get(&client, &server.url("/a")).await.unwrap() else {
+        panic!("expected a body")
+    };
+    client
+        .get(&server.url("/a"), &validators, &CancellationToken::new())
+        .await
+        .unwrap();
+    let families =
+        mlsteward::app::upstream_families(std::iter::once(("github", "gh", client.stats())));
+    let text = mlsteward::exposition::render(&families);
+    for line in [
+        "mlsteward_upstream_requests_total{collector=\"github\",source=\"gh\",code=\"200\"} 1",
+        "mlsteward_upstream_requests_total{collector=\"github\",source=\"gh\",code=\"304\"} 1",
+        "mlsteward_upstream_requests_total{collector=\"github\",source=\"gh\",code=\"500\"} 1",
+        "mlsteward_upstream_request_duration_seconds_count{collector=\"github\",source=\"gh\"} 3",
+        "mlsteward_upstream_request_duration_seconds_bucket{collector=\"github\",source=\"gh\",le=\"+Inf\"} 3",
+        "mlsteward_upstream_rate_limit_remaining{collector=\"github\",source=\"gh\"} 4321",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    assert_eq!(client.stats().billable, 2, "the 304 is not billed");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test.sh installs it)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

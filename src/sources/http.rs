@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::collector::{CollectError, ErrorKind};
 use crate::config::Secret;
+use crate::exposition::Histogram;
 
 /// How a source authenticates.
 #[derive(Debug, Clone, Default)]
@@ -109,15 +110,29 @@ pub struct RateLimit {
 }
 
 /// Request outcomes for the self metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Attempts by status code, `"error"` for no answer (connection failure, timeout).
     pub requests: BTreeMap<String, u64>,
     /// Attempts that were billable: anything but a 304.
     pub billable: u64,
     /// Durations of the attempts that got an answer, in seconds.
-    pub durations: Vec<f64>,
+    pub durations: Histogram,
     pub rate_limit: RateLimit,
+}
+
+/// Upper bounds of the request-duration histogram, in seconds.
+pub const DURATION_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            requests: BTreeMap::new(),
+            billable: 0,
+            durations: Histogram::new(&DURATION_BUCKETS),
+            rate_limit: RateLimit::default(),
+        }
+    }
 }
 
 /// One source's client: cheap to clone, shared by the source's concurrent requests.
@@ -380,7 +395,7 @@ impl Client {
             stats.billable += 1;
         }
         if let Some(took) = took {
-            stats.durations.push(took.as_secs_f64());
+            stats.durations.observe(took.as_secs_f64());
         }
         if let Some(limit) = limit {
             stats.rate_limit = limit;

@@ -36,6 +36,15 @@ impl Collector {
         }
     }
 
+    /// The source's upstream HTTP statistics, for sources that speak HTTP.
+    pub fn http_stats(&self) -> Option<http::Stats> {
+        match self {
+            Collector::Git(_) => None,
+            #[cfg(test)]
+            Collector::Scripted(_) => None,
+        }
+    }
+
     /// Runs one collection. Blocking: the scheduler calls it on a blocking thread.
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         match self {
