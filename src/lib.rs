@@ -10,7 +10,8 @@
 //!   closed `Collector` enum; [`sources::http`] is the shared upstream HTTP client. A source
 //!   returns [`facts`] and never touches the store, the server or the exposition.
 //! - [`store`]: the SQLite fact store, one transaction per collection. Only this module knows SQL.
-//! - [`people`]: one person everywhere: identity keys joined into people.
+//! - [`people`]: identity for every source (aliases, bots, opt-outs) and one person
+//!   everywhere (identity keys joined into people).
 //! - [`derive`](mod@derive): stored facts → metric families, one module per group.
 //! - [`report`]: the recognition report and the identity review (the only JSON writer).
 //! - [`exposition`]: families → the Prometheus text format, rendered once per collection.

@@ -7,11 +7,11 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-use super::identity::Who;
 use super::message::{self, TrailerRole};
 use super::{err, rules, GitCollector};
 use crate::collector::{CollectError, ErrorKind};
 use crate::facts::{CommitFact, CommitOutcome, Credit, Person, Signer};
+use crate::people::Who;
 
 /// One side of a changed file: its blob and the kind of tree entry (regular, executable, link).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 //! fingerprint changes, the repository is mined again from scratch.
 
 mod codeowners;
-mod identity;
 pub mod message;
 mod mine;
 mod mirror;
@@ -28,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
 use crate::facts::{Collection, CommitFact, Cursors, FactSet, GitHistory, Person};
-use identity::People;
+use crate::people::People;
 use mine::Miner;
 use rules::{AssetMatcher, KindClassifier};
 

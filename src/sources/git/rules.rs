@@ -199,31 +199,6 @@ impl KindClassifier {
     }
 }
 
-/// `*` matches any run of characters; everything else literally, ignoring ASCII case.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let t = text.to_ascii_lowercase();
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == t;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !t.starts_with(first)
-        || !t[first.len()..].ends_with(last)
-        || t.len() < first.len() + last.len()
-    {
-        return false;
-    }
-    let mut rest = &t[first.len()..t.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// Whether two versions of a file differ only in whitespace (including added or removed
 /// blank lines). An absent side is empty.
 pub fn same_but_whitespace(old: &[u8], new: &[u8]) -> bool {
@@ -306,20 +281,6 @@ mod tests {
         let set = glob_set(&["src/*.rs".to_string()]).unwrap();
         assert!(set.is_match("src/a.rs"));
         assert!(!set.is_match("src/x/a.rs"));
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*[bot]", "dependabot[bot]"));
-        assert!(wildcard_match(
-            "*[bot]@*",
-            "49699333+dependabot[bot]@users.noreply.github.com"
-        ));
-        assert!(wildcard_match("renovate*", "Renovate Bot"));
-        assert!(!wildcard_match("*[bot]", "robot"));
-        assert!(wildcard_match("a*b*c", "a-x-b-y-c"));
-        assert!(!wildcard_match("ab*ba", "aba"));
-        assert!(wildcard_match("exact", "EXACT"));
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Who a signature or a name is: `.mailmap` first, then the identity file's aliases; bots and
-//! people who opted out are recognised here so that no caller can forget them.
+//! Who a signature, a name or a handle is, for every source: the identity file's aliases, bots
+//! and people who opted out are recognised here so that no caller can forget them (git applies
+//! `.mailmap` first; forges will pass their users' logins and emails through the same rules).
 
 use std::collections::{HashMap, HashSet};
 
-use super::rules::wildcard_match;
 use crate::config::{Identity, Recognition};
 use crate::facts::Person;
 
@@ -148,9 +148,48 @@ impl People {
     }
 }
 
+/// `*` matches any run of characters; everything else literally, ignoring ASCII case.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !t.starts_with(first)
+        || !t[first.len()..].ends_with(last)
+        || t.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &t[first.len()..t.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*[bot]", "dependabot[bot]"));
+        assert!(wildcard_match(
+            "*[bot]@*",
+            "49699333+dependabot[bot]@users.noreply.github.com"
+        ));
+        assert!(wildcard_match("renovate*", "Renovate Bot"));
+        assert!(!wildcard_match("*[bot]", "robot"));
+        assert!(wildcard_match("a*b*c", "a-x-b-y-c"));
+        assert!(!wildcard_match("ab*ba", "aba"));
+        assert!(wildcard_match("exact", "EXACT"));
+    }
 
     fn people() -> People {
         let r = Recognition {

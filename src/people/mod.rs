@@ -15,6 +15,10 @@
 //! or co-author over all mined non-merge commits (ties: the most recent), else the name a source
 //! stored for the key.
 
+mod resolve;
+
+pub use resolve::{People, Who};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::Recognition;
