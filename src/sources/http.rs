@@ -85,6 +85,35 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+impl Validators {
+    /// The validators of `url` as a source's cursors keep them. Validators live in the cursors
+    /// so that they are stored in the same transaction as the facts read from the answer they
+    /// came with: a crash between the two can never make a 304 hide facts that were not stored.
+    pub fn from_cursors(cursors: &crate::facts::Cursors, url: &str) -> Validators {
+        Validators {
+            etag: cursors.get(&format!("etag {url}")).cloned(),
+            last_modified: cursors.get(&format!("last-modified {url}")).cloned(),
+        }
+    }
+
+    /// Records these validators of `url` in `cursors` (removing stale ones).
+    pub fn to_cursors(&self, cursors: &mut crate::facts::Cursors, url: &str) {
+        for (key, value) in [
+            (format!("etag {url}"), &self.etag),
+            (format!("last-modified {url}"), &self.last_modified),
+        ] {
+            match value {
+                Some(v) => {
+                    cursors.insert(key, v.clone());
+                }
+                None => {
+                    cursors.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// What a GET found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetched {
@@ -597,6 +626,23 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    #[test]
+    fn validators_round_trip_through_cursors() {
+        let mut cursors = crate::facts::Cursors::new();
+        let v = Validators {
+            etag: Some("W/\"1\"".into()),
+            last_modified: None,
+        };
+        v.to_cursors(&mut cursors, "https://h/runs");
+        assert_eq!(Validators::from_cursors(&cursors, "https://h/runs"), v);
+        assert_eq!(
+            Validators::from_cursors(&cursors, "https://h/other"),
+            Validators::default()
+        );
+        Validators::default().to_cursors(&mut cursors, "https://h/runs");
+        assert!(cursors.is_empty());
     }
 
     #[test]
