@@ -345,6 +345,12 @@ pub fn identities(store: &Store, config: &Config) -> Result<String, StoreError> 
     store.read(|reader| {
         let people: Directory = derive::directory(reader, &config.recognition)?;
         let mined = reader.mined_joins()?;
+        // Keys some source stored or signed with; a handle the noreply rule made up to join
+        // addresses is not one, so one address and its own handle are no join worth reviewing.
+        let stored = reader.people()?;
+        let signed: std::collections::BTreeSet<String> =
+            reader.name_uses()?.into_iter().map(|u| u.key).collect();
+        let real = |k: &String| stored.contains_key(k) || signed.contains(k);
         let mut out = String::new();
         let mut joined = 0;
         for p in &people.people {
@@ -352,7 +358,7 @@ pub fn identities(store: &Store, config: &Config) -> Result<String, StoreError> 
                 .iter()
                 .filter(|(_, key, _)| p.keys.contains(key))
                 .collect();
-            if p.keys.len() < 2 && mined_here.is_empty() {
+            if p.keys.iter().filter(|k| real(k)).count() < 2 && mined_here.is_empty() {
                 continue;
             }
             joined += 1;
