@@ -65,45 +65,22 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "Distinct people whose first credited contribution to any asset was committed within the window (30d or 90d) before the last derivation.",
     );
-    // (asset → person → span) and (person → span) of credited contributions.
-    let mut span: HashMap<&str, HashMap<&str, (i64, i64)>> = HashMap::new();
-    let mut org_span: HashMap<&str, (i64, i64)> = HashMap::new();
-    let widen = |e: &mut (i64, i64), first: i64, last: i64| {
-        e.0 = e.0.min(first);
-        e.1 = e.1.max(last);
-    };
-    for c in &cx.credits {
-        let e = span
-            .entry(&c.asset)
-            .or_default()
-            .entry(&c.person)
-            .or_insert((i64::MAX, i64::MIN));
-        widen(e, c.first_at, c.last_at);
-        let e = org_span.entry(&c.person).or_insert((i64::MAX, i64::MIN));
-        widen(e, c.first_at, c.last_at);
-    }
-    let count = |spans: &mut dyn Iterator<Item = &(i64, i64)>, since: i64| {
-        let (mut n_active, mut n_new) = (0u64, 0u64);
-        for (first, last) in spans {
-            n_active += u64::from(*last >= since);
-            n_new += u64::from(*first >= since);
-        }
-        (n_active as f64, n_new as f64)
-    };
-    for (window, seconds) in WINDOWS {
-        let since = cx.now - seconds;
+    let since: Vec<i64> = WINDOWS
+        .iter()
+        .map(|(_, seconds)| cx.now - seconds)
+        .collect();
+    let per_asset = cx.reader.activity(true, &since)?;
+    let overall = cx.reader.activity(false, &since)?;
+    for (i, (window, _)) in WINDOWS.iter().enumerate() {
         for a in &assets {
-            let (n_active, n_new) = count(
-                &mut span.get(a.id.as_str()).into_iter().flat_map(|p| p.values()),
-                since,
-            );
-            let labels = vec![("asset", a.id.clone()), ("window", window.into())];
-            active.push(labels.clone(), n_active);
-            newcomers.push(labels, n_new);
+            let (n_active, n_new) = per_asset.get(&a.id).map_or((0, 0), |c| c[i]);
+            let labels = vec![("asset", a.id.clone()), ("window", window.to_string())];
+            active.push(labels.clone(), n_active as f64);
+            newcomers.push(labels, n_new as f64);
         }
-        let (n_active, n_new) = count(&mut org_span.values(), since);
-        org_active.push(vec![("window", window.into())], n_active);
-        org_new.push(vec![("window", window.into())], n_new);
+        let (n_active, n_new) = overall.get("").map_or((0, 0), |c| c[i]);
+        org_active.push(vec![("window", window.to_string())], n_active as f64);
+        org_new.push(vec![("window", window.to_string())], n_new as f64);
     }
 
     let mut absence = Family::new(

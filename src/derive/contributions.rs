@@ -14,14 +14,20 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Counter,
         "Contributions credited per asset, contributor and kind, from the mined branch: one per commit and kind of file it changed (author and Co-authored-by), one per Reviewed-by/Tested-by/Reported-by/Suggested-by trailer (review, testing, report, suggestion), one per person newly named in a changelog (changelog_mention). Merges, bots, opted-out people, empty and whitespace-only commits, reverts and commits with a standing revert earn nothing. People are unified across emails, names and handles. Decreases when history is rewritten or a revert lands.",
     );
+    let per_person = cx.config.recognition.contributor_label != ContributorLabel::None;
     summed(
         &mut contributions,
-        cx.credits.iter().map(|c| {
-            let mut labels = vec![("asset", c.asset.clone())];
-            labels.extend(cx.label(&c.asset, &c.person));
-            labels.push(("kind", c.kind.clone()));
-            (labels, c.count as f64)
-        }),
+        cx.reader
+            .contributions(per_person, OTHER_CONTRIBUTORS)?
+            .into_iter()
+            .map(|(asset, label, kind, n)| {
+                let mut labels = vec![("asset", asset.clone())];
+                if per_person {
+                    labels.extend(cx.label(&asset, &label));
+                }
+                labels.push(("kind", kind));
+                (labels, n as f64)
+            }),
     );
 
     let mut credited_commits = Family::new(
@@ -29,7 +35,6 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Counter,
         "Distinct commits per asset and contributor that earned the contributor credit as author or co-author, each commit counted once whatever kinds of files it changed; for __other__, the distinct commits of everyone ranked below top_n; with contributor_label none, the asset's distinct credited commits.",
     );
-    let per_person = cx.config.recognition.contributor_label != ContributorLabel::None;
     summed(
         &mut credited_commits,
         cx.reader

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, ContributorLabel, Recognition};
 use crate::exposition::Family;
 use crate::people::{self, Directory};
-use crate::store::{CreditRow, Reader, Store, StoreError};
+use crate::store::{Reader, Store, StoreError};
 
 pub use activity::absence_factor;
 pub use ownership::{normal_owner, resolve_owner};
@@ -54,8 +54,6 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub now: i64,
     pub people: Directory,
-    /// All-time valid credits per asset, person id and kind.
-    pub credits: Vec<CreditRow>,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
 }
@@ -105,32 +103,6 @@ pub fn summed(
     }
 }
 
-/// The people kept under their own label per asset: the `top_n` by all-time contributions
-/// (ties by id).
-fn ranked(credits: &[CreditRow], top_n: usize) -> HashMap<String, Vec<String>> {
-    let mut totals: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
-    for c in credits {
-        *totals
-            .entry(&c.asset)
-            .or_default()
-            .entry(&c.person)
-            .or_default() += c.count;
-    }
-    totals
-        .into_iter()
-        .map(|(asset, people)| {
-            let mut ranked: Vec<(&str, u64)> = people.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let top = ranked
-                .into_iter()
-                .take(top_n)
-                .map(|(p, _)| p.to_string())
-                .collect();
-            (asset.to_string(), top)
-        })
-        .collect()
-}
-
 /// All families derived from the store at time `now` (seconds since the epoch).
 pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
     store.read(|reader| families_from(reader, config, now))
@@ -144,19 +116,19 @@ fn families_from(
     let people = directory(reader, &config.recognition)?;
     let key_map = people.key_map();
     reader.set_people(&key_map, &[])?;
-    let credits = reader.credits(i64::MIN)?;
-    let kept = ranked(&credits, config.recognition.top_n);
-    let kept_rows: Vec<(String, String)> = kept
-        .iter()
-        .flat_map(|(a, ps)| ps.iter().map(move |p| (a.clone(), p.clone())))
-        .collect();
+    // Per-person figures are aggregated in the store (one scan), never held person by person.
+    reader.aggregate_credits()?;
+    let kept_rows = reader.top_people(config.recognition.top_n)?;
     reader.set_people(&key_map, &kept_rows)?;
+    let mut kept: HashMap<String, Vec<String>> = HashMap::new();
+    for (asset, person) in kept_rows {
+        kept.entry(asset).or_default().push(person);
+    }
     let cx = Context {
         reader,
         config,
         now,
         people,
-        credits,
         kept,
     };
     let mut out = Vec::new();

@@ -182,6 +182,86 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Builds `temp.agg`: valid credits per asset, person id and kind (distinct commits, first
+    /// and last commit time), from one scan of the credits. The figures below read it instead
+    /// of holding every person's rows in memory. Call after [`Reader::set_people`].
+    pub fn aggregate_credits(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS temp.agg;
+             CREATE TEMP TABLE agg AS
+               SELECT asset, who, kind, COUNT(DISTINCT sha) AS n,
+                      MIN(committed_at) AS first, MAX(committed_at) AS last
+               FROM ({CREDITS_WITH_WHO}) WHERE who <> '' GROUP BY asset, who, kind;"
+        ))?;
+        Ok(())
+    }
+
+    /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
+    /// ties by id). Needs [`Reader::aggregate_credits`].
+    pub fn top_people(&self, top_n: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT asset, who FROM (
+               SELECT asset, who, ROW_NUMBER() OVER (PARTITION BY asset ORDER BY total DESC, who) AS rank
+               FROM (SELECT asset, who, SUM(n) AS total FROM temp.agg GROUP BY asset, who))
+             WHERE rank <= ?1 ORDER BY asset, who",
+        )?;
+        let rows = stmt.query_map([top_n as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Contributions per asset, label and kind: the person id for people kept on the asset,
+    /// `other` for the rest, or '' for everyone when `per_person` is false. Needs
+    /// [`Reader::aggregate_credits`] and the kept people of [`Reader::set_people`].
+    pub fn contributions(
+        &self,
+        per_person: bool,
+        other: &str,
+    ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT asset, label, kind, SUM(n) FROM (
+               SELECT a.asset, a.kind, a.n,
+                 CASE WHEN NOT ?1 THEN ''
+                      WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = a.asset AND k.person = a.who) THEN a.who
+                      ELSE ?2 END AS label
+               FROM temp.agg a)
+             GROUP BY asset, label, kind ORDER BY asset, label, kind",
+        )?;
+        let rows = stmt.query_map(params![per_person, other], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per asset (or, with `per_asset` false, once for everyone under the asset ''), for each
+    /// time in `since`: the distinct people with a credited contribution at or after it, and
+    /// those whose first credited contribution is at or after it. Needs
+    /// [`Reader::aggregate_credits`].
+    pub fn activity(
+        &self,
+        per_asset: bool,
+        since: &[i64],
+    ) -> Result<BTreeMap<String, Vec<(u64, u64)>>, StoreError> {
+        let key = if per_asset { "asset" } else { "''" };
+        let sums: Vec<String> = (1..=since.len())
+            .map(|i| format!("SUM(last >= ?{i}), SUM(first >= ?{i})"))
+            .collect();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT k, {} FROM (
+               SELECT {key} AS k, who, MIN(first) AS first, MAX(last) AS last
+               FROM temp.agg GROUP BY k, who)
+             GROUP BY k",
+            sums.join(", ")
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(since), |r| {
+            let mut counts = Vec::with_capacity(since.len());
+            for i in 0..since.len() {
+                counts.push((r.get::<_, u64>(1 + 2 * i)?, r.get::<_, u64>(2 + 2 * i)?));
+            }
+            Ok((r.get::<_, String>(0)?, counts))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Valid credits per asset, person and kind, from commits at or after `since`.
     pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
         let conn = self.conn;
