@@ -446,3 +446,136 @@ async fn the_client_statistics_render_as_metrics_that_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate with `openssl`
+/// in `dir`; returns the paths of the CA, the server's certificate and key, and the client's
+/// certificate and key in one PEM file.
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 4] {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(key);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&ca);
+    for (who, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let (k, csr, pem, extfile, cn) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+            format!("/CN={who}"),
+        );
+        std::fs::write(dir.join(&extfile), ext).unwrap();
+        let mut req = vec!["req"];
+        req.extend(key);
+        req.extend(["-keyout", &k, "-out", &csr, "-subj", &cn]);
+        openssl(&req);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
+        ]);
+    }
+    let identity = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("client.pem")).unwrap(),
+        std::fs::read_to_string(dir.join("client.key")).unwrap()
+    );
+    std::fs::write(dir.join("client-identity.pem"), identity).unwrap();
+    [
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("client-identity.pem"),
+    ]
+}
+
+#[tokio::test]
+async fn a_private_server_is_reached_with_its_ca_and_a_client_certificate() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, server_cert, server_key, identity] = certificates(dir.path());
+    let mut server = std::process::Command::new("python3")
+        .arg(crate::support::repo_root().join("tests/fixtures/tls_server.py"))
+        .args([&server_cert, &server_key, &ca])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}/api", port.trim());
+    let config = |ca: Option<&std::path::Path>, identity: Option<&std::path::Path>| HttpConfig {
+        ca_bundle: ca.map(Into::into),
+        client_identity: identity.map(Into::into),
+        max_retries: 0,
+        ..quick()
+    };
+
+    let client = Client::new(config(Some(&ca), Some(&identity))).unwrap();
+    let Fetched::Body { body, .. } = get(&client, &url).await.unwrap() else {
+        panic!("expected a body")
+    };
+    assert_eq!(body, b"ok");
+
+    // Without the private CA the server is not trusted; without a certificate it refuses us.
+    let untrusted = Client::new(config(None, Some(&identity))).unwrap();
+    assert_eq!(
+        get(&untrusted, &url).await.unwrap_err().kind,
+        ErrorKind::RequestFailed
+    );
+    let anonymous = Client::new(config(Some(&ca), None)).unwrap();
+    assert!(get(&anonymous, &url).await.is_err());
+    let _ = server.kill();
+    let _ = server.wait();
+}
