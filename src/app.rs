@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::collector::{CancelFlag, CollectContext, CollectError, ErrorKind};
 use crate::config::{Config, SourceConfig};
 use crate::exposition::{self, Family, MetricType, Snapshot};
+use crate::locked;
 use crate::sources::Collector;
 use crate::store::Store;
 
@@ -42,19 +43,31 @@ pub struct App {
     /// The derived part of the last good exposition: kept when deriving fails, so a failing
     /// store never empties /metrics (the self metrics are rendered fresh every time).
     derived: Arc<Mutex<String>>,
-    /// Why the store is unhealthy (its last read or write failed, or its start-up check found
-    /// damage); `None` while healthy.
-    store_problem: Arc<Mutex<Option<String>>>,
+    /// Why the store is unhealthy; `None` while healthy.
+    store_problem: Arc<Mutex<Option<StoreProblem>>>,
     /// Set once a snapshot holding every source's first collection is served.
     ready: Arc<std::sync::atomic::AtomicBool>,
     /// Serialises derive-and-render so an older snapshot never replaces a newer one.
     render_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Locks a std mutex whose data stays valid if a holder panicked (every value here is replaced
-/// whole, never left half-written), so poisoning is ignored.
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// Why the store is unhealthy. A later successful read clears a failed read and a later
+/// successful write a failed write; damage found by the start-up check stays until restart.
+#[derive(Debug, Clone, PartialEq)]
+enum StoreProblem {
+    Damaged(String),
+    ReadFailed(String),
+    WriteFailed(String),
+}
+
+impl std::fmt::Display for StoreProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreProblem::Damaged(why) => write!(f, "{why}"),
+            StoreProblem::ReadFailed(why) => write!(f, "reading the store failed: {why}"),
+            StoreProblem::WriteFailed(why) => write!(f, "writing the store failed: {why}"),
+        }
+    }
 }
 
 pub fn now_seconds() -> f64 {
@@ -124,15 +137,25 @@ impl App {
 
     /// Why the store is unhealthy, if it is.
     pub fn store_problem(&self) -> Option<String> {
-        locked(&self.store_problem).clone()
+        locked(&self.store_problem).as_ref().map(|p| p.to_string())
     }
 
-    /// Records the outcome of a store operation for `mlsteward_store_healthy`.
-    pub fn note_store(&self, problem: Option<String>) {
-        if let Some(p) = &problem {
-            tracing::error!(error = %p, "the store is unhealthy");
+    /// Records a store failure for `mlsteward_store_healthy`; damage is never replaced by a
+    /// lesser problem.
+    fn note_store(&self, problem: StoreProblem) {
+        tracing::error!(error = %problem, "the store is unhealthy");
+        let mut current = locked(&self.store_problem);
+        if !matches!(*current, Some(StoreProblem::Damaged(_))) {
+            *current = Some(problem);
         }
-        *locked(&self.store_problem) = problem;
+    }
+
+    /// Clears a store problem that `cleared` says a success has resolved.
+    fn store_recovered(&self, cleared: fn(&StoreProblem) -> bool) {
+        let mut current = locked(&self.store_problem);
+        if current.as_ref().is_some_and(cleared) {
+            *current = None;
+        }
     }
 
     /// Checks the store file for damage (SQLite's quick check); run once at start-up, off the
@@ -140,7 +163,7 @@ impl App {
     pub async fn check_store(&self) {
         let store = self.store.clone();
         let checked = tokio::task::spawn_blocking(move || store.quick_check()).await;
-        let problem = match checked {
+        let damage = match checked {
             Ok(Ok(lines)) if lines == ["ok"] => None,
             Ok(Ok(lines)) => Some(format!(
                 "{}: damaged: {}",
@@ -150,39 +173,25 @@ impl App {
             Ok(Err(e)) => Some(e.to_string()),
             Err(e) => Some(format!("checking the store panicked: {e}")),
         };
-        if problem.is_some() {
-            self.note_store(problem);
+        if let Some(damage) = damage {
+            self.note_store(StoreProblem::Damaged(damage));
             self.render().await;
         }
     }
 
     pub fn status(&self, source: &str) -> Option<CollectorStatus> {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(source)
-            .cloned()
+        locked(&self.status).get(source).cloned()
     }
 
     pub fn note_skipped(&self, source: &str) {
-        if let Some(s) = self
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(source)
-        {
+        if let Some(s) = locked(&self.status).get_mut(source) {
             s.skipped += 1;
         }
     }
 
     fn finish(&self, source: &str, started: std::time::Instant, result: &Result<(), CollectError>) {
         let now = now_seconds();
-        if let Some(s) = self
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(source)
-        {
+        if let Some(s) = locked(&self.status).get_mut(source) {
             s.duration_seconds = started.elapsed().as_secs_f64();
             match result {
                 Ok(()) => {
@@ -199,17 +208,9 @@ impl App {
         // facts) clears that, never damage found by a check.
         match result {
             Err(e) if e.kind == ErrorKind::StoreFailed => {
-                self.note_store(Some(format!("{WRITE_FAILED}{}", e.message)))
+                self.note_store(StoreProblem::WriteFailed(e.message.clone()))
             }
-            Ok(()) => {
-                let mut problem = locked(&self.store_problem);
-                if problem
-                    .as_deref()
-                    .is_some_and(|p| p.starts_with(WRITE_FAILED))
-                {
-                    *problem = None;
-                }
-            }
+            Ok(()) => self.store_recovered(|p| matches!(p, StoreProblem::WriteFailed(_))),
             Err(_) => {}
         }
         if result.is_ok() {
@@ -334,21 +335,11 @@ impl App {
         match crate::derive::families(&self.store, &self.config, now) {
             Ok(families) => {
                 *locked(&self.derived) = exposition::render(&families);
-                // A successful read clears a read failure, never damage found by a check.
-                let mut problem = locked(&self.store_problem);
-                if problem
-                    .as_deref()
-                    .is_some_and(|p| p.starts_with(READ_FAILED))
-                {
-                    *problem = None;
-                }
+                self.store_recovered(|p| matches!(p, StoreProblem::ReadFailed(_)));
             }
             Err(e) => {
-                tracing::error!(error = %e, "deriving metrics failed; serving the last good ones");
-                let mut problem = locked(&self.store_problem);
-                if problem.is_none() || e.is_corrupt() {
-                    *problem = Some(format!("{READ_FAILED}{e}"));
-                }
+                tracing::warn!("deriving metrics failed; serving the last good ones");
+                self.note_store(StoreProblem::ReadFailed(e.to_string()));
             }
         }
         let mut text = locked(&self.derived).clone();
@@ -356,7 +347,7 @@ impl App {
         text
     }
 
-    pub fn self_families(&self) -> Vec<Family> {
+    fn self_families(&self) -> Vec<Family> {
         let mut success = Family::new("mlsteward_collector_success", MetricType::Gauge, "1 if the source's last collection succeeded, 0 if it failed; absent until its first collection ends.");
         let mut duration = Family::new(
             "mlsteward_collector_duration_seconds",
@@ -383,11 +374,7 @@ impl App {
             MetricType::Counter,
             "Scheduled collections skipped because the previous one (e.g. a timed-out one) had not finished yet.",
         );
-        let status = self
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let status = locked(&self.status).clone();
         for source in self.sources.iter() {
             let name = &source.config.name;
             let Some(s) = status.get(name) else { continue };
@@ -504,10 +491,6 @@ pub fn upstream_families<'a>(
 
 /// HELP of `mlsteward_collector_errors_total`; a test checks it names every [`ErrorKind`].
 pub const ERRORS_HELP: &str = "Failed collections since the process started, by error kind: request_failed, decode_failed, rate_limited, auth_failed, repository_failed, timeout, panic, store_failed, cancelled, resource_exhausted (out of open files or disk space).";
-
-/// Prefixes of store problems that a later successful read or write clears.
-const READ_FAILED: &str = "reading the store failed: ";
-const WRITE_FAILED: &str = "writing the store failed: ";
 
 /// How long shutdown waits for in-flight collections before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -32,3 +32,10 @@ pub mod scheduler;
 pub mod server;
 pub mod sources;
 pub mod store;
+
+/// Locks a std mutex, ignoring poisoning: every value this crate keeps behind one is replaced
+/// or updated in a single step (never left half-written), and SQLite rolls back a transaction
+/// cut short by a panic, so the data is valid whoever panicked while holding the lock.
+pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

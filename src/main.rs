@@ -223,6 +223,7 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
                 pos,
                 path,
                 message,
+                more: 0,
             });
         }
     }

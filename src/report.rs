@@ -59,7 +59,7 @@ pub fn build(
 ) -> Result<Report, StoreError> {
     store.read(|reader| {
         let people = derive::directory(reader, &config.recognition)?;
-        reader.set_people(&people.key_map(), &[])?;
+        reader.set_people(&people.key_map())?;
         let from = since.unwrap_or(i64::MIN);
         let filter: Vec<String> = asset.map(String::from).into_iter().collect();
         let mut by_person: BTreeMap<String, PersonReport> = BTreeMap::new();
@@ -343,14 +343,15 @@ pub fn all_contributors_type(kind: &str) -> Option<&'static str> {
 /// the automatic ones, per person with more than one identity.
 pub fn identities(store: &Store, config: &Config) -> Result<String, StoreError> {
     store.read(|reader| {
-        let people: Directory = derive::directory(reader, &config.recognition)?;
+        let stored = reader.people()?;
+        let uses = reader.name_uses()?;
+        let people: Directory = crate::people::unify(&stored, &uses, &config.recognition);
         let mined = reader.mined_joins()?;
         // Keys some source stored or signed with; a handle the noreply rule made up to join
         // addresses is not one, so one address and its own handle are no join worth reviewing.
-        let stored = reader.people()?;
-        let signed: std::collections::BTreeSet<String> =
-            reader.name_uses()?.into_iter().map(|u| u.key).collect();
-        let real = |k: &String| stored.contains_key(k) || signed.contains(k);
+        let signed: std::collections::BTreeSet<&str> =
+            uses.iter().map(|u| u.key.as_str()).collect();
+        let real = |k: &String| stored.contains_key(k) || signed.contains(k.as_str());
         let mut out = String::new();
         let mut joined = 0;
         for p in &people.people {

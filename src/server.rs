@@ -3,9 +3,11 @@
 //! shutdown.
 //!
 //! Idle or slow peers cannot take `/metrics` down: a request's headers must arrive within
-//! [`Limits::header_read_timeout`], a connection with no traffic for [`Limits::idle_timeout`] is
-//! closed, and at [`Limits::max_connections`] the oldest connection is closed to admit a new
-//! one (slow and idle peers are the old ones; scrapes are short).
+//! [`Limits::header_read_timeout`] (hyper applies it to a new connection and to a kept-alive one
+//! waiting for its next request, so silent peers go after it); a connection on which no byte
+//! moves for [`Limits::idle_timeout`] is closed (a peer that stops reading its answer); and at
+//! [`Limits::max_connections`] the oldest connection is closed to admit a new one (slow and idle
+//! peers are the old ones; scrapes are short).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -260,7 +262,7 @@ pub async fn serve(
         next_id += 1;
         let token = shutdown.child_token();
         {
-            let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+            let mut open = crate::locked(&open);
             while open.len() >= limits.max_connections {
                 let Some((_, oldest)) = open.pop_first() else {
                     break;
@@ -304,7 +306,7 @@ pub async fn serve(
                     }
                 }
             }
-            open.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            crate::locked(&open).remove(&id);
         });
     }
     tracker.close();

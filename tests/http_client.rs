@@ -171,7 +171,7 @@ async fn an_unchanged_resource_costs_a_304_that_is_not_billable() {
     assert!(requests[1].contains("if-modified-since: wed, 21 oct 2015"));
     assert!(requests[0].contains("user-agent: mlsteward/"));
     let stats = client.stats();
-    assert_eq!(stats.billable, 1);
+    assert_eq!(stats.billable(), 1);
     assert_eq!(stats.requests.get("304"), Some(&1));
 }
 
@@ -423,7 +423,7 @@ async fn the_client_statistics_render_as_metrics_that_pass_promtool() {
     ] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
-    assert_eq!(client.stats().billable, 2, "the 304 is not billed");
+    assert_eq!(client.stats().billable(), 2, "the 304 is not billed");
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

@@ -18,6 +18,8 @@ pub struct Problem {
     /// The key path, like `sources[0].schedule`; empty for the document itself.
     pub path: String,
     pub message: String,
+    /// For the line standing in for problems beyond [`MAX_PROBLEMS`]: how many; else 0.
+    pub more: usize,
 }
 
 impl Problem {
@@ -28,16 +30,13 @@ impl Problem {
             pos,
             path: String::new(),
             message: format!("… and {more} more problem(s) not shown"),
+            more,
         }
     }
 
     /// How many problems this line stands for: 1, or the number a [`Problem::more`] line counts.
     pub fn count_in(&self) -> usize {
-        self.message
-            .strip_prefix("… and ")
-            .and_then(|rest| rest.strip_suffix(" more problem(s) not shown"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1)
+        self.more.max(1)
     }
 }
 
@@ -123,6 +122,7 @@ impl<'e> Problems<'e> {
             pos,
             path: path.to_string(),
             message: message.into(),
+            more: 0,
         });
     }
 

@@ -112,6 +112,7 @@ pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
             pos: yaml::Pos { line: 0, column: 0 },
             path: String::new(),
             message: format!("cannot read config file: {e}"),
+            more: 0,
         }]),
     }
 }

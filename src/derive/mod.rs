@@ -114,12 +114,11 @@ fn families_from(
     now: i64,
 ) -> Result<Vec<Family>, StoreError> {
     let people = directory(reader, &config.recognition)?;
-    let key_map = people.key_map();
-    reader.set_people(&key_map, &[])?;
+    reader.set_people(&people.key_map())?;
     // Per-person figures are aggregated in the store (one scan), never held person by person.
     reader.aggregate_credits()?;
     let kept_rows = reader.top_people(config.recognition.top_n)?;
-    reader.set_people(&key_map, &kept_rows)?;
+    reader.set_kept(&kept_rows)?;
     let mut kept: HashMap<String, Vec<String>> = HashMap::new();
     for (asset, person) in kept_rows {
         kept.entry(asset).or_default().push(person);

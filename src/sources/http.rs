@@ -143,8 +143,6 @@ pub struct RateLimit {
 pub struct Stats {
     /// Attempts by status code, `"error"` for no answer (connection failure, timeout).
     pub requests: BTreeMap<String, u64>,
-    /// Attempts that were billable: anything but a 304.
-    pub billable: u64,
     /// Durations of the attempts that got an answer, in seconds.
     pub durations: Histogram,
     pub rate_limit: RateLimit,
@@ -157,10 +155,20 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             requests: BTreeMap::new(),
-            billable: 0,
             durations: Histogram::new(&DURATION_BUCKETS),
             rate_limit: RateLimit::default(),
         }
+    }
+}
+
+impl Stats {
+    /// Attempts that were billable: every one but the 304s (GitHub does not bill a 304).
+    pub fn billable(&self) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(code, _)| code.as_str() != "304")
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
@@ -291,7 +299,7 @@ impl Client {
 
     /// A copy of the request outcomes so far.
     pub fn stats(&self) -> Stats {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::locked(&self.stats).clone()
     }
 
     /// GETs `url`, conditionally on `validators`, retrying as the module documents.
@@ -417,12 +425,9 @@ impl Client {
     }
 
     fn record(&self, code: Option<u16>, took: Option<Duration>, limit: Option<RateLimit>) {
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stats = crate::locked(&self.stats);
         let label = code.map_or_else(|| "error".to_string(), |c| c.to_string());
         *stats.requests.entry(label).or_default() += 1;
-        if code != Some(304) {
-            stats.billable += 1;
-        }
         if let Some(took) = took {
             stats.durations.observe(took.as_secs_f64());
         }

@@ -158,23 +158,24 @@ const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
 
 impl Reader<'_> {
     /// Installs the unification of person keys into people (key → person id; '' drops the
-    /// key's credits) and, per asset, the people whose own label is kept. Later queries use
-    /// both; they live in this connection's temporary schema, never in the file.
-    pub fn set_people(
-        &self,
-        key_map: &[(String, String)],
-        kept: &[(String, String)],
-    ) -> Result<(), StoreError> {
-        let conn = self.conn;
-        conn.execute("DELETE FROM temp.person_map", [])?;
-        conn.execute("DELETE FROM temp.kept", [])?;
-        let mut map = conn.prepare_cached(
+    /// key's credits). Later queries use it; it lives in this connection's temporary schema,
+    /// never in the file.
+    pub fn set_people(&self, key_map: &[(String, String)]) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM temp.person_map", [])?;
+        let mut map = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO temp.person_map (key, person) VALUES (?1, ?2)",
         )?;
         for (k, p) in key_map {
             map.execute([k, p])?;
         }
-        let mut keep = conn
+        Ok(())
+    }
+
+    /// Installs, per asset, the people whose own label is kept (asset, person id).
+    pub fn set_kept(&self, kept: &[(String, String)]) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM temp.kept", [])?;
+        let mut keep = self
+            .conn
             .prepare_cached("INSERT OR REPLACE INTO temp.kept (asset, person) VALUES (?1, ?2)")?;
         for (a, p) in kept {
             keep.execute([a, p])?;
@@ -211,7 +212,7 @@ impl Reader<'_> {
 
     /// Contributions per asset, label and kind: the person id for people kept on the asset,
     /// `other` for the rest, or '' for everyone when `per_person` is false. Needs
-    /// [`Reader::aggregate_credits`] and the kept people of [`Reader::set_people`].
+    /// [`Reader::aggregate_credits`] and [`Reader::set_kept`].
     pub fn contributions(
         &self,
         per_person: bool,

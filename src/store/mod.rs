@@ -302,9 +302,7 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-applied transaction behind (SQLite
-        // rolls it back when the statement or transaction is dropped), so poisoning is ignored.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locked(&self.conn)
     }
 
     /// Runs `f` over one read transaction, so derived families never mix the states before and

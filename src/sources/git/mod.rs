@@ -160,9 +160,7 @@ impl GitCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let mut repo = self.open(ctx)?;
-        // Tree diffs look up the same trees again and again.
-        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        let repo = self.open(ctx)?;
         let tip = self.tip(&repo)?;
         let cursor_id = |key: &str| {
             ctx.cursors
@@ -376,7 +374,7 @@ impl GitCollector {
                         }
                     }
                 }
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(mined);
+                *crate::locked(&slots[i]) = Some(mined);
             }
         };
         let outcomes: Vec<Result<BTreeMap<String, Person>, CollectError>> =
