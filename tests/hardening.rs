@@ -456,3 +456,50 @@ fn error_logs_are_one_line_each() {
         );
     }
 }
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit_at_start() {
+    let hard = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -H -n"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, config) = build_fixture(dir.path(), "");
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c").arg(format!(
+        "ulimit -S -n 128 && exec {} run --config.file {} --web.listen-address 127.0.0.1:0 --storage.path {}",
+        bin().display(),
+        config.display(),
+        dir.path().join("db.sqlite").display()
+    ));
+    let daemon = Daemon::spawn(command);
+    let logs = daemon.logs();
+    let expected = if hard == "unlimited" {
+        "open_files_limit=".to_string()
+    } else {
+        format!("open_files_limit={hard}")
+    };
+    assert!(
+        logs.contains(&expected),
+        "soft limit 128 not raised to {hard}:\n{logs}"
+    );
+    assert!(!logs.contains("open_files_limit=128 "), "{logs}");
+}
+
+#[test]
+fn a_config_file_over_the_size_cap_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("huge.yaml");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    std::fs::write(&config, line.repeat(5 * 1024 * 1024 / line.len())).unwrap();
+    let out = mlsteward(&["check-config", "--config.file", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("more than the 4194304 allowed"), "{stderr}");
+}

@@ -579,3 +579,34 @@ async fn a_private_server_is_reached_with_its_ca_and_a_client_certificate() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test]
+async fn requests_in_flight_are_bounded_per_source() {
+    let slow = Scripted {
+        delay: Duration::from_millis(300),
+        ..answer(200).body("ok")
+    };
+    let server = Server::start(vec![slow; 6]).await;
+    let client = Client::new(HttpConfig {
+        concurrency: 2,
+        ..quick()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let gets: Vec<_> = (0..6)
+        .map(|i| {
+            let client = client.clone();
+            let url = server.url(&format!("/item/{i}"));
+            tokio::spawn(async move { get(&client, &url).await })
+        })
+        .collect();
+    for g in gets {
+        assert!(g.await.unwrap().is_ok());
+    }
+    // Six answers of 300 ms, two at a time: three rounds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(850),
+        "{:?}: more than two requests were in flight",
+        started.elapsed()
+    );
+}

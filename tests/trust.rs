@@ -370,3 +370,102 @@ fn a_blobless_clone_is_mined_from_its_trees() {
         assert!(sample(&full, series).is_some(), "{series}");
     }
 }
+
+#[test]
+fn the_report_filters_by_asset_and_time_and_writes_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    repo.commit(
+        ALICE,
+        now() - 200 * DAY,
+        &[("lib/old.py", "old = 1\n")],
+        "Old",
+    );
+    repo.commit(
+        BOB,
+        now() - 5 * DAY,
+        &[("docs/guide.md", "Guide\n")],
+        "Docs outside lib",
+    );
+    repo.commit(
+        CAROL,
+        now() - 3 * DAY,
+        &[("lib/new.py", "new = 1\n")],
+        "New\n\nReviewed-by: Bob Ray <bob@example.com>\n",
+    );
+    let cfg = config(dir.path(), "");
+    let storage = dir.path().join("db.sqlite");
+    let (ok, _) = collect_once(&cfg, &storage);
+    assert!(ok);
+    let report = |args: &[&str]| {
+        let mut all = vec![
+            "report",
+            "--config.file",
+            cfg.to_str().unwrap(),
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = mlsteward(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
+
+    // Only `lib` and only the last 30 days: Carol's commit and Bob's review of it.
+    let recent = json(report(&[
+        "--format", "json", "--asset", "lib", "--since", "30d",
+    ]));
+    let names: Vec<&str> = recent["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Carol Diaz", "Bob Ray"]);
+    assert_eq!(
+        recent["people"][1]["contributions"],
+        serde_json::json!({"review": 1})
+    );
+    assert_eq!(recent["people"][1]["credited_commits"], 0);
+    // All time on `lib`: Alice's old commit too; Bob's docs are outside the asset.
+    let lib = json(report(&["--format", "json", "--asset", "lib"]));
+    assert_eq!(lib["people"].as_array().unwrap().len(), 3);
+    let bob = lib["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Bob Ray")
+        .unwrap();
+    assert_eq!(bob["contributions"], serde_json::json!({"review": 1}));
+
+    let markdown = report(&["--since", "30d"]);
+    assert!(
+        markdown.contains("| Carol Diaz | 1 | code 1 |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("## Definitions"), "{markdown}");
+
+    let rc = json(report(&["--format", "all-contributors"]));
+    let contributors = rc["contributors"].as_array().unwrap();
+    let bob = contributors
+        .iter()
+        .find(|c| c["name"] == "Bob Ray")
+        .unwrap();
+    assert_eq!(bob["contributions"], serde_json::json!(["doc", "review"]));
+
+    let out = mlsteward(&[
+        "report",
+        "--asset",
+        "nowhere",
+        "--config.file",
+        cfg.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
