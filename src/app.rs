@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::collector::{CancelFlag, CollectContext, CollectError, ErrorKind};
-use crate::config::{Config, SourceConfig};
 use crate::exposition::{self, Family, MetricType, Snapshot};
 use crate::locked;
 use crate::sources::Collector;
+use crate::sources::{Config, SourceConfig};
 use crate::store::Store;
 
 /// Health of one collector, as the self metrics show it.
@@ -362,7 +362,7 @@ impl App {
         let mut errors = Family::new(
             "mlsteward_collector_errors_total",
             MetricType::Counter,
-            ERRORS_HELP,
+            ErrorKind::help(),
         );
         let mut interval = Family::new(
             "mlsteward_collector_interval_seconds",
@@ -438,7 +438,7 @@ impl App {
 
 impl Source {
     pub fn collector_kind(&self) -> &'static str {
-        self.config.kind.name()
+        self.config.kind
     }
 }
 
@@ -488,9 +488,6 @@ pub fn upstream_families<'a>(
         Vec::new()
     }
 }
-
-/// HELP of `mlsteward_collector_errors_total`; a test checks it names every [`ErrorKind`].
-pub const ERRORS_HELP: &str = "Failed collections since the process started, by error kind: request_failed, decode_failed, rate_limited, auth_failed, repository_failed, timeout, panic, store_failed, cancelled, resource_exhausted (out of open files or disk space).";
 
 /// How long shutdown waits for in-flight collections before exiting anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -60,6 +60,59 @@ impl ErrorKind {
             ErrorKind::ResourceExhausted => "resource_exhausted",
         }
     }
+
+    /// What the kind means, in one phrase: the errors metric's HELP and the README's table are
+    /// generated from these.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorKind::RequestFailed => {
+                "a request to the upstream failed: a git fetch, an HTTP error answer, a broken connection"
+            }
+            ErrorKind::DecodeFailed => {
+                "the upstream answered something that cannot be decoded (bad JSON, a body over the size cap)"
+            }
+            ErrorKind::RateLimited => {
+                "the upstream's rate limit is spent, or it asked to wait longer than allowed"
+            }
+            ErrorKind::AuthFailed => {
+                "the upstream refused the credentials (401, or a 403 that is not a rate limit)"
+            }
+            ErrorKind::RepositoryFailed => {
+                "a repository could not be opened or read, or its branch does not exist"
+            }
+            ErrorKind::Timeout => "the collection did not finish within the source's timeout",
+            ErrorKind::Panic => "the collector panicked",
+            ErrorKind::StoreFailed => "storing the facts failed",
+            ErrorKind::Cancelled => "shutdown interrupted the collection",
+            ErrorKind::ResourceExhausted => {
+                "the process ran out of open files or disk space, whichever operation hit it"
+            }
+        }
+    }
+
+    /// The HELP text of `mlsteward_collector_errors_total`, naming every kind.
+    pub fn help() -> &'static str {
+        static HELP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        HELP.get_or_init(|| {
+            let kinds: Vec<String> = Self::ALL
+                .iter()
+                .map(|k| format!("{} ({})", k.as_str(), k.meaning()))
+                .collect();
+            format!(
+                "Failed collections since the process started, by error kind, a fixed set shared by every source: {}.",
+                kinds.join("; ")
+            )
+        })
+    }
+
+    /// The README's table of error kinds (between its `error-kinds` markers).
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| `error_kind` | Meaning |\n|---|---|\n");
+        for k in Self::ALL {
+            out.push_str(&format!("| `{}` | {} |\n", k.as_str(), k.meaning()));
+        }
+        out
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

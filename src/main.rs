@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use mlsteward::app::{App, SHUTDOWN_GRACE};
+use mlsteward::sources::Config;
 use mlsteward::store::Store;
 use mlsteward::{config, scheduler, server};
 
@@ -160,7 +161,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_level, cli.log_format);
-    let config = match config::load(&cli.config_file) {
+    let config = match mlsteward::sources::load_config(&cli.config_file) {
         Ok(c) => c,
         Err(problems) => {
             print_problems(&cli.config_file, &problems);
@@ -198,7 +199,7 @@ fn print_problems(file: &Path, problems: &[config::Problem]) {
     eprintln!("{}: {total} problem(s) found", file.display());
 }
 
-fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+fn check_config(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     // Build the runtime objects too (glob sets, classifiers) without touching the store, and
     // open each local repository and resolve its branch.
     let mut problems = Vec::new();
@@ -210,18 +211,12 @@ fn check_config(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
-        let (mlsteward::sources::Collector::Git(git), config::SourceKind::Git(git_config)) =
-            (&collector, &s.kind);
-        if let Err((repository, message)) = git.check_local() {
-            let at = match &git_config.branch_at {
-                Some(branch) if !repository => Some(branch),
-                _ => git_config.path_at.as_ref(),
-            };
-            let (path, pos) = at.cloned().unwrap_or_default();
+        if let Err((at, message)) = collector.check_local(s) {
+            let at = at.unwrap_or_default();
             problems.push(config::Problem {
                 file: cli.config_file.clone(),
-                pos,
-                path,
+                pos: at.pos,
+                path: at.path,
                 message,
                 more: 0,
             });
@@ -259,7 +254,7 @@ fn existing_store(cli: &Cli) -> anyhow::Result<Store> {
 
 fn report(
     cli: &Cli,
-    config: &config::Config,
+    config: &Config,
     format: ReportFormat,
     asset: Option<&str>,
     since: Option<std::time::Duration>,
@@ -311,10 +306,15 @@ fn check_store(cli: &Cli) -> anyhow::Result<ExitCode> {
         other => other?,
     };
     if found == ["ok"] {
+        let versions: Vec<String> = store
+            .schema_versions()?
+            .into_iter()
+            .map(|(module, v)| format!("{module} {v}"))
+            .collect();
         println!(
-            "{}: ok (schema version {})",
+            "{}: ok (schema versions: {})",
             store.path(),
-            store.schema_version()?
+            versions.join(", ")
         );
         Ok(ExitCode::SUCCESS)
     } else {
@@ -330,7 +330,7 @@ fn check_store(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn identities(cli: &Cli, config: &config::Config) -> anyhow::Result<ExitCode> {
+fn identities(cli: &Cli, config: &Config) -> anyhow::Result<ExitCode> {
     let store = existing_store(cli)?;
     print!("{}", mlsteward::report::identities(&store, config)?);
     Ok(ExitCode::SUCCESS)
@@ -348,7 +348,7 @@ fn run_async(
     result
 }
 
-fn open_app(cli: &Cli, config: config::Config) -> anyhow::Result<App> {
+fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
     let store = Store::open_exclusive(&cli.storage_path)?;
     let storage_dir = cli
         .storage_path
@@ -359,7 +359,7 @@ fn open_app(cli: &Cli, config: config::Config) -> anyhow::Result<App> {
     App::new(config, store, &storage_dir)
 }
 
-async fn collect_once(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let app = open_app(cli, config)?;
     let never = CancellationToken::new();
     let mut failed = false;
@@ -397,7 +397,7 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn run(cli: &Cli, config: config::Config) -> anyhow::Result<ExitCode> {
+async fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
     let app = open_app(cli, config)?;
     let address = listen_address(&cli.listen_address);

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::config::Config;
 use crate::derive;
 use crate::people::Directory;
+use crate::sources::Config;
 use crate::store::{Store, StoreError};
 
 /// Credits on one asset.

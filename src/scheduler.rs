@@ -97,11 +97,11 @@ mod tests {
 
     use super::*;
     use crate::collector::ErrorKind;
-    use crate::config::{
-        Config, GitLocation, GitSourceConfig, Recognition, SourceConfig, SourceKind,
-    };
+    use crate::config::Recognition;
+    use crate::sources::git::{GitLocation, GitSettings};
     use crate::sources::scripted::{Behaviour, Scripted};
     use crate::sources::Collector;
+    use crate::sources::{Config, Settings, SourceConfig};
 
     fn source(
         name: &str,
@@ -114,7 +114,8 @@ mod tests {
             name: name.into(),
             schedule: Schedule::Interval(every),
             timeout,
-            kind: SourceKind::Git(GitSourceConfig {
+            kind: "git",
+            settings: Settings::Git(GitSettings {
                 location: GitLocation::Path(".".into()),
                 branch: None,
                 path_kinds: vec![],

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use mlsteward::app::App;
-use mlsteward::config;
 use mlsteward::facts::{
     Collection, CommitFact, CommitOutcome, Credit, FactSet, GitHistory, OwnershipSnapshot, Person,
     Signer,
@@ -27,7 +26,7 @@ fn credit(asset: &str, person: &str, kind: &str, authored: bool) -> Credit {
 
 fn fixed_app(dir: &std::path::Path) -> App {
     let yaml = "organisation: org\nsources:\n  - name: repo\n    type: git\n    path: .\ncatalog:\n  - id: churn-model\n    kind: model\n    owner: ml-team\n    stewards: [\"ann@x\"]\n    lifecycle: production\n    repository: repo\n    paths: [\"src/**\"]\n";
-    let cfg = config::parse(&dir.join("golden.yaml"), yaml, &|_| None).unwrap();
+    let cfg = mlsteward::sources::parse_config(&dir.join("golden.yaml"), yaml, &|_| None).unwrap();
     let store = Store::open(&dir.join("golden.db")).unwrap();
     let commit =
         |sha: &str, days_ago: i64, outcome, credits: Vec<Credit>, reverts: Option<&str>| {
@@ -203,19 +202,32 @@ fn readme_documents_exactly_the_metrics_the_code_defines() {
     assert_eq!(defined, documented);
 }
 
-/// The bounded error kinds are one list: the errors metric's HELP and the README name each.
+/// The bounded error kinds are one list: the errors metric's HELP and the README's table are
+/// generated from it (`UPDATE_GOLDEN=1` rewrites the README's table between its markers).
 #[test]
 fn every_error_kind_is_documented() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    for kind in mlsteward::collector::ErrorKind::ALL {
-        let name = kind.as_str();
-        assert!(
-            mlsteward::app::ERRORS_HELP.contains(name),
-            "{name} missing from HELP"
-        );
-        assert!(
-            readme.contains(&format!("`{name}`")),
-            "{name} missing from the README"
-        );
+    use mlsteward::collector::ErrorKind;
+    for kind in ErrorKind::ALL {
+        assert!(ErrorKind::help().contains(kind.as_str()));
     }
+    let path = repo_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- error-kinds:start -->\n", "<!-- error-kinds:end -->");
+    let a = readme
+        .find(start)
+        .expect("README has an error-kinds:start marker")
+        + start.len();
+    let b = readme
+        .find(end)
+        .expect("README has an error-kinds:end marker");
+    let table = ErrorKind::markdown_table();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, format!("{}{table}{}", &readme[..a], &readme[b..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[a..b],
+        table,
+        "the README's error kinds differ from ErrorKind (UPDATE_GOLDEN=1 regenerates them)"
+    );
 }

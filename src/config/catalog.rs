@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::decode::{child, index, seq, MapReader, Problems};
 use super::yaml::Node;
-use super::{globs, kind_rules, valid_name, Config, KindRule, SourceKind};
+use super::{globs, kind_rules, valid_name, Config, KindRule};
 
 /// Asset kinds of the catalog.
 pub const ASSET_KINDS: &[&str] = &[
@@ -32,14 +32,13 @@ pub struct AssetConfig {
     pub implicit: bool,
 }
 
-impl Config {
+impl<S> Config<S> {
     /// The catalog as every consumer sees it: the configured entries plus, for each git source
     /// whose name no entry uses as its id, an implicit asset of kind `repo` named after the
     /// source and covering all its files. Sorted by id.
     pub fn assets(&self) -> Vec<AssetConfig> {
         let mut out = self.catalog.clone();
-        for s in &self.sources {
-            let SourceKind::Git(_) = &s.kind;
+        for s in self.sources.iter().filter(|s| s.kind == "git") {
             if !out.iter().any(|a| a.id == s.name) {
                 out.push(AssetConfig {
                     id: s.name.clone(),
@@ -114,7 +113,7 @@ pub(super) fn decode_catalog(
             }
         }
         let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
-        let path_kinds = kind_rules(p, &mut map);
+        let path_kinds = kind_rules(p, &mut map, "path_kinds");
         map.finish(
             p,
             &[

@@ -149,7 +149,7 @@ pub(super) fn decode_recognition(p: &mut Problems, node: &Node, path: &str) -> O
     if let Some(paths) = globs(p, &mut map, "changelog_paths") {
         r.changelog_paths = paths;
     }
-    r.path_kinds = kind_rules(p, &mut map);
+    r.path_kinds = kind_rules(p, &mut map, "path_kinds");
     if let Some(node) = map.get("unify") {
         let unify_path = map.child_path("unify");
         if let Some(mut u) = MapReader::new(p, node, &unify_path) {

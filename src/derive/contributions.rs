@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{summed, Context, OTHER_CONTRIBUTORS};
-use crate::config::{ContributorLabel, SourceKind};
+use crate::config::ContributorLabel;
 use crate::exposition::{Family, MetricType};
 use crate::facts::COMMIT_OUTCOMES;
 use crate::store::StoreError;
@@ -53,7 +53,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         .config
         .sources
         .iter()
-        .filter(|s| matches!(s.kind, SourceKind::Git(_)))
+        .filter(|s| s.kind == "git")
         .map(|s| s.name.as_str())
         .collect();
     let mut commits = Family::new(

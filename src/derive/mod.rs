@@ -18,9 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, ContributorLabel, Recognition};
+use crate::config::{ContributorLabel, Recognition};
 use crate::exposition::Family;
 use crate::people::{self, Directory};
+use crate::sources::Config;
 use crate::store::{Reader, Store, StoreError};
 
 pub use activity::absence_factor;

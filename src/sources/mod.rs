@@ -1,15 +1,64 @@
-//! The source registry: one module per source kind, each with its collector, pure parsers and
-//! tests, and the closed [`Collector`] enum with one variant per kind. Adding a source kind is a
-//! module here, a variant and an arm in each `match` below (the compiler checks they are
-//! exhaustive). `http` is the upstream HTTP client every HTTP source shares.
+//! The source registry: one module per source kind, each with its settings (keys and decoder),
+//! its collector, its pure parsers and their tests, and two closed enums with one variant per
+//! kind: [`Settings`] and [`Collector`]. Adding a source kind is a module here, a variant in each
+//! enum and an arm in each `match` below (the compiler checks they are exhaustive). `http` is
+//! the upstream HTTP client every HTTP source shares.
 
 pub mod git;
 pub mod http;
 
+use std::path::Path;
+
 use crate::collector::{CollectContext, CollectError};
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{self, At, Problem, Section, SourceKinds};
 use crate::facts::Collection;
 use git::GitCollector;
+
+/// The configuration with this registry's source kinds.
+pub type Config = config::Config<Settings>;
+pub type SourceConfig = config::SourceConfig<Settings>;
+
+/// Reads and validates the config file at `path` with every registered source kind.
+pub fn load_config(path: &Path) -> Result<Config, Vec<Problem>> {
+    config::load::<Registry>(path)
+}
+
+/// Decodes config text (tests and tools); see [`config::parse`].
+pub fn parse_config(
+    file: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    config::parse::<Registry>(file, text, env)
+}
+
+/// One source's own settings, by kind.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    Git(git::GitSettings),
+}
+
+/// The registry as the config decoder sees it.
+pub struct Registry;
+
+impl SourceKinds for Registry {
+    type Settings = Settings;
+    const KINDS: &'static [&'static str] = &["git"];
+
+    fn keys(kind: &str) -> &'static [&'static str] {
+        match kind {
+            "git" => git::settings::KEYS,
+            _ => &[],
+        }
+    }
+
+    fn decode(kind: &'static str, section: &mut Section) -> Option<Settings> {
+        match kind {
+            "git" => git::settings::decode(section).map(Settings::Git),
+            _ => None,
+        }
+    }
+}
 
 /// One configured source, ready to collect.
 pub enum Collector {
@@ -26,13 +75,31 @@ impl Collector {
         source: &SourceConfig,
         storage_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
-        match &source.kind {
-            SourceKind::Git(git) => Ok(Collector::Git(Box::new(GitCollector::new(
+        match &source.settings {
+            Settings::Git(git) => Ok(Collector::Git(Box::new(GitCollector::new(
                 config,
                 &source.name,
                 git,
                 storage_dir,
             )?))),
+        }
+    }
+
+    /// What `check-config` can check without collecting (a local repository and its branch):
+    /// the problem, and where the setting at fault is written.
+    pub fn check_local(&self, source: &SourceConfig) -> Result<(), (Option<At>, String)> {
+        match (self, &source.settings) {
+            (Collector::Git(git), Settings::Git(settings)) => {
+                git.check_local().map_err(|(repository, message)| {
+                    let at = match &settings.branch_at {
+                        Some(branch) if !repository => Some(branch.clone()),
+                        _ => settings.path_at.clone(),
+                    };
+                    (at, message)
+                })
+            }
+            #[cfg(test)]
+            (Collector::Scripted(_), _) => Ok(()),
         }
     }
 
@@ -100,6 +167,42 @@ pub mod scripted {
                         ErrorKind::Cancelled,
                         "scripted hang cancelled",
                     ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::parse_config;
+
+    /// Every prefix of the shipped configs, and a run of byte-level mutations of them, decodes
+    /// to a config or to problems: never a panic.
+    #[test]
+    fn decoding_never_panics_on_truncated_or_mangled_input() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let env = |_: &str| Some("x".to_string());
+        for name in ["config/reference.yaml", "config/example.yaml"] {
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+                let _ = parse_config(&root.join(name), &text[..end], &env);
+            }
+            let mut rng = fastrand::Rng::with_seed(7);
+            let specials = [
+                b':', b'-', b' ', b'\n', b'[', b'{', b'"', b'\'', b'#', b'&', b'*', b'!', b'|',
+                b'>', b'$',
+            ];
+            for _ in 0..2000 {
+                let mut bytes = text.clone().into_bytes();
+                for _ in 0..rng.usize(1..4) {
+                    let at = rng.usize(..bytes.len());
+                    bytes[at] = specials[rng.usize(..specials.len())];
+                }
+                if let Ok(mangled) = String::from_utf8(bytes) {
+                    let _ = parse_config(&root.join(name), &mangled, &env);
                 }
             }
         }

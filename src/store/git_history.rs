@@ -9,6 +9,82 @@ use super::{CreditRow, PersonKindRow, Reader, StoreError};
 use crate::facts::GitHistory;
 use crate::people::NameUse;
 
+/// This fact type's migrations (see `store::MODULES`); the first two are its part of the
+/// single list stores had before. Append only.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE commits (
+    repository   TEXT NOT NULL,
+    sha          TEXT NOT NULL,
+    committed_at INTEGER NOT NULL,
+    outcome      TEXT NOT NULL,
+    PRIMARY KEY (repository, sha)
+) WITHOUT ROWID;
+CREATE TABLE commit_assets (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    PRIMARY KEY (repository, sha, asset)
+) WITHOUT ROWID;
+CREATE TABLE credits (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    person     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    authored   INTEGER NOT NULL,
+    PRIMARY KEY (repository, sha, asset, person, kind)
+) WITHOUT ROWID;
+CREATE TABLE reverts (
+    repository   TEXT NOT NULL,
+    sha          TEXT NOT NULL,
+    reverted_sha TEXT NOT NULL,
+    PRIMARY KEY (repository, sha, reverted_sha)
+) WITHOUT ROWID;
+CREATE INDEX reverts_by_reverted ON reverts (repository, reverted_sha);
+-- A credit counts while its commit is reachable, is not a revert, and was not reverted.
+CREATE VIEW valid_credits AS
+SELECT cr.repository, cr.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
+FROM credits cr
+JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
+WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
+  AND NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.reverted_sha = cr.sha);
+"#,
+    r#"
+ALTER TABLE commits ADD COLUMN blobs_missing INTEGER NOT NULL DEFAULT 0;
+-- Author and co-authors of each non-merge commit, as they signed: identity unification and
+-- display names are computed from these.
+CREATE TABLE commit_signers (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    person     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    raw_email  TEXT NOT NULL,
+    via        TEXT NOT NULL,
+    PRIMARY KEY (repository, sha, position)
+) WITHOUT ROWID;
+-- Commits with a standing revert, recomputed from `reverts` whenever a repository's facts change.
+CREATE TABLE reverted (
+    repository TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    PRIMARY KEY (repository, sha)
+) WITHOUT ROWID;
+CREATE TABLE git_repositories (
+    repository TEXT PRIMARY KEY,
+    shallow    INTEGER NOT NULL
+) WITHOUT ROWID;
+DROP VIEW valid_credits;
+-- A credit counts while its commit is reachable, is not a revert, and has no standing revert.
+CREATE VIEW valid_credits AS
+SELECT cr.repository, cr.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
+FROM credits cr
+JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
+WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
+  AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = cr.sha);
+"#,
+];
+
 const PER_COMMIT_TABLES: &[&str] = &[
     "commits",
     "commit_assets",

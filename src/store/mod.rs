@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::facts::{Collection, Cursors, FactSet};
 
@@ -31,9 +31,11 @@ pub enum StoreError {
     },
     #[error("storage: cannot use {path}: {error}")]
     Io { path: String, error: String },
-    #[error("storage {path}: the database has schema version {found}, newer than this build knows ({known}); refusing to touch it")]
+    #[error("storage {path}: the database's {what} is at version {found}, newer than this build knows ({known}); refusing to touch it")]
     TooNew {
         path: String,
+        /// `schema`, or the module whose migrations are ahead.
+        what: String,
         found: i64,
         known: i64,
     },
@@ -61,53 +63,29 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Schema migrations; `PRAGMA user_version` is the number applied. Append only.
-const MIGRATIONS: &[&str] = &[
+/// The store's parts, each with its own append-only migrations, versioned on its own in
+/// `schema_versions`: the shared tables, then one module per fact type. Adding a fact type is
+/// one entry here.
+const MODULES: &[(&str, &[&str])] = &[
+    ("core", CORE_MIGRATIONS),
+    ("git_history", git_history::MIGRATIONS),
+    ("ownership", ownership::MIGRATIONS),
+];
+
+/// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
+/// before had one list of migrations, and `user_version` was the number applied (1 or 2); the
+/// first two migrations of each of [`LEGACY_MODULES`] are exactly that list split by module, so
+/// such a store maps onto them. Builds from before refuse this value as too new.
+const PER_MODULE: i64 = 1000;
+const LEGACY_MODULES: &[&str] = &["core", "git_history", "ownership"];
+const LEGACY_VERSIONS: i64 = 2;
+
+/// Tables every source shares: cursors, collector state, display names.
+const CORE_MIGRATIONS: &[&str] = &[
     r#"
-CREATE TABLE commits (
-    repository   TEXT NOT NULL,
-    sha          TEXT NOT NULL,
-    committed_at INTEGER NOT NULL,
-    outcome      TEXT NOT NULL,
-    PRIMARY KEY (repository, sha)
-) WITHOUT ROWID;
-CREATE TABLE commit_assets (
-    repository TEXT NOT NULL,
-    sha        TEXT NOT NULL,
-    asset      TEXT NOT NULL,
-    PRIMARY KEY (repository, sha, asset)
-) WITHOUT ROWID;
-CREATE TABLE credits (
-    repository TEXT NOT NULL,
-    sha        TEXT NOT NULL,
-    asset      TEXT NOT NULL,
-    person     TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    authored   INTEGER NOT NULL,
-    PRIMARY KEY (repository, sha, asset, person, kind)
-) WITHOUT ROWID;
-CREATE TABLE reverts (
-    repository   TEXT NOT NULL,
-    sha          TEXT NOT NULL,
-    reverted_sha TEXT NOT NULL,
-    PRIMARY KEY (repository, sha, reverted_sha)
-) WITHOUT ROWID;
-CREATE INDEX reverts_by_reverted ON reverts (repository, reverted_sha);
 CREATE TABLE people (
     key  TEXT PRIMARY KEY,
     name TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE codeowners (
-    repository TEXT NOT NULL,
-    asset      TEXT NOT NULL,
-    owners     TEXT NOT NULL,
-    PRIMARY KEY (repository, asset, owners)
-) WITHOUT ROWID;
-CREATE TABLE codeowners_invalid (
-    repository TEXT NOT NULL,
-    line       INTEGER NOT NULL,
-    reason     TEXT NOT NULL,
-    PRIMARY KEY (repository, line)
 ) WITHOUT ROWID;
 CREATE TABLE cursors (
     source TEXT NOT NULL,
@@ -119,57 +97,8 @@ CREATE TABLE collector_state (
     source                    TEXT PRIMARY KEY,
     last_success_seconds      REAL NOT NULL
 ) WITHOUT ROWID;
--- A credit counts while its commit is reachable, is not a revert, and was not reverted.
-CREATE VIEW valid_credits AS
-SELECT cr.repository, cr.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
-FROM credits cr
-JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
-WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
-  AND NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.reverted_sha = cr.sha);
 "#,
-    r#"
-ALTER TABLE commits ADD COLUMN blobs_missing INTEGER NOT NULL DEFAULT 0;
--- Author and co-authors of each non-merge commit, as they signed: identity unification and
--- display names are computed from these.
-CREATE TABLE commit_signers (
-    repository TEXT NOT NULL,
-    sha        TEXT NOT NULL,
-    position   INTEGER NOT NULL,
-    person     TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    raw_email  TEXT NOT NULL,
-    via        TEXT NOT NULL,
-    PRIMARY KEY (repository, sha, position)
-) WITHOUT ROWID;
--- Commits with a standing revert, recomputed from `reverts` whenever a repository's facts change.
-CREATE TABLE reverted (
-    repository TEXT NOT NULL,
-    sha        TEXT NOT NULL,
-    PRIMARY KEY (repository, sha)
-) WITHOUT ROWID;
-CREATE TABLE codeowners_default (
-    repository TEXT PRIMARY KEY,
-    owners     TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE git_repositories (
-    repository TEXT PRIMARY KEY,
-    shallow    INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE asset_files (
-    repository TEXT NOT NULL,
-    asset      TEXT NOT NULL,
-    files      INTEGER NOT NULL,
-    PRIMARY KEY (repository, asset)
-) WITHOUT ROWID;
-DROP VIEW valid_credits;
--- A credit counts while its commit is reachable, is not a revert, and has no standing revert.
-CREATE VIEW valid_credits AS
-SELECT cr.repository, cr.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
-FROM credits cr
-JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
-WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
-  AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = cr.sha);
-"#,
+    "-- nothing in the second legacy migration",
 ];
 
 /// A cheap-to-clone handle. The mutex is `std`'s, not tokio's: it is only taken on blocking
@@ -326,11 +255,15 @@ impl Store {
         })())
     }
 
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
+    /// Each module's schema version, by module name.
+    pub fn schema_versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let conn = self.lock();
-        self.at(Ok(
-            conn.pragma_query_value(None, "user_version", |r| r.get(0))?
-        ))
+        self.at((|| {
+            let mut stmt =
+                conn.prepare("SELECT module, version FROM schema_versions ORDER BY module")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })())
     }
 
     pub fn cursors(&self, source: &str) -> Result<Cursors, StoreError> {
@@ -433,22 +366,57 @@ fn with_path(path: &str, e: StoreError) -> StoreError {
     }
 }
 
-/// Applies the pending migrations. The version is read inside the same immediate (write)
-/// transaction that applies them, so two processes opening a fresh store never both migrate.
+/// Applies the pending migrations of every module. The versions are read inside the same
+/// immediate (write) transaction that applies them, so two processes opening a fresh store
+/// never both migrate.
 fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let too_new = |what: &str, found: i64, known: i64| StoreError::TooNew {
+        path: path.to_string(),
+        what: what.to_string(),
+        found,
+        known,
+    };
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::TooNew {
-            path: path.to_string(),
-            found: version,
-            known,
-        });
+    if version > PER_MODULE || (version < PER_MODULE && version > LEGACY_VERSIONS) {
+        return Err(too_new("schema", version, PER_MODULE));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_versions (
+             module  TEXT PRIMARY KEY,
+             version INTEGER NOT NULL
+         ) WITHOUT ROWID;",
+    )?;
+    if version < PER_MODULE {
+        // A fresh store (0) or one of the single-list schema (1 or 2).
+        for module in LEGACY_MODULES {
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_versions (module, version) VALUES (?1, ?2)",
+                params![module, version],
+            )?;
+        }
+        tx.pragma_update(None, "user_version", PER_MODULE)?;
+    }
+    for (module, migrations) in MODULES {
+        let applied: i64 = tx
+            .query_row(
+                "SELECT version FROM schema_versions WHERE module = ?1",
+                [module],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let known = migrations.len() as i64;
+        if applied > known {
+            return Err(too_new(module, applied, known));
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(applied as usize) {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_versions (module, version) VALUES (?1, ?2)",
+                params![module, i as i64 + 1],
+            )?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -534,7 +502,7 @@ mod tests {
             .unwrap();
         let credits = store.read(|r| r.credits(i64::MIN)).unwrap();
         assert_eq!(credits[0].count, 2);
-        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_current(&store);
     }
 
     fn standing(edges: &[(&str, &str)]) -> Vec<String> {
@@ -578,8 +546,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         {
+            // The single list's first migration was these three parts, in one batch.
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            for module in LEGACY_MODULES {
+                let (_, migrations) = MODULES.iter().find(|(m, _)| m == module).unwrap();
+                conn.execute_batch(migrations[0]).unwrap();
+            }
             conn.pragma_update(None, "user_version", 1).unwrap();
             conn.execute(
                 "INSERT INTO commits (repository, sha, committed_at, outcome) VALUES ('r', 's', 1, 'credited')",
@@ -588,7 +560,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_current(&store);
         assert_eq!(count_rows(&store, "commits").unwrap(), 1);
         assert_eq!(count_rows(&store, "commit_signers").unwrap(), 0);
         // The recreated view reads the old rows.
@@ -608,5 +580,34 @@ mod tests {
             Err(StoreError::TooNew { found: 99, .. }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }
+        // One module ahead of this build: refused, and named.
+        let path = dir.path().join("t.db");
+        Store::open(&path)
+            .unwrap()
+            .lock()
+            .execute(
+                "UPDATE schema_versions SET version = 7 WHERE module = 'ownership'",
+                [],
+            )
+            .unwrap();
+        match Store::open(&path) {
+            Err(e @ StoreError::TooNew { found: 7, .. }) => {
+                assert!(e.to_string().contains("ownership"), "{e}")
+            }
+            other => panic!("expected TooNew, got {:?}", other.err()),
+        }
+    }
+
+    /// Every module is at its newest migration.
+    fn assert_current(store: &Store) {
+        let expected: Vec<(String, i64)> = {
+            let mut v: Vec<(String, i64)> = MODULES
+                .iter()
+                .map(|(m, list)| (m.to_string(), list.len() as i64))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(store.schema_versions().unwrap(), expected);
     }
 }

@@ -8,6 +8,37 @@ use rusqlite::params;
 use super::{Reader, StoreError};
 use crate::facts::OwnershipSnapshot;
 
+/// This fact type's migrations (see `store::MODULES`); the first two are its part of the
+/// single list stores had before. Append only.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE codeowners (
+    repository TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    owners     TEXT NOT NULL,
+    PRIMARY KEY (repository, asset, owners)
+) WITHOUT ROWID;
+CREATE TABLE codeowners_invalid (
+    repository TEXT NOT NULL,
+    line       INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    PRIMARY KEY (repository, line)
+) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE codeowners_default (
+    repository TEXT PRIMARY KEY,
+    owners     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE asset_files (
+    repository TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    files      INTEGER NOT NULL,
+    PRIMARY KEY (repository, asset)
+) WITHOUT ROWID;
+"#,
+];
+
 /// Replaces repository `repo`'s ownership snapshot (one transaction is the caller's).
 pub(super) fn apply(
     tx: &rusqlite::Transaction,

@@ -4,9 +4,9 @@
 use gix::ObjectId;
 use sha2::{Digest, Sha256};
 
+use super::GitLocation;
 use super::{err, hex, GitCollector};
 use crate::collector::{CollectContext, CollectError, ErrorKind};
-use crate::config::GitLocation;
 
 /// The directory of a source's mirror: its name made safe for a file name, then a hash of the
 /// exact name, so that no two source names share a mirror (`team/x` and `team_x` do not) and a

@@ -11,6 +11,7 @@ mod codeowners;
 pub mod message;
 mod mine;
 mod mirror;
+pub mod settings;
 mod tip;
 mod walk;
 
@@ -25,11 +26,13 @@ use globset::GlobSet;
 use sha2::{Digest, Sha256};
 
 use crate::collector::{CollectContext, CollectError, ErrorKind};
-use crate::config::{Config, GitLocation, GitSourceConfig, KindRule};
+use crate::config::KindRule;
 use crate::facts::{Collection, CommitFact, Cursors, FactSet, GitHistory, Person};
 use crate::people::People;
+use crate::sources::Config;
 use mine::Miner;
 use rules::{AssetMatcher, KindClassifier};
+pub use settings::{GitLocation, GitSettings};
 
 /// Bump when the meaning of mined facts changes, so stored facts are mined again.
 const FACTS_VERSION: u32 = 2;
@@ -103,7 +106,7 @@ impl GitCollector {
     pub fn new(
         config: &Config,
         name: &str,
-        git: &GitSourceConfig,
+        git: &GitSettings,
         storage_dir: &Path,
     ) -> anyhow::Result<Self> {
         let org_rules = &config.recognition.path_kinds;

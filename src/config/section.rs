@@ -1,0 +1,121 @@
+//! [`Section`]: how a source's decoder reads its keys. It hides the YAML nodes: a decoder asks
+//! for typed values by key and reports problems by key, and every problem carries the file, the
+//! position and the key path without the decoder knowing YAML.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::decode::{MapReader, Problems};
+use super::yaml::Pos;
+use super::{KindRule, Secret};
+
+/// Where a key was written, kept for problems found after decoding (`check-config` points at a
+/// repository path that does not exist).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct At {
+    pub path: String,
+    pub pos: Pos,
+}
+
+/// One source's mapping in the config file, read key by key. Keys nobody reads are reported as
+/// unknown once the decoder returns.
+pub struct Section<'a, 'e, 'n> {
+    p: &'a mut Problems<'e>,
+    map: &'a mut MapReader<'n>,
+}
+
+impl<'a, 'e, 'n> Section<'a, 'e, 'n> {
+    pub(super) fn new(p: &'a mut Problems<'e>, map: &'a mut MapReader<'n>) -> Self {
+        Section { p, map }
+    }
+
+    /// Whether `key` is written at all (even as null).
+    pub fn has(&self, key: &str) -> bool {
+        self.map.has(key)
+    }
+
+    /// Where `key` is written, if it is.
+    pub fn at(&mut self, key: &str) -> Option<At> {
+        let pos = self.map.get(key).map(|n| n.pos)?;
+        Some(At {
+            path: self.map.child_path(key),
+            pos,
+        })
+    }
+
+    /// Reports a problem at `key` (or at the section when `key` is absent).
+    pub fn problem(&mut self, key: &str, message: impl Into<String>) {
+        match self.at(key) {
+            Some(at) => self.p.add(at.pos, &at.path, message),
+            None => self.problem_here(message),
+        }
+    }
+
+    /// Reports a problem about the section as a whole.
+    pub fn problem_here(&mut self, message: impl Into<String>) {
+        let (pos, path) = (self.map.pos(), self.map.path.clone());
+        self.p.add(pos, &path, message);
+    }
+
+    /// The directory relative paths are resolved against (the config file's).
+    pub fn base_dir(&self) -> PathBuf {
+        self.p.base_dir()
+    }
+
+    pub fn string(&mut self, key: &str) -> Option<String> {
+        self.map.string(self.p, key)
+    }
+
+    pub fn required_string(&mut self, key: &str) -> Option<String> {
+        self.map.required_string(self.p, key)
+    }
+
+    pub fn strings(&mut self, key: &str) -> Option<Vec<String>> {
+        self.map.strings(self.p, key)
+    }
+
+    pub fn duration(&mut self, key: &str) -> Option<Duration> {
+        self.map.duration(self.p, key)
+    }
+
+    pub fn uint(&mut self, key: &str) -> Option<u64> {
+        self.map.uint(self.p, key)
+    }
+
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        self.map.boolean(self.p, key)
+    }
+
+    pub fn choice(&mut self, key: &str, choices: &[&str]) -> Option<String> {
+        self.map.choice(self.p, key, choices)
+    }
+
+    /// A secret inline as `key` or read from the file `key_file` names.
+    pub fn secret(&mut self, key: &str) -> Option<Secret> {
+        self.map.secret(self.p, key)
+    }
+
+    /// A list of valid globs.
+    pub fn globs(&mut self, key: &str) -> Option<Vec<String>> {
+        super::globs(self.p, self.map, key)
+    }
+
+    /// `path_kinds`-style rules under `key`.
+    pub fn kind_rules(&mut self, key: &str) -> Vec<KindRule> {
+        super::kind_rules(self.p, self.map, key)
+    }
+
+    /// A URL with one of `schemes` (`https`, `http`, …).
+    pub fn url(&mut self, key: &str, schemes: &[&str]) -> Option<Secret> {
+        let url = self.secret(key)?;
+        let ok = schemes
+            .iter()
+            .any(|s| url.expose().starts_with(&format!("{s}://")));
+        if !ok {
+            let list: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+            self.problem(key, format!("expected a {} URL", list.join(", ")));
+            return None;
+        }
+        Some(url)
+    }
+}
