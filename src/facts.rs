@@ -26,6 +26,8 @@ pub enum FactSet {
     GitHistory(GitHistory),
     /// Ownership and files at the branch tip; replaces the previous snapshot (git).
     Ownership(OwnershipSnapshot),
+    /// Finished CI run attempts and the repositories they belong to (every forge).
+    CiRuns(CiRuns),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -161,4 +163,77 @@ pub struct OwnershipSnapshot {
     pub default_owners: Option<String>,
     /// CODEOWNERS lines that were ignored: (1-based line, reason).
     pub invalid_lines: Vec<(u32, String)>,
+}
+
+/// CI facts of one collection of a forge source (GitHub Actions, GitLab pipelines, Jenkins).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CiRuns {
+    /// Every repository (project, job) the source covers, with its default branch; replaces
+    /// the source's previous list.
+    pub repositories: Vec<CiRepository>,
+    /// Finished attempts; an attempt already stored is replaced, never counted twice.
+    pub attempts: Vec<CiAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CiRepository {
+    /// `owner/name` on GitHub, the project path on GitLab, the job's full name on Jenkins.
+    pub name: String,
+    pub default_branch: String,
+}
+
+/// One finished attempt of a CI run. A GitHub re-run is a new attempt of the same run; a
+/// GitLab retry or a Jenkins rebuild is a new run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CiAttempt {
+    pub repository: String,
+    /// The workflow (GitHub), `pipeline` (GitLab) or job (Jenkins).
+    pub pipeline: String,
+    pub run_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub branch: String,
+    pub sha: String,
+    pub event: String,
+    /// The person key of who triggered it, after identity resolution (empty: unknown or a bot).
+    pub actor: String,
+    /// One of [`CI_RESULTS`].
+    pub result: String,
+    pub started_at: i64,
+    pub completed_at: i64,
+}
+
+/// The result vocabulary every forge maps onto (GitHub's conclusions, plus Jenkins's
+/// `unstable`, and `other` for anything unknown). Failure-like and neutral results are as
+/// [`ci_class`] says.
+pub const CI_RESULTS: [&str; 11] = [
+    "success",
+    "failure",
+    "timed_out",
+    "startup_failure",
+    "unstable",
+    "cancelled",
+    "skipped",
+    "neutral",
+    "action_required",
+    "stale",
+    "other",
+];
+
+/// How a result counts in ratios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CiClass {
+    Success,
+    /// `failure`, `timed_out`, `startup_failure`, `unstable`.
+    Failure,
+    /// Counted by result, never in a ratio, never starts or ends a failing streak.
+    Neutral,
+}
+
+pub fn ci_class(result: &str) -> CiClass {
+    match result {
+        "success" => CiClass::Success,
+        "failure" | "timed_out" | "startup_failure" | "unstable" => CiClass::Failure,
+        _ => CiClass::Neutral,
+    }
 }

@@ -30,6 +30,55 @@ pub struct AssetConfig {
     pub path_kinds: Vec<KindRule>,
     /// True for the `repo` asset a git source gets when no catalog entry uses its name.
     pub implicit: bool,
+    /// Health targets (`build_success: 0.95`), each a ratio in [0, 1].
+    pub targets: Vec<(String, f64)>,
+}
+
+/// The health ratios an asset can have a target for.
+pub const TARGETS: &[&str] = &[
+    "build_success",
+    "coverage",
+    "reproducibility",
+    "responses_within_objective",
+];
+
+impl AssetConfig {
+    pub fn target(&self, name: &str) -> Option<f64> {
+        self.targets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+fn decode_targets(p: &mut Problems, map: &mut MapReader) -> Vec<(String, f64)> {
+    let Some(node) = map.get("targets") else {
+        return Vec::new();
+    };
+    let path = map.child_path("targets");
+    let Some(mut targets) = MapReader::new(p, node, &path) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in TARGETS {
+        let Some(node) = targets.get(name) else {
+            continue;
+        };
+        let at = targets.child_path(name);
+        let Some(text) = super::decode::string(p, node, &at) else {
+            continue;
+        };
+        match text.parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => out.push((name.to_string(), v)),
+            _ => p.add(
+                node.pos,
+                &at,
+                format!("expected a ratio from 0 to 1, found `{text}`"),
+            ),
+        }
+    }
+    targets.finish(p, TARGETS);
+    out
 }
 
 impl<S> Config<S> {
@@ -50,6 +99,7 @@ impl<S> Config<S> {
                     paths: vec!["**".into()],
                     path_kinds: Vec::new(),
                     implicit: true,
+                    targets: Vec::new(),
                 });
             }
         }
@@ -114,6 +164,7 @@ pub(super) fn decode_catalog(
         }
         let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
         let path_kinds = kind_rules(p, &mut map, "path_kinds");
+        let targets = decode_targets(p, &mut map);
         map.finish(
             p,
             &[
@@ -125,6 +176,7 @@ pub(super) fn decode_catalog(
                 "repository",
                 "paths",
                 "path_kinds",
+                "targets",
             ],
         );
         if let (Some(id), Some(kind)) = (id, kind) {
@@ -138,6 +190,7 @@ pub(super) fn decode_catalog(
                 paths,
                 path_kinds,
                 implicit: false,
+                targets,
             });
         }
     }

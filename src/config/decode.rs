@@ -199,6 +199,17 @@ impl<'n> MapReader<'n> {
         matches!(&node.value, Value::Scalar { text, .. } if text == key)
     }
 
+    /// The mapping's scalar keys, in file order.
+    pub fn keys(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|(k, _)| match &k.value {
+                Value::Scalar { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether `key` is written at all (even as null).
     pub fn has(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _)| Self::is_key(k, key))

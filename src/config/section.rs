@@ -95,6 +95,21 @@ impl<'a, 'e, 'n> Section<'a, 'e, 'n> {
         self.map.secret(self.p, key)
     }
 
+    /// A mapping of strings to strings (`acme/feature-store: feature-store`), in file order.
+    pub fn string_map(&mut self, key: &str) -> Option<Vec<(String, String)>> {
+        let node = self.map.get(key)?;
+        let path = self.map.child_path(key);
+        let mut inner = MapReader::new(self.p, node, &path)?;
+        let mut out = Vec::new();
+        for k in inner.keys() {
+            if let Some(v) = inner.string(self.p, &k) {
+                out.push((k, v));
+            }
+        }
+        inner.finish(self.p, &[]);
+        Some(out)
+    }
+
     /// A list of valid globs.
     pub fn globs(&mut self, key: &str) -> Option<Vec<String>> {
         super::globs(self.p, self.map, key)

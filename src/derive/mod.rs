@@ -4,13 +4,16 @@
 //! One module per metric group, listed once in [`families_from`]:
 //! - [`contributions`]: credits per person and kind, credited commits, commit outcomes;
 //! - [`activity`]: active and new contributors, the contributor absence factor;
-//! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset.
+//! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset;
+//! - [`ci`]: build stability from every forge's CI facts (ratios, baselines, targets, streaks,
+//!   flaky runs, recovery), for forge sources only.
 //!
 //! Every per-person figure is computed over unified people ([`crate::people`]): the store maps
 //! each identity key to its person before counting, so a person with three emails is one person
 //! in every label, rank, window and ratio.
 
 mod activity;
+pub mod ci;
 mod contributions;
 mod ownership;
 
@@ -135,6 +138,7 @@ fn families_from(
     out.extend(contributions::families(&cx)?);
     out.extend(ownership::families(&cx)?);
     out.extend(activity::families(&cx)?);
+    out.extend(ci::families(&cx)?);
     Ok(out)
 }
 

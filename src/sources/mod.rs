@@ -4,7 +4,9 @@
 //! enum and an arm in each `match` below (the compiler checks they are exhaustive). `http` is
 //! the upstream HTTP client every HTTP source shares.
 
+pub mod forge;
 pub mod git;
+pub mod github;
 pub mod http;
 
 use std::path::Path;
@@ -13,6 +15,7 @@ use crate::collector::{CollectContext, CollectError};
 use crate::config::{self, At, Problem, Section, SourceKinds};
 use crate::facts::Collection;
 use git::GitCollector;
+use github::GithubCollector;
 
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
@@ -36,6 +39,17 @@ pub fn parse_config(
 #[derive(Debug, Clone)]
 pub enum Settings {
     Git(git::GitSettings),
+    Github(github::GithubSettings),
+}
+
+impl Settings {
+    /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
+    pub fn forge(&self) -> Option<&forge::ForgeSettings> {
+        match self {
+            Settings::Git(_) => None,
+            Settings::Github(g) => Some(&g.forge),
+        }
+    }
 }
 
 /// The registry as the config decoder sees it.
@@ -43,11 +57,13 @@ pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &["git"];
+    const KINDS: &'static [&'static str] = &["git", "github"];
 
     fn keys(kind: &str) -> &'static [&'static str] {
+        static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
         match kind {
             "git" => git::settings::KEYS,
+            "github" => GITHUB.get_or_init(|| [github::KEYS, forge::KEYS].concat()),
             _ => &[],
         }
     }
@@ -55,6 +71,7 @@ impl SourceKinds for Registry {
     fn decode(kind: &'static str, section: &mut Section) -> Option<Settings> {
         match kind {
             "git" => git::settings::decode(section).map(Settings::Git),
+            "github" => github::decode(section).map(Settings::Github),
             _ => None,
         }
     }
@@ -63,6 +80,7 @@ impl SourceKinds for Registry {
 /// One configured source, ready to collect.
 pub enum Collector {
     Git(Box<GitCollector>),
+    Github(Box<GithubCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -82,6 +100,10 @@ impl Collector {
                 git,
                 storage_dir,
             )?))),
+            Settings::Github(github) => Ok(Collector::Github(Box::new(GithubCollector::new(
+                &source.name,
+                github,
+            )?))),
         }
     }
 
@@ -98,8 +120,7 @@ impl Collector {
                     (at, message)
                 })
             }
-            #[cfg(test)]
-            (Collector::Scripted(_), _) => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -107,6 +128,7 @@ impl Collector {
     pub fn http_stats(&self) -> Option<http::Stats> {
         match self {
             Collector::Git(_) => None,
+            Collector::Github(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -116,6 +138,7 @@ impl Collector {
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         match self {
             Collector::Git(c) => c.collect(ctx),
+            Collector::Github(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

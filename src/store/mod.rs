@@ -14,9 +14,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::facts::{Collection, Cursors, FactSet};
 
+mod ci;
 mod git_history;
 mod ownership;
 
+pub use ci::CiAttemptRow;
 pub use git_history::with_standing_revert;
 
 /// Store failures. Each message carries its cause's text (and the store's path, once it is
@@ -70,6 +72,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("core", CORE_MIGRATIONS),
     ("git_history", git_history::MIGRATIONS),
     ("ownership", ownership::MIGRATIONS),
+    ("ci", ci::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -288,6 +291,7 @@ impl Store {
                 match set {
                     FactSet::GitHistory(history) => git_history::apply(&tx, source, history)?,
                     FactSet::Ownership(ownership) => ownership::apply(&tx, source, ownership)?,
+                    FactSet::CiRuns(runs) => ci::apply(&tx, source, runs)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

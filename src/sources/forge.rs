@@ -1,0 +1,194 @@
+//! What every forge source (GitHub, GitLab, Jenkins) shares: which asset a repository's runs
+//! belong to, which pipelines and branches count, how far back a first collection looks, the
+//! windows of the ratios, the TLS settings of a private server, and running the async HTTP
+//! client from a collector's blocking thread with cancellation.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use tokio_util::sync::CancellationToken;
+
+use crate::collector::{CancelFlag, CollectError, ErrorKind};
+use crate::config::{parse_duration, Section};
+
+/// The keys every forge source reads, beside its own.
+pub const KEYS: &[&str] = &[
+    "assets",
+    "pipelines",
+    "branches",
+    "history",
+    "windows",
+    "max_pages",
+    "ca_file",
+    "client_certificate_file",
+];
+
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(90 * 86_400);
+pub const DEFAULT_WINDOWS: [&str; 3] = ["1d", "7d", "28d"];
+pub const DEFAULT_MAX_PAGES: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct ForgeSettings {
+    /// Repository → asset id, where the default (the repository's last path segment) is not
+    /// wanted.
+    pub assets: Vec<(String, String)>,
+    /// Pipelines (workflow names, job names) whose runs count; empty: all.
+    pub pipelines: Vec<String>,
+    /// Branch globs whose runs count; `None`: each repository's default branch only (other
+    /// branches, such as every pull request's, would make the label unbounded).
+    pub branches: Option<GlobSet>,
+    /// How far back the first collection looks.
+    pub history: Duration,
+    /// The windows of the ratios: (label as written, length).
+    pub windows: Vec<(String, Duration)>,
+    /// Pages read per repository and collection at most; the rest waits for the next one.
+    pub max_pages: usize,
+    pub ca_file: Option<PathBuf>,
+    pub client_certificate_file: Option<PathBuf>,
+}
+
+impl ForgeSettings {
+    /// The asset a repository's runs belong to.
+    pub fn asset_of(&self, repository: &str) -> String {
+        match self.assets.iter().find(|(r, _)| r == repository) {
+            Some((_, asset)) => asset.clone(),
+            None => repository
+                .rsplit('/')
+                .next()
+                .unwrap_or(repository)
+                .to_string(),
+        }
+    }
+
+    pub fn wants_pipeline(&self, pipeline: &str) -> bool {
+        self.pipelines.is_empty() || self.pipelines.iter().any(|p| p == pipeline)
+    }
+
+    pub fn wants_branch(&self, branch: &str, default_branch: &str) -> bool {
+        match &self.branches {
+            Some(globs) => globs.is_match(branch),
+            None => branch == default_branch,
+        }
+    }
+}
+
+pub fn decode(s: &mut Section) -> Option<ForgeSettings> {
+    let mut ok = true;
+    let assets = s.string_map("assets").unwrap_or_default();
+    let pipelines = s.strings("pipelines").unwrap_or_default();
+    let branches = match s.globs("branches") {
+        Some(globs) => {
+            let mut builder = GlobSetBuilder::new();
+            for g in &globs {
+                // `globs` only returns valid globs.
+                if let Ok(glob) = Glob::new(g) {
+                    builder.add(glob);
+                }
+            }
+            builder.build().ok()
+        }
+        None => None,
+    };
+    let history = s.duration("history").unwrap_or(DEFAULT_HISTORY);
+    let written: Vec<String> = s
+        .strings("windows")
+        .unwrap_or_else(|| DEFAULT_WINDOWS.iter().map(|w| w.to_string()).collect());
+    let mut windows = Vec::new();
+    for w in written {
+        match parse_duration(&w) {
+            Ok(d) if !d.is_zero() => windows.push((w, d)),
+            Ok(_) => {
+                s.problem("windows", format!("window `{w}` must be longer than zero"));
+                ok = false;
+            }
+            Err(e) => {
+                s.problem("windows", format!("window `{w}`: {e}"));
+                ok = false;
+            }
+        }
+    }
+    let max_pages = s
+        .uint("max_pages")
+        .map_or(DEFAULT_MAX_PAGES, |n| n.max(1) as usize);
+    let ca_file = s.string("ca_file").map(|f| s.base_dir().join(f));
+    let client_certificate_file = s
+        .string("client_certificate_file")
+        .map(|f| s.base_dir().join(f));
+    ok.then_some(ForgeSettings {
+        assets,
+        pipelines,
+        branches,
+        history,
+        windows,
+        max_pages,
+        ca_file,
+        client_certificate_file,
+    })
+}
+
+/// Runs the future `make` builds on the runtime of the calling blocking thread, ending it with
+/// a `cancelled` error as soon as `cancel` is raised.
+pub fn block_on<T, F>(
+    cancel: &CancelFlag,
+    make: impl FnOnce(CancellationToken) -> F,
+) -> Result<T, CollectError>
+where
+    F: Future<Output = Result<T, CollectError>>,
+{
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        CollectError::new(
+            ErrorKind::RequestFailed,
+            "no async runtime to run requests on",
+        )
+    })?;
+    let token = CancellationToken::new();
+    let work = make(token.clone());
+    handle.block_on(async {
+        let watch = async {
+            while !cancel.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            token.cancel();
+        };
+        tokio::select! {
+            result = work => result,
+            _ = watch => Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled")),
+        }
+    })
+}
+
+/// Seconds since the epoch of an RFC 3339 time (`2026-11-28T10:00:00Z`).
+pub fn parse_time(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_assets() {
+        assert_eq!(parse_time("1970-01-01T00:01:00Z"), Some(60));
+        assert_eq!(parse_time("2020-01-22T19:33:08+01:00"), Some(1579717988));
+        assert_eq!(parse_time("yesterday"), None);
+        let s = ForgeSettings {
+            assets: vec![("acme/churn".into(), "churn-model".into())],
+            pipelines: vec![],
+            branches: None,
+            history: DEFAULT_HISTORY,
+            windows: vec![],
+            max_pages: 1,
+            ca_file: None,
+            client_certificate_file: None,
+        };
+        assert_eq!(s.asset_of("acme/churn"), "churn-model");
+        assert_eq!(s.asset_of("acme/feature-store"), "feature-store");
+        assert_eq!(s.asset_of("group/sub/project"), "project");
+        assert!(s.wants_branch("main", "main") && !s.wants_branch("dev", "main"));
+        assert!(s.wants_pipeline("anything"));
+    }
+}

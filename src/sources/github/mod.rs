@@ -1,0 +1,451 @@
+//! The `github` source: GitHub Actions workflow runs of the configured repositories (or of
+//! every repository of an organisation), as `CiRuns` facts. GitHub Enterprise is the same API
+//! under another `api_url`.
+//!
+//! A collection asks, per repository, for the first page of runs created since the
+//! repository's watermark, conditionally on the validators of the last answer: with no new
+//! activity that is one 304 per repository, which GitHub does not bill. When the page changed,
+//! it reads the following pages (at most `max_pages`), the repository's default branch, and
+//! each earlier attempt of a re-run it has not read yet. Runs still in progress are not facts;
+//! the watermark stays at or before the oldest of them, so they are read again until they
+//! finish. The watermark trails the newest run by [`RERUN_LOOKBACK`], so that a re-run of a
+//! recent run is seen too.
+
+pub mod parse;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::collector::{CollectContext, CollectError, ErrorKind};
+use crate::config::{Secret, Section};
+use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
+use crate::sources::forge::{self, ForgeSettings};
+use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use parse::Run;
+
+/// How far behind the newest run the watermark stays, so re-runs of recent runs are read.
+pub const RERUN_LOOKBACK: Duration = Duration::from_secs(3 * 86_400);
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// The keys a `github` source reads (beside the forge keys).
+pub const KEYS: &[&str] = &[
+    "api_url",
+    "token",
+    "token_file",
+    "organisation",
+    "repositories",
+];
+
+#[derive(Debug, Clone)]
+pub struct GithubSettings {
+    pub api_url: String,
+    pub token: Option<Secret>,
+    /// Every repository of this organisation (archived ones aside), beside `repositories`.
+    pub organisation: Option<String>,
+    /// `owner/name` of each repository.
+    pub repositories: Vec<String>,
+    pub forge: ForgeSettings,
+}
+
+pub fn decode(s: &mut Section) -> Option<GithubSettings> {
+    let api_url = match s.url("api_url", &["https", "http"]) {
+        Some(url) => url.expose().trim_end_matches('/').to_string(),
+        None if s.has("api_url") => return None,
+        None => DEFAULT_API_URL.to_string(),
+    };
+    let token = s.secret("token");
+    let organisation = s.string("organisation");
+    let repositories = s.strings("repositories").unwrap_or_default();
+    let mut ok = true;
+    for r in &repositories {
+        let parts: Vec<&str> = r.split('/').collect();
+        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+            s.problem(
+                "repositories",
+                format!("`{r}` is not a repository: expected `owner/name`"),
+            );
+            ok = false;
+        }
+    }
+    if organisation.is_none() && repositories.is_empty() {
+        s.problem_here("a github source needs `repositories` (owner/name) or `organisation`");
+        ok = false;
+    }
+    let forge = forge::decode(s)?;
+    ok.then_some(GithubSettings {
+        api_url,
+        token,
+        organisation,
+        repositories,
+        forge,
+    })
+}
+
+pub struct GithubCollector {
+    name: String,
+    settings: GithubSettings,
+    client: Client,
+}
+
+impl GithubCollector {
+    pub fn new(name: &str, settings: &GithubSettings) -> Result<Self, CollectError> {
+        let auth = match &settings.token {
+            Some(token) => Auth::Bearer(token.clone()),
+            None => Auth::None,
+        };
+        let client = Client::new(HttpConfig {
+            auth,
+            ca_bundle: settings.forge.ca_file.clone(),
+            client_identity: settings.forge.client_certificate_file.clone(),
+            ..HttpConfig::default()
+        })?;
+        Ok(GithubCollector {
+            name: name.to_string(),
+            settings: settings.clone(),
+            client,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
+        let now = chrono::Utc::now().timestamp();
+        forge::block_on(&ctx.cancel, |token| {
+            self.collect_async(&ctx.cursors, now, token)
+        })
+    }
+
+    async fn collect_async(
+        &self,
+        old: &Cursors,
+        now: i64,
+        cancel: CancellationToken,
+    ) -> Result<Collection, CollectError> {
+        let mut cursors = Cursors::new();
+        let mut runs = CiRuns::default();
+        let mut names = self.settings.repositories.clone();
+        if let Some(org) = &self.settings.organisation {
+            for name in self
+                .organisation_repositories(org, old, &mut cursors, &cancel)
+                .await?
+            {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        for name in &names {
+            let repo = Repository { name, old, now };
+            let (default_branch, attempts) = repo.collect(self, &mut cursors, &cancel).await?;
+            runs.repositories.push(CiRepository {
+                name: name.clone(),
+                default_branch,
+            });
+            runs.attempts.extend(attempts);
+        }
+        Ok(Collection {
+            source: self.name.clone(),
+            sets: vec![FactSet::CiRuns(runs)],
+            cursors,
+        })
+    }
+
+    /// The organisation's repositories, archived ones aside; unchanged (304) answers reuse the
+    /// list kept in the cursors.
+    async fn organisation_repositories(
+        &self,
+        org: &str,
+        old: &Cursors,
+        cursors: &mut Cursors,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, CollectError> {
+        const KEY: &str = "organisation repositories";
+        let url = format!(
+            "{}/orgs/{org}/repos?per_page=100&type=all",
+            self.settings.api_url
+        );
+        let validators = Validators::from_cursors(old, &url);
+        let names: Vec<String> = match self.client.get(&url, &validators, cancel).await? {
+            Fetched::NotModified => {
+                validators.to_cursors(cursors, &url);
+                let kept = old.get(KEY).cloned().unwrap_or_default();
+                cursors.insert(KEY.into(), kept.clone());
+                return Ok(kept.lines().map(String::from).collect());
+            }
+            Fetched::Body {
+                body,
+                validators,
+                mut next,
+                ..
+            } => {
+                let mut list = parse::repositories_page(&body).map_err(decode_error(&url))?;
+                let mut pages = 1;
+                while let Some(page) = next.take() {
+                    if pages >= 100 {
+                        break;
+                    }
+                    match self
+                        .client
+                        .get(&page, &Validators::default(), cancel)
+                        .await?
+                    {
+                        Fetched::Body { body, next: n, .. } => {
+                            list.extend(
+                                parse::repositories_page(&body).map_err(decode_error(&page))?,
+                            );
+                            next = n;
+                            pages += 1;
+                        }
+                        Fetched::NotModified => break,
+                    }
+                }
+                validators.to_cursors(cursors, &url);
+                list.into_iter()
+                    .filter(|(_, _, archived)| !archived)
+                    .map(|(name, _, _)| name)
+                    .collect()
+            }
+        };
+        cursors.insert(KEY.into(), names.join("\n"));
+        Ok(names)
+    }
+}
+
+fn decode_error(url: &str) -> impl Fn(String) -> CollectError + '_ {
+    move |e| {
+        CollectError::new(
+            ErrorKind::DecodeFailed,
+            format!("{}: {e}", crate::sources::http::shown_url(url)),
+        )
+    }
+}
+
+/// `YYYY-MM-DD` of a time (UTC).
+fn day(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// One repository's part of a collection.
+struct Repository<'a> {
+    name: &'a str,
+    old: &'a Cursors,
+    now: i64,
+}
+
+impl Repository<'_> {
+    fn key(&self, what: &str) -> String {
+        format!("{what} {}", self.name)
+    }
+
+    /// Reads the repository's new runs; returns its default branch and its finished attempts.
+    async fn collect(
+        &self,
+        c: &GithubCollector,
+        cursors: &mut Cursors,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Vec<CiAttempt>), CollectError> {
+        let api = &c.settings.api_url;
+        let forge = &c.settings.forge;
+        let since_key = self.key("since");
+        let branch_key = self.key("default_branch");
+        let since = self
+            .old
+            .get(&since_key)
+            .cloned()
+            .unwrap_or_else(|| day(self.now - forge.history.as_secs() as i64));
+        let known_branch = self.old.get(&branch_key).cloned();
+        // With the default branch only, GitHub filters; otherwise every branch is read and the
+        // globs choose.
+        let branch_filter = match (&forge.branches, &known_branch) {
+            (None, Some(b)) => format!("&branch={}", urlencode(b)),
+            _ => String::new(),
+        };
+        let url = format!(
+            "{api}/repos/{}/actions/runs?per_page=100&created=%3E%3D{since}{branch_filter}",
+            self.name
+        );
+        let validators = Validators::from_cursors(self.old, &url);
+        let rerun_prefix = format!("{} ", self.key("rerun"));
+        let carry = |cursors: &mut Cursors| {
+            for (k, v) in self.old.range(rerun_prefix.clone()..) {
+                if !k.starts_with(&rerun_prefix) {
+                    break;
+                }
+                cursors.insert(k.clone(), v.clone());
+            }
+        };
+        let (first, new_validators, mut next) =
+            match c.client.get(&url, &validators, cancel).await? {
+                Fetched::NotModified => {
+                    // Nothing changed: keep what the cursors knew.
+                    validators.to_cursors(cursors, &url);
+                    cursors.insert(since_key, since);
+                    let branch = known_branch.unwrap_or_else(|| "main".into());
+                    cursors.insert(branch_key, branch.clone());
+                    carry(cursors);
+                    return Ok((branch, Vec::new()));
+                }
+                Fetched::Body {
+                    body,
+                    validators,
+                    next,
+                    ..
+                } => (body, validators, next),
+            };
+        let mut pages = vec![parse::runs_page(&first).map_err(decode_error(&url))?];
+        while let Some(page) = next.take() {
+            if pages.len() >= forge.max_pages {
+                next = Some(page);
+                break;
+            }
+            match c.client.get(&page, &Validators::default(), cancel).await? {
+                Fetched::Body { body, next: n, .. } => {
+                    pages.push(parse::runs_page(&body).map_err(decode_error(&page))?);
+                    next = n;
+                }
+                Fetched::NotModified => break,
+            }
+        }
+        let truncated = next.is_some();
+        let default_branch = self.default_branch(c, cursors, cancel).await?;
+
+        let mut attempts = Vec::new();
+        let mut oldest_pending: Option<i64> = None;
+        let mut pending_beyond_first_page = false;
+        let mut newest_created: Option<i64> = None;
+        for (page_no, page) in pages.iter().enumerate() {
+            for run in page {
+                newest_created = newest_created.max(Some(run.created_at));
+                if !forge.wants_pipeline(&run.workflow)
+                    || !forge.wants_branch(&run.branch, &default_branch)
+                {
+                    continue;
+                }
+                if !run.finished() {
+                    oldest_pending =
+                        Some(oldest_pending.map_or(run.created_at, |o| o.min(run.created_at)));
+                    pending_beyond_first_page |= page_no > 0;
+                    continue;
+                }
+                attempts.push(self.fact(run));
+                if run.attempt > 1 {
+                    let rerun_key = format!("{rerun_prefix}{}", run.id);
+                    let read: u32 = self
+                        .old
+                        .get(&rerun_key)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    for k in (read + 1)..run.attempt {
+                        let attempt_url = format!(
+                            "{api}/repos/{}/actions/runs/{}/attempts/{k}",
+                            self.name, run.id
+                        );
+                        if let Fetched::Body { body, .. } = c
+                            .client
+                            .get(&attempt_url, &Validators::default(), cancel)
+                            .await?
+                        {
+                            let earlier =
+                                parse::attempt(&body).map_err(decode_error(&attempt_url))?;
+                            if earlier.finished() {
+                                attempts.push(self.fact(&Run {
+                                    attempt: k,
+                                    ..earlier
+                                }));
+                            }
+                        }
+                    }
+                    cursors.insert(rerun_key, (run.attempt - 1).to_string());
+                }
+            }
+        }
+        // The next watermark: never past a run in progress, and trailing the newest run.
+        let mut next_since = since.clone();
+        if let Some(newest) = newest_created {
+            let candidate = oldest_pending
+                .unwrap_or(newest)
+                .min(newest - RERUN_LOOKBACK.as_secs() as i64);
+            let candidate = day(candidate);
+            if candidate > next_since && !truncated {
+                next_since = candidate;
+            }
+        }
+        if next_since == since && !truncated && !pending_beyond_first_page {
+            // The same URL is asked next time: a 304 then means nothing changed.
+            new_validators.to_cursors(cursors, &url);
+        }
+        cursors.insert(since_key, next_since);
+        cursors.insert(branch_key, default_branch.clone());
+        Ok((default_branch, attempts))
+    }
+
+    /// The repository's default branch: read when the runs changed, conditionally.
+    async fn default_branch(
+        &self,
+        c: &GithubCollector,
+        cursors: &mut Cursors,
+        cancel: &CancellationToken,
+    ) -> Result<String, CollectError> {
+        let url = format!("{}/repos/{}", c.settings.api_url, self.name);
+        let validators = Validators::from_cursors(self.old, &url);
+        let known = self.old.get(&self.key("default_branch")).cloned();
+        let validators = if known.is_some() {
+            validators
+        } else {
+            Validators::default()
+        };
+        match c.client.get(&url, &validators, cancel).await? {
+            Fetched::NotModified => {
+                validators.to_cursors(cursors, &url);
+                Ok(known.unwrap_or_else(|| "main".into()))
+            }
+            Fetched::Body {
+                body, validators, ..
+            } => {
+                let (_, branch, _) = parse::repository_body(&body).map_err(decode_error(&url))?;
+                validators.to_cursors(cursors, &url);
+                Ok(branch)
+            }
+        }
+    }
+
+    fn fact(&self, run: &Run) -> CiAttempt {
+        CiAttempt {
+            repository: self.name.to_string(),
+            pipeline: run.workflow.clone(),
+            run_id: run.id.to_string(),
+            attempt: run.attempt,
+            branch: run.branch.clone(),
+            sha: run.sha.clone(),
+            event: run.event.clone(),
+            actor: run
+                .actor
+                .as_ref()
+                .map(|l| format!("@{}", l.to_ascii_lowercase()))
+                .unwrap_or_default(),
+            result: parse::result_of(run.conclusion.as_deref()).to_string(),
+            started_at: run.started_at,
+            // GitHub runs have no completion time: a finished attempt's last update is it.
+            completed_at: run.updated_at.max(run.started_at),
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

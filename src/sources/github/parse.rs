@@ -1,0 +1,229 @@
+//! Pure parsers of GitHub REST answers (shapes as GitHub documents them in its OpenAPI
+//! description), tested on literal fixtures.
+
+use serde_json::Value;
+
+use crate::sources::forge::parse_time;
+
+/// One workflow run as `GET /repos/{o}/{r}/actions/runs` and `…/runs/{id}/attempts/{n}` show
+/// it: the latest attempt, or the requested one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: u64,
+    pub attempt: u32,
+    /// The workflow's name (`name`), else its file's name.
+    pub workflow: String,
+    pub branch: String,
+    pub sha: String,
+    pub event: String,
+    /// `completed` once finished.
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub created_at: i64,
+    pub started_at: i64,
+    pub updated_at: i64,
+    /// The login of who triggered this attempt, unless it is a bot.
+    pub actor: Option<String>,
+}
+
+impl Run {
+    pub fn finished(&self) -> bool {
+        self.status == "completed"
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn time(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_str).and_then(parse_time)
+}
+
+pub fn run(v: &Value) -> Result<Run, String> {
+    let id = v
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or("a workflow run without a numeric `id`")?;
+    let created_at = time(v, "created_at").ok_or(format!("run {id}: no `created_at`"))?;
+    let updated_at = time(v, "updated_at").unwrap_or(created_at);
+    let started_at = time(v, "run_started_at").unwrap_or(created_at);
+    let mut workflow = text(v, "name");
+    if workflow.is_empty() {
+        workflow = text(v, "path").rsplit('/').next().unwrap_or("").to_string();
+    }
+    let actor = v
+        .get("triggering_actor")
+        .filter(|a| a.is_object())
+        .or_else(|| v.get("actor").filter(|a| a.is_object()))
+        .filter(|a| text(a, "type") != "Bot")
+        .map(|a| text(a, "login"))
+        .filter(|login| !login.is_empty() && !login.ends_with("[bot]"));
+    Ok(Run {
+        id,
+        attempt: v
+            .get("run_attempt")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, u32::MAX as u64) as u32,
+        workflow,
+        branch: text(v, "head_branch"),
+        sha: text(v, "head_sha"),
+        event: text(v, "event"),
+        status: text(v, "status"),
+        conclusion: v
+            .get("conclusion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        created_at,
+        started_at,
+        updated_at,
+        actor,
+    })
+}
+
+/// The runs of one page of `…/actions/runs`.
+pub fn runs_page(body: &[u8]) -> Result<Vec<Run>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let runs = v
+        .get("workflow_runs")
+        .and_then(Value::as_array)
+        .ok_or("no `workflow_runs` list")?;
+    runs.iter().map(run).collect()
+}
+
+/// One attempt of `…/runs/{id}/attempts/{n}`.
+pub fn attempt(body: &[u8]) -> Result<Run, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    run(&v)
+}
+
+/// A repository of `GET /repos/{o}/{r}` or of an organisation's list: (full name, default
+/// branch, archived).
+pub fn repository(v: &Value) -> Result<(String, String, bool), String> {
+    let name = text(v, "full_name");
+    if name.is_empty() {
+        return Err("a repository without `full_name`".into());
+    }
+    let branch = text(v, "default_branch");
+    let archived = v.get("archived").and_then(Value::as_bool).unwrap_or(false);
+    Ok((
+        name,
+        if branch.is_empty() {
+            "main".into()
+        } else {
+            branch
+        },
+        archived,
+    ))
+}
+
+pub fn repository_body(body: &[u8]) -> Result<(String, String, bool), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    repository(&v)
+}
+
+pub fn repositories_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of repositories")?
+        .iter()
+        .map(repository)
+        .collect()
+}
+
+/// A conclusion in the shared result vocabulary (`facts::CI_RESULTS`).
+pub fn result_of(conclusion: Option<&str>) -> &'static str {
+    match conclusion.unwrap_or("") {
+        "success" => "success",
+        "failure" => "failure",
+        "timed_out" => "timed_out",
+        "startup_failure" => "startup_failure",
+        "cancelled" => "cancelled",
+        "skipped" => "skipped",
+        "neutral" => "neutral",
+        "action_required" => "action_required",
+        "stale" => "stale",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trimmed from the example of `GET /repos/{owner}/{repo}/actions/runs` in GitHub's
+    /// OpenAPI description.
+    const RUNS: &str = r#"{
+      "total_count": 2,
+      "workflow_runs": [
+        {
+          "id": 30433642, "name": "Build", "node_id": "MDEyOldvcmtmbG93IFJ1bjI2OTI4OQ==",
+          "head_branch": "master", "head_sha": "acb5820ced9479c074f688cc328bf03f341a511d",
+          "path": ".github/workflows/build.yml@main", "run_number": 562, "event": "push",
+          "display_title": "Update README.md", "status": "completed", "conclusion": "failure",
+          "workflow_id": 159038, "run_attempt": 2,
+          "created_at": "2020-01-22T19:33:08Z", "updated_at": "2020-01-22T19:43:08Z",
+          "run_started_at": "2020-01-22T19:38:08Z",
+          "actor": {"login": "octocat", "id": 1, "type": "User"},
+          "triggering_actor": {"login": "hubot", "id": 2, "type": "User"}
+        },
+        {
+          "id": 30433643, "name": "", "path": ".github/workflows/nightly.yml",
+          "head_branch": "master", "head_sha": "bcb5820ced9479c074f688cc328bf03f341a511d",
+          "event": "schedule", "status": "in_progress", "conclusion": null,
+          "created_at": "2020-01-22T20:00:00Z", "updated_at": "2020-01-22T20:00:00Z",
+          "actor": {"login": "dependabot[bot]", "type": "Bot"}
+        }
+      ]
+    }"#;
+
+    #[test]
+    fn runs_are_read_with_their_attempt_and_times() {
+        let runs = runs_page(RUNS.as_bytes()).unwrap();
+        assert_eq!(runs.len(), 2);
+        let r = &runs[0];
+        assert_eq!(
+            (r.id, r.attempt, r.workflow.as_str()),
+            (30433642, 2, "Build")
+        );
+        assert_eq!(r.branch, "master");
+        assert!(r.finished());
+        assert_eq!(r.conclusion.as_deref(), Some("failure"));
+        // The attempt started later than the run was created (a re-run).
+        assert_eq!(r.started_at - r.created_at, 300);
+        assert_eq!(r.updated_at - r.started_at, 300);
+        assert_eq!(r.actor.as_deref(), Some("hubot"));
+        let n = &runs[1];
+        assert!(!n.finished());
+        assert_eq!(n.workflow, "nightly.yml");
+        assert_eq!(n.attempt, 1);
+        assert_eq!(n.started_at, n.created_at);
+        assert_eq!(n.actor, None);
+    }
+
+    #[test]
+    fn bad_answers_are_errors_not_panics() {
+        assert!(runs_page(b"{\"workflow_runs\": [{\"id\": \"x\"}]}").is_err());
+        assert!(runs_page(b"{\"total_count\": 1").is_err());
+        assert!(runs_page(b"[]").is_err());
+        assert!(repositories_page(b"{}").is_err());
+        assert!(attempt(b"{\"id\": 1}").is_err());
+    }
+
+    #[test]
+    fn repositories_and_results() {
+        let page = r#"[{"full_name": "acme/a", "default_branch": "trunk", "archived": true},
+                       {"full_name": "acme/b"}]"#;
+        assert_eq!(
+            repositories_page(page.as_bytes()).unwrap(),
+            vec![
+                ("acme/a".to_string(), "trunk".to_string(), true),
+                ("acme/b".to_string(), "main".to_string(), false)
+            ]
+        );
+        assert_eq!(result_of(Some("startup_failure")), "startup_failure");
+        assert_eq!(result_of(Some("something_new")), "other");
+        assert_eq!(result_of(None), "other");
+    }
+}
