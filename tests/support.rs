@@ -392,16 +392,26 @@ pub const FACT_FAMILIES: &[&str] = &[
     "mlsteward_git_commits",
 ];
 
-/// Damages a store file the way a bad disk would: its last page (table data, not the schema)
-/// is overwritten with garbage, so the file still opens and the damage shows on reading.
+/// Damages a store file the way a bad disk would: the root page of the `commits` table (table
+/// data, not the schema, whose pages can be anywhere once it spills over page 1) is overwritten
+/// with garbage, so the file still opens and the damage shows on reading.
 pub fn corrupt_store(path: &Path) {
     use std::io::{Seek, SeekFrom, Write};
+    let root: u64 = {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'commits'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
     let pages = std::fs::metadata(path).unwrap().len() / 4096;
     assert!(
-        pages > 4,
+        pages > 4 && root > 1,
         "a store of {pages} pages is too small to damage safely"
     );
     let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    file.seek(SeekFrom::Start((pages - 1) * 4096)).unwrap();
+    file.seek(SeekFrom::Start((root - 1) * 4096)).unwrap();
     file.write_all(&[0x5a; 4096]).unwrap();
 }

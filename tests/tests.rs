@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+mod fake_forge;
+mod forges;
 mod git_source;
 mod golden;
 mod hardening;

@@ -273,6 +273,8 @@ fn decode_sources<K: SourceKinds>(p: &mut Problems, node: &Node) -> Vec<SourceCo
         let (kind, settings, keys) = match kind {
             Some(kind) => {
                 let settings = K::decode(kind, &mut Section::new(p, &mut map));
+                // A decoder that stopped early leaves keys unread; they are still known.
+                map.ignore(K::keys(kind));
                 (Some(kind), settings, K::keys(kind).to_vec())
             }
             None => {

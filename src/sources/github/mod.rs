@@ -49,15 +49,17 @@ pub struct GithubSettings {
 }
 
 pub fn decode(s: &mut Section) -> Option<GithubSettings> {
+    let mut ok = true;
     let api_url = match s.url("api_url", &["https", "http"]) {
         Some(url) => url.expose().trim_end_matches('/').to_string(),
-        None if s.has("api_url") => return None,
-        None => DEFAULT_API_URL.to_string(),
+        None => {
+            ok &= !s.has("api_url");
+            DEFAULT_API_URL.to_string()
+        }
     };
     let token = s.secret("token");
     let organisation = s.string("organisation");
     let repositories = s.strings("repositories").unwrap_or_default();
-    let mut ok = true;
     for r in &repositories {
         let parts: Vec<&str> = r.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
@@ -72,7 +74,8 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
         s.problem_here("a github source needs `repositories` (owner/name) or `organisation`");
         ok = false;
     }
-    let forge = forge::decode(s)?;
+    let forge = forge::decode(s);
+    let forge = forge?;
     ok.then_some(GithubSettings {
         api_url,
         token,
@@ -259,17 +262,24 @@ impl Repository<'_> {
             .get(&since_key)
             .cloned()
             .unwrap_or_else(|| day(self.now - forge.history.as_secs() as i64));
-        let known_branch = self.old.get(&branch_key).cloned();
+        // The default branch comes first on the first collection (so the runs URL is the
+        // same from then on, and a 304 can answer it); later it is refreshed when runs change.
+        let known_branch = match self.old.get(&branch_key) {
+            Some(b) => b.clone(),
+            None => self.default_branch(c, false, cursors, cancel).await?,
+        };
         // With the default branch only, GitHub filters; otherwise every branch is read and the
-        // globs choose.
-        let branch_filter = match (&forge.branches, &known_branch) {
-            (None, Some(b)) => format!("&branch={}", urlencode(b)),
-            _ => String::new(),
+        // globs choose. The watermark cuts the listing on this side, so the URL never changes
+        // and an unchanged first page costs one unbilled 304.
+        let branch_filter = match &forge.branches {
+            None => format!("&branch={}", urlencode(&known_branch)),
+            Some(_) => String::new(),
         };
         let url = format!(
-            "{api}/repos/{}/actions/runs?per_page=100&created=%3E%3D{since}{branch_filter}",
+            "{api}/repos/{}/actions/runs?per_page=100{branch_filter}",
             self.name
         );
+        let since_at = forge::parse_time(&format!("{since}T00:00:00Z")).unwrap_or(i64::MIN);
         let validators = Validators::from_cursors(self.old, &url);
         let rerun_prefix = format!("{} ", self.key("rerun"));
         let carry = |cursors: &mut Cursors| {
@@ -286,10 +296,12 @@ impl Repository<'_> {
                     // Nothing changed: keep what the cursors knew.
                     validators.to_cursors(cursors, &url);
                     cursors.insert(since_key, since);
-                    let branch = known_branch.unwrap_or_else(|| "main".into());
-                    cursors.insert(branch_key, branch.clone());
+                    cursors.insert(branch_key, known_branch.clone());
+                    if let Some((k, v)) = self.branch_validators(c) {
+                        cursors.insert(k, v);
+                    }
                     carry(cursors);
-                    return Ok((branch, Vec::new()));
+                    return Ok((known_branch, Vec::new()));
                 }
                 Fetched::Body {
                     body,
@@ -299,7 +311,12 @@ impl Repository<'_> {
                 } => (body, validators, next),
             };
         let mut pages = vec![parse::runs_page(&first).map_err(decode_error(&url))?];
+        // Pages are newest first: stop at the first page that reaches past the watermark.
+        let reaches_back = |page: &[Run]| page.iter().any(|r| r.created_at < since_at);
         while let Some(page) = next.take() {
+            if pages.last().is_some_and(|p| reaches_back(p)) {
+                break;
+            }
             if pages.len() >= forge.max_pages {
                 next = Some(page);
                 break;
@@ -313,14 +330,18 @@ impl Repository<'_> {
             }
         }
         let truncated = next.is_some();
-        let default_branch = self.default_branch(c, cursors, cancel).await?;
+        let default_branch = if self.old.contains_key(&branch_key) {
+            self.default_branch(c, true, cursors, cancel).await?
+        } else {
+            known_branch
+        };
 
         let mut attempts = Vec::new();
         let mut oldest_pending: Option<i64> = None;
         let mut pending_beyond_first_page = false;
         let mut newest_created: Option<i64> = None;
         for (page_no, page) in pages.iter().enumerate() {
-            for run in page {
+            for run in page.iter().filter(|r| r.created_at >= since_at) {
                 newest_created = newest_created.max(Some(run.created_at));
                 if !forge.wants_pipeline(&run.workflow)
                     || !forge.wants_branch(&run.branch, &default_branch)
@@ -376,8 +397,8 @@ impl Repository<'_> {
                 next_since = candidate;
             }
         }
-        if next_since == since && !truncated && !pending_beyond_first_page {
-            // The same URL is asked next time: a 304 then means nothing changed.
+        if !truncated && !pending_beyond_first_page {
+            // A 304 to the same URL next time then means nothing changed.
             new_validators.to_cursors(cursors, &url);
         }
         cursors.insert(since_key, next_since);
@@ -385,18 +406,19 @@ impl Repository<'_> {
         Ok((default_branch, attempts))
     }
 
-    /// The repository's default branch: read when the runs changed, conditionally.
+    /// The repository's default branch; `conditional`: asked with the validators of the last
+    /// answer (a 304 keeps the known branch).
     async fn default_branch(
         &self,
         c: &GithubCollector,
+        conditional: bool,
         cursors: &mut Cursors,
         cancel: &CancellationToken,
     ) -> Result<String, CollectError> {
         let url = format!("{}/repos/{}", c.settings.api_url, self.name);
-        let validators = Validators::from_cursors(self.old, &url);
         let known = self.old.get(&self.key("default_branch")).cloned();
-        let validators = if known.is_some() {
-            validators
+        let validators = if conditional && known.is_some() {
+            Validators::from_cursors(self.old, &url)
         } else {
             Validators::default()
         };
@@ -413,6 +435,12 @@ impl Repository<'_> {
                 Ok(branch)
             }
         }
+    }
+
+    /// The ETag of the repository answer, carried while the runs are unchanged.
+    fn branch_validators(&self, c: &GithubCollector) -> Option<(String, String)> {
+        let key = format!("etag {}/repos/{}", c.settings.api_url, self.name);
+        self.old.get(&key).map(|v| (key, v.clone()))
     }
 
     fn fact(&self, run: &Run) -> CiAttempt {

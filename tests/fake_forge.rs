@@ -1,0 +1,439 @@
+//! In-process fakes of the forges that cannot run here, built from the vendors' documented
+//! response shapes (GitHub's OpenAPI description): a small HTTP/1.1 server on 127.0.0.1 and a
+//! GitHub that serves Actions runs with pagination (`Link`), ETags and 304s, rate-limit
+//! headers, bearer tokens, and scripted faults. Every request is logged.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha2_free_hash::hash;
+
+/// A request as the fakes see it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    /// Header names lowercased.
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, v: &Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(v).unwrap(),
+        }
+    }
+}
+
+type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// A threaded HTTP/1.1 server answering GETs with `handler`.
+pub struct FakeServer {
+    pub addr: String,
+}
+
+impl FakeServer {
+    pub fn start(handler: Handler) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                std::thread::spawn(move || serve(stream, handler));
+            }
+        });
+        FakeServer { addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn serve(stream: TcpStream, handler: Handler) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        if let Some(n) = headers
+            .get("content-length")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let mut body = vec![0; n];
+            let _ = reader.read_exact(&mut body);
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let query = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_string(), percent_decode(v))
+            })
+            .collect();
+        let request = Request {
+            path: path.to_string(),
+            query,
+            headers,
+        };
+        let r = handler(&request);
+        let mut head = format!("HTTP/1.1 {} Fake\r\n", r.status);
+        for (k, v) in &r.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("content-length: {}\r\n\r\n", r.body.len()));
+        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&r.body).is_err() {
+            return;
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3339 of seconds since the epoch.
+pub fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// One attempt of a workflow run, in GitHub's shape.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub conclusion: Option<&'static str>,
+    pub started: i64,
+    pub updated: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: u64,
+    pub workflow: &'static str,
+    pub branch: &'static str,
+    pub sha: String,
+    pub created: i64,
+    /// Attempts in order; the last is the run's current state.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Run {
+    fn json(&self, attempt: usize) -> Value {
+        let a = &self.attempts[attempt - 1];
+        json!({
+            "id": self.id,
+            "name": self.workflow,
+            "node_id": format!("WFR_{}", self.id),
+            "head_branch": self.branch,
+            "head_sha": self.sha,
+            "path": format!(".github/workflows/{}.yml", self.workflow),
+            "run_number": self.id,
+            "event": "push",
+            "status": if a.conclusion.is_some() { "completed" } else { "in_progress" },
+            "conclusion": a.conclusion,
+            "workflow_id": 161335,
+            "run_attempt": attempt,
+            "created_at": rfc3339(self.created),
+            "updated_at": rfc3339(a.updated),
+            "run_started_at": rfc3339(a.started),
+            "actor": {"login": "octocat", "id": 1, "type": "User"},
+            "triggering_actor": {"login": "octocat", "id": 1, "type": "User"},
+        })
+    }
+}
+
+/// A fault served instead of the next answers.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This status, these headers and body, `times` times.
+    Answer(u16, Vec<(String, String)>, String),
+}
+
+#[derive(Default)]
+pub struct GithubState {
+    /// `owner/name` → (default branch, runs).
+    pub repos: BTreeMap<String, (String, Vec<Run>)>,
+    pub page_size: usize,
+    pub token: Option<String>,
+    /// Served before anything else, in order.
+    pub faults: VecDeque<Fault>,
+    /// A fault served for every request while set (a token that stopped working).
+    pub sticky: Option<Fault>,
+    /// (path with query, status, when) of every request.
+    pub log: Vec<(String, u16, Instant)>,
+}
+
+#[derive(Clone)]
+pub struct FakeGithub {
+    pub state: Arc<Mutex<GithubState>>,
+    pub server: Arc<FakeServer>,
+}
+
+impl FakeGithub {
+    pub fn start(token: Option<&str>, page_size: usize) -> FakeGithub {
+        let state = Arc::new(Mutex::new(GithubState {
+            page_size,
+            token: token.map(String::from),
+            ..GithubState::default()
+        }));
+        let s = state.clone();
+        let base: Arc<Mutex<String>> = Arc::default();
+        let b = base.clone();
+        let server = FakeServer::start(Arc::new(move |r| {
+            let base = b.lock().unwrap().clone();
+            let mut st = s.lock().unwrap();
+            let response = answer(&mut st, &base, r);
+            let shown = match r.query.is_empty() {
+                true => r.path.clone(),
+                false => format!(
+                    "{}?{}",
+                    r.path,
+                    r.query
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("&")
+                ),
+            };
+            st.log.push((shown, response.status, Instant::now()));
+            response
+        }));
+        *base.lock().unwrap() = server.url();
+        FakeGithub {
+            state,
+            server: Arc::new(server),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut GithubState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// The log since `from`, as (path, status).
+    pub fn log_since(&self, from: usize) -> Vec<(String, u16)> {
+        self.with(|s| {
+            s.log[from..]
+                .iter()
+                .map(|(p, c, _)| (p.clone(), *c))
+                .collect()
+        })
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.with(|s| s.log.len())
+    }
+}
+
+fn rate_headers(remaining: usize) -> Vec<(String, String)> {
+    let reset = chrono::Utc::now().timestamp() + 3600;
+    vec![
+        ("x-ratelimit-limit".into(), "5000".into()),
+        (
+            "x-ratelimit-remaining".into(),
+            (5000 - remaining.min(4999)).to_string(),
+        ),
+        ("x-ratelimit-reset".into(), reset.to_string()),
+    ]
+}
+
+fn fault_response(f: &Fault) -> Response {
+    let Fault::Answer(status, headers, body) = f;
+    Response {
+        status: *status,
+        headers: headers.clone(),
+        body: body.clone().into_bytes(),
+    }
+}
+
+/// An answer with an ETag; a matching `If-None-Match` gets a 304.
+fn conditional(r: &Request, mut response: Response) -> Response {
+    let etag = format!("W/\"{:016x}\"", hash(&response.body));
+    if r.headers.get("if-none-match") == Some(&etag) {
+        return Response {
+            status: 304,
+            headers: vec![("etag".into(), etag)],
+            body: Vec::new(),
+        };
+    }
+    response.headers.push(("etag".into(), etag));
+    response
+}
+
+fn answer(st: &mut GithubState, base: &str, r: &Request) -> Response {
+    if let Some(f) = st.faults.pop_front() {
+        return fault_response(&f);
+    }
+    if let Some(f) = &st.sticky {
+        return fault_response(f);
+    }
+    if let Some(token) = &st.token {
+        if r.headers.get("authorization") != Some(&format!("Bearer {token}")) {
+            return Response::json(
+                401,
+                &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+            );
+        }
+    }
+    let used = st.log.iter().filter(|(_, c, _)| *c != 304).count();
+    let mut response = route(st, base, r);
+    response.headers.extend(rate_headers(used + 1));
+    if response.status == 200 {
+        conditional(r, response)
+    } else {
+        response
+    }
+}
+
+fn route(st: &GithubState, base: &str, r: &Request) -> Response {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let not_found = || Response::json(404, &json!({"message": "Not Found"}));
+    match parts.as_slice() {
+        ["repos", o, n] => match st.repos.get(&format!("{o}/{n}")) {
+            Some((branch, _)) => Response::json(
+                200,
+                &json!({"id": 1, "full_name": format!("{o}/{n}"), "default_branch": branch, "archived": false}),
+            ),
+            None => not_found(),
+        },
+        ["orgs", org, "repos"] => {
+            let list: Vec<Value> = st
+                .repos
+                .iter()
+                .filter(|(name, _)| name.starts_with(&format!("{org}/")))
+                .map(|(name, (branch, _))| json!({"full_name": name, "default_branch": branch, "archived": false}))
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
+        ["repos", o, n, "actions", "runs"] => {
+            let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {
+                return not_found();
+            };
+            let since = r
+                .query
+                .get("created")
+                .and_then(|c| c.strip_prefix(">="))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp())
+                .unwrap_or(i64::MIN);
+            let mut selected: Vec<&Run> = runs
+                .iter()
+                .filter(|run| run.created >= since)
+                .filter(|run| r.query.get("branch").is_none_or(|b| b == run.branch))
+                .collect();
+            selected.sort_by_key(|run| std::cmp::Reverse((run.created, run.id)));
+            let per_page = r
+                .query
+                .get("per_page")
+                .and_then(|p| p.parse::<usize>().ok())
+                .unwrap_or(30)
+                .min(st.page_size);
+            let page = r
+                .query
+                .get("page")
+                .and_then(|p| p.parse::<usize>().ok())
+                .unwrap_or(1);
+            let chunk: Vec<Value> = selected
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|run| run.json(run.attempts.len()))
+                .collect();
+            let mut response = Response::json(
+                200,
+                &json!({"total_count": selected.len(), "workflow_runs": chunk}),
+            );
+            if page * per_page < selected.len() {
+                let mut query: Vec<String> = r
+                    .query
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "page")
+                    .map(|(k, v)| format!("{k}={}", v.replace('>', "%3E").replace('=', "%3D")))
+                    .collect();
+                query.push(format!("page={}", page + 1));
+                response.headers.push((
+                    "link".into(),
+                    format!("<{base}{}?{}>; rel=\"next\"", r.path, query.join("&")),
+                ));
+            }
+            response
+        }
+        ["repos", o, n, "actions", "runs", id, "attempts", k] => {
+            let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {
+                return not_found();
+            };
+            let (Ok(id), Ok(k)) = (id.parse::<u64>(), k.parse::<usize>()) else {
+                return not_found();
+            };
+            match runs.iter().find(|run| run.id == id) {
+                Some(run) if k >= 1 && k <= run.attempts.len() => Response::json(200, &run.json(k)),
+                _ => not_found(),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+/// A tiny non-cryptographic hash for ETags (FNV-1a), so the fake needs no extra crate.
+mod sha2_free_hash {
+    pub fn hash(bytes: &[u8]) -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h
+    }
+}

@@ -1,0 +1,392 @@
+//! The forge sources against in-process fakes (GitHub here), through the real binary and a
+//! real store: build-stability figures checked against values worked out by hand from the
+//! scenario, steady-state cost (one conditional request per repository, none billable), runs
+//! that finish and re-runs that come later, faults (bad token, 429 with Retry-After, broken
+//! JSON, 5xx storms) that keep the last good values and count nothing twice, and restarts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::fake_forge::*;
+use crate::git_source::collect_once;
+use crate::support::*;
+
+const HOUR: i64 = 3600;
+
+fn attempt(conclusion: Option<&'static str>, completed: i64) -> Attempt {
+    Attempt {
+        conclusion,
+        started: completed - 600,
+        updated: completed,
+    }
+}
+
+fn run(id: u64, workflow: &'static str, branch: &'static str, attempts: Vec<Attempt>) -> Run {
+    Run {
+        id,
+        workflow,
+        branch,
+        sha: format!("{id:040x}"),
+        created: attempts[0].started - 30,
+        attempts,
+    }
+}
+
+/// The scenario of `ci` on `main` of acme/feature-store, relative to `now` (hours ago):
+/// r1 success −200; r2 failure −100, re-run success −99 (flaky); r3 failure −50; r4 cancelled
+/// −40; r5 timed_out −30; r6 success −20; r7 failure −10; r8 still running. Plus a failure on
+/// a feature branch and a nightly success, which the default settings leave out and keep apart.
+fn scenario(now: i64) -> Vec<Run> {
+    let t = |h: i64| now - h * HOUR;
+    vec![
+        run(1, "ci", "main", vec![attempt(Some("success"), t(200))]),
+        run(
+            2,
+            "ci",
+            "main",
+            vec![
+                attempt(Some("failure"), t(100)),
+                attempt(Some("success"), t(99)),
+            ],
+        ),
+        run(3, "ci", "main", vec![attempt(Some("failure"), t(50))]),
+        run(4, "ci", "main", vec![attempt(Some("cancelled"), t(40))]),
+        run(5, "ci", "main", vec![attempt(Some("timed_out"), t(30))]),
+        run(6, "ci", "main", vec![attempt(Some("success"), t(20))]),
+        run(7, "ci", "main", vec![attempt(Some("failure"), t(10))]),
+        run(8, "ci", "main", vec![attempt(None, t(1))]),
+        run(9, "ci", "feature/x", vec![attempt(Some("failure"), t(5))]),
+        run(10, "nightly", "main", vec![attempt(Some("success"), t(12))]),
+    ]
+}
+
+fn github_config(dir: &Path, api: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), "s3cret-token\n").unwrap();
+    let config = dir.join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gh\n    type: github\n    api_url: {api}\n    token_file: token\n    repositories: [acme/feature-store]\n    schedule: 1s\n{extra}catalog:\n  - id: feature-store\n    kind: feature_view\n    targets:\n      build_success: 0.9\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn ci(text: &str, family: &str, labels: &str) -> Option<f64> {
+    sample(text, &format!("{family}{{{labels}}}"))
+}
+
+const CI_MAIN: &str = "asset=\"feature-store\",pipeline=\"ci\",branch=\"main\"";
+
+fn runs(text: &str, result: &str) -> f64 {
+    ci(
+        text,
+        "mlsteward_ci_runs_total",
+        &format!("{CI_MAIN},result=\"{result}\""),
+    )
+    .unwrap_or_else(|| panic!("no runs_total for {result}:\n{text}"))
+}
+
+#[test]
+fn github_runs_give_build_stability_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gh = FakeGithub::start(Some("s3cret-token"), 3);
+    gh.with(|s| {
+        s.repos
+            .insert("acme/feature-store".into(), ("main".into(), scenario(now)));
+    });
+    let config = github_config(dir.path(), &gh.url(), "");
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    assert!(!text.contains("s3cret"), "the token leaked");
+
+    // Attempts by result: r1, r2's second attempt, r6 succeeded; r2's first attempt, r3 and
+    // r7 failed; r4 was cancelled; r5 timed out; r8 is not finished; r9 is on another branch.
+    assert_eq!(runs(&text, "success"), 3.0);
+    assert_eq!(runs(&text, "failure"), 3.0);
+    assert_eq!(runs(&text, "timed_out"), 1.0);
+    assert_eq!(runs(&text, "cancelled"), 1.0);
+    assert_eq!(runs(&text, "skipped"), 0.0);
+    assert!(!text.contains("branch=\"feature/x\""), "{text}");
+    let nightly = "asset=\"feature-store\",pipeline=\"nightly\",branch=\"main\"";
+    assert_eq!(
+        ci(
+            &text,
+            "mlsteward_ci_runs_total",
+            &format!("{nightly},result=\"success\"")
+        ),
+        Some(1.0)
+    );
+
+    // Ratios: 1d holds r6 (success) and r7 (failure); 7d adds r2 (failure, success), r3 and r5
+    // (failure-like), r4 is neutral: 2 of 6; 28d adds r1: 3 of 7.
+    let ratio = |w: &str| {
+        ci(
+            &text,
+            "mlsteward_ci_success_ratio",
+            &format!("{CI_MAIN},window=\"{w}\""),
+        )
+    };
+    assert_eq!(ratio("1d"), Some(0.5));
+    assert!((ratio("7d").unwrap() - 2.0 / 6.0).abs() < 1e-9);
+    assert!((ratio("28d").unwrap() - 3.0 / 7.0).abs() < 1e-9);
+    // The asset's figure covers both pipelines on the default branch: 28d 4 of 8.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_build_success_ratio{asset=\"feature-store\",window=\"28d\"}"
+        ),
+        Some(0.5)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_build_success_target{asset=\"feature-store\"}"
+        ),
+        Some(0.9)
+    );
+
+    // One flaky run (r2). Streaks: r2's failure recovered an hour later by its re-run; r3
+    // (−50 h) was recovered by r6 (−20 h); r7 (−10 h) is still failing.
+    assert_eq!(
+        ci(&text, "mlsteward_ci_flaky_runs_total", CI_MAIN),
+        Some(1.0)
+    );
+    assert_eq!(
+        ci(&text, "mlsteward_ci_recovery_seconds_count", CI_MAIN),
+        Some(2.0)
+    );
+    assert_eq!(
+        ci(&text, "mlsteward_ci_recovery_seconds_sum", CI_MAIN),
+        Some((HOUR + 30 * HOUR) as f64)
+    );
+    assert_eq!(
+        ci(
+            &text,
+            "mlsteward_ci_failing_since_timestamp_seconds",
+            CI_MAIN
+        ),
+        Some((now - 10 * HOUR) as f64)
+    );
+    assert_eq!(
+        ci(
+            &text,
+            "mlsteward_ci_last_success_timestamp_seconds",
+            CI_MAIN
+        ),
+        Some((now - 20 * HOUR) as f64)
+    );
+    assert_eq!(
+        ci(
+            &text,
+            "mlsteward_ci_last_failure_timestamp_seconds",
+            CI_MAIN
+        ),
+        Some((now - 10 * HOUR) as f64)
+    );
+    // Every attempt ran ten minutes.
+    assert_eq!(
+        ci(&text, "mlsteward_ci_run_duration_seconds_sum", CI_MAIN),
+        Some(8.0 * 600.0)
+    );
+    // Three runs per page: pages were followed.
+    assert!(gh.log_since(0).iter().any(|(p, _)| p.contains("page=2")));
+
+    // Steady state: one conditional request per repository, answered 304.
+    let before = gh.log_len();
+    let (ok, second) = collect_once(&config, &storage);
+    assert!(ok);
+    let log = gh.log_since(before);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].1, 304, "{log:?}");
+    assert_same_families(
+        &text,
+        &second,
+        &["mlsteward_ci_runs_total", "mlsteward_ci_flaky_runs_total"],
+    );
+
+    // r8 finishes, and r7 is re-run successfully: each new attempt is counted once, r7's first
+    // attempt is not counted again, and the branch recovers.
+    gh.with(|s| {
+        let runs = &mut s.repos.get_mut("acme/feature-store").unwrap().1;
+        runs[7].attempts[0] = attempt(Some("success"), now - 30 * 60);
+        runs[6]
+            .attempts
+            .push(attempt(Some("success"), now - 20 * 60));
+    });
+    let (ok, third) = collect_once(&config, &storage);
+    assert!(ok, "{third}");
+    assert_eq!(runs(&third, "success"), 5.0);
+    assert_eq!(runs(&third, "failure"), 3.0);
+    assert_eq!(
+        ci(&third, "mlsteward_ci_flaky_runs_total", CI_MAIN),
+        Some(2.0)
+    );
+    assert_eq!(
+        ci(
+            &third,
+            "mlsteward_ci_failing_since_timestamp_seconds",
+            CI_MAIN
+        ),
+        None
+    );
+    // r7's streak ended with the next success in completion order: r8 at −30 min (r7's own
+    // re-run came later, at −20 min).
+    assert_eq!(
+        ci(&third, "mlsteward_ci_recovery_seconds_sum", CI_MAIN),
+        Some((HOUR + 30 * HOUR + 10 * HOUR - 30 * 60) as f64)
+    );
+}
+
+fn wait_for(daemon: &Daemon, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    wait_until(what, Duration::from_secs(60), || {
+        last = daemon.metrics();
+        check(&last)
+    });
+    last
+}
+
+fn errors(text: &str, kind: &str) -> f64 {
+    sample(
+        text,
+        &format!("mlsteward_collector_errors_total{{collector=\"github\",source=\"gh\",error_kind=\"{kind}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
+fn success(text: &str) -> Option<f64> {
+    sample(
+        text,
+        "mlsteward_collector_success{collector=\"github\",source=\"gh\"}",
+    )
+}
+
+const CI_FAMILIES: &[&str] = &[
+    "mlsteward_ci_runs_total",
+    "mlsteward_ci_success_ratio",
+    "mlsteward_ci_flaky_runs_total",
+    "mlsteward_ci_recovery_seconds_sum",
+    "mlsteward_asset_build_success_ratio",
+];
+
+#[test]
+fn a_failing_github_keeps_the_last_good_values_and_counts_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gh = FakeGithub::start(Some("s3cret-token"), 100);
+    gh.with(|s| {
+        s.repos
+            .insert("acme/feature-store".into(), ("main".into(), scenario(now)));
+    });
+    let config = github_config(dir.path(), &gh.url(), "");
+    let storage = dir.path().join("s.db");
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    daemon.wait_ready();
+    let good = wait_for(&daemon, "a first collection", |t| success(t) == Some(1.0));
+
+    // The token stops working: auth_failed, success 0, the figures stay.
+    gh.with(|s| {
+        s.sticky = Some(Fault::Answer(
+            401,
+            vec![],
+            r#"{"message":"Bad credentials"}"#.into(),
+        ))
+    });
+    let bad = wait_for(&daemon, "an auth failure", |t| {
+        errors(t, "auth_failed") >= 1.0
+    });
+    assert_eq!(success(&bad), Some(0.0));
+    assert_same_families(&good, &bad, CI_FAMILIES);
+    assert!(
+        !daemon.logs().contains("s3cret"),
+        "the token leaked into the log"
+    );
+
+    // Broken JSON: decode_failed.
+    gh.with(|s| {
+        s.sticky = Some(Fault::Answer(
+            200,
+            vec![],
+            r#"{"total_count": 3, "workflow_runs": [{"id": 1,"#.into(),
+        ))
+    });
+    let bad = wait_for(&daemon, "a decode failure", |t| {
+        errors(t, "decode_failed") >= 1.0
+    });
+    assert_same_families(&good, &bad, CI_FAMILIES);
+
+    // A 5xx storm longer than the retries: request_failed.
+    gh.with(|s| s.sticky = Some(Fault::Answer(502, vec![], "bad gateway".into())));
+    let bad = wait_for(&daemon, "a request failure", |t| {
+        errors(t, "request_failed") >= 1.0
+    });
+    assert_same_families(&good, &bad, CI_FAMILIES);
+
+    // Recovery behind a secondary rate limit: the 403 asks to wait 2 s, which is obeyed; a
+    // new run arrives and is counted exactly once.
+    let mark = gh.log_len();
+    gh.with(|s| {
+        s.sticky = None;
+        s.faults.push_back(Fault::Answer(
+            403,
+            vec![("retry-after".into(), "2".into())],
+            r#"{"message":"You have exceeded a secondary rate limit"}"#.into(),
+        ));
+        s.repos.get_mut("acme/feature-store").unwrap().1.push(run(
+            11,
+            "ci",
+            "main",
+            vec![attempt(Some("success"), now - 2 * 60)],
+        ));
+    });
+    let recovered = wait_for(&daemon, "recovery", |t| {
+        success(t) == Some(1.0) && runs(t, "success") == 4.0
+    });
+    assert_eq!(runs(&recovered, "failure"), 3.0);
+    let (limited, retried) = gh.with(|s| {
+        let log = &s.log[mark..];
+        let i = log
+            .iter()
+            .position(|(_, c, _)| *c == 403)
+            .expect("the 403 was served");
+        (log[i].2, log[i + 1].2)
+    });
+    assert!(
+        retried.duration_since(limited) >= Duration::from_millis(1900),
+        "Retry-After was not obeyed"
+    );
+
+    // A restart exposes the same counters.
+    let (status, _) = daemon.terminate_within(Duration::from_secs(20));
+    assert!(status.success());
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    daemon.wait_ready();
+    let restarted = daemon.metrics();
+    assert_same_families(&recovered, &restarted, CI_FAMILIES);
+}
+
+#[test]
+fn bad_github_settings_are_reported_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: gh\n    type: github\n    api_url: ftp://x\n    repositories: [acme]\n    windows: [1d, soon]\n    assets: [a]\n",
+    )
+    .unwrap();
+    let out = mlsteward(&["check-config", "--config.file", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "c.yaml:4:14: sources[0].api_url: expected a https://, http:// URL",
+        "c.yaml:5:19: sources[0].repositories: `acme` is not a repository",
+        "sources[0].windows: window `soon`",
+        "c.yaml:7:13: sources[0].assets: expected a mapping",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+}
