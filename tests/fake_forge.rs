@@ -203,6 +203,8 @@ pub struct GithubState {
     /// `owner/name` → (default branch, runs).
     pub repos: BTreeMap<String, (String, Vec<Run>)>,
     pub page_size: usize,
+    /// The rate-limit budget announced (`x-ratelimit-limit`); 5000 when 0.
+    pub limit: usize,
     pub token: Option<String>,
     /// Served before anything else, in order.
     pub faults: VecDeque<Fault>,
@@ -277,13 +279,14 @@ impl FakeGithub {
     }
 }
 
-fn rate_headers(remaining: usize) -> Vec<(String, String)> {
+fn rate_headers(limit: usize, used: usize) -> Vec<(String, String)> {
+    let limit = if limit == 0 { 5000 } else { limit };
     let reset = chrono::Utc::now().timestamp() + 3600;
     vec![
-        ("x-ratelimit-limit".into(), "5000".into()),
+        ("x-ratelimit-limit".into(), limit.to_string()),
         (
             "x-ratelimit-remaining".into(),
-            (5000 - remaining.min(4999)).to_string(),
+            (limit - used.min(limit - 1)).to_string(),
         ),
         ("x-ratelimit-reset".into(), reset.to_string()),
     ]
@@ -329,7 +332,7 @@ fn answer(st: &mut GithubState, base: &str, r: &Request) -> Response {
     }
     let used = st.log.iter().filter(|(_, c, _)| *c != 304).count();
     let mut response = route(st, base, r);
-    response.headers.extend(rate_headers(used + 1));
+    response.headers.extend(rate_headers(st.limit, used + 1));
     if response.status == 200 {
         conditional(r, response)
     } else {

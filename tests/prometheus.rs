@@ -9,6 +9,7 @@ use std::time::Duration;
 use mlsteward::store::Store;
 use yaml_rust2::YamlLoader;
 
+use crate::fake_forge::{Attempt, FakeGithub, Run};
 use crate::git_source::build_fixture;
 use crate::support::*;
 
@@ -84,13 +85,72 @@ fn substitute(expr: &str) -> String {
         .replace("$scope", "repo")
 }
 
+/// A fake GitHub whose `acme/churn` (the asset `churn-model`) makes every build-stability
+/// panel and alert return data: a week and more of daily successes (a baseline of 1), two
+/// failures in the last day (a ratio of 0), a flaky run, and a `nightly` pipeline recovered
+/// once and failing for 30 hours. Its rate-limit budget is small, so that alert fires too.
+fn fake_github(now: i64) -> FakeGithub {
+    let hour = 3600;
+    let day = 24 * hour;
+    let done = |conclusion: &'static str, at: i64| Attempt {
+        conclusion: Some(conclusion),
+        started: at - 300,
+        updated: at,
+    };
+    let run = |id: u64, workflow: &'static str, attempts: Vec<Attempt>| Run {
+        id,
+        workflow,
+        branch: "main",
+        sha: format!("{id:040x}"),
+        created: attempts[0].started - 10,
+        attempts,
+    };
+    let mut runs: Vec<Run> = (1..=12)
+        .map(|d| run(d, "ci", vec![done("success", now - d as i64 * day - hour)]))
+        .collect();
+    runs.push(run(
+        20,
+        "ci",
+        vec![
+            done("failure", now - 5 * day - 3 * hour),
+            done("success", now - 5 * day - 2 * hour),
+        ],
+    ));
+    runs.push(run(21, "ci", vec![done("failure", now - 2 * hour)]));
+    runs.push(run(22, "ci", vec![done("failure", now - hour)]));
+    runs.push(run(30, "nightly", vec![done("failure", now - 50 * hour)]));
+    runs.push(run(31, "nightly", vec![done("success", now - 40 * hour)]));
+    runs.push(run(32, "nightly", vec![done("failure", now - 30 * hour)]));
+    runs.push(run(33, "nightly", vec![done("failure", now - 6 * hour)]));
+    let gh = FakeGithub::start(None, 100);
+    gh.with(|s| {
+        s.limit = 90;
+        s.repos.insert("acme/churn".into(), ("main".into(), runs));
+    });
+    gh
+}
+
 #[test]
 fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
+    let gh = fake_github(now());
     let (_repo, config) = build_fixture(
         dir.path(),
-        "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n",
+        &format!(
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    schedule: 10s\n",
+            gh.url()
+        ),
     );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            "    paths: [\"src/**\"]\n",
+            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n",
+            1,
+        ),
+    )
+    .unwrap();
     let storage = dir.path().join("data/db.sqlite");
     // The broken source last worked two hours ago: its data is stale, and it is failing now.
     Store::open(&storage)
@@ -113,6 +173,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         Duration::from_secs(60),
         || {
             prom.query("mlsteward_contributions_total").1 > 0
+                && prom.query("mlsteward_ci_runs_total").1 > 0
                 && prom
                     .query("count_over_time(mlsteward_build_info[1m]) >= 3")
                     .1
@@ -122,7 +183,11 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
 
     let mut failures = Vec::new();
     let mut checked = 0;
-    for name in ["recognition.json", "mlsteward-health.json"] {
+    for name in [
+        "recognition.json",
+        "mlsteward-health.json",
+        "build-stability.json",
+    ] {
         let text =
             std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();
         let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
