@@ -184,7 +184,7 @@ pub struct CiRepository {
 
 /// One finished attempt of a CI run. A GitHub re-run is a new attempt of the same run; a
 /// GitLab retry or a Jenkins rebuild is a new run.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CiAttempt {
     pub repository: String,
     /// The workflow (GitHub), `pipeline` (GitLab) or job (Jenkins).
@@ -201,6 +201,8 @@ pub struct CiAttempt {
     pub result: String,
     pub started_at: i64,
     pub completed_at: i64,
+    /// Line coverage the run reported, as a ratio from 0 to 1 (GitLab's pipeline coverage).
+    pub coverage: Option<f64>,
 }
 
 /// The result vocabulary every forge maps onto (GitHub's conclusions, plus Jenkins's

@@ -440,3 +440,208 @@ mod sha2_free_hash {
         h
     }
 }
+
+/// A GitLab pipeline in GitLab's shape; `finished` is `None` while it runs.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub id: u64,
+    pub branch: &'static str,
+    pub source: &'static str,
+    pub status: &'static str,
+    pub created: i64,
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub updated: i64,
+    pub coverage: Option<&'static str>,
+}
+
+impl Pipeline {
+    fn json(&self, project_id: usize, detail: bool) -> Value {
+        let mut v = json!({
+            "id": self.id, "iid": self.id, "project_id": project_id,
+            "sha": format!("{:040x}", self.id), "ref": self.branch, "status": self.status,
+            "source": self.source,
+            "created_at": rfc3339(self.created), "updated_at": rfc3339(self.updated),
+            "web_url": format!("https://gitlab.example.com/p/-/pipelines/{}", self.id),
+        });
+        if detail {
+            let m = v.as_object_mut().unwrap();
+            m.insert("started_at".into(), json!(rfc3339(self.started)));
+            m.insert("finished_at".into(), json!(self.finished.map(rfc3339)));
+            m.insert("coverage".into(), json!(self.coverage));
+            m.insert(
+                "user".into(),
+                json!({"id": 1, "username": "root", "name": "Administrator"}),
+            );
+            m.insert(
+                "duration".into(),
+                json!(self.finished.map(|f| f - self.started)),
+            );
+        }
+        v
+    }
+}
+
+#[derive(Default)]
+pub struct GitlabState {
+    /// Project path → (default branch, pipelines).
+    pub projects: BTreeMap<String, (String, Vec<Pipeline>)>,
+    pub page_size: usize,
+    pub token: Option<String>,
+    pub faults: VecDeque<Fault>,
+    pub log: Vec<(String, u16, Instant)>,
+}
+
+/// GitLab REST v4 under `/api/v4`: projects, group projects, pipelines (ordered by update,
+/// paginated with `x-next-page`), pipeline details, `PRIVATE-TOKEN`, ETags.
+#[derive(Clone)]
+pub struct FakeGitlab {
+    pub state: Arc<Mutex<GitlabState>>,
+    pub server: Arc<FakeServer>,
+}
+
+impl FakeGitlab {
+    pub fn start(token: Option<&str>, page_size: usize) -> FakeGitlab {
+        let state = Arc::new(Mutex::new(GitlabState {
+            page_size,
+            token: token.map(String::from),
+            ..GitlabState::default()
+        }));
+        let s = state.clone();
+        let server = FakeServer::start(Arc::new(move |r| {
+            let mut st = s.lock().unwrap();
+            let response = gitlab_answer(&mut st, r);
+            let shown = format!(
+                "{}?{}",
+                r.path,
+                r.query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            );
+            st.log.push((shown, response.status, Instant::now()));
+            response
+        }));
+        FakeGitlab {
+            state,
+            server: Arc::new(server),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/api/v4", self.server.url())
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut GitlabState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn log_since(&self, from: usize) -> Vec<(String, u16)> {
+        self.with(|s| {
+            s.log[from..]
+                .iter()
+                .map(|(p, c, _)| (p.clone(), *c))
+                .collect()
+        })
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.with(|s| s.log.len())
+    }
+}
+
+fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
+    if let Some(f) = st.faults.pop_front() {
+        return fault_response(&f);
+    }
+    if let Some(token) = &st.token {
+        if r.headers.get("private-token") != Some(token) {
+            return Response::json(401, &json!({"message": "401 Unauthorized"}));
+        }
+    }
+    let segments: Vec<String> = r
+        .path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let not_found = || Response::json(404, &json!({"message": "404 Project Not Found"}));
+    let index = |name: &str| st.projects.keys().position(|k| k == name).unwrap_or(0) + 1;
+    let mut response = match parts.as_slice() {
+        ["api", "v4", "projects", p] => match st.projects.get(*p) {
+            Some((branch, _)) => Response::json(
+                200,
+                &json!({"id": index(p), "path_with_namespace": p, "default_branch": branch, "archived": false}),
+            ),
+            None => not_found(),
+        },
+        ["api", "v4", "groups", g, "projects"] => {
+            let list: Vec<Value> = st
+                .projects
+                .iter()
+                .filter(|(p, _)| p.starts_with(&format!("{g}/")))
+                .map(|(p, (b, _))| json!({"id": index(p), "path_with_namespace": p, "default_branch": b, "archived": false}))
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
+        ["api", "v4", "projects", p, "pipelines"] => {
+            let Some((_, pipelines)) = st.projects.get(*p) else {
+                return not_found();
+            };
+            let mut selected: Vec<&Pipeline> = pipelines
+                .iter()
+                .filter(|x| r.query.get("ref").is_none_or(|b| b == x.branch))
+                .collect();
+            selected.sort_by_key(|x| std::cmp::Reverse((x.updated, x.id)));
+            let per_page = r
+                .query
+                .get("per_page")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(20)
+                .min(st.page_size);
+            let page = r
+                .query
+                .get("page")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(1);
+            let chunk: Vec<Value> = selected
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|x| x.json(index(p), false))
+                .collect();
+            let mut response = Response::json(200, &Value::Array(chunk));
+            let next = if page * per_page < selected.len() {
+                (page + 1).to_string()
+            } else {
+                String::new()
+            };
+            response.headers.push(("x-next-page".into(), next));
+            response.headers.push(("x-page".into(), page.to_string()));
+            response
+        }
+        ["api", "v4", "projects", p, "pipelines", id] => {
+            let Some((_, pipelines)) = st.projects.get(*p) else {
+                return not_found();
+            };
+            match pipelines.iter().find(|x| id.parse() == Ok(x.id)) {
+                Some(x) => Response::json(200, &x.json(index(p), true)),
+                None => not_found(),
+            }
+        }
+        _ => not_found(),
+    };
+    response
+        .headers
+        .push(("ratelimit-limit".into(), "2000".into()));
+    response
+        .headers
+        .push(("ratelimit-remaining".into(), "1990".into()));
+    if response.status == 200 {
+        conditional(r, response)
+    } else {
+        response
+    }
+}

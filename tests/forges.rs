@@ -390,3 +390,153 @@ fn bad_github_settings_are_reported_with_positions() {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
 }
+
+fn pipeline(
+    id: u64,
+    branch: &'static str,
+    source: &'static str,
+    status: &'static str,
+    finished: Option<i64>,
+    coverage: Option<&'static str>,
+) -> Pipeline {
+    let end = finished.unwrap_or(now() - HOUR);
+    Pipeline {
+        id,
+        branch,
+        source,
+        status,
+        created: end - 900,
+        started: end - 600,
+        finished,
+        updated: end,
+        coverage,
+    }
+}
+
+#[test]
+fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let t = |h: i64| Some(now - h * HOUR);
+    let gl = FakeGitlab::start(Some("glpat-secret"), 2);
+    gl.with(|s| {
+        s.projects.insert(
+            "acme/ml/feature-store".into(),
+            (
+                "main".into(),
+                vec![
+                    pipeline(1, "main", "push", "success", t(50), Some("80.00")),
+                    pipeline(2, "main", "push", "failed", t(30), None),
+                    pipeline(3, "main", "push", "canceled", t(25), None),
+                    pipeline(4, "main", "push", "success", t(20), Some("82.5")),
+                    pipeline(5, "main", "push", "running", None, None),
+                    pipeline(6, "feature", "push", "success", t(10), Some("10")),
+                    pipeline(7, "main", "schedule", "success", t(5), Some("79.0")),
+                ],
+            ),
+        );
+    });
+    std::fs::write(dir.path().join("token"), "glpat-secret").unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gl\n    type: gitlab\n    api_url: {}\n    token_file: token\n    group: acme\n    windows: [28d]\ncatalog:\n  - id: feature-store\n    kind: feature_view\n    targets: {{coverage: 0.85}}\n",
+            gl.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let push = "asset=\"feature-store\",pipeline=\"push\",branch=\"main\"";
+    let count = |text: &str, result: &str| {
+        sample(
+            text,
+            &format!("mlsteward_ci_runs_total{{{push},result=\"{result}\"}}"),
+        )
+        .unwrap()
+    };
+    // p1 and p4 succeeded, p2 failed, p3 was cancelled; p5 runs; p6 is another branch; p7 is
+    // the scheduled pipeline.
+    assert_eq!(count(&text, "success"), 2.0);
+    assert_eq!(count(&text, "failure"), 1.0);
+    assert_eq!(count(&text, "cancelled"), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mlsteward_ci_success_ratio{{{push},window=\"28d\"}}")
+        ),
+        Some(2.0 / 3.0)
+    );
+    // Coverage: the newest reported per pipeline (p4: 82.5 %, p7: 79 %); the asset's is the
+    // newest of all (p7); its target comes from the catalog.
+    assert_eq!(
+        sample(&text, &format!("mlsteward_ci_coverage_ratio{{{push}}}")),
+        Some(0.825)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_coverage_ratio{asset=\"feature-store\"}"
+        ),
+        Some(0.79)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_coverage_target{asset=\"feature-store\"}"
+        ),
+        Some(0.85)
+    );
+    // Two per page: pages were followed through x-next-page.
+    assert!(gl.log_since(0).iter().any(|(p, _)| p.contains("page=2")));
+
+    // Steady state: the group list and one conditional request per project, both 304.
+    let mark = gl.log_len();
+    let (ok, _) = collect_once(&config, &storage);
+    assert!(ok);
+    let log = gl.log_since(mark);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|(_, code)| *code == 304), "{log:?}");
+
+    // p5 finishes: its details are read, and no other pipeline's again.
+    gl.with(|s| {
+        let p = &mut s.projects.get_mut("acme/ml/feature-store").unwrap().1[4];
+        p.status = "failed";
+        p.finished = Some(now - 600);
+        p.updated = now - 600;
+        p.coverage = Some("81");
+    });
+    let mark = gl.log_len();
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    let details: Vec<String> = gl
+        .log_since(mark)
+        .into_iter()
+        .filter(|(p, _)| p.contains("/pipelines/"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].contains("/pipelines/5"), "{details:?}");
+    assert_eq!(count(&text, "failure"), 2.0);
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_coverage_ratio{asset=\"feature-store\"}"
+        ),
+        Some(0.81)
+    );
+
+    // p2's failed job is retried and passes: the pipeline's fact is replaced, not added.
+    gl.with(|s| {
+        let p = &mut s.projects.get_mut("acme/ml/feature-store").unwrap().1[1];
+        p.status = "success";
+        p.updated = now - 60;
+        p.finished = Some(now - 60);
+    });
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(count(&text, "success"), 3.0);
+    assert_eq!(count(&text, "failure"), 1.0);
+}

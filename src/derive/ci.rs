@@ -60,11 +60,29 @@ pub fn success_ratio<'a>(
 /// day (days without a success or failure have no value); `None` with fewer than
 /// [`BASELINE_MIN_DAYS`] values.
 pub fn baseline(attempts: &[&CiAttemptRow], now: i64) -> Option<f64> {
+    daily_baseline(now, |from, to| {
+        success_ratio(attempts.iter().copied(), from, to)
+    })
+}
+
+/// The newest coverage reported by `attempts` completed in `[from, to)`.
+pub fn last_coverage(attempts: &[&CiAttemptRow], from: i64, to: i64) -> Option<f64> {
+    attempts
+        .iter()
+        .filter(|a| a.completed_at >= from && a.completed_at < to)
+        .filter_map(|a| Some((a.completed_at, a.coverage?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, c)| c)
+}
+
+/// The median of `value_of(day start, day end)` over the [`BASELINE_DAYS`] UTC days before
+/// `now`'s day, skipping days without a value; `None` with fewer than [`BASELINE_MIN_DAYS`].
+pub fn daily_baseline(now: i64, value_of: impl Fn(i64, i64) -> Option<f64>) -> Option<f64> {
     let today = now.div_euclid(DAY_SECONDS) * DAY_SECONDS;
     let mut values: Vec<f64> = (1..=BASELINE_DAYS)
         .filter_map(|d| {
             let from = today - d * DAY_SECONDS;
-            success_ratio(attempts.iter().copied(), from, from + DAY_SECONDS)
+            value_of(from, from + DAY_SECONDS)
         })
         .collect();
     if values.len() < BASELINE_MIN_DAYS {
@@ -304,6 +322,31 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "The asset's build success target from the catalog (`targets.build_success`).",
     );
+    let mut coverage = Family::new(
+        "mlsteward_ci_coverage_ratio",
+        MetricType::Gauge,
+        "Line coverage (0 to 1) reported by the newest finished attempt that reported any (GitLab's pipeline coverage).",
+    );
+    let mut asset_coverage = Family::new(
+        "mlsteward_asset_coverage_ratio",
+        MetricType::Gauge,
+        "The asset's line coverage (0 to 1): the newest reported by any of its pipelines on its repositories' default branches.",
+    );
+    let mut asset_coverage_baseline = Family::new(
+        "mlsteward_asset_coverage_ratio_baseline",
+        MetricType::Gauge,
+        "Median of the asset's daily coverage (each day's newest value) over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+    );
+    let mut asset_coverage_target = Family::new(
+        "mlsteward_asset_coverage_target",
+        MetricType::Gauge,
+        "The asset's coverage target from the catalog (`targets.coverage`).",
+    );
+    for (key, s) in &series {
+        if let Some(c) = last_coverage(&s.attempts, i64::MIN, i64::MAX) {
+            coverage.push(labels(key), c);
+        }
+    }
     let assets: BTreeSet<&String> = asset_default.keys().collect();
     for asset in assets {
         let attempts = &asset_default[asset];
@@ -316,10 +359,19 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         if let Some(b) = baseline(attempts, cx.now) {
             asset_baseline.push(vec![("asset", asset.clone())], b);
         }
+        if let Some(c) = last_coverage(attempts, i64::MIN, i64::MAX) {
+            asset_coverage.push(vec![("asset", asset.clone())], c);
+        }
+        if let Some(b) = daily_baseline(cx.now, |from, to| last_coverage(attempts, from, to)) {
+            asset_coverage_baseline.push(vec![("asset", asset.clone())], b);
+        }
     }
     for a in &cx.config.catalog {
         if let Some(t) = a.target("build_success") {
             asset_target.push(vec![("asset", a.id.clone())], t);
+        }
+        if let Some(t) = a.target("coverage") {
+            asset_coverage_target.push(vec![("asset", a.id.clone())], t);
         }
     }
     Ok(vec![
@@ -335,6 +387,10 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         asset_ratio,
         asset_baseline,
         asset_target,
+        coverage,
+        asset_coverage,
+        asset_coverage_baseline,
+        asset_coverage_target,
     ])
 }
 
@@ -353,6 +409,7 @@ mod tests {
             result: result.into(),
             started_at: completed_at - 60,
             completed_at,
+            coverage: None,
         }
     }
 

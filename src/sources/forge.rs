@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::collector::{CancelFlag, CollectError, ErrorKind};
 use crate::config::{parse_duration, Section};
+use crate::facts::Cursors;
+use crate::sources::http::{Client, Fetched, Validators};
 
 /// The keys every forge source reads, beside its own.
 pub const KEYS: &[&str] = &[
@@ -157,6 +159,86 @@ where
             _ = watch => Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled")),
         }
     })
+}
+
+/// The names a listing (an organisation's repositories, a group's projects) gives, read
+/// through every page; an unchanged first page (304) reuses the names kept in the cursors.
+pub async fn cached_listing(
+    client: &Client,
+    url: &str,
+    old: &Cursors,
+    cursors: &mut Cursors,
+    cancel: &CancellationToken,
+    parse: impl Fn(&[u8]) -> Result<Vec<String>, String>,
+) -> Result<Vec<String>, CollectError> {
+    const PAGES: usize = 100;
+    let key = format!("listing {url}");
+    let validators = Validators::from_cursors(old, url);
+    let names = match client.get(url, &validators, cancel).await? {
+        Fetched::NotModified => {
+            validators.to_cursors(cursors, url);
+            let kept = old.get(&key).cloned().unwrap_or_default();
+            cursors.insert(key, kept.clone());
+            return Ok(kept.lines().map(String::from).collect());
+        }
+        Fetched::Body {
+            body,
+            validators,
+            mut next,
+            ..
+        } => {
+            let mut names = parse(&body).map_err(decode_error(url))?;
+            let mut pages = 1;
+            while let Some(page) = next.take() {
+                if pages >= PAGES {
+                    break;
+                }
+                if let Fetched::Body { body, next: n, .. } =
+                    client.get(&page, &Validators::default(), cancel).await?
+                {
+                    names.extend(parse(&body).map_err(decode_error(&page))?);
+                    next = n;
+                    pages += 1;
+                }
+            }
+            validators.to_cursors(cursors, url);
+            names
+        }
+    };
+    cursors.insert(key, names.join("\n"));
+    Ok(names)
+}
+
+/// A `decode_failed` error naming the URL (without its query).
+pub fn decode_error(url: &str) -> impl Fn(String) -> CollectError + '_ {
+    move |e| {
+        CollectError::new(
+            ErrorKind::DecodeFailed,
+            format!("{}: {e}", crate::sources::http::shown_url(url)),
+        )
+    }
+}
+
+/// `YYYY-MM-DD` of a time (UTC).
+pub fn day(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Percent-encodes everything but unreserved characters (a path segment or query value).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Seconds since the epoch of an RFC 3339 time (`2026-11-28T10:00:00Z`).

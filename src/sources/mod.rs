@@ -7,6 +7,7 @@
 pub mod forge;
 pub mod git;
 pub mod github;
+pub mod gitlab;
 pub mod http;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use crate::config::{self, At, Problem, Section, SourceKinds};
 use crate::facts::Collection;
 use git::GitCollector;
 use github::GithubCollector;
+use gitlab::GitlabCollector;
 
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
@@ -40,6 +42,7 @@ pub fn parse_config(
 pub enum Settings {
     Git(git::GitSettings),
     Github(github::GithubSettings),
+    Gitlab(gitlab::GitlabSettings),
 }
 
 impl Settings {
@@ -48,6 +51,7 @@ impl Settings {
         match self {
             Settings::Git(_) => None,
             Settings::Github(g) => Some(&g.forge),
+            Settings::Gitlab(g) => Some(&g.forge),
         }
     }
 }
@@ -57,13 +61,15 @@ pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &["git", "github"];
+    const KINDS: &'static [&'static str] = &["git", "github", "gitlab"];
 
     fn keys(kind: &str) -> &'static [&'static str] {
         static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        static GITLAB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
         match kind {
             "git" => git::settings::KEYS,
             "github" => GITHUB.get_or_init(|| [github::KEYS, forge::KEYS].concat()),
+            "gitlab" => GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS].concat()),
             _ => &[],
         }
     }
@@ -72,6 +78,7 @@ impl SourceKinds for Registry {
         match kind {
             "git" => git::settings::decode(section).map(Settings::Git),
             "github" => github::decode(section).map(Settings::Github),
+            "gitlab" => gitlab::decode(section).map(Settings::Gitlab),
             _ => None,
         }
     }
@@ -81,6 +88,7 @@ impl SourceKinds for Registry {
 pub enum Collector {
     Git(Box<GitCollector>),
     Github(Box<GithubCollector>),
+    Gitlab(Box<GitlabCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -103,6 +111,10 @@ impl Collector {
             Settings::Github(github) => Ok(Collector::Github(Box::new(GithubCollector::new(
                 &source.name,
                 github,
+            )?))),
+            Settings::Gitlab(gitlab) => Ok(Collector::Gitlab(Box::new(GitlabCollector::new(
+                &source.name,
+                gitlab,
             )?))),
         }
     }
@@ -129,6 +141,7 @@ impl Collector {
         match self {
             Collector::Git(_) => None,
             Collector::Github(c) => Some(c.client().stats()),
+            Collector::Gitlab(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -139,6 +152,7 @@ impl Collector {
         match self {
             Collector::Git(c) => c.collect(ctx),
             Collector::Github(c) => c.collect(ctx),
+            Collector::Gitlab(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

@@ -7,7 +7,8 @@ use super::{Reader, StoreError};
 use crate::facts::CiRuns;
 
 /// This fact type's migrations (see `store::MODULES`). Append only.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ci_repositories (
     source         TEXT NOT NULL,
     repository     TEXT NOT NULL,
@@ -30,7 +31,9 @@ CREATE TABLE ci_attempts (
     completed_at INTEGER NOT NULL,
     PRIMARY KEY (source, repository, run_id, attempt)
 ) WITHOUT ROWID;
-"#];
+"#,
+    "ALTER TABLE ci_attempts ADD COLUMN coverage REAL;",
+];
 
 /// Applies one collection's CI facts of source `source` (one transaction is the caller's).
 pub(super) fn apply(
@@ -46,8 +49,8 @@ pub(super) fn apply(
         repo.execute(params![source, r.name, r.default_branch])?;
     }
     let mut attempt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at, coverage)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     for a in &runs.attempts {
         attempt.execute(params![
@@ -62,14 +65,15 @@ pub(super) fn apply(
             a.actor,
             a.result,
             a.started_at,
-            a.completed_at
+            a.completed_at,
+            a.coverage
         ])?;
     }
     Ok(())
 }
 
 /// One stored attempt, as derive reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CiAttemptRow {
     pub source: String,
     pub repository: String,
@@ -80,13 +84,14 @@ pub struct CiAttemptRow {
     pub result: String,
     pub started_at: i64,
     pub completed_at: i64,
+    pub coverage: Option<f64>,
 }
 
 impl Reader<'_> {
     /// Every stored attempt, in completion order (ties by run and attempt).
     pub fn ci_attempts(&self) -> Result<Vec<CiAttemptRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT source, repository, pipeline, run_id, attempt, branch, result, started_at, completed_at
+            "SELECT source, repository, pipeline, run_id, attempt, branch, result, started_at, completed_at, coverage
              FROM ci_attempts ORDER BY completed_at, source, repository, run_id, attempt",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -100,6 +105,7 @@ impl Reader<'_> {
                 result: r.get(6)?,
                 started_at: r.get(7)?,
                 completed_at: r.get(8)?,
+                coverage: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::collector::{CollectContext, CollectError, ErrorKind};
+use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
 use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
-use crate::sources::forge::{self, ForgeSettings};
+use crate::sources::forge::{self, day, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
 use parse::Run;
 
@@ -131,10 +131,20 @@ impl GithubCollector {
         let mut runs = CiRuns::default();
         let mut names = self.settings.repositories.clone();
         if let Some(org) = &self.settings.organisation {
-            for name in self
-                .organisation_repositories(org, old, &mut cursors, &cancel)
-                .await?
-            {
+            let url = format!(
+                "{}/orgs/{org}/repos?per_page=100&type=all",
+                self.settings.api_url
+            );
+            let listed =
+                forge::cached_listing(&self.client, &url, old, &mut cursors, &cancel, |body| {
+                    Ok(parse::repositories_page(body)?
+                        .into_iter()
+                        .filter(|(_, _, archived)| !archived)
+                        .map(|(name, _, _)| name)
+                        .collect())
+                })
+                .await?;
+            for name in listed {
                 if !names.contains(&name) {
                     names.push(name);
                 }
@@ -155,83 +165,6 @@ impl GithubCollector {
             cursors,
         })
     }
-
-    /// The organisation's repositories, archived ones aside; unchanged (304) answers reuse the
-    /// list kept in the cursors.
-    async fn organisation_repositories(
-        &self,
-        org: &str,
-        old: &Cursors,
-        cursors: &mut Cursors,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<String>, CollectError> {
-        const KEY: &str = "organisation repositories";
-        let url = format!(
-            "{}/orgs/{org}/repos?per_page=100&type=all",
-            self.settings.api_url
-        );
-        let validators = Validators::from_cursors(old, &url);
-        let names: Vec<String> = match self.client.get(&url, &validators, cancel).await? {
-            Fetched::NotModified => {
-                validators.to_cursors(cursors, &url);
-                let kept = old.get(KEY).cloned().unwrap_or_default();
-                cursors.insert(KEY.into(), kept.clone());
-                return Ok(kept.lines().map(String::from).collect());
-            }
-            Fetched::Body {
-                body,
-                validators,
-                mut next,
-                ..
-            } => {
-                let mut list = parse::repositories_page(&body).map_err(decode_error(&url))?;
-                let mut pages = 1;
-                while let Some(page) = next.take() {
-                    if pages >= 100 {
-                        break;
-                    }
-                    match self
-                        .client
-                        .get(&page, &Validators::default(), cancel)
-                        .await?
-                    {
-                        Fetched::Body { body, next: n, .. } => {
-                            list.extend(
-                                parse::repositories_page(&body).map_err(decode_error(&page))?,
-                            );
-                            next = n;
-                            pages += 1;
-                        }
-                        Fetched::NotModified => break,
-                    }
-                }
-                validators.to_cursors(cursors, &url);
-                list.into_iter()
-                    .filter(|(_, _, archived)| !archived)
-                    .map(|(name, _, _)| name)
-                    .collect()
-            }
-        };
-        cursors.insert(KEY.into(), names.join("\n"));
-        Ok(names)
-    }
-}
-
-fn decode_error(url: &str) -> impl Fn(String) -> CollectError + '_ {
-    move |e| {
-        CollectError::new(
-            ErrorKind::DecodeFailed,
-            format!("{}: {e}", crate::sources::http::shown_url(url)),
-        )
-    }
-}
-
-/// `YYYY-MM-DD` of a time (UTC).
-fn day(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 /// One repository's part of a collection.
@@ -461,19 +394,7 @@ impl Repository<'_> {
             started_at: run.started_at,
             // GitHub runs have no completion time: a finished attempt's last update is it.
             completed_at: run.updated_at.max(run.started_at),
+            coverage: None,
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

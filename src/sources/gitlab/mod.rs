@@ -1,0 +1,326 @@
+//! The `gitlab` source: pipelines of the configured projects (or of every project of a group
+//! and its subgroups), GitLab REST v4, as `CiRuns` facts with their coverage.
+//!
+//! Per project, a collection asks for the first page of pipelines ordered by last update,
+//! conditionally on the validators of the last answer. When it changed, it reads back to the
+//! project's watermark (the newest update it has seen): a pipeline that changes later, one
+//! that finishes or is retried, moves above the watermark and is read again. Each finished
+//! pipeline not read yet costs one request for its details (start, finish, coverage, user).
+//! A GitLab pipeline is one run with one attempt: a retried job changes the pipeline, whose
+//! fact is then replaced.
+
+pub mod parse;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::collector::{CollectContext, CollectError};
+use crate::config::{Secret, Section};
+use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
+use crate::sources::forge::{self, decode_error, urlencode, ForgeSettings};
+use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+
+pub const DEFAULT_API_URL: &str = "https://gitlab.com/api/v4";
+
+/// The keys a `gitlab` source reads (beside the forge keys).
+pub const KEYS: &[&str] = &["api_url", "token", "token_file", "group", "projects"];
+
+#[derive(Debug, Clone)]
+pub struct GitlabSettings {
+    pub api_url: String,
+    pub token: Option<Secret>,
+    /// Every project of this group and its subgroups (archived ones aside).
+    pub group: Option<String>,
+    /// Project paths (`group/sub/project`).
+    pub projects: Vec<String>,
+    pub forge: ForgeSettings,
+}
+
+pub fn decode(s: &mut Section) -> Option<GitlabSettings> {
+    let mut ok = true;
+    let api_url = match s.url("api_url", &["https", "http"]) {
+        Some(url) => url.expose().trim_end_matches('/').to_string(),
+        None => {
+            ok &= !s.has("api_url");
+            DEFAULT_API_URL.to_string()
+        }
+    };
+    let token = s.secret("token");
+    let group = s.string("group");
+    let projects = s.strings("projects").unwrap_or_default();
+    for p in &projects {
+        if !p.contains('/') || p.split('/').any(str::is_empty) {
+            s.problem(
+                "projects",
+                format!("`{p}` is not a project path: expected `group/project`"),
+            );
+            ok = false;
+        }
+    }
+    if group.is_none() && projects.is_empty() {
+        s.problem_here("a gitlab source needs `projects` (group/project paths) or `group`");
+        ok = false;
+    }
+    let forge = forge::decode(s);
+    let forge = forge?;
+    ok.then_some(GitlabSettings {
+        api_url,
+        token,
+        group,
+        projects,
+        forge,
+    })
+}
+
+pub struct GitlabCollector {
+    name: String,
+    settings: GitlabSettings,
+    client: Client,
+}
+
+impl GitlabCollector {
+    pub fn new(name: &str, settings: &GitlabSettings) -> Result<Self, CollectError> {
+        let auth = match &settings.token {
+            Some(token) => Auth::Header {
+                name: "PRIVATE-TOKEN".into(),
+                token: token.clone(),
+            },
+            None => Auth::None,
+        };
+        let client = Client::new(HttpConfig {
+            auth,
+            ca_bundle: settings.forge.ca_file.clone(),
+            client_identity: settings.forge.client_certificate_file.clone(),
+            ..HttpConfig::default()
+        })?;
+        Ok(GitlabCollector {
+            name: name.to_string(),
+            settings: settings.clone(),
+            client,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
+        let now = chrono::Utc::now().timestamp();
+        forge::block_on(&ctx.cancel, |token| {
+            self.collect_async(&ctx.cursors, now, token)
+        })
+    }
+
+    async fn collect_async(
+        &self,
+        old: &Cursors,
+        now: i64,
+        cancel: CancellationToken,
+    ) -> Result<Collection, CollectError> {
+        let mut cursors = Cursors::new();
+        let mut runs = CiRuns::default();
+        let mut names = self.settings.projects.clone();
+        if let Some(group) = &self.settings.group {
+            let url = format!(
+                "{}/groups/{}/projects?include_subgroups=true&archived=false&per_page=100&order_by=id&sort=asc",
+                self.settings.api_url,
+                urlencode(group)
+            );
+            let listed =
+                forge::cached_listing(&self.client, &url, old, &mut cursors, &cancel, |body| {
+                    Ok(parse::projects_page(body)?
+                        .into_iter()
+                        .filter(|(_, _, archived)| !archived)
+                        .map(|(path, _, _)| path)
+                        .collect())
+                })
+                .await?;
+            for name in listed {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        for name in &names {
+            let project = Project { name, old, now };
+            let (default_branch, attempts) = project.collect(self, &mut cursors, &cancel).await?;
+            runs.repositories.push(CiRepository {
+                name: name.clone(),
+                default_branch,
+            });
+            runs.attempts.extend(attempts);
+        }
+        Ok(Collection {
+            source: self.name.clone(),
+            sets: vec![FactSet::CiRuns(runs)],
+            cursors,
+        })
+    }
+}
+
+/// One project's part of a collection.
+struct Project<'a> {
+    name: &'a str,
+    old: &'a Cursors,
+    now: i64,
+}
+
+impl Project<'_> {
+    fn key(&self, what: &str) -> String {
+        format!("{what} {}", self.name)
+    }
+
+    fn base(&self, c: &GitlabCollector) -> String {
+        format!("{}/projects/{}", c.settings.api_url, urlencode(self.name))
+    }
+
+    async fn collect(
+        &self,
+        c: &GitlabCollector,
+        cursors: &mut Cursors,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Vec<CiAttempt>), CollectError> {
+        let forge = &c.settings.forge;
+        let (since_key, done_key, branch_key) = (
+            self.key("since"),
+            self.key("done"),
+            self.key("default_branch"),
+        );
+        // The watermark: the newest update seen, and the pipelines of that second already read.
+        let since: i64 = self
+            .old
+            .get(&since_key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.now - forge.history.as_secs() as i64);
+        let done: Vec<u64> = self
+            .old
+            .get(&done_key)
+            .map(|v| v.split(',').filter_map(|id| id.parse().ok()).collect())
+            .unwrap_or_default();
+        let default_branch = match self.old.get(&branch_key) {
+            Some(b) => b.clone(),
+            None => {
+                let url = self.base(c);
+                match c.client.get(&url, &Validators::default(), cancel).await? {
+                    Fetched::Body { body, .. } => {
+                        parse::project_body(&body).map_err(decode_error(&url))?.1
+                    }
+                    Fetched::NotModified => "main".into(),
+                }
+            }
+        };
+        let ref_filter = match &forge.branches {
+            None => format!("&ref={}", urlencode(&default_branch)),
+            Some(_) => String::new(),
+        };
+        let url = format!(
+            "{}/pipelines?per_page=100&order_by=updated_at&sort=desc{ref_filter}",
+            self.base(c)
+        );
+        let keep = |cursors: &mut Cursors, since: i64, done: &[u64]| {
+            cursors.insert(since_key.clone(), since.to_string());
+            let ids: Vec<String> = done.iter().map(u64::to_string).collect();
+            cursors.insert(done_key.clone(), ids.join(","));
+            cursors.insert(branch_key.clone(), default_branch.clone());
+        };
+        let validators = Validators::from_cursors(self.old, &url);
+        let (first, new_validators, mut next) =
+            match c.client.get(&url, &validators, cancel).await? {
+                Fetched::NotModified => {
+                    validators.to_cursors(cursors, &url);
+                    keep(cursors, since, &done);
+                    return Ok((default_branch, Vec::new()));
+                }
+                Fetched::Body {
+                    body,
+                    validators,
+                    next,
+                    ..
+                } => (body, validators, next),
+            };
+        let mut pages = vec![parse::pipelines_page(&first).map_err(decode_error(&url))?];
+        while let Some(page) = next.take() {
+            if pages
+                .last()
+                .is_some_and(|p| p.iter().any(|x| x.updated_at < since))
+            {
+                break;
+            }
+            if pages.len() >= forge.max_pages {
+                next = Some(page);
+                break;
+            }
+            if let Fetched::Body { body, next: n, .. } =
+                c.client.get(&page, &Validators::default(), cancel).await?
+            {
+                pages.push(parse::pipelines_page(&body).map_err(decode_error(&page))?);
+                next = n;
+            }
+        }
+        let truncated = next.is_some();
+        let mut attempts = Vec::new();
+        let mut newest = since;
+        let mut newest_done: Vec<u64> = done.clone();
+        for p in pages.iter().flatten() {
+            let already = p.updated_at < since || (p.updated_at == since && done.contains(&p.id));
+            if already {
+                continue;
+            }
+            if p.updated_at > newest {
+                newest = p.updated_at;
+                newest_done.clear();
+            }
+            let pipeline_name = if p.source.is_empty() {
+                "pipeline"
+            } else {
+                &p.source
+            };
+            if !parse::finished(&p.status)
+                || !forge.wants_pipeline(pipeline_name)
+                || !forge.wants_branch(&p.branch, &default_branch)
+            {
+                continue;
+            }
+            let detail_url = format!("{}/pipelines/{}", self.base(c), p.id);
+            let d = match c
+                .client
+                .get(&detail_url, &Validators::default(), cancel)
+                .await?
+            {
+                Fetched::Body { body, .. } => {
+                    parse::pipeline_body(&body).map_err(decode_error(&detail_url))?
+                }
+                Fetched::NotModified => p.clone(),
+            };
+            if p.updated_at == newest {
+                newest_done.push(p.id);
+            }
+            let completed_at = d.finished_at.unwrap_or(d.updated_at);
+            attempts.push(CiAttempt {
+                repository: self.name.to_string(),
+                pipeline: pipeline_name.to_string(),
+                run_id: p.id.to_string(),
+                attempt: 1,
+                branch: p.branch.clone(),
+                sha: p.sha.clone(),
+                event: p.source.clone(),
+                actor: d
+                    .user
+                    .as_ref()
+                    .map(|u| format!("@{}", u.to_ascii_lowercase()))
+                    .unwrap_or_default(),
+                result: parse::result_of(&d.status).to_string(),
+                started_at: d.started_at.unwrap_or(d.created_at).min(completed_at),
+                completed_at,
+                coverage: d.coverage,
+            });
+        }
+        if truncated {
+            // The rest waits for the next collection: the watermark stays, and no validators.
+            keep(cursors, since, &done);
+        } else {
+            new_validators.to_cursors(cursors, &url);
+            keep(cursors, newest, &newest_done);
+        }
+        Ok((default_branch, attempts))
+    }
+}

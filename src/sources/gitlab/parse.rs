@@ -1,0 +1,192 @@
+//! Pure parsers of GitLab REST v4 answers (shapes as GitLab documents them), tested on literal
+//! fixtures.
+
+use serde_json::Value;
+
+use crate::sources::forge::parse_time;
+
+/// A pipeline of `GET /projects/:id/pipelines` (the list) or `…/pipelines/:id` (the detail,
+/// which adds `started_at`, `finished_at`, `coverage` and `user`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub id: u64,
+    pub sha: String,
+    pub branch: String,
+    pub status: String,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// `coverage` as a ratio (GitLab gives a percentage string such as `"87.50"`).
+    pub coverage: Option<f64>,
+    pub user: Option<String>,
+}
+
+/// Statuses of a pipeline that will not change by themselves.
+pub fn finished(status: &str) -> bool {
+    matches!(
+        status,
+        "success" | "failed" | "canceled" | "skipped" | "manual"
+    )
+}
+
+/// A status in the shared result vocabulary (`facts::CI_RESULTS`).
+pub fn result_of(status: &str) -> &'static str {
+    match status {
+        "success" => "success",
+        "failed" => "failure",
+        "canceled" => "cancelled",
+        "skipped" => "skipped",
+        "manual" => "action_required",
+        _ => "other",
+    }
+}
+
+/// `"87.50"` → 0.875; anything else (null, empty, out of range) → none.
+pub fn coverage(v: &Value) -> Option<f64> {
+    let pct = match v {
+        Value::String(s) => s.trim().trim_end_matches('%').parse::<f64>().ok()?,
+        Value::Number(n) => n.as_f64()?,
+        _ => return None,
+    };
+    (0.0..=100.0).contains(&pct).then_some(pct / 100.0)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn time(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_str).and_then(parse_time)
+}
+
+pub fn pipeline(v: &Value) -> Result<Pipeline, String> {
+    let id = v
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or("a pipeline without a numeric `id`")?;
+    let created_at = time(v, "created_at").ok_or(format!("pipeline {id}: no `created_at`"))?;
+    let user = v
+        .get("user")
+        .filter(|u| u.is_object())
+        .map(|u| text(u, "username"))
+        .filter(|u| !u.is_empty());
+    Ok(Pipeline {
+        id,
+        sha: text(v, "sha"),
+        branch: text(v, "ref"),
+        status: text(v, "status"),
+        source: text(v, "source"),
+        created_at,
+        updated_at: time(v, "updated_at").unwrap_or(created_at),
+        started_at: time(v, "started_at"),
+        finished_at: time(v, "finished_at"),
+        coverage: v.get("coverage").and_then(coverage),
+        user,
+    })
+}
+
+pub fn pipelines_page(body: &[u8]) -> Result<Vec<Pipeline>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of pipelines")?
+        .iter()
+        .map(pipeline)
+        .collect()
+}
+
+pub fn pipeline_body(body: &[u8]) -> Result<Pipeline, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    pipeline(&v)
+}
+
+/// A project: (path with namespace, default branch, archived).
+pub fn project(v: &Value) -> Result<(String, String, bool), String> {
+    let path = text(v, "path_with_namespace");
+    if path.is_empty() {
+        return Err("a project without `path_with_namespace`".into());
+    }
+    let branch = text(v, "default_branch");
+    let archived = v.get("archived").and_then(Value::as_bool).unwrap_or(false);
+    Ok((
+        path,
+        if branch.is_empty() {
+            "main".into()
+        } else {
+            branch
+        },
+        archived,
+    ))
+}
+
+pub fn project_body(body: &[u8]) -> Result<(String, String, bool), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    project(&v)
+}
+
+pub fn projects_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of projects")?
+        .iter()
+        .map(project)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trimmed from the examples of GitLab's pipelines API documentation.
+    const LIST: &str = r#"[
+      {"id": 47, "iid": 12, "project_id": 1, "status": "pending", "source": "push", "ref": "new-pipeline",
+       "sha": "a91957a858320c0e17f3a0eca7cfacbff50ea29a", "web_url": "https://example.com/foo/bar/pipelines/47",
+       "created_at": "2016-08-11T11:28:34.085Z", "updated_at": "2016-08-11T11:32:35.169Z"},
+      {"id": 48, "iid": 13, "project_id": 1, "status": "success", "source": "web", "ref": "new-pipeline",
+       "sha": "eb94b618fb5865b26e80fdd8ae531b7a63ad851a", "web_url": "https://example.com/foo/bar/pipelines/48",
+       "created_at": "2016-08-12T10:06:04.561Z", "updated_at": "2016-08-12T10:09:56.223Z"}
+    ]"#;
+
+    const DETAIL: &str = r#"{
+      "id": 46, "iid": 11, "project_id": 1, "status": "failed", "ref": "main",
+      "sha": "a91957a858320c0e17f3a0eca7cfacbff50ea29a", "before_sha": "a91957a858320c0e17f3a0eca7cfacbff50ea29a",
+      "tag": false, "yaml_errors": null,
+      "user": {"name": "Administrator", "username": "root", "id": 1, "state": "active"},
+      "created_at": "2016-08-11T11:28:34.085Z", "updated_at": "2016-08-11T11:32:35.169Z",
+      "started_at": "2016-08-11T11:28:36.085Z", "finished_at": "2016-08-11T11:32:35.145Z",
+      "committed_at": null, "duration": 123.65, "queued_duration": 0.010, "coverage": "30.00",
+      "web_url": "https://example.com/foo/bar/pipelines/46"
+    }"#;
+
+    #[test]
+    fn pipelines_and_their_details() {
+        let list = pipelines_page(LIST.as_bytes()).unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(!finished(&list[0].status) && finished(&list[1].status));
+        assert_eq!(list[1].branch, "new-pipeline");
+        let d = pipeline_body(DETAIL.as_bytes()).unwrap();
+        assert_eq!(result_of(&d.status), "failure");
+        assert_eq!(d.coverage, Some(0.3));
+        assert_eq!(d.user.as_deref(), Some("root"));
+        assert_eq!(d.finished_at.unwrap() - d.started_at.unwrap(), 239);
+    }
+
+    #[test]
+    fn coverage_strings_and_statuses() {
+        assert_eq!(coverage(&Value::String("87.5".into())), Some(0.875));
+        assert_eq!(coverage(&Value::String("".into())), None);
+        assert_eq!(coverage(&Value::String("120".into())), None);
+        assert_eq!(coverage(&Value::Null), None);
+        assert_eq!(result_of("canceled"), "cancelled");
+        assert_eq!(result_of("manual"), "action_required");
+        assert!(!finished("running") && !finished("waiting_for_resource"));
+        assert!(pipelines_page(b"{}").is_err());
+        assert!(pipeline_body(b"{\"id\": 1}").is_err());
+        assert_eq!(
+            projects_page(br#"[{"path_with_namespace": "g/s/p", "default_branch": "trunk"}]"#)
+                .unwrap(),
+            vec![("g/s/p".to_string(), "trunk".to_string(), false)]
+        );
+    }
+}
