@@ -9,7 +9,7 @@ use std::time::Duration;
 use mlsteward::store::Store;
 use yaml_rust2::YamlLoader;
 
-use crate::fake_forge::{Attempt, FakeGithub, Run};
+use crate::fake_forge::{Attempt, FakeGithub, FakeGitlab, Pipeline, Run};
 use crate::git_source::build_fixture;
 use crate::support::*;
 
@@ -130,15 +130,59 @@ fn fake_github(now: i64) -> FakeGithub {
     gh
 }
 
+/// A fake GitLab whose `acme/feature-store-views` reported 85 % coverage every day for ten
+/// days and 80 % today, so the coverage panels have data and the coverage alert fires.
+fn fake_gitlab(now: i64) -> FakeGitlab {
+    let day = 86_400;
+    let mut pipelines: Vec<Pipeline> = (1..=10)
+        .map(|d| {
+            let end = now - d * day - 3600;
+            Pipeline {
+                id: d as u64,
+                branch: "main",
+                source: "push",
+                status: "success",
+                created: end - 900,
+                started: end - 600,
+                finished: Some(end),
+                updated: end,
+                coverage: Some("85.00"),
+            }
+        })
+        .collect();
+    let end = now - 1800;
+    pipelines.push(Pipeline {
+        id: 11,
+        branch: "main",
+        source: "push",
+        status: "success",
+        created: end - 900,
+        started: end - 600,
+        finished: Some(end),
+        updated: end,
+        coverage: Some("80.00"),
+    });
+    let gl = FakeGitlab::start(None, 100);
+    gl.with(|s| {
+        s.projects.insert(
+            "acme/feature-store-views".into(),
+            ("main".into(), pipelines),
+        );
+    });
+    gl
+}
+
 #[test]
 fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let gh = fake_github(now());
+    let gl = fake_gitlab(now());
     let (_repo, config) = build_fixture(
         dir.path(),
         &format!(
-            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    schedule: 10s\n",
-            gh.url()
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n",
+            gh.url(),
+            gl.url()
         ),
     );
     let text = std::fs::read_to_string(&config).unwrap();
@@ -146,7 +190,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         &config,
         text.replacen(
             "    paths: [\"src/**\"]\n",
-            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n",
+            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n      coverage: 0.9\n",
             1,
         ),
     )
