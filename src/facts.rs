@@ -203,6 +203,8 @@ pub struct CiAttempt {
     pub completed_at: i64,
     /// Line coverage the run reported, as a ratio from 0 to 1 (GitLab's pipeline coverage).
     pub coverage: Option<f64>,
+    /// (total, failed, skipped) tests of the run's test report, when it has one (Jenkins).
+    pub tests: Option<(u64, u64, u64)>,
 }
 
 /// The result vocabulary every forge maps onto (GitHub's conclusions, plus Jenkins's

@@ -645,3 +645,139 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
         response
     }
 }
+
+/// A Jenkins build in the JSON API's shape; `result` is `None` while building.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub number: u64,
+    pub result: Option<&'static str>,
+    pub timestamp: i64,
+    pub duration: i64,
+    pub tests: Option<(u64, u64, u64)>,
+}
+
+#[derive(Default)]
+pub struct JenkinsState {
+    /// Job path (`ml/feature-store/main`, as in `/job/ml/job/feature-store/job/main/`) → builds.
+    pub builds: BTreeMap<String, Vec<Build>>,
+    /// The `jobs` tree the root answers, with `URL` standing for the server's address.
+    pub tree: String,
+    /// `Basic …` credentials required, when set.
+    pub basic: Option<String>,
+    pub log: Vec<(String, u16, Instant)>,
+}
+
+/// Jenkins's JSON API: the job tree at `/api/json`, builds at `/job/…/api/json`, basic auth.
+#[derive(Clone)]
+pub struct FakeJenkins {
+    pub state: Arc<Mutex<JenkinsState>>,
+    pub server: Arc<FakeServer>,
+}
+
+impl FakeJenkins {
+    pub fn start(user_and_token: Option<(&str, &str)>) -> FakeJenkins {
+        let state = Arc::new(Mutex::new(JenkinsState {
+            basic: user_and_token
+                .map(|(u, t)| format!("Basic {}", base64(format!("{u}:{t}").as_bytes()))),
+            ..JenkinsState::default()
+        }));
+        let s = state.clone();
+        let base: Arc<Mutex<String>> = Arc::default();
+        let b = base.clone();
+        let server = FakeServer::start(Arc::new(move |r| {
+            let base = b.lock().unwrap().clone();
+            let mut st = s.lock().unwrap();
+            let response = jenkins_answer(&st, &base, r);
+            st.log
+                .push((r.path.clone(), response.status, Instant::now()));
+            response
+        }));
+        *base.lock().unwrap() = server.url();
+        FakeJenkins {
+            state,
+            server: Arc::new(server),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut JenkinsState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+fn jenkins_answer(st: &JenkinsState, base: &str, r: &Request) -> Response {
+    if let Some(basic) = &st.basic {
+        if r.headers.get("authorization") != Some(basic) {
+            return Response {
+                status: 401,
+                headers: vec![],
+                body: b"Unauthorized".to_vec(),
+            };
+        }
+    }
+    if r.path == "/api/json" {
+        let tree: Value = serde_json::from_str(&st.tree.replace("URL", base)).unwrap();
+        return Response::json(200, &tree);
+    }
+    let Some(job) = r.path.strip_suffix("/api/json") else {
+        return Response::json(404, &json!({}));
+    };
+    let path: Vec<String> = job
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter(|c| c[0] == "job" && c.len() == 2)
+        .map(|c| percent_decode(c[1]))
+        .collect();
+    match st.builds.get(&path.join("/")) {
+        Some(builds) => {
+            let mut list: Vec<&Build> = builds.iter().collect();
+            list.sort_by_key(|b| std::cmp::Reverse(b.number));
+            let builds: Vec<Value> = list
+                .iter()
+                .take(50)
+                .map(|b| {
+                    let mut actions = vec![json!({})];
+                    if let Some((t, f, s)) = b.tests {
+                        actions.push(json!({"_class": "hudson.tasks.junit.TestResultAction", "totalCount": t, "failCount": f, "skipCount": s}));
+                    }
+                    json!({
+                        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+                        "number": b.number, "result": b.result, "building": b.result.is_none(),
+                        "timestamp": b.timestamp * 1000, "duration": if b.result.is_some() { b.duration * 1000 } else { 0 },
+                        "actions": actions,
+                    })
+                })
+                .collect();
+            Response::json(
+                200,
+                &json!({"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "builds": builds}),
+            )
+        }
+        None => Response::json(404, &json!({})),
+    }
+}
+
+/// Standard base64 (for `Basic` credentials), so the fake needs no extra crate.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -540,3 +540,142 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
     assert_eq!(count(&text, "success"), 3.0);
     assert_eq!(count(&text, "failure"), 1.0);
 }
+
+fn build(
+    number: u64,
+    result: Option<&'static str>,
+    completed: i64,
+    tests: Option<(u64, u64, u64)>,
+) -> Build {
+    Build {
+        number,
+        result,
+        timestamp: completed - 600,
+        duration: 600,
+        tests,
+    }
+}
+
+#[test]
+fn jenkins_builds_of_folders_and_multibranch_projects_worked_out_by_hand() {
+    assert_eq!(base64(b"ci:tok"), "Y2k6dG9r");
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let t = |h: i64| now - h * HOUR;
+    let jenkins = FakeJenkins::start(Some(("ci", "api-token")));
+    jenkins.with(|s| {
+        s.tree = r#"{"_class": "hudson.model.Hudson", "jobs": [
+          {"_class": "hudson.model.FreeStyleProject", "name": "nightly-eval", "url": "URL/job/nightly-eval/"},
+          {"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": "ml", "url": "URL/job/ml/", "jobs": [
+            {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": "feature-store",
+             "url": "URL/job/ml/job/feature-store/", "jobs": [
+               {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "main", "url": "URL/job/ml/job/feature-store/job/main/"},
+               {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "feature%2Fx", "url": "URL/job/ml/job/feature-store/job/feature%252Fx/"}
+            ]}
+          ]}
+        ]}"#
+        .into();
+        s.builds.insert(
+            "ml/feature-store/main".into(),
+            vec![
+                build(1, Some("SUCCESS"), t(50), None),
+                build(2, Some("FAILURE"), t(40), None),
+                build(3, Some("UNSTABLE"), t(30), Some((40, 2, 3))),
+                build(4, Some("ABORTED"), t(20), None),
+                build(5, Some("SUCCESS"), t(10), Some((40, 0, 1))),
+                build(6, None, t(1), None),
+            ],
+        );
+        s.builds.insert(
+            "ml/feature-store/feature%2Fx".into(),
+            vec![build(1, Some("FAILURE"), t(3), None)],
+        );
+        s.builds
+            .insert("nightly-eval".into(), vec![build(7, Some("SUCCESS"), t(5), None)]);
+    });
+    std::fs::write(dir.path().join("token"), "api-token\n").unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: jk\n    type: jenkins\n    url: {}\n    username: ci\n    token_file: token\n    windows: [28d]\n",
+            jenkins.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let main = "asset=\"feature-store\",pipeline=\"feature-store\",branch=\"main\"";
+    let count = |text: &str, result: &str| {
+        sample(
+            text,
+            &format!("mlsteward_ci_runs_total{{{main},result=\"{result}\"}}"),
+        )
+        .unwrap()
+    };
+    assert_eq!(count(&text, "success"), 2.0);
+    assert_eq!(count(&text, "failure"), 1.0);
+    assert_eq!(count(&text, "unstable"), 1.0);
+    assert_eq!(count(&text, "cancelled"), 1.0);
+    assert!(
+        !text.contains("feature/x"),
+        "another branch than the default"
+    );
+    // UNSTABLE is failure-like: 2 of 4. The streak #2 (−40 h) … #5 (−10 h): 30 h.
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mlsteward_ci_success_ratio{{{main},window=\"28d\"}}")
+        ),
+        Some(0.5)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mlsteward_ci_recovery_seconds_sum{{{main}}}")
+        ),
+        Some((30 * HOUR) as f64)
+    );
+    // The newest test report, #5's: 40 tests, one skipped.
+    for (outcome, n) in [("passed", 39.0), ("failed", 0.0), ("skipped", 1.0)] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_ci_tests{{{main},outcome=\"{outcome}\"}}")
+            ),
+            Some(n),
+            "{outcome}"
+        );
+    }
+    // A plain job builds the default branch; its asset is its own name.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_ci_runs_total{asset=\"nightly-eval\",pipeline=\"nightly-eval\",branch=\"main\",result=\"success\"}"
+        ),
+        Some(1.0)
+    );
+
+    // #6 finishes and a rebuild (#8) fails: each counted once, the rest not again.
+    jenkins.with(|s| {
+        let builds = s.builds.get_mut("ml/feature-store/main").unwrap();
+        builds[5] = build(6, Some("SUCCESS"), now - 600, None);
+        builds.push(build(8, Some("FAILURE"), now - 60, None));
+    });
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(count(&text, "success"), 3.0);
+    assert_eq!(count(&text, "failure"), 2.0);
+    assert_eq!(count(&text, "unstable"), 1.0);
+
+    // Wrong credentials: auth_failed, nothing lost.
+    jenkins.with(|s| s.basic = Some("Basic bm9ib2R5Om5vbmU=".into()));
+    let (ok, after) = collect_once(&config, &storage);
+    assert!(!ok);
+    assert_eq!(count(&after, "success"), 3.0);
+    assert_eq!(
+        sample(&after, "mlsteward_collector_errors_total{collector=\"jenkins\",source=\"jk\",error_kind=\"auth_failed\"}"),
+        Some(1.0)
+    );
+}

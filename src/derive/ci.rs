@@ -342,9 +342,27 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "The asset's coverage target from the catalog (`targets.coverage`).",
     );
+    let mut tests = Family::new(
+        "mlsteward_ci_tests",
+        MetricType::Gauge,
+        "Tests of the newest finished attempt that had a test report (Jenkins JUnit reports), by outcome: passed, failed, skipped.",
+    );
     for (key, s) in &series {
         if let Some(c) = last_coverage(&s.attempts, i64::MIN, i64::MAX) {
             coverage.push(labels(key), c);
+        }
+        let newest = s
+            .attempts
+            .iter()
+            .filter_map(|a| Some((a.completed_at, a.tests?)))
+            .max_by_key(|(at, _)| *at);
+        if let Some((_, (total, failed, skipped))) = newest {
+            let passed = total.saturating_sub(failed + skipped);
+            for (outcome, n) in [("passed", passed), ("failed", failed), ("skipped", skipped)] {
+                let mut l = labels(key);
+                l.push(("outcome", outcome.to_string()));
+                tests.push(l, n as f64);
+            }
         }
     }
     let assets: BTreeSet<&String> = asset_default.keys().collect();
@@ -388,6 +406,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         asset_baseline,
         asset_target,
         coverage,
+        tests,
         asset_coverage,
         asset_coverage_baseline,
         asset_coverage_target,
@@ -410,6 +429,7 @@ mod tests {
             started_at: completed_at - 60,
             completed_at,
             coverage: None,
+            tests: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod git;
 pub mod github;
 pub mod gitlab;
 pub mod http;
+pub mod jenkins;
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ use crate::facts::Collection;
 use git::GitCollector;
 use github::GithubCollector;
 use gitlab::GitlabCollector;
+use jenkins::JenkinsCollector;
 
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
@@ -43,6 +45,7 @@ pub enum Settings {
     Git(git::GitSettings),
     Github(github::GithubSettings),
     Gitlab(gitlab::GitlabSettings),
+    Jenkins(jenkins::JenkinsSettings),
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
             Settings::Git(_) => None,
             Settings::Github(g) => Some(&g.forge),
             Settings::Gitlab(g) => Some(&g.forge),
+            Settings::Jenkins(j) => Some(&j.forge),
         }
     }
 }
@@ -61,15 +65,17 @@ pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &["git", "github", "gitlab"];
+    const KINDS: &'static [&'static str] = &["git", "github", "gitlab", "jenkins"];
 
     fn keys(kind: &str) -> &'static [&'static str] {
         static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
         static GITLAB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        static JENKINS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
         match kind {
             "git" => git::settings::KEYS,
             "github" => GITHUB.get_or_init(|| [github::KEYS, forge::KEYS].concat()),
             "gitlab" => GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS].concat()),
+            "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
             _ => &[],
         }
     }
@@ -79,6 +85,7 @@ impl SourceKinds for Registry {
             "git" => git::settings::decode(section).map(Settings::Git),
             "github" => github::decode(section).map(Settings::Github),
             "gitlab" => gitlab::decode(section).map(Settings::Gitlab),
+            "jenkins" => jenkins::decode(section).map(Settings::Jenkins),
             _ => None,
         }
     }
@@ -89,6 +96,7 @@ pub enum Collector {
     Git(Box<GitCollector>),
     Github(Box<GithubCollector>),
     Gitlab(Box<GitlabCollector>),
+    Jenkins(Box<JenkinsCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -116,6 +124,10 @@ impl Collector {
                 &source.name,
                 gitlab,
             )?))),
+            Settings::Jenkins(jenkins) => Ok(Collector::Jenkins(Box::new(JenkinsCollector::new(
+                &source.name,
+                jenkins,
+            )?))),
         }
     }
 
@@ -142,6 +154,7 @@ impl Collector {
             Collector::Git(_) => None,
             Collector::Github(c) => Some(c.client().stats()),
             Collector::Gitlab(c) => Some(c.client().stats()),
+            Collector::Jenkins(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -153,6 +166,7 @@ impl Collector {
             Collector::Git(c) => c.collect(ctx),
             Collector::Github(c) => c.collect(ctx),
             Collector::Gitlab(c) => c.collect(ctx),
+            Collector::Jenkins(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

@@ -33,6 +33,9 @@ CREATE TABLE ci_attempts (
 ) WITHOUT ROWID;
 "#,
     "ALTER TABLE ci_attempts ADD COLUMN coverage REAL;",
+    "ALTER TABLE ci_attempts ADD COLUMN tests_total INTEGER;
+     ALTER TABLE ci_attempts ADD COLUMN tests_failed INTEGER;
+     ALTER TABLE ci_attempts ADD COLUMN tests_skipped INTEGER;",
 ];
 
 /// Applies one collection's CI facts of source `source` (one transaction is the caller's).
@@ -49,8 +52,8 @@ pub(super) fn apply(
         repo.execute(params![source, r.name, r.default_branch])?;
     }
     let mut attempt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at, coverage)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at, coverage, tests_total, tests_failed, tests_skipped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     for a in &runs.attempts {
         attempt.execute(params![
@@ -66,7 +69,10 @@ pub(super) fn apply(
             a.result,
             a.started_at,
             a.completed_at,
-            a.coverage
+            a.coverage,
+            a.tests.map(|t| t.0 as i64),
+            a.tests.map(|t| t.1 as i64),
+            a.tests.map(|t| t.2 as i64)
         ])?;
     }
     Ok(())
@@ -85,13 +91,16 @@ pub struct CiAttemptRow {
     pub started_at: i64,
     pub completed_at: i64,
     pub coverage: Option<f64>,
+    /// (total, failed, skipped) tests, when the run had a test report.
+    pub tests: Option<(u64, u64, u64)>,
 }
 
 impl Reader<'_> {
     /// Every stored attempt, in completion order (ties by run and attempt).
     pub fn ci_attempts(&self) -> Result<Vec<CiAttemptRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT source, repository, pipeline, run_id, attempt, branch, result, started_at, completed_at, coverage
+            "SELECT source, repository, pipeline, run_id, attempt, branch, result, started_at, completed_at, coverage,
+                    tests_total, tests_failed, tests_skipped
              FROM ci_attempts ORDER BY completed_at, source, repository, run_id, attempt",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -106,6 +115,14 @@ impl Reader<'_> {
                 started_at: r.get(7)?,
                 completed_at: r.get(8)?,
                 coverage: r.get(9)?,
+                tests: match (
+                    r.get::<_, Option<i64>>(10)?,
+                    r.get::<_, Option<i64>>(11)?,
+                    r.get::<_, Option<i64>>(12)?,
+                ) {
+                    (Some(t), Some(f), Some(s)) => Some((t as u64, f as u64, s as u64)),
+                    _ => None,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

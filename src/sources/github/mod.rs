@@ -395,6 +395,7 @@ impl Repository<'_> {
             // GitHub runs have no completion time: a finished attempt's last update is it.
             completed_at: run.updated_at.max(run.started_at),
             coverage: None,
+            tests: None,
         }
     }
 }

@@ -312,6 +312,7 @@ impl Project<'_> {
                 started_at: d.started_at.unwrap_or(d.created_at).min(completed_at),
                 completed_at,
                 coverage: d.coverage,
+                tests: None,
             });
         }
         if truncated {

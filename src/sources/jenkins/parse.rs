@@ -1,0 +1,217 @@
+//! Pure parsers of Jenkins's JSON API (`api/json` with `tree=` projections), tested on literal
+//! fixtures.
+
+use serde_json::Value;
+
+/// A buildable job found under the root: where its builds are and how they are labelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The top-level unit: a plain job's full name, or its multibranch project's.
+    pub repository: String,
+    pub pipeline: String,
+    /// The branch job's name for a multibranch project; `None` for a plain job.
+    pub branch: Option<String>,
+    pub url: String,
+}
+
+/// A build of `…/api/json?tree=builds[…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub number: u64,
+    /// `None` while building.
+    pub result: Option<String>,
+    pub building: bool,
+    /// Milliseconds since the epoch, and milliseconds.
+    pub timestamp_ms: i64,
+    pub duration_ms: i64,
+    /// (total, failed, skipped) from a JUnit test report, when there is one.
+    pub tests: Option<(u64, u64, u64)>,
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// Jenkins encodes branch names in job names (`feature%2Fx`).
+fn decode_name(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&name[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_folder(class: &str) -> bool {
+    class.ends_with(".Folder") || class.ends_with("OrganizationFolder")
+}
+
+fn is_multibranch(class: &str) -> bool {
+    class.ends_with("MultiBranchProject")
+}
+
+/// Every buildable job of the root's `jobs` tree: folders are walked, a multibranch project's
+/// children are its branches.
+pub fn jobs(body: &[u8]) -> Result<Vec<Job>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let list = v
+        .get("jobs")
+        .and_then(Value::as_array)
+        .ok_or("no `jobs` list")?;
+    let mut out = Vec::new();
+    walk(list, "", &mut out);
+    Ok(out)
+}
+
+fn walk(list: &[Value], prefix: &str, out: &mut Vec<Job>) {
+    for item in list {
+        let name = text(item, "name");
+        if name.is_empty() {
+            continue;
+        }
+        let full = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let class = text(item, "_class");
+        let children = item.get("jobs").and_then(Value::as_array);
+        if is_folder(&class) {
+            if let Some(children) = children {
+                walk(children, &full, out);
+            }
+        } else if is_multibranch(&class) {
+            for branch in children.into_iter().flatten() {
+                let b = text(branch, "name");
+                if !b.is_empty() {
+                    out.push(Job {
+                        repository: full.clone(),
+                        pipeline: name.clone(),
+                        branch: Some(decode_name(&b)),
+                        url: text(branch, "url"),
+                    });
+                }
+            }
+        } else {
+            out.push(Job {
+                repository: full.clone(),
+                pipeline: name,
+                branch: None,
+                url: text(item, "url"),
+            });
+        }
+    }
+}
+
+pub fn builds(body: &[u8]) -> Result<Vec<Build>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let list = v
+        .get("builds")
+        .and_then(Value::as_array)
+        .ok_or("no `builds` list")?;
+    list.iter()
+        .map(|b| {
+            let number = b
+                .get("number")
+                .and_then(Value::as_u64)
+                .ok_or("a build without a `number`")?;
+            let tests = b
+                .get("actions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|a| text(a, "_class").ends_with("TestResultAction"))
+                .map(|a| {
+                    let n = |k: &str| a.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    (n("totalCount"), n("failCount"), n("skipCount"))
+                });
+            Ok(Build {
+                number,
+                result: b.get("result").and_then(Value::as_str).map(str::to_string),
+                building: b.get("building").and_then(Value::as_bool).unwrap_or(false),
+                timestamp_ms: b.get("timestamp").and_then(Value::as_i64).unwrap_or(0),
+                duration_ms: b.get("duration").and_then(Value::as_i64).unwrap_or(0),
+                tests,
+            })
+        })
+        .collect()
+}
+
+/// A result in the shared vocabulary (`facts::CI_RESULTS`).
+pub fn result_of(result: &str) -> &'static str {
+    match result {
+        "SUCCESS" => "success",
+        "FAILURE" => "failure",
+        "UNSTABLE" => "unstable",
+        "ABORTED" => "cancelled",
+        "NOT_BUILT" => "skipped",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TREE: &str = r#"{"_class": "hudson.model.Hudson", "jobs": [
+      {"_class": "hudson.model.FreeStyleProject", "name": "nightly-eval", "url": "http://j/job/nightly-eval/"},
+      {"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": "ml", "url": "http://j/job/ml/", "jobs": [
+        {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": "feature-store",
+         "url": "http://j/job/ml/job/feature-store/", "jobs": [
+           {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "main", "url": "http://j/job/ml/job/feature-store/job/main/"},
+           {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "feature%2Fx", "url": "http://j/job/ml/job/feature-store/job/feature%252Fx/"}
+        ]},
+        {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "train", "url": "http://j/job/ml/job/train/"}
+      ]}
+    ]}"#;
+
+    #[test]
+    fn folders_are_walked_and_multibranch_children_are_branches() {
+        let jobs = jobs(TREE.as_bytes()).unwrap();
+        let seen: Vec<(&str, &str, Option<&str>)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.repository.as_str(),
+                    j.pipeline.as_str(),
+                    j.branch.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("nightly-eval", "nightly-eval", None),
+                ("ml/feature-store", "feature-store", Some("main")),
+                ("ml/feature-store", "feature-store", Some("feature/x")),
+                ("ml/train", "train", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn builds_results_and_test_reports() {
+        let body = r#"{"builds": [
+          {"number": 12, "result": null, "building": true, "timestamp": 1700000000000, "duration": 0},
+          {"number": 11, "result": "UNSTABLE", "building": false, "timestamp": 1699990000000, "duration": 120000,
+           "actions": [{}, {"_class": "hudson.tasks.junit.TestResultAction", "totalCount": 40, "failCount": 2, "skipCount": 3}]}
+        ]}"#;
+        let b = builds(body.as_bytes()).unwrap();
+        assert!(b[0].building && b[0].result.is_none());
+        assert_eq!(b[1].tests, Some((40, 2, 3)));
+        assert_eq!(result_of(b[1].result.as_deref().unwrap()), "unstable");
+        assert_eq!(result_of("ABORTED"), "cancelled");
+        assert_eq!(result_of("NOT_BUILT"), "skipped");
+        assert!(builds(b"{\"builds\": [{}]}").is_err());
+        assert!(jobs(b"[]").is_err());
+    }
+}
