@@ -28,6 +28,8 @@ pub enum FactSet {
     Ownership(OwnershipSnapshot),
     /// Finished CI run attempts and the repositories they belong to (every forge).
     CiRuns(CiRuns),
+    /// Reproducibility checks (a CI workflow's jobs; MLflow runs compared with a reference).
+    ReproChecks(Vec<ReproCheck>),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -240,4 +242,18 @@ pub fn ci_class(result: &str) -> CiClass {
         "failure" | "timed_out" | "startup_failure" | "unstable" => CiClass::Failure,
         _ => CiClass::Neutral,
     }
+}
+
+/// One reproducibility check: one environment of one finished attempt of a workflow marked as
+/// the reproducibility check (each matrix job), or one run compared with its group's reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReproCheck {
+    /// The repository (or registry) the check belongs to; its asset is resolved from it.
+    pub repository: String,
+    /// Unique within the repository (`run#attempt#job`).
+    pub check_id: String,
+    /// The matrix value (`linux-py310`), else the job's name.
+    pub environment: String,
+    pub passed: bool,
+    pub checked_at: i64,
 }

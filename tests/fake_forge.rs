@@ -153,6 +153,8 @@ pub struct Attempt {
     pub conclusion: Option<&'static str>,
     pub started: i64,
     pub updated: i64,
+    /// The attempt's jobs: (name, conclusion).
+    pub jobs: Vec<(&'static str, Option<&'static str>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -412,6 +414,32 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                 ));
             }
             response
+        }
+        ["repos", o, n, "actions", "runs", id, "attempts", k, "jobs"] => {
+            let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {
+                return not_found();
+            };
+            let (Ok(id), Ok(k)) = (id.parse::<u64>(), k.parse::<usize>()) else {
+                return not_found();
+            };
+            match runs.iter().find(|run| run.id == id) {
+                Some(run) if k >= 1 && k <= run.attempts.len() => {
+                    let a = &run.attempts[k - 1];
+                    let jobs: Vec<Value> = a
+                        .jobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, conclusion))| {
+                            json!({"id": id * 100 + i as u64, "run_id": id, "run_attempt": k,
+                                   "name": name, "status": if conclusion.is_some() { "completed" } else { "in_progress" },
+                                   "conclusion": conclusion, "started_at": rfc3339(a.started),
+                                   "completed_at": conclusion.map(|_| rfc3339(a.updated))})
+                        })
+                        .collect();
+                    Response::json(200, &json!({"total_count": jobs.len(), "jobs": jobs}))
+                }
+                _ => not_found(),
+            }
         }
         ["repos", o, n, "actions", "runs", id, "attempts", k] => {
             let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {

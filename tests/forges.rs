@@ -18,6 +18,7 @@ fn attempt(conclusion: Option<&'static str>, completed: i64) -> Attempt {
         conclusion,
         started: completed - 600,
         updated: completed,
+        jobs: Vec::new(),
     }
 }
 
@@ -678,4 +679,131 @@ fn jenkins_builds_of_folders_and_multibranch_projects_worked_out_by_hand() {
         sample(&after, "mlsteward_collector_errors_total{collector=\"jenkins\",source=\"jk\",error_kind=\"auth_failed\"}"),
         Some(1.0)
     );
+}
+
+fn with_jobs(mut a: Attempt, jobs: &[(&'static str, &'static str)]) -> Attempt {
+    a.jobs = jobs.iter().map(|(n, c)| (*n, Some(*c))).collect();
+    a
+}
+
+#[test]
+fn reproducibility_checks_are_the_jobs_of_a_marked_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let t = |h: i64| now - h * HOUR;
+    let gh = FakeGithub::start(None, 100);
+    let all = |c: &'static str| {
+        [
+            ("reproduce (linux)", c),
+            ("reproduce (mac)", c),
+            ("lint", "skipped"),
+        ]
+    };
+    gh.with(|s| {
+        s.repos.insert(
+            "acme/churn".into(),
+            (
+                "main".into(),
+                vec![
+                    run(
+                        1,
+                        "reproduce",
+                        "main",
+                        vec![with_jobs(attempt(Some("success"), t(30)), &all("success"))],
+                    ),
+                    run(
+                        2,
+                        "reproduce",
+                        "main",
+                        vec![
+                            with_jobs(attempt(Some("failure"), t(5)), &all("failure")),
+                            with_jobs(attempt(Some("success"), t(4)), &all("success")),
+                        ],
+                    ),
+                    run(
+                        3,
+                        "ci",
+                        "main",
+                        vec![with_jobs(attempt(Some("failure"), t(3)), &all("failure"))],
+                    ),
+                ],
+            ),
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    reproducibility: [reproduce]\ncatalog:\n  - id: churn\n    kind: model\n    targets: {{reproducibility: 0.95}}\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let checks = |text: &str, env: &str, result: &str| {
+        sample(
+            text,
+            &format!("mlsteward_repro_checks_total{{asset=\"churn\",environment=\"{env}\",result=\"{result}\"}}"),
+        )
+    };
+    // linux and mac: run 1 passed, run 2's first attempt failed and its re-run passed. The
+    // skipped `lint` job is no check, and `ci` is not the marked workflow.
+    for env in ["linux", "mac"] {
+        assert_eq!(checks(&text, env, "pass"), Some(2.0), "{env}");
+        assert_eq!(checks(&text, env, "fail"), Some(1.0), "{env}");
+    }
+    assert_eq!(checks(&text, "lint", "pass"), None);
+    // 1d: run 2's two attempts, 2 of 4; 7d adds run 1: 4 of 6.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_repro_pass_ratio{asset=\"churn\",window=\"1d\"}"
+        ),
+        Some(0.5)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_repro_pass_ratio{asset=\"churn\",window=\"7d\"}"
+        ),
+        Some(4.0 / 6.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_reproducibility_target{asset=\"churn\"}"
+        ),
+        Some(0.95)
+    );
+
+    // A new run of the check: only its jobs are read; nothing is counted twice.
+    gh.with(|s| {
+        s.repos.get_mut("acme/churn").unwrap().1.push(run(
+            4,
+            "reproduce",
+            "main",
+            vec![with_jobs(
+                attempt(Some("failure"), t(1)),
+                &[
+                    ("reproduce (linux)", "failure"),
+                    ("reproduce (mac)", "success"),
+                ],
+            )],
+        ));
+    });
+    let mark = gh.log_len();
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    let jobs: Vec<String> = gh
+        .log_since(mark)
+        .into_iter()
+        .filter(|(p, _)| p.contains("/jobs"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(jobs[0].contains("/runs/4/attempts/1/jobs"), "{jobs:?}");
+    assert_eq!(checks(&text, "linux", "fail"), Some(2.0));
+    assert_eq!(checks(&text, "mac", "pass"), Some(3.0));
 }

@@ -96,6 +96,7 @@ fn fake_github(now: i64) -> FakeGithub {
         conclusion: Some(conclusion),
         started: at - 300,
         updated: at,
+        jobs: vec![("reproduce (linux)", Some(conclusion))],
     };
     let run = |id: u64, workflow: &'static str, attempts: Vec<Attempt>| Run {
         id,
@@ -180,7 +181,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let (_repo, config) = build_fixture(
         dir.path(),
         &format!(
-            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n",
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n",
             gh.url(),
             gl.url()
         ),
@@ -190,7 +191,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         &config,
         text.replacen(
             "    paths: [\"src/**\"]\n",
-            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n      coverage: 0.9\n",
+            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n      coverage: 0.9\n      reproducibility: 0.95\n",
             1,
         ),
     )
@@ -231,6 +232,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         "recognition.json",
         "mlsteward-health.json",
         "build-stability.json",
+        "reproducibility.json",
     ] {
         let text =
             std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Context, DAY_SECONDS};
+use super::{daily_baseline, windowed_ratio, Context};
 use crate::exposition::{Family, Histogram, MetricType};
 use crate::facts::{ci_class, CiClass, CI_RESULTS};
 use crate::store::{CiAttemptRow, StoreError};
@@ -20,9 +20,6 @@ pub const DURATION_BUCKETS: [f64; 10] = [
 pub const RECOVERY_BUCKETS: [f64; 10] = [
     300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0,
 ];
-/// Days of history a baseline is the median of, and the fewest that must have a value.
-pub const BASELINE_DAYS: i64 = 28;
-pub const BASELINE_MIN_DAYS: usize = 7;
 
 /// (asset, pipeline, branch): one series of the per-pipeline figures.
 type Key = (String, String, String);
@@ -39,21 +36,18 @@ pub fn success_ratio<'a>(
     from: i64,
     to: i64,
 ) -> Option<f64> {
-    let (mut ok, mut all) = (0u64, 0u64);
-    for a in attempts {
-        if a.completed_at < from || a.completed_at >= to {
-            continue;
-        }
-        match ci_class(&a.result) {
-            CiClass::Success => {
-                ok += 1;
-                all += 1;
-            }
-            CiClass::Failure => all += 1,
-            CiClass::Neutral => {}
-        }
-    }
-    (all > 0).then(|| ok as f64 / all as f64)
+    windowed_ratio(
+        attempts.into_iter().map(|a| {
+            let outcome = match ci_class(&a.result) {
+                CiClass::Success => Some(true),
+                CiClass::Failure => Some(false),
+                CiClass::Neutral => None,
+            };
+            (a.completed_at, outcome)
+        }),
+        from,
+        to,
+    )
 }
 
 /// The median of the daily success ratios over the [`BASELINE_DAYS`] UTC days before `now`'s
@@ -73,28 +67,6 @@ pub fn last_coverage(attempts: &[&CiAttemptRow], from: i64, to: i64) -> Option<f
         .filter_map(|a| Some((a.completed_at, a.coverage?)))
         .max_by_key(|(at, _)| *at)
         .map(|(_, c)| c)
-}
-
-/// The median of `value_of(day start, day end)` over the [`BASELINE_DAYS`] UTC days before
-/// `now`'s day, skipping days without a value; `None` with fewer than [`BASELINE_MIN_DAYS`].
-pub fn daily_baseline(now: i64, value_of: impl Fn(i64, i64) -> Option<f64>) -> Option<f64> {
-    let today = now.div_euclid(DAY_SECONDS) * DAY_SECONDS;
-    let mut values: Vec<f64> = (1..=BASELINE_DAYS)
-        .filter_map(|d| {
-            let from = today - d * DAY_SECONDS;
-            value_of(from, from + DAY_SECONDS)
-        })
-        .collect();
-    if values.len() < BASELINE_MIN_DAYS {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    })
 }
 
 /// Failing streaks of attempts in completion order: the recovery times of the streaks that
@@ -416,6 +388,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::derive::DAY_SECONDS;
 
     fn at(run: &str, attempt: u32, result: &str, completed_at: i64) -> CiAttemptRow {
         CiAttemptRow {

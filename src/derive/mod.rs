@@ -6,7 +6,10 @@
 //! - [`activity`]: active and new contributors, the contributor absence factor;
 //! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset;
 //! - [`ci`]: build stability from every forge's CI facts (ratios, baselines, targets, streaks,
-//!   flaky runs, recovery), for forge sources only.
+//!   flaky runs, recovery), for forge sources only;
+//! - [`repro`]: reproducibility checks, whichever source made them.
+//!
+//! Shared helpers: [`windowed_ratio`] and [`daily_baseline`].
 //!
 //! Every per-person figure is computed over unified people ([`crate::people`]): the store maps
 //! each identity key to its person before counting, so a person with three emails is one person
@@ -16,6 +19,7 @@ mod activity;
 pub mod ci;
 mod contributions;
 mod ownership;
+pub mod repro;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +39,52 @@ pub const OTHER_CONTRIBUTORS: &str = "__other__";
 pub const DAY_SECONDS: i64 = 86_400;
 /// The windows of the windowed gauges, as label value and length.
 pub const WINDOWS: [(&str, i64); 2] = [("30d", 30 * DAY_SECONDS), ("90d", 90 * DAY_SECONDS)];
+
+/// Days of history a baseline is the median of, and the fewest that must have a value.
+pub const BASELINE_DAYS: i64 = 28;
+pub const BASELINE_MIN_DAYS: usize = 7;
+
+/// passes / (passes + failures) among `items` (time, `Some(passed)`, or `None` for an item
+/// that counts in no ratio) whose time is in `[from, to)`; `None` without any.
+pub fn windowed_ratio(
+    items: impl IntoIterator<Item = (i64, Option<bool>)>,
+    from: i64,
+    to: i64,
+) -> Option<f64> {
+    let (mut ok, mut all) = (0u64, 0u64);
+    for (at, outcome) in items {
+        if at < from || at >= to {
+            continue;
+        }
+        if let Some(passed) = outcome {
+            all += 1;
+            ok += passed as u64;
+        }
+    }
+    (all > 0).then(|| ok as f64 / all as f64)
+}
+
+/// The median of `value_of(day start, day end)` over the [`BASELINE_DAYS`] UTC days before
+/// `now`'s day, skipping days without a value; `None` with fewer than [`BASELINE_MIN_DAYS`].
+pub fn daily_baseline(now: i64, value_of: impl Fn(i64, i64) -> Option<f64>) -> Option<f64> {
+    let today = now.div_euclid(DAY_SECONDS) * DAY_SECONDS;
+    let mut values: Vec<f64> = (1..=BASELINE_DAYS)
+        .filter_map(|d| {
+            let from = today - d * DAY_SECONDS;
+            value_of(from, from + DAY_SECONDS)
+        })
+        .collect();
+    if values.len() < BASELINE_MIN_DAYS {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
 
 /// Stable pseudonym: the first 12 hex digits of SHA-256(salt, person id).
 pub fn pseudonym(salt: &str, person: &str) -> String {
@@ -139,6 +189,7 @@ fn families_from(
     out.extend(ownership::families(&cx)?);
     out.extend(activity::families(&cx)?);
     out.extend(ci::families(&cx)?);
+    out.extend(repro::families(&cx)?);
     Ok(out)
 }
 

@@ -17,9 +17,11 @@ use crate::facts::{Collection, Cursors, FactSet};
 mod ci;
 mod git_history;
 mod ownership;
+mod repro;
 
 pub use ci::CiAttemptRow;
 pub use git_history::with_standing_revert;
+pub use repro::ReproRow;
 
 /// Store failures. Each message carries its cause's text (and the store's path, once it is
 /// known), so the cause is not chained again.
@@ -73,6 +75,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("git_history", git_history::MIGRATIONS),
     ("ownership", ownership::MIGRATIONS),
     ("ci", ci::MIGRATIONS),
+    ("repro", repro::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -292,6 +295,7 @@ impl Store {
                     FactSet::GitHistory(history) => git_history::apply(&tx, source, history)?,
                     FactSet::Ownership(ownership) => ownership::apply(&tx, source, ownership)?,
                     FactSet::CiRuns(runs) => ci::apply(&tx, source, runs)?,
+                    FactSet::ReproChecks(checks) => repro::apply(&tx, source, checks)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
-use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
+use crate::facts::{
+    ci_class, CiAttempt, CiClass, CiRepository, CiRuns, Collection, Cursors, FactSet, ReproCheck,
+};
 use crate::sources::forge::{self, day, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
 use parse::Run;
@@ -35,6 +37,7 @@ pub const KEYS: &[&str] = &[
     "token_file",
     "organisation",
     "repositories",
+    "reproducibility",
 ];
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct GithubSettings {
     pub organisation: Option<String>,
     /// `owner/name` of each repository.
     pub repositories: Vec<String>,
+    /// Workflows that are reproducibility checks: each job of their runs is one check.
+    pub reproducibility: Vec<String>,
     pub forge: ForgeSettings,
 }
 
@@ -60,6 +65,7 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
     let token = s.secret("token");
     let organisation = s.string("organisation");
     let repositories = s.strings("repositories").unwrap_or_default();
+    let reproducibility = s.strings("reproducibility").unwrap_or_default();
     for r in &repositories {
         let parts: Vec<&str> = r.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
@@ -81,6 +87,7 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
         token,
         organisation,
         repositories,
+        reproducibility,
         forge,
     })
 }
@@ -129,6 +136,7 @@ impl GithubCollector {
     ) -> Result<Collection, CollectError> {
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
+        let mut checks = Vec::new();
         let mut names = self.settings.repositories.clone();
         if let Some(org) = &self.settings.organisation {
             let url = format!(
@@ -153,6 +161,7 @@ impl GithubCollector {
         for name in &names {
             let repo = Repository { name, old, now };
             let (default_branch, attempts) = repo.collect(self, &mut cursors, &cancel).await?;
+            checks.extend(repo.checks(self, &attempts, &mut cursors, &cancel).await?);
             runs.repositories.push(CiRepository {
                 name: name.clone(),
                 default_branch,
@@ -161,7 +170,7 @@ impl GithubCollector {
         }
         Ok(Collection {
             source: self.name.clone(),
-            sets: vec![FactSet::CiRuns(runs)],
+            sets: vec![FactSet::CiRuns(runs), FactSet::ReproChecks(checks)],
             cursors,
         })
     }
@@ -368,6 +377,71 @@ impl Repository<'_> {
                 Ok(branch)
             }
         }
+    }
+
+    /// The reproducibility checks of the finished attempts of the workflows marked as the
+    /// reproducibility check: one per job (matrix environment). The jobs of an attempt are
+    /// read once; the cursor remembers the attempts read while their runs are still listed.
+    async fn checks(
+        &self,
+        c: &GithubCollector,
+        attempts: &[CiAttempt],
+        cursors: &mut Cursors,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<ReproCheck>, CollectError> {
+        let marked = &c.settings.reproducibility;
+        if marked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key("checked");
+        let read: Vec<&str> = self
+            .old
+            .get(&key)
+            .map(|v| v.split(',').collect())
+            .unwrap_or_default();
+        let mut now_read: Vec<String> = Vec::new();
+        let mut checks = Vec::new();
+        let listed = !attempts.is_empty();
+        for a in attempts.iter().filter(|a| marked.contains(&a.pipeline)) {
+            let id = format!("{}#{}", a.run_id, a.attempt);
+            now_read.push(id.clone());
+            if read.contains(&id.as_str()) {
+                continue;
+            }
+            let url = format!(
+                "{}/repos/{}/actions/runs/{}/attempts/{}/jobs?per_page=100",
+                c.settings.api_url, self.name, a.run_id, a.attempt
+            );
+            let Fetched::Body { body, .. } =
+                c.client.get(&url, &Validators::default(), cancel).await?
+            else {
+                continue;
+            };
+            for (job, conclusion, completed) in
+                parse::jobs_page(&body).map_err(decode_error(&url))?
+            {
+                let passed = match ci_class(parse::result_of(conclusion.as_deref())) {
+                    CiClass::Success => true,
+                    CiClass::Failure => false,
+                    CiClass::Neutral => continue,
+                };
+                checks.push(ReproCheck {
+                    repository: self.name.to_string(),
+                    check_id: format!("{id}#{job}"),
+                    environment: parse::environment(&job),
+                    passed,
+                    checked_at: completed.unwrap_or(a.completed_at),
+                });
+            }
+        }
+        // Unchanged listings (no attempts handed over) keep what was read.
+        let kept = if listed {
+            now_read.join(",")
+        } else {
+            read.join(",")
+        };
+        cursors.insert(key, kept);
+        Ok(checks)
     }
 
     /// The ETag of the repository answer, carried while the runs are unchanged.

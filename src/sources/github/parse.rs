@@ -132,6 +132,40 @@ pub fn repositories_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, Str
         .collect()
 }
 
+/// A job of `…/runs/{id}/attempts/{n}/jobs`: (name, conclusion, completed at).
+pub type Job = (String, Option<String>, Option<i64>);
+
+pub fn jobs_page(body: &[u8]) -> Result<Vec<Job>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let jobs = v
+        .get("jobs")
+        .and_then(Value::as_array)
+        .ok_or("no `jobs` list")?;
+    Ok(jobs
+        .iter()
+        .map(|j| {
+            (
+                text(j, "name"),
+                j.get("conclusion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                time(j, "completed_at"),
+            )
+        })
+        .collect())
+}
+
+/// The environment of a matrix job: the values GitHub appends to its name
+/// (`reproduce (linux-py310)` → `linux-py310`), else the whole name.
+pub fn environment(job_name: &str) -> String {
+    match (job_name.rfind(" ("), job_name.strip_suffix(')')) {
+        (Some(open), Some(_)) if open + 2 < job_name.len() - 1 => {
+            job_name[open + 2..job_name.len() - 1].to_string()
+        }
+        _ => job_name.to_string(),
+    }
+}
+
 /// A conclusion in the shared result vocabulary (`facts::CI_RESULTS`).
 pub fn result_of(conclusion: Option<&str>) -> &'static str {
     match conclusion.unwrap_or("") {
@@ -209,6 +243,24 @@ mod tests {
         assert!(runs_page(b"[]").is_err());
         assert!(repositories_page(b"{}").is_err());
         assert!(attempt(b"{\"id\": 1}").is_err());
+    }
+
+    #[test]
+    fn matrix_jobs_name_their_environment() {
+        assert_eq!(environment("reproduce (linux-py310)"), "linux-py310");
+        assert_eq!(environment("reproduce (ubuntu, 3.11)"), "ubuntu, 3.11");
+        assert_eq!(environment("reproduce"), "reproduce");
+        assert_eq!(environment("odd ()"), "odd ()");
+        let body = r#"{"total_count": 2, "jobs": [
+          {"id": 399444496, "run_id": 29679449, "name": "reproduce (linux)", "status": "completed",
+           "conclusion": "success", "completed_at": "2019-12-06T14:22:56Z"},
+          {"id": 399444497, "run_id": 29679449, "name": "reproduce (mac)", "status": "in_progress",
+           "conclusion": null, "completed_at": null}
+        ]}"#;
+        let jobs = jobs_page(body.as_bytes()).unwrap();
+        assert_eq!(jobs[0].1.as_deref(), Some("success"));
+        assert_eq!(jobs[1].1, None);
+        assert!(jobs_page(b"{}").is_err());
     }
 
     #[test]
