@@ -8,7 +8,10 @@ peer is the model of the common CI exporters, which list each repository's runs 
 without validators. Every request is counted per cycle, and billable ones (every answer but a
 304, which GitHub does not bill) apart.
 
-    bench/forge_requests.py [BINARY] [REPOS] [RUNS] [CYCLES]
+    bench/forge_requests.py [BINARY] [REPOS] [RUNS] [CYCLES] [ITEMS]
+
+ITEMS (`true` or `false`, default `false`) also reads pull requests and issues, which costs a
+second conditional request per repository and cycle.
 """
 
 import hashlib
@@ -27,6 +30,7 @@ BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/release/mlsteward"
 REPOS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 30
 CYCLES = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+ITEMS = (sys.argv[5] if len(sys.argv) > 5 else "false") == "true"
 
 NOW = int(time.time())
 LOG = []  # (path, status)
@@ -66,6 +70,8 @@ class Handler(BaseHTTPRequestHandler):
         parts = url.path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == "repos":
             body = {"full_name": parts[1] + "/" + parts[2], "default_branch": "main"}
+        elif len(parts) == 4 and parts[3] == "issues":
+            body = []
         elif len(parts) == 5 and parts[3:] == ["actions", "runs"]:
             runs = REPO_RUNS.get(parts[1] + "/" + parts[2], [])
             body = {"total_count": len(runs), "workflow_runs": runs[:100]}
@@ -108,7 +114,8 @@ def main():
         config = os.path.join(d, "c.yaml")
         repos = ", ".join(sorted(REPO_RUNS))
         with open(config, "w") as f:
-            f.write("sources:\n  - name: gh\n    type: github\n    api_url: %s\n    repositories: [%s]\n" % (api, repos))
+            f.write("sources:\n  - name: gh\n    type: github\n    api_url: %s\n    repositories: [%s]\n"
+                    "    pull_requests_and_issues: %s\n" % (api, repos, "true" if ITEMS else "false"))
         mark = 0
         for c in range(CYCLES):
             started = time.monotonic()

@@ -30,6 +30,8 @@ pub enum FactSet {
     CiRuns(CiRuns),
     /// Reproducibility checks (a CI workflow's jobs; MLflow runs compared with a reference).
     ReproChecks(Vec<ReproCheck>),
+    /// Pull requests and issues, their first responses and the credits they earn (forges).
+    ForgeItems(ForgeItems),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -256,4 +258,40 @@ pub struct ReproCheck {
     pub environment: String,
     pub passed: bool,
     pub checked_at: i64,
+}
+
+/// Pull requests and issues read in one collection of a forge source. Each item read replaces
+/// what was stored about it, its credits included (a dismissed review loses its credit).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForgeItems {
+    pub items: Vec<ForgeItem>,
+    pub credits: Vec<ForgeCredit>,
+    /// Identities seen, by person key (`handle:login`).
+    pub people: Vec<Person>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForgeItem {
+    pub repository: String,
+    /// `pull_request` or `issue`.
+    pub kind: String,
+    pub number: u64,
+    /// The author's person key; empty for a bot (bot-opened items are not items) or someone
+    /// who opted out.
+    pub author: String,
+    pub opened_at: i64,
+    /// The first comment, review or inline review comment by a human other than the author.
+    pub first_response_at: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+/// A credit a forge item earns: `pull_request` (its author, once merged into the default
+/// branch) or `review` (an approval or a review with content before the merge).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForgeCredit {
+    pub repository: String,
+    pub number: u64,
+    pub person: String,
+    pub kind: String,
+    pub at: i64,
 }

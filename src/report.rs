@@ -60,6 +60,7 @@ pub fn build(
     store.read(|reader| {
         let people = derive::directory(reader, &config.recognition)?;
         reader.set_people(&people.key_map())?;
+        crate::derive::map_forge_assets(reader, config)?;
         let from = since.unwrap_or(i64::MIN);
         let filter: Vec<String> = asset.map(String::from).into_iter().collect();
         let mut by_person: BTreeMap<String, PersonReport> = BTreeMap::new();

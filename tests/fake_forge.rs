@@ -200,10 +200,36 @@ pub enum Fault {
     Answer(u16, Vec<(String, String)>, String),
 }
 
+/// An issue or pull request, in GitHub's shapes.
+#[derive(Debug, Clone, Default)]
+pub struct Item {
+    pub number: u64,
+    pub pull: bool,
+    pub author: &'static str,
+    pub created: i64,
+    pub updated: i64,
+    pub closed: Option<i64>,
+    /// Issue comments: (login, at).
+    pub comments: Vec<(&'static str, i64)>,
+    pub merged: Option<i64>,
+    pub base: &'static str,
+    /// Reviews: (id, login, state, body, submitted at).
+    pub reviews: Vec<(u64, &'static str, &'static str, &'static str, i64)>,
+    /// Inline review comments: (login, at, review id).
+    pub inline: Vec<(&'static str, i64, u64)>,
+}
+
+fn user_json(login: &str) -> Value {
+    let bot = login.ends_with("[bot]");
+    json!({"login": login, "id": 1, "type": if bot { "Bot" } else { "User" }})
+}
+
 #[derive(Default)]
 pub struct GithubState {
     /// `owner/name` → (default branch, runs).
     pub repos: BTreeMap<String, (String, Vec<Run>)>,
+    /// `owner/name` → issues and pull requests.
+    pub items: BTreeMap<String, Vec<Item>>,
     pub page_size: usize,
     /// The rate-limit budget announced (`x-ratelimit-limit`); 5000 when 0.
     pub limit: usize,
@@ -414,6 +440,73 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                 ));
             }
             response
+        }
+        ["repos", o, n, "issues"] => {
+            let mut items: Vec<&Item> = st
+                .items
+                .get(&format!("{o}/{n}"))
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            items.sort_by_key(|i| std::cmp::Reverse((i.updated, i.number)));
+            let list: Vec<Value> = items
+                .iter()
+                .map(|i| {
+                    let mut v = json!({
+                        "number": i.number, "title": format!("item {}", i.number), "state": if i.closed.is_some() { "closed" } else { "open" },
+                        "user": user_json(i.author), "comments": i.comments.len(),
+                        "created_at": rfc3339(i.created), "updated_at": rfc3339(i.updated),
+                        "closed_at": i.closed.map(rfc3339),
+                    });
+                    if i.pull {
+                        v.as_object_mut().unwrap().insert("pull_request".into(), json!({"url": "x", "merged_at": i.merged.map(rfc3339)}));
+                    }
+                    v
+                })
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
+        ["repos", o, n, kind @ ("issues" | "pulls"), num, rest @ ..] => {
+            let Some(item) = st
+                .items
+                .get(&format!("{o}/{n}"))
+                .and_then(|v| v.iter().find(|i| num.parse() == Ok(i.number)))
+            else {
+                return not_found();
+            };
+            match (*kind, rest) {
+                ("issues", ["comments"]) => Response::json(
+                    200,
+                    &Value::Array(
+                        item.comments
+                            .iter()
+                            .map(|(l, at)| json!({"id": at, "user": user_json(l), "body": "hi", "created_at": rfc3339(*at)}))
+                            .collect(),
+                    ),
+                ),
+                ("pulls", []) if item.pull => Response::json(
+                    200,
+                    &json!({"number": item.number, "merged_at": item.merged.map(rfc3339), "base": {"ref": item.base}, "user": user_json(item.author)}),
+                ),
+                ("pulls", ["reviews"]) if item.pull => Response::json(
+                    200,
+                    &Value::Array(
+                        item.reviews
+                            .iter()
+                            .map(|(id, l, state, body, at)| json!({"id": id, "user": user_json(l), "state": state, "body": body, "submitted_at": rfc3339(*at)}))
+                            .collect(),
+                    ),
+                ),
+                ("pulls", ["comments"]) if item.pull => Response::json(
+                    200,
+                    &Value::Array(
+                        item.inline
+                            .iter()
+                            .map(|(l, at, review)| json!({"id": at, "user": user_json(l), "body": "nit", "created_at": rfc3339(*at), "pull_request_review_id": review}))
+                            .collect(),
+                    ),
+                ),
+                _ => not_found(),
+            }
         }
         ["repos", o, n, "actions", "runs", id, "attempts", k, "jobs"] => {
             let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {

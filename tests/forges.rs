@@ -196,13 +196,14 @@ fn github_runs_give_build_stability_worked_out_by_hand() {
     // Three runs per page: pages were followed.
     assert!(gh.log_since(0).iter().any(|(p, _)| p.contains("page=2")));
 
-    // Steady state: one conditional request per repository, answered 304.
+    // Steady state: one conditional request per repository for its runs and one for its
+    // issues and pull requests, both answered 304.
     let before = gh.log_len();
     let (ok, second) = collect_once(&config, &storage);
     assert!(ok);
     let log = gh.log_since(before);
-    assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!(log[0].1, 304, "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|(_, code)| *code == 304), "{log:?}");
     assert_same_families(
         &text,
         &second,
@@ -806,4 +807,217 @@ fn reproducibility_checks_are_the_jobs_of_a_marked_workflow() {
     assert!(jobs[0].contains("/runs/4/attempts/1/jobs"), "{jobs:?}");
     assert_eq!(checks(&text, "linux", "fail"), Some(2.0));
     assert_eq!(checks(&text, "mac", "pass"), Some(3.0));
+}
+
+fn review(
+    id: u64,
+    login: &'static str,
+    state: &'static str,
+    body: &'static str,
+    at: i64,
+) -> (u64, &'static str, &'static str, &'static str, i64) {
+    (id, login, state, body, at)
+}
+
+#[test]
+fn pull_requests_reviews_and_responses_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let t = |h: i64| now - h * HOUR;
+    // The git side: Bob commits with his GitHub noreply address, so `@bob` is him.
+    let repo = Repo::init(&dir.path().join("churn"));
+    repo.commit(
+        "Bob Builder <1+bob@users.noreply.github.com>",
+        t(60),
+        &[("train.py", "print(1)\n")],
+        "Train",
+    );
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        t(55),
+        &[("eval.py", "print(2)\n")],
+        "Eval",
+    );
+    let gh = FakeGithub::start(None, 100);
+    gh.with(|s| {
+        s.repos.insert("acme/churn".into(), ("main".into(), vec![]));
+        s.items.insert(
+            "acme/churn".into(),
+            vec![
+                // Merged into main. carol's empty comment review answers first (2 h) but earns
+                // nothing; annlee's approval and dave's review with an inline comment earn a
+                // review each; bob's own review, eve's dismissed one and frank's approval after
+                // the merge earn nothing.
+                Item {
+                    number: 1,
+                    pull: true,
+                    author: "bob",
+                    created: t(50),
+                    updated: t(40),
+                    closed: Some(t(40)),
+                    merged: Some(t(40)),
+                    base: "main",
+                    reviews: vec![
+                        review(10, "carol", "COMMENTED", "", t(48)),
+                        review(11, "annlee", "APPROVED", "", t(45)),
+                        review(12, "dave", "COMMENTED", "", t(44)),
+                        review(13, "bob", "COMMENTED", "self", t(43)),
+                        review(14, "eve", "DISMISSED", "no", t(42)),
+                        review(15, "frank", "APPROVED", "late", t(39)),
+                    ],
+                    inline: vec![("dave", t(44), 12)],
+                    ..Item::default()
+                },
+                // A bot's pull request is no item and earns its author nothing; reviewing it is
+                // work like any other (the review rule does not ask who opened it).
+                Item {
+                    number: 2,
+                    pull: true,
+                    author: "renovate[bot]",
+                    created: t(35),
+                    updated: t(34),
+                    closed: Some(t(34)),
+                    merged: Some(t(34)),
+                    base: "main",
+                    reviews: vec![review(20, "annlee", "APPROVED", "", t(34))],
+                    ..Item::default()
+                },
+                // Merged into another branch: no credit. annlee's approval answered it after
+                // 9 h, before bob's comment (10 h).
+                Item {
+                    number: 3,
+                    pull: true,
+                    author: "carol",
+                    created: t(30),
+                    updated: t(20),
+                    closed: Some(t(20)),
+                    merged: Some(t(20)),
+                    base: "release",
+                    comments: vec![("bob", t(20))],
+                    reviews: vec![review(30, "annlee", "APPROVED", "", t(21))],
+                    ..Item::default()
+                },
+                // Unanswered for 100 h and open: beyond the 2-day objective.
+                Item {
+                    number: 4,
+                    author: "erin",
+                    created: t(100),
+                    updated: t(100),
+                    ..Item::default()
+                },
+                // Unanswered for 10 h: its objective has not elapsed.
+                Item {
+                    number: 5,
+                    author: "erin",
+                    created: t(10),
+                    updated: t(10),
+                    ..Item::default()
+                },
+                // A bot's comment is no response; bob answered after 50 h, late.
+                Item {
+                    number: 6,
+                    author: "annlee",
+                    created: t(70),
+                    updated: t(20),
+                    comments: vec![("dependabot[bot]", t(69)), ("bob", t(20))],
+                    ..Item::default()
+                },
+            ],
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: churn\n    type: git\n    path: churn\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    windows: [1d, 7d]\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let credit = |text: &str, who: &str, kind: &str| {
+        sample(
+            text,
+            &format!("mlsteward_contributions_total{{asset=\"churn\",contributor=\"{who}\",kind=\"{kind}\"}}"),
+        )
+    };
+    // Bob is one person across git and GitHub: his commit and his pull request.
+    assert_eq!(
+        credit(&text, "Bob Builder", "pull_request"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(credit(&text, "Bob Builder", "code"), Some(1.0), "{text}");
+    assert_eq!(credit(&text, "@annlee", "review"), Some(2.0));
+    assert_eq!(credit(&text, "@dave", "review"), Some(1.0));
+    for nobody in ["@carol", "@eve", "@frank", "@renovate[bot]"] {
+        assert!(
+            !text.contains(&format!("contributor=\"{nobody}\"")),
+            "{nobody}"
+        );
+    }
+    assert_eq!(credit(&text, "Bob Builder", "review"), None);
+    // Active in 30 days: Bob Builder, Ann Lee (git), @annlee and @dave.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_active_contributors{asset=\"churn\",window=\"30d\"}"
+        ),
+        Some(4.0)
+    );
+    // First responses: pull requests #1 (2 h) and #3 (9 h); issue #6 (50 h).
+    let rs = |kind: &str, part: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_first_response_seconds_{part}{{asset=\"churn\",kind=\"{kind}\"}}"),
+        )
+    };
+    assert_eq!(rs("pull_request", "count"), Some(2.0));
+    assert_eq!(rs("pull_request", "sum"), Some((11 * HOUR) as f64));
+    assert_eq!(rs("issue", "count"), Some(1.0));
+    assert_eq!(rs("issue", "sum"), Some((50 * HOUR) as f64));
+    // Within the 2-day objective, over 7 days: #1 and #3 yes; #4 (unanswered past it) and #6
+    // (late) no; #5 not yet counted: 2 of 4. Over 1 day only #5, not counted: absent.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_responses_within_objective_ratio{asset=\"churn\",window=\"7d\"}"
+        ),
+        Some(0.5)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_responses_within_objective_ratio{asset=\"churn\",window=\"1d\"}"
+        ),
+        None
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_items_waiting_beyond_objective{asset=\"churn\",kind=\"issue\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_response_objective_seconds{asset=\"churn\"}"
+        ),
+        Some(172800.0)
+    );
+
+    // annlee's approval is dismissed later: the pull request is read again, and her credit goes.
+    gh.with(|s| {
+        let pr = &mut s.items.get_mut("acme/churn").unwrap()[0];
+        pr.reviews[1].2 = "DISMISSED";
+        pr.updated = now - 60;
+    });
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(credit(&text, "@annlee", "review"), Some(1.0));
+    assert_eq!(credit(&text, "@dave", "review"), Some(1.0));
+    assert_eq!(credit(&text, "Bob Builder", "pull_request"), Some(1.0));
 }

@@ -32,7 +32,13 @@ pub struct AssetConfig {
     pub implicit: bool,
     /// Health targets (`build_success: 0.95`), each a ratio in [0, 1].
     pub targets: Vec<(String, f64)>,
+    /// How soon an issue or pull request should get its first response.
+    pub response_objective: std::time::Duration,
 }
+
+/// The response objective of an asset the catalog gives none.
+pub const DEFAULT_RESPONSE_OBJECTIVE: std::time::Duration =
+    std::time::Duration::from_secs(2 * 86_400);
 
 /// The health ratios an asset can have a target for.
 pub const TARGETS: &[&str] = &[
@@ -100,6 +106,7 @@ impl<S> Config<S> {
                     path_kinds: Vec::new(),
                     implicit: true,
                     targets: Vec::new(),
+                    response_objective: DEFAULT_RESPONSE_OBJECTIVE,
                 });
             }
         }
@@ -165,6 +172,9 @@ pub(super) fn decode_catalog(
         let paths = globs(p, &mut map, "paths").unwrap_or_else(|| vec!["**".into()]);
         let path_kinds = kind_rules(p, &mut map, "path_kinds");
         let targets = decode_targets(p, &mut map);
+        let response_objective = map
+            .duration(p, "response_objective")
+            .unwrap_or(DEFAULT_RESPONSE_OBJECTIVE);
         map.finish(
             p,
             &[
@@ -177,6 +187,7 @@ pub(super) fn decode_catalog(
                 "paths",
                 "path_kinds",
                 "targets",
+                "response_objective",
             ],
         );
         if let (Some(id), Some(kind)) = (id, kind) {
@@ -191,6 +202,7 @@ pub(super) fn decode_catalog(
                 path_kinds,
                 implicit: false,
                 targets,
+                response_objective,
             });
         }
     }

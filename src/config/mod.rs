@@ -13,7 +13,7 @@ mod section;
 pub mod yaml;
 
 use catalog::decode_catalog;
-pub use catalog::{AssetConfig, ASSET_KINDS, LIFECYCLES};
+pub use catalog::{AssetConfig, ASSET_KINDS, DEFAULT_RESPONSE_OBJECTIVE, LIFECYCLES};
 use recognition::decode_recognition;
 pub use recognition::{default_changelog_paths, ContributorLabel, Identity, Recognition, Unify};
 

@@ -7,7 +7,8 @@
 //! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset;
 //! - [`ci`]: build stability from every forge's CI facts (ratios, baselines, targets, streaks,
 //!   flaky runs, recovery), for forge sources only;
-//! - [`repro`]: reproducibility checks, whichever source made them.
+//! - [`repro`]: reproducibility checks, whichever source made them;
+//! - [`responses`]: time to first response on issues and pull requests, against objectives.
 //!
 //! Shared helpers: [`windowed_ratio`] and [`daily_baseline`].
 //!
@@ -20,6 +21,7 @@ pub mod ci;
 mod contributions;
 mod ownership;
 pub mod repro;
+pub mod responses;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -102,6 +104,26 @@ pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Direc
     ))
 }
 
+/// Tells the store which asset each forge repository's credits count on (the forge source's
+/// `assets` mapping, read from the current config), so they join the git credits.
+pub fn map_forge_assets(reader: &Reader<'_>, config: &Config) -> Result<(), StoreError> {
+    let rows: Vec<(String, String, String)> = reader
+        .forge_credit_repositories()?
+        .into_iter()
+        .filter_map(|(source, repository)| {
+            let forge = config
+                .sources
+                .iter()
+                .find(|s| s.name == source)?
+                .settings
+                .forge()?;
+            let asset = forge.asset_of(&repository);
+            Some((source, repository, asset))
+        })
+        .collect();
+    reader.set_forge_assets(&rows)
+}
+
 /// What every group needs: the read view, the catalog, the people, and the label rules.
 pub struct Context<'a> {
     pub reader: &'a Reader<'a>,
@@ -169,6 +191,7 @@ fn families_from(
 ) -> Result<Vec<Family>, StoreError> {
     let people = directory(reader, &config.recognition)?;
     reader.set_people(&people.key_map())?;
+    map_forge_assets(reader, config)?;
     // Per-person figures are aggregated in the store (one scan), never held person by person.
     reader.aggregate_credits()?;
     let kept_rows = reader.top_people(config.recognition.top_n)?;
@@ -190,6 +213,7 @@ fn families_from(
     out.extend(activity::families(&cx)?);
     out.extend(ci::families(&cx)?);
     out.extend(repro::families(&cx)?);
+    out.extend(responses::families(&cx)?);
     Ok(out)
 }
 

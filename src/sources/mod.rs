@@ -117,6 +117,7 @@ impl Collector {
                 storage_dir,
             )?))),
             Settings::Github(github) => Ok(Collector::Github(Box::new(GithubCollector::new(
+                config,
                 &source.name,
                 github,
             )?))),

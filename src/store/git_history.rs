@@ -230,7 +230,7 @@ pub fn with_standing_revert(edges: &[(String, String)]) -> BTreeSet<&str> {
 /// installs (opted-out people map to ''). Distinct commits are counted by sha: an asset lives in
 /// one repository, and the same commit in two mined repositories (a fork) is one piece of work.
 const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
-    FROM valid_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
+    FROM temp.all_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
 
 impl Reader<'_> {
     /// Installs the unification of person keys into people (key → person id; '' drops the

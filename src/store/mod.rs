@@ -15,11 +15,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::facts::{Collection, Cursors, FactSet};
 
 mod ci;
+mod forge_items;
 mod git_history;
 mod ownership;
 mod repro;
 
 pub use ci::CiAttemptRow;
+pub use forge_items::ForgeItemRow;
 pub use git_history::with_standing_revert;
 pub use repro::ReproRow;
 
@@ -76,6 +78,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("ownership", ownership::MIGRATIONS),
     ("ci", ci::MIGRATIONS),
     ("repro", repro::MIGRATIONS),
+    ("forge_items", forge_items::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -253,7 +256,15 @@ impl Store {
             tx.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS person_map (key TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
                  CREATE TEMP TABLE IF NOT EXISTS kept (asset TEXT NOT NULL, person TEXT NOT NULL, PRIMARY KEY (asset, person)) WITHOUT ROWID;
-                 DELETE FROM temp.person_map; DELETE FROM temp.kept;",
+                 CREATE TEMP TABLE IF NOT EXISTS forge_assets (source TEXT NOT NULL, repository TEXT NOT NULL, asset TEXT NOT NULL, PRIMARY KEY (source, repository)) WITHOUT ROWID;
+                 -- Every credit: git's valid credits and the forges' (on the assets derive maps
+                 -- their repositories to; the item stands for the commit, and never as authored).
+                 CREATE TEMP VIEW IF NOT EXISTS all_credits AS
+                   SELECT repository, sha, asset, person, kind, authored, committed_at FROM main.valid_credits
+                   UNION ALL
+                   SELECT f.source, 'item:' || f.repository || '#' || f.number, a.asset, f.person, f.kind, 0, f.at
+                   FROM main.forge_credits f JOIN temp.forge_assets a ON a.source = f.source AND a.repository = f.repository;
+                 DELETE FROM temp.person_map; DELETE FROM temp.kept; DELETE FROM temp.forge_assets;",
             )?;
             let out = f(&Reader { conn: &tx })?;
             tx.commit()?;
@@ -296,6 +307,7 @@ impl Store {
                     FactSet::Ownership(ownership) => ownership::apply(&tx, source, ownership)?,
                     FactSet::CiRuns(runs) => ci::apply(&tx, source, runs)?,
                     FactSet::ReproChecks(checks) => repro::apply(&tx, source, checks)?,
+                    FactSet::ForgeItems(items) => forge_items::apply(&tx, source, items)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

@@ -11,6 +11,7 @@
 //! finish. The watermark trails the newest run by [`RERUN_LOOKBACK`], so that a re-run of a
 //! recent run is seen too.
 
+mod items;
 pub mod parse;
 
 use std::time::Duration;
@@ -20,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
 use crate::facts::{
-    ci_class, CiAttempt, CiClass, CiRepository, CiRuns, Collection, Cursors, FactSet, ReproCheck,
+    ci_class, CiAttempt, CiClass, CiRepository, CiRuns, Collection, Cursors, FactSet, ForgeItems,
+    ReproCheck,
 };
+use crate::people::People;
 use crate::sources::forge::{self, day, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
 use parse::Run;
@@ -38,6 +41,7 @@ pub const KEYS: &[&str] = &[
     "organisation",
     "repositories",
     "reproducibility",
+    "pull_requests_and_issues",
 ];
 
 #[derive(Debug, Clone)]
@@ -50,6 +54,8 @@ pub struct GithubSettings {
     pub repositories: Vec<String>,
     /// Workflows that are reproducibility checks: each job of their runs is one check.
     pub reproducibility: Vec<String>,
+    /// Read pull requests and issues (credits, first responses); default true.
+    pub items: bool,
     pub forge: ForgeSettings,
 }
 
@@ -66,6 +72,7 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
     let organisation = s.string("organisation");
     let repositories = s.strings("repositories").unwrap_or_default();
     let reproducibility = s.strings("reproducibility").unwrap_or_default();
+    let items = s.boolean("pull_requests_and_issues").unwrap_or(true);
     for r in &repositories {
         let parts: Vec<&str> = r.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
@@ -88,6 +95,7 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
         organisation,
         repositories,
         reproducibility,
+        items,
         forge,
     })
 }
@@ -96,10 +104,15 @@ pub struct GithubCollector {
     name: String,
     settings: GithubSettings,
     client: Client,
+    people: People,
 }
 
 impl GithubCollector {
-    pub fn new(name: &str, settings: &GithubSettings) -> Result<Self, CollectError> {
+    pub fn new(
+        config: &crate::sources::Config,
+        name: &str,
+        settings: &GithubSettings,
+    ) -> Result<Self, CollectError> {
         let auth = match &settings.token {
             Some(token) => Auth::Bearer(token.clone()),
             None => Auth::None,
@@ -114,6 +127,7 @@ impl GithubCollector {
             name: name.to_string(),
             settings: settings.clone(),
             client,
+            people: People::new(&config.recognition),
         })
     }
 
@@ -137,6 +151,7 @@ impl GithubCollector {
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
         let mut checks = Vec::new();
+        let mut forge_items = ForgeItems::default();
         let mut names = self.settings.repositories.clone();
         if let Some(org) = &self.settings.organisation {
             let url = format!(
@@ -162,6 +177,14 @@ impl GithubCollector {
             let repo = Repository { name, old, now };
             let (default_branch, attempts) = repo.collect(self, &mut cursors, &cancel).await?;
             checks.extend(repo.checks(self, &attempts, &mut cursors, &cancel).await?);
+            if self.settings.items {
+                let found =
+                    items::collect(self, name, &default_branch, old, now, &mut cursors, &cancel)
+                        .await?;
+                forge_items.items.extend(found.items);
+                forge_items.credits.extend(found.credits);
+                forge_items.people.extend(found.people);
+            }
             runs.repositories.push(CiRepository {
                 name: name.clone(),
                 default_branch,
@@ -170,7 +193,11 @@ impl GithubCollector {
         }
         Ok(Collection {
             source: self.name.clone(),
-            sets: vec![FactSet::CiRuns(runs), FactSet::ReproChecks(checks)],
+            sets: vec![
+                FactSet::CiRuns(runs),
+                FactSet::ReproChecks(checks),
+                FactSet::ForgeItems(forge_items),
+            ],
             cursors,
         })
     }

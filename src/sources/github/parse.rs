@@ -279,3 +279,147 @@ mod tests {
         assert_eq!(result_of(None), "other");
     }
 }
+
+/// A user as GitHub shows one: (login, is a bot).
+pub fn user(v: &Value) -> Option<(String, bool)> {
+    let u = v.get("user").filter(|u| u.is_object())?;
+    let login = text(u, "login");
+    if login.is_empty() {
+        return None;
+    }
+    let bot = text(u, "type") == "Bot" || login.ends_with("[bot]");
+    Some((login, bot))
+}
+
+/// An item of `GET /repos/{o}/{r}/issues` (issues and pull requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub number: u64,
+    pub pull_request: bool,
+    pub author: Option<(String, bool)>,
+    pub comments: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of issues")?
+        .iter()
+        .map(|i| {
+            let number = i
+                .get("number")
+                .and_then(Value::as_u64)
+                .ok_or("an issue without a `number`")?;
+            let created_at =
+                time(i, "created_at").ok_or(format!("issue {number}: no `created_at`"))?;
+            Ok(Item {
+                number,
+                pull_request: i.get("pull_request").is_some_and(|p| p.is_object()),
+                author: user(i),
+                comments: i.get("comments").and_then(Value::as_u64).unwrap_or(0),
+                created_at,
+                updated_at: time(i, "updated_at").unwrap_or(created_at),
+                closed_at: time(i, "closed_at"),
+            })
+        })
+        .collect()
+}
+
+/// A comment (issue or inline review comment): (author, created at, its review's id).
+pub type Comment = (Option<(String, bool)>, i64, Option<u64>);
+
+pub fn comments_page(body: &[u8]) -> Result<Vec<Comment>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of comments")?
+        .iter()
+        .map(|c| {
+            let at = time(c, "created_at").ok_or("a comment without `created_at`")?;
+            let review = c.get("pull_request_review_id").and_then(Value::as_u64);
+            Ok((user(c), at, review))
+        })
+        .collect()
+}
+
+/// A review of `GET /repos/{o}/{r}/pulls/{n}/reviews`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub id: u64,
+    pub author: Option<(String, bool)>,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`.
+    pub state: String,
+    pub has_body: bool,
+    pub submitted_at: Option<i64>,
+}
+
+pub fn reviews_page(body: &[u8]) -> Result<Vec<Review>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of reviews")?
+        .iter()
+        .map(|r| {
+            Ok(Review {
+                id: r
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .ok_or("a review without an `id`")?,
+                author: user(r),
+                state: text(r, "state"),
+                has_body: !text(r, "body").trim().is_empty(),
+                submitted_at: time(r, "submitted_at"),
+            })
+        })
+        .collect()
+}
+
+/// A pull request of `GET /repos/{o}/{r}/pulls/{n}`: (merged at, base branch).
+pub fn pull(body: &[u8]) -> Result<(Option<i64>, String), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let base = v
+        .get("base")
+        .map(|b| text(b, "ref"))
+        .ok_or("a pull request without `base`")?;
+    Ok((time(&v, "merged_at"), base))
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::*;
+
+    #[test]
+    fn issues_comments_reviews_and_pulls() {
+        let items = items_page(
+            br#"[{"number": 1347, "title": "Found a bug", "user": {"login": "octocat", "type": "User"},
+                  "comments": 2, "created_at": "2011-04-22T13:33:48Z", "updated_at": "2011-04-22T13:33:48Z",
+                  "closed_at": null},
+                 {"number": 1348, "pull_request": {"url": "x"}, "user": {"login": "dependabot[bot]", "type": "Bot"},
+                  "comments": 0, "created_at": "2011-04-22T13:33:48Z", "closed_at": "2011-04-23T13:33:48Z"}]"#,
+        )
+        .unwrap();
+        assert!(!items[0].pull_request && items[1].pull_request);
+        assert_eq!(items[0].author, Some(("octocat".into(), false)));
+        assert_eq!(items[1].author, Some(("dependabot[bot]".into(), true)));
+        assert_eq!(items[1].closed_at.unwrap() - items[1].created_at, 86_400);
+        let reviews = reviews_page(
+            br#"[{"id": 80, "user": {"login": "hubot"}, "body": "Here is the body for the review.",
+                  "state": "APPROVED", "submitted_at": "2019-11-17T17:43:43Z"},
+                 {"id": 81, "user": {"login": "mona"}, "body": "", "state": "COMMENTED"}]"#,
+        )
+        .unwrap();
+        assert!(reviews[0].has_body && !reviews[1].has_body);
+        assert_eq!(reviews[1].submitted_at, None);
+        let comments = comments_page(
+            br#"[{"user": {"login": "mona"}, "created_at": "2011-04-14T16:00:49Z", "pull_request_review_id": 81}]"#,
+        )
+        .unwrap();
+        assert_eq!(comments[0].2, Some(81));
+        let (merged, base) =
+            pull(br#"{"merged_at": "2011-01-26T19:01:12Z", "base": {"ref": "main"}}"#).unwrap();
+        assert!(merged.is_some() && base == "main");
+        assert!(pull(b"{}").is_err());
+        assert!(items_page(b"[{}]").is_err());
+    }
+}
