@@ -9,7 +9,7 @@ use std::time::Duration;
 use mlsteward::store::Store;
 use yaml_rust2::YamlLoader;
 
-use crate::fake_forge::{Attempt, FakeGithub, FakeGitlab, Pipeline, Run};
+use crate::fake_forge::{Attempt, FakeGithub, FakeGitlab, Item, Pipeline, Run};
 use crate::git_source::build_fixture;
 use crate::support::*;
 
@@ -127,6 +127,42 @@ fn fake_github(now: i64) -> FakeGithub {
     gh.with(|s| {
         s.limit = 90;
         s.repos.insert("acme/churn".into(), ("main".into(), runs));
+        // Ten days of issues answered within the hour (a baseline), an issue waiting for 3 days,
+        // and a pull request answered and merged.
+        let daily = (1..=10).map(|d| Item {
+            number: 100 + d as u64,
+            author: "erin",
+            created: now - d * day - 2 * hour,
+            updated: now - d * day - hour,
+            comments: vec![("bob", now - d * day - hour)],
+            ..Item::default()
+        });
+        s.items.insert(
+            "acme/churn".into(),
+            daily
+                .chain([
+                    Item {
+                        number: 1,
+                        author: "erin",
+                        created: now - 3 * day,
+                        updated: now - 3 * day,
+                        ..Item::default()
+                    },
+                    Item {
+                        number: 2,
+                        pull: true,
+                        author: "bob",
+                        created: now - 5 * hour,
+                        updated: now - 2 * hour,
+                        closed: Some(now - 2 * hour),
+                        merged: Some(now - 2 * hour),
+                        base: "main",
+                        reviews: vec![(1, "ann", "APPROVED", "", now - 3 * hour)],
+                        ..Item::default()
+                    },
+                ])
+                .collect(),
+        );
     });
     gh
 }
@@ -191,7 +227,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         &config,
         text.replacen(
             "    paths: [\"src/**\"]\n",
-            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n      coverage: 0.9\n      reproducibility: 0.95\n",
+            "    paths: [\"src/**\"]\n    targets:\n      build_success: 0.99\n      coverage: 0.9\n      reproducibility: 0.95\n      responses_within_objective: 0.9\n    stewards: [ann]\n",
             1,
         ),
     )
@@ -233,6 +269,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         "mlsteward-health.json",
         "build-stability.json",
         "reproducibility.json",
+        "ownership.json",
     ] {
         let text =
             std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();
