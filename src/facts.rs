@@ -268,6 +268,19 @@ pub struct ForgeItems {
     pub credits: Vec<ForgeCredit>,
     /// Identities seen, by person key (`handle:login`).
     pub people: Vec<Person>,
+    /// Published releases read; each replaces what was stored of it, its credits included.
+    pub releases: Vec<ForgeRelease>,
+}
+
+/// A published, non-draft release. Its `changelog_mention` credits carry the release's id,
+/// negated, as their item number (pull requests have positive numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForgeRelease {
+    pub repository: String,
+    pub id: u64,
+    pub tag: String,
+    pub published_at: i64,
+    pub prerelease: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -290,7 +303,8 @@ pub struct ForgeItem {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ForgeCredit {
     pub repository: String,
-    pub number: u64,
+    /// The pull request's number, or a release's id negated.
+    pub number: i64,
     pub person: String,
     pub kind: String,
     pub at: i64,

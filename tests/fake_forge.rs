@@ -230,6 +230,19 @@ pub struct GithubState {
     pub repos: BTreeMap<String, (String, Vec<Run>)>,
     /// `owner/name` → issues and pull requests.
     pub items: BTreeMap<String, Vec<Item>>,
+    /// `owner/name` → releases: (id, tag, draft, prerelease, published at, author, body).
+    pub releases: BTreeMap<
+        String,
+        Vec<(
+            u64,
+            &'static str,
+            bool,
+            bool,
+            i64,
+            &'static str,
+            &'static str,
+        )>,
+    >,
     pub page_size: usize,
     /// The rate-limit budget announced (`x-ratelimit-limit`); 5000 when 0.
     pub limit: usize,
@@ -461,6 +474,20 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                         v.as_object_mut().unwrap().insert("pull_request".into(), json!({"url": "x", "merged_at": i.merged.map(rfc3339)}));
                     }
                     v
+                })
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
+        ["repos", o, n, "releases"] => {
+            let list: Vec<Value> = st
+                .releases
+                .get(&format!("{o}/{n}"))
+                .into_iter()
+                .flatten()
+                .map(|(id, tag, draft, pre, at, author, body)| {
+                    json!({"id": id, "tag_name": tag, "name": tag, "draft": draft, "prerelease": pre,
+                           "created_at": rfc3339(*at), "published_at": if *draft { Value::Null } else { json!(rfc3339(*at)) },
+                           "author": user_json(author), "body": body})
                 })
                 .collect();
             Response::json(200, &Value::Array(list))

@@ -925,6 +925,28 @@ fn pull_requests_reviews_and_responses_worked_out_by_hand() {
             ],
         );
     });
+    // Releases: bob names himself (nothing), @annlee (a mention) and an email (nothing); a
+    // prerelease's mention counts but it is no "last release"; a draft counts for nothing; a
+    // bot's release still credits the person it names.
+    gh.with(|s| {
+        s.releases.insert(
+            "acme/churn".into(),
+            vec![
+                (
+                    1,
+                    "v1.0",
+                    false,
+                    false,
+                    t(30),
+                    "bob",
+                    "Thanks @annlee!\nAlso @bob and carol@example.com",
+                ),
+                (2, "v1.1-rc1", false, true, t(10), "bob", "- fix by @dave"),
+                (3, "v2.0", true, false, t(1), "bob", "@erin"),
+                (4, "v0.9", false, false, t(200), "renovate[bot]", "@dave"),
+            ],
+        );
+    });
     let config = dir.path().join("c.yaml");
     std::fs::write(
         &config,
@@ -959,6 +981,17 @@ fn pull_requests_reviews_and_responses_worked_out_by_hand() {
         );
     }
     assert_eq!(credit(&text, "Bob Builder", "review"), None);
+    assert_eq!(credit(&text, "@annlee", "changelog_mention"), Some(1.0));
+    assert_eq!(credit(&text, "@dave", "changelog_mention"), Some(2.0));
+    assert_eq!(credit(&text, "Bob Builder", "changelog_mention"), None);
+    assert!(!text.contains("contributor=\"@erin\""));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_last_release_timestamp_seconds{asset=\"churn\"}"
+        ),
+        Some(t(30) as f64)
+    );
     // Active in 30 days: Bob Builder, Ann Lee (git), @annlee and @dave.
     assert_eq!(
         sample(

@@ -1,6 +1,6 @@
 //! Responsiveness from forge items (issues and pull requests opened by people): time to first
 //! response, the share answered within the asset's objective over windows with its baseline
-//! and target, and the items waiting beyond it. Definitions are the README's: the response is
+//! and target, and the items waiting beyond it; and each asset's last release. Definitions are the README's: the response is
 //! the first comment, review or inline review comment by a human other than the author.
 
 use std::collections::BTreeMap;
@@ -27,10 +27,39 @@ pub fn within(item: &ForgeItemRow, objective: i64, now: i64) -> Option<bool> {
     }
 }
 
+/// The newest release (published, neither draft nor prerelease) of each asset's
+/// repositories.
+fn last_releases(cx: &Context) -> Result<Family, StoreError> {
+    let mut family = Family::new(
+        "mlsteward_asset_last_release_timestamp_seconds",
+        MetricType::Gauge,
+        "Publication time of the newest published release of the asset's repositories that is neither a draft nor a prerelease.",
+    );
+    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    for (source, repository, at) in cx.reader.last_releases()? {
+        let Some(forge) = cx
+            .config
+            .sources
+            .iter()
+            .find(|s| s.name == source)
+            .and_then(|s| s.settings.forge())
+        else {
+            continue;
+        };
+        let e = newest.entry(forge.asset_of(&repository)).or_insert(at);
+        *e = (*e).max(at);
+    }
+    for (asset, at) in newest {
+        family.push(vec![("asset", asset)], at as f64);
+    }
+    Ok(family)
+}
+
 pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    let releases = last_releases(cx)?;
     let rows = cx.reader.forge_items()?;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(vec![releases]);
     }
     let mut by_asset: BTreeMap<String, Vec<&ForgeItemRow>> = BTreeMap::new();
     let mut windows: BTreeMap<String, Duration> = BTreeMap::new();
@@ -122,7 +151,9 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
             target.push(vec![("asset", a.id.clone())], t);
         }
     }
-    Ok(vec![first, objective, ratio, baseline, target, waiting])
+    Ok(vec![
+        first, objective, ratio, baseline, target, waiting, releases,
+    ])
 }
 
 #[cfg(test)]

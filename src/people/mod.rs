@@ -15,6 +15,7 @@
 //! or co-author over all mined non-merge commits (ties: the most recent), else the name a source
 //! stored for the key.
 
+pub mod mentions;
 mod resolve;
 
 pub use resolve::{People, Who};

@@ -8,7 +8,8 @@ use super::{Reader, StoreError};
 use crate::facts::ForgeItems;
 
 /// This fact type's migrations (see `store::MODULES`). Append only.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE forge_items (
     source            TEXT NOT NULL,
     repository        TEXT NOT NULL,
@@ -29,7 +30,19 @@ CREATE TABLE forge_credits (
     at         INTEGER NOT NULL,
     PRIMARY KEY (source, repository, number, person, kind)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE forge_releases (
+    source       TEXT NOT NULL,
+    repository   TEXT NOT NULL,
+    id           INTEGER NOT NULL,
+    tag          TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    prerelease   INTEGER NOT NULL,
+    PRIMARY KEY (source, repository, id)
+) WITHOUT ROWID;
+"#,
+];
 
 pub(super) fn apply(
     tx: &rusqlite::Transaction,
@@ -59,6 +72,21 @@ pub(super) fn apply(
             forget.execute(params![source, i.repository, i.number as i64])?;
         }
     }
+    let mut release = tx.prepare_cached(
+        "INSERT OR REPLACE INTO forge_releases (source, repository, id, tag, published_at, prerelease)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in &facts.releases {
+        release.execute(params![
+            source,
+            r.repository,
+            r.id as i64,
+            r.tag,
+            r.published_at,
+            r.prerelease
+        ])?;
+        forget.execute(params![source, r.repository, -(r.id as i64)])?;
+    }
     let mut credit = tx.prepare_cached(
         "INSERT OR REPLACE INTO forge_credits (source, repository, number, person, kind, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -66,7 +94,7 @@ pub(super) fn apply(
         credit.execute(params![
             source,
             c.repository,
-            c.number as i64,
+            c.number,
             c.person,
             c.kind,
             c.at
@@ -123,6 +151,17 @@ impl Reader<'_> {
             insert.execute(params![source, repository, asset])?;
         }
         Ok(())
+    }
+
+    /// Per (source, repository), the newest publication time of a release that is not a
+    /// prerelease.
+    pub fn last_releases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source, repository, MAX(published_at) FROM forge_releases
+             WHERE prerelease = 0 GROUP BY source, repository",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// (source, repository) of every stored forge credit, to map onto assets.

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::parse::{self, Comment, Review};
 use super::GithubCollector;
 use crate::collector::CollectError;
-use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, Person};
-use crate::people::Who;
+use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, ForgeRelease, Person};
+use crate::people::{mentions, Who};
 use crate::sources::forge::decode_error;
 use crate::sources::http::{Fetched, Validators};
 
@@ -208,7 +208,7 @@ async fn read_item(
             if let Some((p, true)) = &author {
                 out.credits.push(ForgeCredit {
                     repository: repo.to_string(),
-                    number: item.number,
+                    number: item.number as i64,
                     person: p.key.clone(),
                     kind: "pull_request".into(),
                     at: merged,
@@ -222,14 +222,12 @@ async fn read_item(
                         && with_content);
                 let before = r.submitted_at.is_some_and(|at| at <= merged);
                 if let (true, true, Some((p, true))) = (counts, before, responder(&r.author)) {
-                    if !out
-                        .credits
-                        .iter()
-                        .any(|x| x.number == item.number && x.person == p.key && x.kind == "review")
-                    {
+                    if !out.credits.iter().any(|x| {
+                        x.number == item.number as i64 && x.person == p.key && x.kind == "review"
+                    }) {
                         out.credits.push(ForgeCredit {
                             repository: repo.to_string(),
-                            number: item.number,
+                            number: item.number as i64,
                             person: p.key.clone(),
                             kind: "review".into(),
                             at: merged,
@@ -249,5 +247,92 @@ async fn read_item(
         first_response_at: first,
         closed_at: item.closed_at,
     });
+    Ok(())
+}
+
+/// How often releases are read when neither runs nor items changed (a release nearly always
+/// comes with a workflow run, which makes them read at once).
+pub const RELEASES_EVERY: i64 = 6 * 3600;
+
+/// The repository's published releases and the people their notes name (`changelog_mention`:
+/// by `@handle` or by a name from the identity file as whole words; the release's author,
+/// bots and emails earn nothing). Read when `changed`, or when the last read is older than
+/// [`RELEASES_EVERY`]; conditional on the last answer's validators.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn releases(
+    c: &GithubCollector,
+    repo: &str,
+    changed: bool,
+    old: &Cursors,
+    now: i64,
+    cursors: &mut Cursors,
+    cancel: &CancellationToken,
+    out: &mut ForgeItems,
+) -> Result<(), CollectError> {
+    let at_key = format!("releases_at {repo}");
+    let last: i64 = old.get(&at_key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let url = format!("{}/repos/{repo}/releases?per_page=100", c.settings.api_url);
+    let validators = Validators::from_cursors(old, &url);
+    if !changed && now - last < RELEASES_EVERY {
+        validators.to_cursors(cursors, &url);
+        cursors.insert(at_key, last.to_string());
+        return Ok(());
+    }
+    cursors.insert(at_key, now.to_string());
+    let body = match c.client.get(&url, &validators, cancel).await? {
+        Fetched::NotModified => {
+            validators.to_cursors(cursors, &url);
+            return Ok(());
+        }
+        Fetched::Body {
+            body, validators, ..
+        } => {
+            validators.to_cursors(cursors, &url);
+            body
+        }
+    };
+    for r in parse::releases_page(&body).map_err(decode_error(&url))? {
+        let Some(published) = r.published_at.filter(|_| !r.draft) else {
+            continue;
+        };
+        out.releases.push(ForgeRelease {
+            repository: repo.to_string(),
+            id: r.id,
+            tag: r.tag.clone(),
+            published_at: published,
+            prerelease: r.prerelease,
+        });
+        let author = who(c, &r.author).map(|(p, _)| p.key);
+        let mut named: Vec<Person> = Vec::new();
+        for line in r.body.lines() {
+            for handle in mentions::handles(line) {
+                if let Who::Person(p) = c.people.resolve_handle(handle) {
+                    named.push(p);
+                }
+            }
+            for (name, email) in c.people.identity_names() {
+                if mentions::mentions_name(line, name) {
+                    if let Who::Person(p) = c.people.resolve(name, email) {
+                        named.push(p);
+                    }
+                }
+            }
+        }
+        named.sort_by(|a, b| a.key.cmp(&b.key));
+        named.dedup_by(|a, b| a.key == b.key);
+        for p in named
+            .into_iter()
+            .filter(|p| Some(&p.key) != author.as_ref())
+        {
+            out.credits.push(ForgeCredit {
+                repository: repo.to_string(),
+                number: -(r.id as i64),
+                person: p.key.clone(),
+                kind: "changelog_mention".into(),
+                at: published,
+            });
+            out.people.push(p);
+        }
+    }
     Ok(())
 }

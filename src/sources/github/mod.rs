@@ -177,13 +177,26 @@ impl GithubCollector {
             let repo = Repository { name, old, now };
             let (default_branch, attempts) = repo.collect(self, &mut cursors, &cancel).await?;
             checks.extend(repo.checks(self, &attempts, &mut cursors, &cancel).await?);
+            let mut changed = !attempts.is_empty();
             if self.settings.items {
                 let found =
                     items::collect(self, name, &default_branch, old, now, &mut cursors, &cancel)
                         .await?;
+                changed |= !found.items.is_empty();
                 forge_items.items.extend(found.items);
                 forge_items.credits.extend(found.credits);
                 forge_items.people.extend(found.people);
+                items::releases(
+                    self,
+                    name,
+                    changed,
+                    old,
+                    now,
+                    &mut cursors,
+                    &cancel,
+                    &mut forge_items,
+                )
+                .await?;
             }
             runs.repositories.push(CiRepository {
                 name: name.clone(),

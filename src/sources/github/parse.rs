@@ -423,3 +423,68 @@ mod item_tests {
         assert!(items_page(b"[{}]").is_err());
     }
 }
+
+/// A release of `GET /repos/{o}/{r}/releases`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: u64,
+    pub tag: String,
+    pub draft: bool,
+    pub prerelease: bool,
+    pub published_at: Option<i64>,
+    pub body: String,
+    pub author: Option<(String, bool)>,
+}
+
+pub fn releases_page(body: &[u8]) -> Result<Vec<Release>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of releases")?
+        .iter()
+        .map(|r| {
+            let author = r.get("author").filter(|a| a.is_object()).and_then(|a| {
+                let login = text(a, "login");
+                (!login.is_empty()).then(|| {
+                    let bot = text(a, "type") == "Bot" || login.ends_with("[bot]");
+                    (login, bot)
+                })
+            });
+            Ok(Release {
+                id: r
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .ok_or("a release without an `id`")?,
+                tag: text(r, "tag_name"),
+                draft: r.get("draft").and_then(Value::as_bool).unwrap_or(false),
+                prerelease: r
+                    .get("prerelease")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                published_at: time(r, "published_at"),
+                body: text(r, "body"),
+                author,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    #[test]
+    fn releases_from_the_documented_example() {
+        let page = br#"[{"url": "x", "id": 1, "tag_name": "v1.0.0", "name": "v1.0.0",
+            "body": "Description of the release", "draft": false, "prerelease": false,
+            "created_at": "2013-02-27T19:35:32Z", "published_at": "2013-02-27T19:35:32Z",
+            "author": {"login": "octocat", "id": 1, "type": "User"}}]"#;
+        let r = &releases_page(page).unwrap()[0];
+        assert_eq!(
+            (r.id, r.tag.as_str(), r.draft, r.prerelease),
+            (1, "v1.0.0", false, false)
+        );
+        assert_eq!(r.author, Some(("octocat".into(), false)));
+        assert!(r.published_at.is_some());
+        assert!(releases_page(b"[{}]").is_err());
+    }
+}
