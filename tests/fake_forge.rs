@@ -224,6 +224,17 @@ fn user_json(login: &str) -> Value {
     json!({"login": login, "id": 1, "type": if bot { "Bot" } else { "User" }})
 }
 
+/// A release: (id, tag, draft, prerelease, published at, author, body).
+pub type Release = (
+    u64,
+    &'static str,
+    bool,
+    bool,
+    i64,
+    &'static str,
+    &'static str,
+);
+
 #[derive(Default)]
 pub struct GithubState {
     /// `owner/name` → (default branch, runs).
@@ -231,18 +242,7 @@ pub struct GithubState {
     /// `owner/name` → issues and pull requests.
     pub items: BTreeMap<String, Vec<Item>>,
     /// `owner/name` → releases: (id, tag, draft, prerelease, published at, author, body).
-    pub releases: BTreeMap<
-        String,
-        Vec<(
-            u64,
-            &'static str,
-            bool,
-            bool,
-            i64,
-            &'static str,
-            &'static str,
-        )>,
-    >,
+    pub releases: BTreeMap<String, Vec<Release>>,
     pub page_size: usize,
     /// The rate-limit budget announced (`x-ratelimit-limit`); 5000 when 0.
     pub limit: usize,

@@ -56,6 +56,14 @@ fn last_releases(cx: &Context) -> Result<Family, StoreError> {
 }
 
 pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    if !cx
+        .config
+        .sources
+        .iter()
+        .any(|s| s.settings.forge().is_some())
+    {
+        return Ok(Vec::new());
+    }
     let releases = last_releases(cx)?;
     let rows = cx.reader.forge_items()?;
     if rows.is_empty() {
