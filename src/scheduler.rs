@@ -151,6 +151,7 @@ mod tests {
         let store = crate::store::Store::open(&dir.join("s.db")).unwrap();
         let config = Config {
             organisation: None,
+            baseline: Default::default(),
             recognition: Recognition::default(),
             sources: vec![],
             catalog: vec![],

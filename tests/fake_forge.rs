@@ -251,6 +251,8 @@ pub struct GithubState {
     pub faults: VecDeque<Fault>,
     /// A fault served for every request while set (a token that stopped working).
     pub sticky: Option<Fault>,
+    /// Every answer waits this long first (a slow upstream).
+    pub delay: Duration,
     /// (path with query, status, when) of every request.
     pub log: Vec<(String, u16, Instant)>,
 }
@@ -273,6 +275,8 @@ impl FakeGithub {
         let b = base.clone();
         let server = FakeServer::start(Arc::new(move |r| {
             let base = b.lock().unwrap().clone();
+            let delay = s.lock().unwrap().delay;
+            std::thread::sleep(delay);
             let mut st = s.lock().unwrap();
             let response = answer(&mut st, &base, r);
             let shown = match r.query.is_empty() {

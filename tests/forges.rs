@@ -1054,3 +1054,72 @@ fn pull_requests_reviews_and_responses_worked_out_by_hand() {
     assert_eq!(credit(&text, "@dave", "review"), Some(1.0));
     assert_eq!(credit(&text, "Bob Builder", "pull_request"), Some(1.0));
 }
+
+#[test]
+fn ten_pages_a_huge_answer_and_a_slow_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gh = FakeGithub::start(None, 3);
+    gh.with(|s| {
+        let runs = (1..=30)
+            .map(|i| {
+                run(
+                    i,
+                    "ci",
+                    "main",
+                    vec![attempt(Some("success"), now - i as i64 * HOUR)],
+                )
+            })
+            .collect();
+        s.repos.insert("acme/big".into(), ("main".into(), runs));
+    });
+    let config = github_config(dir.path(), &gh.url(), "    request_timeout: 1s\n");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("acme/feature-store", "acme/big"),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, good) = collect_once(&config, &storage);
+    assert!(ok, "{good}");
+    let count = |text: &str| {
+        sample(
+            text,
+            "mlsteward_ci_runs_total{asset=\"big\",pipeline=\"ci\",branch=\"main\",result=\"success\"}",
+        )
+    };
+    // Thirty runs, three per page: all ten pages were read.
+    assert_eq!(count(&good), Some(30.0));
+    assert!(gh.log_since(0).iter().any(|(p, _)| p.contains("page=10")));
+    let kind = |text: &str, k: &str| {
+        sample(
+            text,
+            &format!("mlsteward_collector_errors_total{{collector=\"github\",source=\"gh\",error_kind=\"{k}\"}}"),
+        )
+    };
+
+    // A 50 MB answer is over the body cap: decode_failed, and nothing is lost.
+    gh.with(|s| s.sticky = Some(Fault::Answer(200, vec![], " ".repeat(50 * 1024 * 1024))));
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(!ok);
+    assert_eq!(kind(&text, "decode_failed"), Some(1.0));
+    assert_eq!(count(&text), Some(30.0));
+
+    // An upstream slower than `request_timeout`: timeout, and nothing is lost.
+    gh.with(|s| {
+        s.sticky = None;
+        s.delay = Duration::from_millis(1500);
+    });
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(!ok);
+    assert_eq!(kind(&text, "timeout"), Some(1.0));
+    assert_eq!(count(&text), Some(30.0));
+
+    // Back to normal: the same thirty runs, none twice.
+    gh.with(|s| s.delay = Duration::ZERO);
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(count(&text), Some(30.0));
+}

@@ -30,10 +30,28 @@ use yaml::Node;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How baselines are computed: the median of the daily values over the `days` UTC days
+/// before today, when at least `min_days` of them have a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Baseline {
+    pub days: u32,
+    pub min_days: u32,
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Baseline {
+            days: 28,
+            min_days: 7,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config<S> {
     /// The forge organisation whose prefix owners drop (`@acme/ml-team` → `ml-team`).
     pub organisation: Option<String>,
+    pub baseline: Baseline,
     pub recognition: Recognition,
     pub sources: Vec<SourceConfig<S>>,
     pub catalog: Vec<AssetConfig>,
@@ -159,12 +177,46 @@ fn decode_root<K: SourceKinds>(p: &mut Problems, root: &Node) -> Option<Config<K
     let organisation = map
         .string(p, "organisation")
         .map(|o| o.trim_start_matches('@').to_ascii_lowercase());
-    map.finish(p, &["organisation", "recognition", "sources", "catalog"]);
+    let baseline = map
+        .get("baseline")
+        .map_or(Some(Baseline::default()), |node| decode_baseline(p, node));
+    map.finish(
+        p,
+        &[
+            "organisation",
+            "baseline",
+            "recognition",
+            "sources",
+            "catalog",
+        ],
+    );
     Some(Config {
         organisation,
+        baseline: baseline?,
         recognition: recognition?,
         sources,
         catalog,
+    })
+}
+
+fn decode_baseline(p: &mut Problems, node: &Node) -> Option<Baseline> {
+    let mut map = MapReader::new(p, node, "baseline")?;
+    let d = Baseline::default();
+    let days = map.uint(p, "days").unwrap_or(d.days as u64);
+    let min_days = map.uint(p, "min_days").unwrap_or(d.min_days as u64);
+    let pos = map.pos();
+    map.finish(p, &["days", "min_days"]);
+    if !(1..=366).contains(&days) || min_days < 1 || min_days > days {
+        p.add(
+            pos,
+            "baseline",
+            "`days` must be from 1 to 366, and `min_days` from 1 to `days`",
+        );
+        return None;
+    }
+    Some(Baseline {
+        days: days as u32,
+        min_days: min_days as u32,
     })
 }
 
@@ -356,6 +408,23 @@ mod tests {
             errs,
             ["c.yaml:2:5: sources[0]: missing required key `path`"],
         );
+    }
+
+    #[test]
+    fn the_baseline_is_configurable_and_checked() {
+        let c = parse_str("baseline:\n  days: 14\n  min_days: 3\n").unwrap();
+        assert_eq!(
+            c.baseline,
+            Baseline {
+                days: 14,
+                min_days: 3
+            }
+        );
+        assert_eq!(parse_str("").unwrap().baseline, Baseline::default());
+        let errs = parse_str("baseline:\n  days: 5\n  min_days: 6\n").unwrap_err();
+        assert!(errs[0].contains("`min_days` from 1 to `days`"), "{errs:?}");
+        let errs = parse_str("baseline:\n  weeks: 2\n").unwrap_err();
+        assert!(errs[0].contains("baseline.weeks: unknown key"), "{errs:?}");
     }
 
     #[test]

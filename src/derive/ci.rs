@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{daily_baseline, windowed_ratio, Context};
+use crate::config::Baseline;
 use crate::exposition::{Family, Histogram, MetricType};
 use crate::facts::{ci_class, CiClass, CI_RESULTS};
 use crate::store::{CiAttemptRow, StoreError};
@@ -53,8 +54,8 @@ pub fn success_ratio<'a>(
 /// The median of the daily success ratios over the [`BASELINE_DAYS`] UTC days before `now`'s
 /// day (days without a success or failure have no value); `None` with fewer than
 /// [`BASELINE_MIN_DAYS`] values.
-pub fn baseline(attempts: &[&CiAttemptRow], now: i64) -> Option<f64> {
-    daily_baseline(now, |from, to| {
+pub fn baseline(attempts: &[&CiAttemptRow], now: i64, b: &Baseline) -> Option<f64> {
+    daily_baseline(now, b, |from, to| {
         success_ratio(attempts.iter().copied(), from, to)
     })
 }
@@ -188,7 +189,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut ratio_baseline = Family::new(
         "mlsteward_ci_success_ratio_baseline",
         MetricType::Gauge,
-        "Median of the daily success ratios over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+        "Median of the daily success ratios over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
     );
     let mut last_success = Family::new(
         "mlsteward_ci_last_success_timestamp_seconds",
@@ -257,7 +258,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 ratio.push(with, v);
             }
         }
-        if let Some(b) = baseline(&s.attempts, cx.now) {
+        if let Some(b) = baseline(&s.attempts, cx.now, &cx.config.baseline) {
             ratio_baseline.push(l.clone(), b);
         }
         if let Some(t) = last_ok {
@@ -287,7 +288,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut asset_baseline = Family::new(
         "mlsteward_asset_build_success_ratio_baseline",
         MetricType::Gauge,
-        "Median of the asset's daily build success over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+        "Median of the asset's daily build success over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
     );
     let mut asset_target = Family::new(
         "mlsteward_asset_build_success_target",
@@ -307,7 +308,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut asset_coverage_baseline = Family::new(
         "mlsteward_asset_coverage_ratio_baseline",
         MetricType::Gauge,
-        "Median of the asset's daily coverage (each day's newest value) over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+        "Median of the asset's daily coverage (each day's newest value) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
     );
     let mut asset_coverage_target = Family::new(
         "mlsteward_asset_coverage_target",
@@ -346,13 +347,15 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 asset_ratio.push(vec![("asset", asset.clone()), ("window", w.clone())], v);
             }
         }
-        if let Some(b) = baseline(attempts, cx.now) {
+        if let Some(b) = baseline(attempts, cx.now, &cx.config.baseline) {
             asset_baseline.push(vec![("asset", asset.clone())], b);
         }
         if let Some(c) = last_coverage(attempts, i64::MIN, i64::MAX) {
             asset_coverage.push(vec![("asset", asset.clone())], c);
         }
-        if let Some(b) = daily_baseline(cx.now, |from, to| last_coverage(attempts, from, to)) {
+        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, |from, to| {
+            last_coverage(attempts, from, to)
+        }) {
             asset_coverage_baseline.push(vec![("asset", asset.clone())], b);
         }
     }
@@ -460,7 +463,7 @@ mod tests {
             .map(|d| at(&d.to_string(), 1, "success", now - d * DAY_SECONDS))
             .collect();
         let refs: Vec<&CiAttemptRow> = rows.iter().collect();
-        assert_eq!(baseline(&refs, now), None);
+        assert_eq!(baseline(&refs, now, &Baseline::default()), None);
         // Day 7 fails: values 1,1,1,1,1,1,0 → median 1. Today's failures never count.
         rows.push(at("7", 1, "failure", now - 7 * DAY_SECONDS));
         rows.push(at("t", 1, "failure", now - 60));
@@ -470,13 +473,13 @@ mod tests {
         // Day 29 is outside the 28 days.
         rows.push(at("29", 1, "failure", now - 29 * DAY_SECONDS));
         let refs: Vec<&CiAttemptRow> = rows.iter().collect();
-        assert_eq!(baseline(&refs, now), Some(1.0));
+        assert_eq!(baseline(&refs, now, &Baseline::default()), Some(1.0));
         // Four more failing days: 12 values (0 five times, 0.5, 1 six times); the median is
         // the mean of the 6th and 7th, (0.5 + 1) / 2.
         for d in 9..=12 {
             rows.push(at(&format!("f{d}"), 1, "failure", now - d * DAY_SECONDS));
         }
         let refs: Vec<&CiAttemptRow> = rows.iter().collect();
-        assert_eq!(baseline(&refs, now), Some(0.75));
+        assert_eq!(baseline(&refs, now, &Baseline::default()), Some(0.75));
     }
 }

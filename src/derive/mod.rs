@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{ContributorLabel, Recognition};
+use crate::config::{Baseline, ContributorLabel, Recognition};
 use crate::exposition::Family;
 use crate::people::{self, Directory};
 use crate::sources::Config;
@@ -41,10 +41,6 @@ pub const OTHER_CONTRIBUTORS: &str = "__other__";
 pub const DAY_SECONDS: i64 = 86_400;
 /// The windows of the windowed gauges, as label value and length.
 pub const WINDOWS: [(&str, i64); 2] = [("30d", 30 * DAY_SECONDS), ("90d", 90 * DAY_SECONDS)];
-
-/// Days of history a baseline is the median of, and the fewest that must have a value.
-pub const BASELINE_DAYS: i64 = 28;
-pub const BASELINE_MIN_DAYS: usize = 7;
 
 /// passes / (passes + failures) among `items` (time, `Some(passed)`, or `None` for an item
 /// that counts in no ratio) whose time is in `[from, to)`; `None` without any.
@@ -66,17 +62,21 @@ pub fn windowed_ratio(
     (all > 0).then(|| ok as f64 / all as f64)
 }
 
-/// The median of `value_of(day start, day end)` over the [`BASELINE_DAYS`] UTC days before
-/// `now`'s day, skipping days without a value; `None` with fewer than [`BASELINE_MIN_DAYS`].
-pub fn daily_baseline(now: i64, value_of: impl Fn(i64, i64) -> Option<f64>) -> Option<f64> {
+/// The median of `value_of(day start, day end)` over the `b.days` UTC days before `now`'s
+/// day, skipping days without a value; `None` with fewer than `b.min_days` values.
+pub fn daily_baseline(
+    now: i64,
+    b: &Baseline,
+    value_of: impl Fn(i64, i64) -> Option<f64>,
+) -> Option<f64> {
     let today = now.div_euclid(DAY_SECONDS) * DAY_SECONDS;
-    let mut values: Vec<f64> = (1..=BASELINE_DAYS)
+    let mut values: Vec<f64> = (1..=b.days as i64)
         .filter_map(|d| {
             let from = today - d * DAY_SECONDS;
             value_of(from, from + DAY_SECONDS)
         })
         .collect();
-    if values.len() < BASELINE_MIN_DAYS {
+    if values.len() < b.min_days as usize {
         return None;
     }
     values.sort_by(f64::total_cmp);

@@ -55,7 +55,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut baseline = Family::new(
         "mlsteward_repro_pass_ratio_baseline",
         MetricType::Gauge,
-        "Median of the asset's daily pass ratios over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+        "Median of the asset's daily pass ratios over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
     );
     let mut target = Family::new(
         "mlsteward_asset_reproducibility_target",
@@ -91,7 +91,9 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 ratio.push(vec![("asset", asset.clone()), ("window", w.clone())], v);
             }
         }
-        if let Some(b) = daily_baseline(cx.now, |from, to| windowed_ratio(items(), from, to)) {
+        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, |from, to| {
+            windowed_ratio(items(), from, to)
+        }) {
             baseline.push(vec![("asset", asset.clone())], b);
         }
     }

@@ -115,7 +115,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut baseline = Family::new(
         "mlsteward_responses_within_objective_ratio_baseline",
         MetricType::Gauge,
-        "Median of the daily shares within the objective (items by the day they were opened) over the 28 UTC days before today; absent with fewer than 7 days that have a value.",
+        "Median of the daily shares within the objective (items by the day they were opened) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
     );
     let mut target = Family::new(
         "mlsteward_asset_responses_within_objective_target",
@@ -150,7 +150,9 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 ratio.push(vec![("asset", asset.clone()), ("window", w.clone())], v);
             }
         }
-        if let Some(b) = daily_baseline(cx.now, |from, to| windowed_ratio(outcomes(), from, to)) {
+        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, |from, to| {
+            windowed_ratio(outcomes(), from, to)
+        }) {
             baseline.push(vec![("asset", asset.clone())], b);
         }
     }

@@ -23,6 +23,7 @@ pub const KEYS: &[&str] = &[
     "history",
     "windows",
     "max_pages",
+    "request_timeout",
     "ca_file",
     "client_certificate_file",
 ];
@@ -30,6 +31,7 @@ pub const KEYS: &[&str] = &[
 pub const DEFAULT_HISTORY: Duration = Duration::from_secs(90 * 86_400);
 pub const DEFAULT_WINDOWS: [&str; 3] = ["1d", "7d", "28d"];
 pub const DEFAULT_MAX_PAGES: usize = 10;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct ForgeSettings {
@@ -47,6 +49,8 @@ pub struct ForgeSettings {
     pub windows: Vec<(String, Duration)>,
     /// Pages read per repository and collection at most; the rest waits for the next one.
     pub max_pages: usize,
+    /// Per request, from sending it to reading the whole answer.
+    pub request_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub client_certificate_file: Option<PathBuf>,
 }
@@ -61,6 +65,17 @@ impl ForgeSettings {
                 .next()
                 .unwrap_or(repository)
                 .to_string(),
+        }
+    }
+
+    /// The HTTP client settings of a forge source authenticating with `auth`.
+    pub fn http(&self, auth: crate::sources::http::Auth) -> crate::sources::http::HttpConfig {
+        crate::sources::http::HttpConfig {
+            auth,
+            timeout: self.request_timeout,
+            ca_bundle: self.ca_file.clone(),
+            client_identity: self.client_certificate_file.clone(),
+            ..crate::sources::http::HttpConfig::default()
         }
     }
 
@@ -114,6 +129,10 @@ pub fn decode(s: &mut Section) -> Option<ForgeSettings> {
     let max_pages = s
         .uint("max_pages")
         .map_or(DEFAULT_MAX_PAGES, |n| n.max(1) as usize);
+    let request_timeout = s
+        .duration("request_timeout")
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
     let ca_file = s.string("ca_file").map(|f| s.base_dir().join(f));
     let client_certificate_file = s
         .string("client_certificate_file")
@@ -125,6 +144,7 @@ pub fn decode(s: &mut Section) -> Option<ForgeSettings> {
         history,
         windows,
         max_pages,
+        request_timeout,
         ca_file,
         client_certificate_file,
     })
@@ -264,6 +284,7 @@ mod tests {
             history: DEFAULT_HISTORY,
             windows: vec![],
             max_pages: 1,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             ca_file: None,
             client_certificate_file: None,
         };

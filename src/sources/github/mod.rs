@@ -26,7 +26,7 @@ use crate::facts::{
 };
 use crate::people::People;
 use crate::sources::forge::{self, day, decode_error, urlencode, ForgeSettings};
-use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::http::{Auth, Client, Fetched, Validators};
 use parse::Run;
 
 /// How far behind the newest run the watermark stays, so re-runs of recent runs are read.
@@ -117,12 +117,7 @@ impl GithubCollector {
             Some(token) => Auth::Bearer(token.clone()),
             None => Auth::None,
         };
-        let client = Client::new(HttpConfig {
-            auth,
-            ca_bundle: settings.forge.ca_file.clone(),
-            client_identity: settings.forge.client_certificate_file.clone(),
-            ..HttpConfig::default()
-        })?;
+        let client = Client::new(settings.forge.http(auth))?;
         Ok(GithubCollector {
             name: name.to_string(),
             settings: settings.clone(),

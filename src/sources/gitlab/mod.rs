@@ -17,7 +17,7 @@ use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
 use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
 use crate::sources::forge::{self, decode_error, urlencode, ForgeSettings};
-use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::http::{Auth, Client, Fetched, Validators};
 
 pub const DEFAULT_API_URL: &str = "https://gitlab.com/api/v4";
 
@@ -86,12 +86,7 @@ impl GitlabCollector {
             },
             None => Auth::None,
         };
-        let client = Client::new(HttpConfig {
-            auth,
-            ca_bundle: settings.forge.ca_file.clone(),
-            client_identity: settings.forge.client_certificate_file.clone(),
-            ..HttpConfig::default()
-        })?;
+        let client = Client::new(settings.forge.http(auth))?;
         Ok(GitlabCollector {
             name: name.to_string(),
             settings: settings.clone(),

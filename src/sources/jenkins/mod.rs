@@ -15,7 +15,7 @@ use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
 use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
 use crate::sources::forge::{self, decode_error, ForgeSettings};
-use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::http::{Auth, Client, Fetched, Validators};
 
 /// The keys a `jenkins` source reads (beside the forge keys).
 pub const KEYS: &[&str] = &["url", "username", "token", "token_file", "default_branch"];
@@ -79,12 +79,7 @@ impl JenkinsCollector {
             },
             _ => Auth::None,
         };
-        let client = Client::new(HttpConfig {
-            auth,
-            ca_bundle: settings.forge.ca_file.clone(),
-            client_identity: settings.forge.client_certificate_file.clone(),
-            ..HttpConfig::default()
-        })?;
+        let client = Client::new(settings.forge.http(auth))?;
         Ok(JenkinsCollector {
             name: name.to_string(),
             settings: settings.clone(),
