@@ -634,10 +634,28 @@ impl Pipeline {
     }
 }
 
+/// A merge request (`mr`) or an issue, in GitLab's shapes.
+#[derive(Debug, Clone, Default)]
+pub struct GlItem {
+    pub iid: u64,
+    pub mr: bool,
+    pub author: &'static str,
+    pub created: i64,
+    pub updated: i64,
+    pub merged: Option<i64>,
+    pub closed: Option<i64>,
+    pub target: &'static str,
+    /// Notes: (username, at, system).
+    pub notes: Vec<(&'static str, i64, bool)>,
+    pub approvers: Vec<&'static str>,
+}
+
 #[derive(Default)]
 pub struct GitlabState {
     /// Project path → (default branch, pipelines).
     pub projects: BTreeMap<String, (String, Vec<Pipeline>)>,
+    /// Project path → merge requests and issues.
+    pub items: BTreeMap<String, Vec<GlItem>>,
     pub page_size: usize,
     pub token: Option<String>,
     pub faults: VecDeque<Fault>,
@@ -773,6 +791,63 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
             response.headers.push(("x-next-page".into(), next));
             response.headers.push(("x-page".into(), page.to_string()));
             response
+        }
+        ["api", "v4", "projects", p, path @ ("merge_requests" | "issues")] => {
+            let mr = *path == "merge_requests";
+            let mut list: Vec<&GlItem> = st
+                .items
+                .get(*p)
+                .into_iter()
+                .flatten()
+                .filter(|i| i.mr == mr)
+                .collect();
+            list.sort_by_key(|i| std::cmp::Reverse((i.updated, i.iid)));
+            let list: Vec<Value> = list
+                .iter()
+                .map(|i| {
+                    let state = match (i.merged, i.closed) {
+                        (Some(_), _) => "merged",
+                        (None, Some(_)) => "closed",
+                        _ => "opened",
+                    };
+                    json!({"id": 1000 + i.iid, "iid": i.iid, "state": state,
+                           "author": {"id": 1, "username": i.author, "name": i.author},
+                           "created_at": rfc3339(i.created), "updated_at": rfc3339(i.updated),
+                           "merged_at": i.merged.map(rfc3339), "closed_at": if i.mr { Value::Null } else { json!(i.closed.map(rfc3339)) },
+                           "target_branch": i.target, "user_notes_count": i.notes.iter().filter(|n| !n.2).count()})
+                })
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
+        ["api", "v4", "projects", p, path @ ("merge_requests" | "issues"), iid, what] => {
+            let mr = *path == "merge_requests";
+            let Some(item) = st
+                .items
+                .get(*p)
+                .and_then(|v| v.iter().find(|i| i.mr == mr && iid.parse() == Ok(i.iid)))
+            else {
+                return not_found();
+            };
+            match *what {
+                "notes" => Response::json(
+                    200,
+                    &Value::Array(
+                        item.notes
+                            .iter()
+                            .map(|(u, at, system)| {
+                                json!({"id": at, "body": "note", "system": system,
+                                "author": {"username": u}, "created_at": rfc3339(*at)})
+                            })
+                            .collect(),
+                    ),
+                ),
+                "approvals" if mr => Response::json(
+                    200,
+                    &json!({"approved": !item.approvers.is_empty(),
+                            "approved_by": item.approvers.iter().map(|u| json!({"user": {"username": u}})).collect::<Vec<_>>()}),
+                ),
+                _ => not_found(),
+            }
         }
         ["api", "v4", "projects", p, "pipelines", id] => {
             let Some((_, pipelines)) = st.projects.get(*p) else {

@@ -494,12 +494,13 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
     // Two per page: pages were followed through x-next-page.
     assert!(gl.log_since(0).iter().any(|(p, _)| p.contains("page=2")));
 
-    // Steady state: the group list and one conditional request per project, both 304.
+    // Steady state: the group list, and per project its pipelines, merge requests and issues,
+    // all 304.
     let mark = gl.log_len();
     let (ok, _) = collect_once(&config, &storage);
     assert!(ok);
     let log = gl.log_since(mark);
-    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log.len(), 4, "{log:?}");
     assert!(log.iter().all(|(_, code)| *code == 304), "{log:?}");
 
     // p5 finishes: its details are read, and no other pipeline's again.
@@ -1122,4 +1123,101 @@ fn ten_pages_a_huge_answer_and_a_slow_upstream() {
     let (ok, text) = collect_once(&config, &storage);
     assert!(ok);
     assert_eq!(count(&text), Some(30.0));
+}
+
+#[test]
+fn gitlab_merge_requests_approvals_notes_and_issues_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let t = |h: i64| now - h * HOUR;
+    let gl = FakeGitlab::start(None, 100);
+    gl.with(|s| {
+        s.projects
+            .insert("acme/churn".into(), ("main".into(), Vec::new()));
+        s.items.insert(
+            "acme/churn".into(),
+            vec![
+                // Merged into main: root approved; pipin's note (before the merge) is a
+                // review and the first response (1 h); a system note is no one's; the
+                // author's own note and a note after the merge earn nothing.
+                GlItem {
+                    iid: 1,
+                    mr: true,
+                    author: "ann",
+                    created: t(20),
+                    updated: t(10),
+                    merged: Some(t(10)),
+                    target: "main",
+                    notes: vec![
+                        ("ann", t(19) - 60, true),
+                        ("pipin", t(19), false),
+                        ("ann", t(18), false),
+                        ("merry", t(9), false),
+                    ],
+                    approvers: vec!["root"],
+                    ..GlItem::default()
+                },
+                // Merged elsewhere: no credits.
+                GlItem {
+                    iid: 2,
+                    mr: true,
+                    author: "bob",
+                    created: t(8),
+                    updated: t(7),
+                    merged: Some(t(7)),
+                    target: "stable",
+                    approvers: vec!["root"],
+                    ..GlItem::default()
+                },
+                // An issue waiting 3 days.
+                GlItem {
+                    iid: 1,
+                    author: "erin",
+                    created: t(72),
+                    updated: t(72),
+                    ..GlItem::default()
+                },
+            ],
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/churn]\n",
+            gl.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let credit = |who: &str, kind: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_contributions_total{{asset=\"churn\",contributor=\"{who}\",kind=\"{kind}\"}}"),
+        )
+    };
+    assert_eq!(credit("@ann", "pull_request"), Some(1.0), "{text}");
+    assert_eq!(credit("@root", "review"), Some(1.0));
+    assert_eq!(credit("@pipin", "review"), Some(1.0));
+    assert_eq!(credit("@merry", "review"), None);
+    assert_eq!(credit("@ann", "review"), None);
+    assert_eq!(credit("@bob", "pull_request"), None);
+    let rs = |kind: &str, part: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_first_response_seconds_{part}{{asset=\"churn\",kind=\"{kind}\"}}"),
+        )
+    };
+    assert_eq!(rs("pull_request", "count"), Some(1.0));
+    assert_eq!(rs("pull_request", "sum"), Some(HOUR as f64));
+    assert_eq!(rs("issue", "count"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_items_waiting_beyond_objective{asset=\"churn\",kind=\"issue\"}"
+        ),
+        Some(1.0)
+    );
 }

@@ -229,6 +229,106 @@ pub async fn cached_listing(
     Ok(names)
 }
 
+/// What a listing ordered by last update (newest first) holds: an item's identity and the time
+/// it was last updated.
+pub trait Updated {
+    fn id(&self) -> u64;
+    fn updated_at(&self) -> i64;
+}
+
+/// The items of a listing ordered by last update, newest first (`url`), that changed since the
+/// listing's watermark: the newest update seen, with the items of that second already read.
+/// The first page is asked conditionally (a 304: nothing changed); pages are read back to the
+/// watermark, at most `max_pages`. The watermark and the validators move only when the listing
+/// was read to its end, so nothing is skipped; `key` names the listing in the cursors. A first
+/// collection starts `history` seconds before `now`.
+#[allow(clippy::too_many_arguments)]
+pub async fn updated_since<T: Updated>(
+    client: &Client,
+    url: &str,
+    key: &str,
+    old: &Cursors,
+    cursors: &mut Cursors,
+    start: i64,
+    max_pages: usize,
+    cancel: &CancellationToken,
+    parse: fn(&[u8]) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, CollectError> {
+    let (since_key, done_key) = (format!("since {key}"), format!("done {key}"));
+    let since: i64 = old
+        .get(&since_key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(start);
+    let done: Vec<u64> = old
+        .get(&done_key)
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    let keep = |cursors: &mut Cursors, since: i64, done: &[u64]| {
+        cursors.insert(since_key.clone(), since.to_string());
+        let ids: Vec<String> = done.iter().map(u64::to_string).collect();
+        cursors.insert(done_key.clone(), ids.join(","));
+    };
+    let validators = Validators::from_cursors(old, url);
+    let (first, new_validators, mut next) = match client.get(url, &validators, cancel).await? {
+        Fetched::NotModified => {
+            validators.to_cursors(cursors, url);
+            keep(cursors, since, &done);
+            return Ok(Vec::new());
+        }
+        Fetched::Body {
+            body,
+            validators,
+            next,
+            ..
+        } => (body, validators, next),
+    };
+    let mut pages = vec![parse(&first).map_err(decode_error(url))?];
+    while let Some(page) = next.take() {
+        if pages
+            .last()
+            .is_some_and(|p| p.iter().any(|x| x.updated_at() < since))
+        {
+            break;
+        }
+        if pages.len() >= max_pages {
+            next = Some(page);
+            break;
+        }
+        if let Fetched::Body { body, next: n, .. } =
+            client.get(&page, &Validators::default(), cancel).await?
+        {
+            pages.push(parse(&body).map_err(decode_error(&page))?);
+            next = n;
+        }
+    }
+    let truncated = next.is_some();
+    let mut changed = Vec::new();
+    let mut newest = since;
+    let mut newest_done = done.clone();
+    for item in pages.into_iter().flatten() {
+        let (at, id) = (item.updated_at(), item.id());
+        if at < since || (at == since && done.contains(&id)) {
+            continue;
+        }
+        if at > newest {
+            newest = at;
+            newest_done.clear();
+        }
+        if at == newest {
+            newest_done.push(id);
+        }
+        changed.push(item);
+    }
+    if truncated {
+        // The rest waits for the next collection: the watermark stays, and no validators.
+        keep(cursors, since, &done);
+    } else {
+        new_validators.to_cursors(cursors, url);
+        keep(cursors, newest, &newest_done);
+    }
+    Ok(changed)
+}
+
 /// A `decode_failed` error naming the URL (without its query).
 pub fn decode_error(url: &str) -> impl Fn(String) -> CollectError + '_ {
     move |e| {

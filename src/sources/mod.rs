@@ -122,6 +122,7 @@ impl Collector {
                 github,
             )?))),
             Settings::Gitlab(gitlab) => Ok(Collector::Gitlab(Box::new(GitlabCollector::new(
+                config,
                 &source.name,
                 gitlab,
             )?))),

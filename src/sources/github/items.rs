@@ -12,7 +12,7 @@ use super::GithubCollector;
 use crate::collector::CollectError;
 use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, ForgeRelease, Person};
 use crate::people::{mentions, Who};
-use crate::sources::forge::decode_error;
+use crate::sources::forge::{self, decode_error};
 use crate::sources::http::{Fetched, Validators};
 
 /// Reads the repository's items changed since its watermark.
@@ -25,78 +25,25 @@ pub(super) async fn collect(
     cursors: &mut Cursors,
     cancel: &CancellationToken,
 ) -> Result<ForgeItems, CollectError> {
-    let api = &c.settings.api_url;
-    let (since_key, done_key) = (format!("items_since {repo}"), format!("items_done {repo}"));
-    let since: i64 = old
-        .get(&since_key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(now - c.settings.forge.history.as_secs() as i64);
-    let done: Vec<u64> = old
-        .get(&done_key)
-        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_default();
-    let keep = |cursors: &mut Cursors, since: i64, done: &[u64]| {
-        cursors.insert(since_key.clone(), since.to_string());
-        let ids: Vec<String> = done.iter().map(u64::to_string).collect();
-        cursors.insert(done_key.clone(), ids.join(","));
-    };
-    let url =
-        format!("{api}/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100");
-    let validators = Validators::from_cursors(old, &url);
-    let (first, new_validators, mut next) = match c.client.get(&url, &validators, cancel).await? {
-        Fetched::NotModified => {
-            validators.to_cursors(cursors, &url);
-            keep(cursors, since, &done);
-            return Ok(ForgeItems::default());
-        }
-        Fetched::Body {
-            body,
-            validators,
-            next,
-            ..
-        } => (body, validators, next),
-    };
-    let mut pages = vec![parse::items_page(&first).map_err(decode_error(&url))?];
-    while let Some(page) = next.take() {
-        if pages
-            .last()
-            .is_some_and(|p| p.iter().any(|i| i.updated_at < since))
-        {
-            break;
-        }
-        if pages.len() >= c.settings.forge.max_pages {
-            next = Some(page);
-            break;
-        }
-        if let Fetched::Body { body, next: n, .. } =
-            c.client.get(&page, &Validators::default(), cancel).await?
-        {
-            pages.push(parse::items_page(&body).map_err(decode_error(&page))?);
-            next = n;
-        }
-    }
-    let truncated = next.is_some();
+    let url = format!(
+        "{}/repos/{repo}/issues?state=all&sort=updated&direction=desc&per_page=100",
+        c.settings.api_url
+    );
+    let changed = forge::updated_since(
+        &c.client,
+        &url,
+        &format!("items {repo}"),
+        old,
+        cursors,
+        now - c.settings.forge.history.as_secs() as i64,
+        c.settings.forge.max_pages,
+        cancel,
+        parse::items_page,
+    )
+    .await?;
     let mut out = ForgeItems::default();
-    let mut newest = since;
-    let mut newest_done = done.clone();
-    for item in pages.iter().flatten() {
-        if item.updated_at < since || (item.updated_at == since && done.contains(&item.number)) {
-            continue;
-        }
-        if item.updated_at > newest {
-            newest = item.updated_at;
-            newest_done.clear();
-        }
-        if item.updated_at == newest {
-            newest_done.push(item.number);
-        }
+    for item in &changed {
         read_item(c, repo, default_branch, item, &mut out, cancel).await?;
-    }
-    if truncated {
-        keep(cursors, since, &done);
-    } else {
-        new_validators.to_cursors(cursors, &url);
-        keep(cursors, newest, &newest_done);
     }
     Ok(out)
 }

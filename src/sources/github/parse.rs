@@ -303,6 +303,15 @@ pub struct Item {
     pub closed_at: Option<i64>,
 }
 
+impl crate::sources::forge::Updated for Item {
+    fn id(&self) -> u64 {
+        self.number
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+}
+
 pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     v.as_array()

@@ -9,20 +9,29 @@
 //! A GitLab pipeline is one run with one attempt: a retried job changes the pipeline, whose
 //! fact is then replaced.
 
+mod items;
 pub mod parse;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
-use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
+use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet, ForgeItems};
+use crate::people::People;
 use crate::sources::forge::{self, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, Validators};
 
 pub const DEFAULT_API_URL: &str = "https://gitlab.com/api/v4";
 
 /// The keys a `gitlab` source reads (beside the forge keys).
-pub const KEYS: &[&str] = &["api_url", "token", "token_file", "group", "projects"];
+pub const KEYS: &[&str] = &[
+    "api_url",
+    "token",
+    "token_file",
+    "group",
+    "projects",
+    "merge_requests_and_issues",
+];
 
 #[derive(Debug, Clone)]
 pub struct GitlabSettings {
@@ -32,6 +41,8 @@ pub struct GitlabSettings {
     pub group: Option<String>,
     /// Project paths (`group/sub/project`).
     pub projects: Vec<String>,
+    /// Read merge requests and issues (credits, first responses); default true.
+    pub items: bool,
     pub forge: ForgeSettings,
 }
 
@@ -47,6 +58,7 @@ pub fn decode(s: &mut Section) -> Option<GitlabSettings> {
     let token = s.secret("token");
     let group = s.string("group");
     let projects = s.strings("projects").unwrap_or_default();
+    let items = s.boolean("merge_requests_and_issues").unwrap_or(true);
     for p in &projects {
         if !p.contains('/') || p.split('/').any(str::is_empty) {
             s.problem(
@@ -67,6 +79,7 @@ pub fn decode(s: &mut Section) -> Option<GitlabSettings> {
         token,
         group,
         projects,
+        items,
         forge,
     })
 }
@@ -75,10 +88,15 @@ pub struct GitlabCollector {
     name: String,
     settings: GitlabSettings,
     client: Client,
+    people: People,
 }
 
 impl GitlabCollector {
-    pub fn new(name: &str, settings: &GitlabSettings) -> Result<Self, CollectError> {
+    pub fn new(
+        config: &crate::sources::Config,
+        name: &str,
+        settings: &GitlabSettings,
+    ) -> Result<Self, CollectError> {
         let auth = match &settings.token {
             Some(token) => Auth::Header {
                 name: "PRIVATE-TOKEN".into(),
@@ -91,6 +109,7 @@ impl GitlabCollector {
             name: name.to_string(),
             settings: settings.clone(),
             client,
+            people: People::new(&config.recognition),
         })
     }
 
@@ -113,6 +132,7 @@ impl GitlabCollector {
     ) -> Result<Collection, CollectError> {
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
+        let mut forge_items = ForgeItems::default();
         let mut names = self.settings.projects.clone();
         if let Some(group) = &self.settings.group {
             let url = format!(
@@ -138,6 +158,22 @@ impl GitlabCollector {
         for name in &names {
             let project = Project { name, old, now };
             let (default_branch, attempts) = project.collect(self, &mut cursors, &cancel).await?;
+            if self.settings.items {
+                let found = items::collect(
+                    self,
+                    name,
+                    &project.base(self),
+                    &default_branch,
+                    old,
+                    now,
+                    &mut cursors,
+                    &cancel,
+                )
+                .await?;
+                forge_items.items.extend(found.items);
+                forge_items.credits.extend(found.credits);
+                forge_items.people.extend(found.people);
+            }
             runs.repositories.push(CiRepository {
                 name: name.clone(),
                 default_branch,
@@ -146,7 +182,7 @@ impl GitlabCollector {
         }
         Ok(Collection {
             source: self.name.clone(),
-            sets: vec![FactSet::CiRuns(runs)],
+            sets: vec![FactSet::CiRuns(runs), FactSet::ForgeItems(forge_items)],
             cursors,
         })
     }
@@ -175,22 +211,7 @@ impl Project<'_> {
         cancel: &CancellationToken,
     ) -> Result<(String, Vec<CiAttempt>), CollectError> {
         let forge = &c.settings.forge;
-        let (since_key, done_key, branch_key) = (
-            self.key("since"),
-            self.key("done"),
-            self.key("default_branch"),
-        );
-        // The watermark: the newest update seen, and the pipelines of that second already read.
-        let since: i64 = self
-            .old
-            .get(&since_key)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(self.now - forge.history.as_secs() as i64);
-        let done: Vec<u64> = self
-            .old
-            .get(&done_key)
-            .map(|v| v.split(',').filter_map(|id| id.parse().ok()).collect())
-            .unwrap_or_default();
+        let branch_key = self.key("default_branch");
         let default_branch = match self.old.get(&branch_key) {
             Some(b) => b.clone(),
             None => {
@@ -203,6 +224,7 @@ impl Project<'_> {
                 }
             }
         };
+        cursors.insert(branch_key, default_branch.clone());
         let ref_filter = match &forge.branches {
             None => format!("&ref={}", urlencode(&default_branch)),
             Some(_) => String::new(),
@@ -211,59 +233,20 @@ impl Project<'_> {
             "{}/pipelines?per_page=100&order_by=updated_at&sort=desc{ref_filter}",
             self.base(c)
         );
-        let keep = |cursors: &mut Cursors, since: i64, done: &[u64]| {
-            cursors.insert(since_key.clone(), since.to_string());
-            let ids: Vec<String> = done.iter().map(u64::to_string).collect();
-            cursors.insert(done_key.clone(), ids.join(","));
-            cursors.insert(branch_key.clone(), default_branch.clone());
-        };
-        let validators = Validators::from_cursors(self.old, &url);
-        let (first, new_validators, mut next) =
-            match c.client.get(&url, &validators, cancel).await? {
-                Fetched::NotModified => {
-                    validators.to_cursors(cursors, &url);
-                    keep(cursors, since, &done);
-                    return Ok((default_branch, Vec::new()));
-                }
-                Fetched::Body {
-                    body,
-                    validators,
-                    next,
-                    ..
-                } => (body, validators, next),
-            };
-        let mut pages = vec![parse::pipelines_page(&first).map_err(decode_error(&url))?];
-        while let Some(page) = next.take() {
-            if pages
-                .last()
-                .is_some_and(|p| p.iter().any(|x| x.updated_at < since))
-            {
-                break;
-            }
-            if pages.len() >= forge.max_pages {
-                next = Some(page);
-                break;
-            }
-            if let Fetched::Body { body, next: n, .. } =
-                c.client.get(&page, &Validators::default(), cancel).await?
-            {
-                pages.push(parse::pipelines_page(&body).map_err(decode_error(&page))?);
-                next = n;
-            }
-        }
-        let truncated = next.is_some();
+        let changed = forge::updated_since(
+            &c.client,
+            &url,
+            &self.key("pipelines"),
+            self.old,
+            cursors,
+            self.now - forge.history.as_secs() as i64,
+            forge.max_pages,
+            cancel,
+            parse::pipelines_page,
+        )
+        .await?;
         let mut attempts = Vec::new();
-        let mut newest = since;
-        let mut newest_done: Vec<u64> = done.clone();
-        for p in pages.iter().flatten() {
-            let already = p.updated_at < since || (p.updated_at == since && done.contains(&p.id));
-            if already {
-                continue;
-            }
-            if p.updated_at > newest {
-                newest = p.updated_at;
-                newest_done.clear();
-            }
+        for p in &changed {
             let pipeline_name = if p.source.is_empty() {
                 "pipeline"
             } else {
@@ -286,9 +269,6 @@ impl Project<'_> {
                 }
                 Fetched::NotModified => p.clone(),
             };
-            if p.updated_at == newest {
-                newest_done.push(p.id);
-            }
             let completed_at = d.finished_at.unwrap_or(d.updated_at);
             attempts.push(CiAttempt {
                 repository: self.name.to_string(),
@@ -309,13 +289,6 @@ impl Project<'_> {
                 coverage: d.coverage,
                 tests: None,
             });
-        }
-        if truncated {
-            // The rest waits for the next collection: the watermark stays, and no validators.
-            keep(cursors, since, &done);
-        } else {
-            new_validators.to_cursors(cursors, &url);
-            keep(cursors, newest, &newest_done);
         }
         Ok((default_branch, attempts))
     }

@@ -23,6 +23,15 @@ pub struct Pipeline {
     pub user: Option<String>,
 }
 
+impl crate::sources::forge::Updated for Pipeline {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+}
+
 /// Statuses of a pipeline that will not change by themselves.
 pub fn finished(status: &str) -> bool {
     matches!(
@@ -188,5 +197,125 @@ mod tests {
                 .unwrap(),
             vec![("g/s/p".to_string(), "trunk".to_string(), false)]
         );
+    }
+}
+
+/// A user of an answer: (username, is a bot). GitLab marks bots only on some endpoints
+/// (`bot: true`); the recognition bot patterns catch the rest.
+pub fn user(v: &Value, key: &str) -> Option<(String, bool)> {
+    let u = v.get(key).filter(|u| u.is_object())?;
+    let name = text(u, "username");
+    if name.is_empty() {
+        return None;
+    }
+    let bot = u.get("bot").and_then(Value::as_bool).unwrap_or(false);
+    Some((name, bot))
+}
+
+/// A merge request or an issue of `…/merge_requests` or `…/issues`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub iid: u64,
+    pub author: Option<(String, bool)>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+    pub merged_at: Option<i64>,
+    pub target_branch: String,
+    pub notes: u64,
+}
+
+impl crate::sources::forge::Updated for Item {
+    fn id(&self) -> u64 {
+        self.iid
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+}
+
+pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    v.as_array()
+        .ok_or("expected a list of merge requests or issues")?
+        .iter()
+        .map(|i| {
+            let iid = i
+                .get("iid")
+                .and_then(Value::as_u64)
+                .ok_or("an item without an `iid`")?;
+            let created_at = time(i, "created_at").ok_or(format!("item {iid}: no `created_at`"))?;
+            let merged = text(i, "state") == "merged";
+            Ok(Item {
+                iid,
+                author: user(i, "author"),
+                created_at,
+                updated_at: time(i, "updated_at").unwrap_or(created_at),
+                closed_at: time(i, "closed_at").or(if merged {
+                    time(i, "merged_at")
+                } else {
+                    None
+                }),
+                merged_at: if merged { time(i, "merged_at") } else { None },
+                target_branch: text(i, "target_branch"),
+                notes: i
+                    .get("user_notes_count")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// A note: (author, created at).
+pub type Note = (Option<(String, bool)>, i64);
+
+/// Notes that people wrote (system notes such as "changed the title" left out).
+pub fn notes_page(body: &[u8]) -> Result<Vec<Note>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    Ok(v.as_array()
+        .ok_or("expected a list of notes")?
+        .iter()
+        .filter(|n| !n.get("system").and_then(Value::as_bool).unwrap_or(false))
+        .filter_map(|n| Some((user(n, "author"), time(n, "created_at")?)))
+        .collect())
+}
+
+/// The approvers of `…/merge_requests/:iid/approvals`.
+pub fn approvers(body: &[u8]) -> Result<Vec<(String, bool)>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    Ok(v.get("approved_by")
+        .and_then(Value::as_array)
+        .ok_or("no `approved_by` list")?
+        .iter()
+        .filter_map(|a| user(a, "user"))
+        .collect())
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::*;
+
+    #[test]
+    fn merge_requests_notes_and_approvals() {
+        let mrs = items_page(br#"[{"id": 1, "iid": 1, "project_id": 3, "state": "merged",
+            "created_at": "2017-04-29T08:46:00Z", "updated_at": "2017-04-29T09:46:00Z",
+            "merged_at": "2017-04-29T09:46:00Z", "closed_at": null, "target_branch": "main",
+            "author": {"id": 1, "username": "admin", "name": "Administrator"}, "user_notes_count": 1}]"#)
+        .unwrap();
+        assert_eq!(mrs[0].merged_at, mrs[0].closed_at);
+        assert_eq!(mrs[0].target_branch, "main");
+        let notes = notes_page(
+            br#"[{"id": 302, "body": "closed", "system": true, "author": {"username": "pipin"},
+              "created_at": "2013-10-02T09:22:45Z"},
+             {"id": 305, "body": "LGTM", "system": false, "author": {"username": "pipin"},
+              "created_at": "2013-10-02T09:56:03Z"}]"#,
+        )
+        .unwrap();
+        assert_eq!(notes.len(), 1);
+        let a = approvers(br#"{"approved_by": [{"user": {"username": "root", "bot": false}}]}"#)
+            .unwrap();
+        assert_eq!(a, vec![("root".to_string(), false)]);
+        assert!(approvers(b"{}").is_err());
     }
 }
