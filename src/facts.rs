@@ -32,6 +32,8 @@ pub enum FactSet {
     ReproChecks(Vec<ReproCheck>),
     /// Pull requests and issues, their first responses and the credits they earn (forges).
     ForgeItems(ForgeItems),
+    /// Coverage reports that changed since the last collection.
+    CoverageReports(Vec<CoverageReport>),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -308,4 +310,15 @@ pub struct ForgeCredit {
     pub person: String,
     pub kind: String,
     pub at: i64,
+}
+
+/// One coverage report of an asset: line and branch coverage (0 to 1), when it was made, and
+/// the commit it belongs to when its origin knows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CoverageReport {
+    pub asset: String,
+    pub at: i64,
+    pub line: Option<f64>,
+    pub branch: Option<f64>,
+    pub commit: String,
 }

@@ -9,10 +9,10 @@ use crate::support::*;
 /// One bad config file per error case, with what `check-config` must say about it
 /// (`LINE:COLUMN: key path: message`, after the file name).
 const BAD_CONFIGS: &[(&str, &[&str])] = &[
-    ("unknown_top_level_key", &["1:1: sourcez: unknown key; known keys: organisation, recognition, sources, catalog"]),
+    ("unknown_top_level_key", &["1:1: sourcez: unknown key; known keys: organisation, baseline, recognition, sources, catalog"]),
     ("unknown_source_key", &["5:5: sources[0].schedul: unknown key"]),
     ("missing_type", &["2:5: sources[0]: missing required key `type`"]),
-    ("unknown_type", &["3:11: sources[0].type: unknown value `svn`; expected one of: git"]),
+    ("unknown_type", &["3:11: sources[0].type: unknown value `svn`; expected one of: git, github, gitlab, jenkins, coverage"]),
     ("bad_duration", &["5:14: sources[0].timeout: invalid duration `5x`"]),
     ("second_document", &["2:1: YAML syntax error: a second YAML document (after `---`): the configuration is one document"]),
     ("too_deep", &["65:68: YAML syntax error: nested deeper than 64 levels"]),

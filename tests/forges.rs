@@ -1221,3 +1221,177 @@ fn gitlab_merge_requests_approvals_notes_and_issues_worked_out_by_hand() {
         Some(1.0)
     );
 }
+
+/// A zip archive made by Python's `zipfile` (deflated), as GitHub serves artifacts.
+fn zip_of(dir: &std::path::Path, name: &str, content: &str) -> Vec<u8> {
+    let src = dir.join("zip-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join(name), content).unwrap();
+    let out = dir.join("artifact.zip");
+    let status = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[2], sys.argv[3])"])
+        .arg(&out)
+        .arg(src.join(name))
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn coverage_reports_from_a_path_a_url_and_ci_artifacts() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    std::fs::write(
+        dir.path().join("lcov.info"),
+        "TN:\nSF:a.py\nLF:10\nLH:8\nBRF:4\nBRH:2\nend_of_record\n",
+    )
+    .unwrap();
+    let zip = zip_of(
+        dir.path(),
+        "coverage.json",
+        r#"{"meta": {"version": "7.4.0"}, "totals": {"covered_lines": 45, "num_statements": 60, "covered_branches": 5, "num_branches": 20}}"#,
+    );
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = log.clone();
+    let created = crate::fake_forge::rfc3339(now - 3600);
+    let server = FakeServer::start(Arc::new(move |r: &Request| {
+        seen.lock().unwrap().push(r.path.clone());
+        match r.path.as_str() {
+            "/cov.xml" => {
+                let body = r#"<?xml version="1.0"?><coverage lines-valid="200" lines-covered="150" line-rate="0.75" branch-rate="0" version="1"></coverage>"#;
+                if r.headers.get("if-none-match").map(String::as_str) == Some("\"v1\"") {
+                    return Response {
+                        status: 304,
+                        headers: vec![("etag".into(), "\"v1\"".into())],
+                        body: vec![],
+                    };
+                }
+                Response {
+                    status: 200,
+                    headers: vec![("etag".into(), "\"v1\"".into())],
+                    body: body.as_bytes().to_vec(),
+                }
+            }
+            "/repos/acme/churn/actions/artifacts" => Response::json(
+                200,
+                &serde_json::json!({"total_count": 2, "artifacts": [
+                    {"id": 7, "name": "coverage", "expired": false, "created_at": created,
+                     "workflow_run": {"id": 1, "head_sha": "abc123", "head_branch": "main"}},
+                    {"id": 6, "name": "coverage", "expired": true}]}),
+            ),
+            "/repos/acme/churn/actions/artifacts/7/zip" => Response {
+                status: 200,
+                headers: vec![],
+                body: zip.clone(),
+            },
+            "/api/v4/projects/acme%2Ffs2/jobs" => Response::json(
+                200,
+                &serde_json::json!([{"id": 8, "name": "lint", "commit": {"id": "zzz"}},
+                                    {"id": 9, "name": "test", "commit": {"id": "def456"}, "finished_at": created}]),
+            ),
+            "/api/v4/projects/acme%2Ffs2/jobs/9/artifacts/coverage.xml" => Response {
+                status: 200,
+                headers: vec![],
+                body: br#"<coverage line-rate="0.9" branch-rate="0.5" version="1">"#.to_vec(),
+            },
+            _ => Response::json(404, &serde_json::json!({"message": "Not Found"})),
+        }
+    }));
+    let base = server.url();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:
+  - name: cov
+    type: coverage
+    reports:
+      - {{asset: fs, path: lcov.info}}
+      - {{asset: model, url: {base}/cov.xml}}
+      - asset: churn
+        github_artifact: {{repository: acme/churn, name: coverage, api_url: {base}}}
+  - name: glcov
+    type: coverage
+    token: glpat-x
+    reports:
+      - asset: fs2
+        gitlab_artifact: {{project: acme/fs2, job: test, file: coverage.xml, api_url: {base}/api/v4}}
+catalog:
+  - id: fs
+    kind: library
+    targets: {{coverage: 0.85}}
+"
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let line = |text: &str, asset: &str| {
+        sample(
+            text,
+            &format!("mlsteward_asset_coverage_ratio{{asset=\"{asset}\"}}"),
+        )
+    };
+    let branch = |text: &str, asset: &str| {
+        sample(
+            text,
+            &format!("mlsteward_asset_branch_coverage_ratio{{asset=\"{asset}\"}}"),
+        )
+    };
+    assert_eq!(line(&text, "fs"), Some(0.8));
+    assert_eq!(branch(&text, "fs"), Some(0.5));
+    assert_eq!(line(&text, "model"), Some(0.75));
+    assert_eq!(line(&text, "churn"), Some(0.75));
+    assert_eq!(branch(&text, "churn"), Some(0.25));
+    assert_eq!(line(&text, "fs2"), Some(0.9));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_coverage_commit_info{asset=\"churn\",commit=\"abc123\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_coverage_commit_info{asset=\"fs2\",commit=\"def456\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_asset_coverage_target{asset=\"fs\"}"),
+        Some(0.85)
+    );
+
+    // Nothing changed: no report is read again (the URL answers 304, the artifacts are the same).
+    log.lock().unwrap().clear();
+    let (ok, _) = collect_once(&config, &storage);
+    assert!(ok);
+    let paths = log.lock().unwrap().clone();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with("/zip") || p.contains("/artifacts/coverage.xml")),
+        "{paths:?}"
+    );
+    let store = mlsteward::store::Store::open(&storage).unwrap();
+    assert_eq!(
+        mlsteward::store::count_rows(&store, "coverage_reports").unwrap(),
+        4
+    );
+    drop(store);
+
+    // The file changes: a new report, and the asset's coverage follows it.
+    std::fs::write(
+        dir.path().join("lcov.info"),
+        "SF:a.py\nLF:10\nLH:6\nend_of_record\n",
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(line(&text, "fs"), Some(0.6));
+}

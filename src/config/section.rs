@@ -110,6 +110,49 @@ impl<'a, 'e, 'n> Section<'a, 'e, 'n> {
         Some(out)
     }
 
+    /// A list of mappings under `key`, each read by `each` through a section of its own whose
+    /// keys beyond `keys` are reported as unknown. Entries `each` refuses are left out.
+    pub fn list<T>(
+        &mut self,
+        key: &str,
+        keys: &[&str],
+        mut each: impl FnMut(&mut Section) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let node = self.map.get(key)?;
+        let path = self.map.child_path(key);
+        let items = super::decode::seq(self.p, node, &path)?;
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Some(mut inner) = MapReader::new(self.p, item, &super::decode::index(&path, i))
+            else {
+                continue;
+            };
+            if let Some(v) = each(&mut Section::new(self.p, &mut inner)) {
+                out.push(v);
+            }
+            inner.ignore(keys);
+            inner.finish(self.p, keys);
+        }
+        Some(out)
+    }
+
+    /// The mapping under `key`, read by `each` through a section of its own (unknown keys
+    /// beyond `keys` reported).
+    pub fn nested<T>(
+        &mut self,
+        key: &str,
+        keys: &[&str],
+        each: impl FnOnce(&mut Section) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.map.get(key)?;
+        let path = self.map.child_path(key);
+        let mut inner = MapReader::new(self.p, node, &path)?;
+        let out = each(&mut Section::new(self.p, &mut inner));
+        inner.ignore(keys);
+        inner.finish(self.p, keys);
+        out
+    }
+
     /// A list of valid globs.
     pub fn globs(&mut self, key: &str) -> Option<Vec<String>> {
         super::globs(self.p, self.map, key)

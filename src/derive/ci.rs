@@ -117,7 +117,18 @@ fn labels(key: &Key) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+/// A stored attempt that the current config wants, with its asset, and whether it ran on its
+/// repository's default branch.
+pub struct Mapped<'f> {
+    pub row: CiAttemptRow,
+    pub asset: String,
+    pub on_default_branch: bool,
+    pub forge: &'f crate::sources::forge::ForgeSettings,
+}
+
+/// The stored attempts of configured forge sources, on the branches and pipelines their
+/// settings want, mapped to assets.
+pub fn mapped<'c>(cx: &Context<'c>) -> Result<Vec<Mapped<'c>>, StoreError> {
     let forges: BTreeMap<&str, &crate::sources::forge::ForgeSettings> = cx
         .config
         .sources
@@ -127,13 +138,44 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     if forges.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = cx.reader.ci_attempts()?;
     let default_branches: BTreeMap<(String, String), String> = cx
         .reader
         .ci_repositories()?
         .into_iter()
         .map(|(s, r, b)| ((s, r), b))
         .collect();
+    let mut out = Vec::new();
+    for row in cx.reader.ci_attempts()? {
+        let Some(forge) = forges.get(row.source.as_str()).copied() else {
+            continue; // a source no longer configured
+        };
+        let default_branch = default_branches
+            .get(&(row.source.clone(), row.repository.clone()))
+            .map_or("main", String::as_str);
+        if !forge.wants_pipeline(&row.pipeline) || !forge.wants_branch(&row.branch, default_branch)
+        {
+            continue;
+        }
+        out.push(Mapped {
+            asset: forge.asset_of(&row.repository),
+            on_default_branch: row.branch == default_branch,
+            forge,
+            row,
+        });
+    }
+    Ok(out)
+}
+
+pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    if !cx
+        .config
+        .sources
+        .iter()
+        .any(|s| s.settings.forge().is_some())
+    {
+        return Ok(Vec::new());
+    }
+    let rows = mapped(cx)?;
 
     let mut series: BTreeMap<Key, Series> = BTreeMap::new();
     // Per asset: its attempts on its repositories' default branches, and its windows.
@@ -142,17 +184,8 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut asset_windows: BTreeMap<String, BTreeMap<String, std::time::Duration>> =
         BTreeMap::new();
     let mut runs: BTreeMap<(&str, &str, &str), (Key, Vec<&CiAttemptRow>)> = BTreeMap::new();
-    for a in &rows {
-        let Some(forge) = forges.get(a.source.as_str()) else {
-            continue; // a source no longer configured
-        };
-        let default_branch = default_branches
-            .get(&(a.source.clone(), a.repository.clone()))
-            .map_or("main", String::as_str);
-        if !forge.wants_pipeline(&a.pipeline) || !forge.wants_branch(&a.branch, default_branch) {
-            continue;
-        }
-        let asset = forge.asset_of(&a.repository);
+    for m in &rows {
+        let (a, forge, asset) = (&m.row, m.forge, m.asset.clone());
         let key = (asset.clone(), a.pipeline.clone(), a.branch.clone());
         series.entry(key.clone()).or_default().attempts.push(a);
         windows_of.insert(key.clone(), &forge.windows);
@@ -162,7 +195,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 .or_default()
                 .insert(w.clone(), *d);
         }
-        if a.branch == default_branch {
+        if m.on_default_branch {
             asset_default.entry(asset).or_default().push(a);
         }
         runs.entry((&a.source, &a.repository, &a.run_id))
@@ -300,21 +333,6 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "Line coverage (0 to 1) reported by the newest finished attempt that reported any (GitLab's pipeline coverage).",
     );
-    let mut asset_coverage = Family::new(
-        "mlsteward_asset_coverage_ratio",
-        MetricType::Gauge,
-        "The asset's line coverage (0 to 1): the newest reported by any of its pipelines on its repositories' default branches.",
-    );
-    let mut asset_coverage_baseline = Family::new(
-        "mlsteward_asset_coverage_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the asset's daily coverage (each day's newest value) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut asset_coverage_target = Family::new(
-        "mlsteward_asset_coverage_target",
-        MetricType::Gauge,
-        "The asset's coverage target from the catalog (`targets.coverage`).",
-    );
     let mut tests = Family::new(
         "mlsteward_ci_tests",
         MetricType::Gauge,
@@ -350,21 +368,10 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         if let Some(b) = baseline(attempts, cx.now, &cx.config.baseline) {
             asset_baseline.push(vec![("asset", asset.clone())], b);
         }
-        if let Some(c) = last_coverage(attempts, i64::MIN, i64::MAX) {
-            asset_coverage.push(vec![("asset", asset.clone())], c);
-        }
-        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, |from, to| {
-            last_coverage(attempts, from, to)
-        }) {
-            asset_coverage_baseline.push(vec![("asset", asset.clone())], b);
-        }
     }
     for a in &cx.config.catalog {
         if let Some(t) = a.target("build_success") {
             asset_target.push(vec![("asset", a.id.clone())], t);
-        }
-        if let Some(t) = a.target("coverage") {
-            asset_coverage_target.push(vec![("asset", a.id.clone())], t);
         }
     }
     Ok(vec![
@@ -382,9 +389,6 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         asset_target,
         coverage,
         tests,
-        asset_coverage,
-        asset_coverage_baseline,
-        asset_coverage_target,
     ])
 }
 

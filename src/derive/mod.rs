@@ -7,6 +7,7 @@
 //! - [`ownership`]: catalog metadata, owners, stewards, files and last update per asset;
 //! - [`ci`]: build stability from every forge's CI facts (ratios, baselines, targets, streaks,
 //!   flaky runs, recovery), for forge sources only;
+//! - [`coverage`]: coverage per asset from CI pipelines and coverage reports;
 //! - [`repro`]: reproducibility checks, whichever source made them;
 //! - [`responses`]: time to first response on issues and pull requests, against objectives.
 //!
@@ -19,6 +20,7 @@
 mod activity;
 pub mod ci;
 mod contributions;
+pub mod coverage;
 mod ownership;
 pub mod repro;
 pub mod responses;
@@ -212,6 +214,7 @@ fn families_from(
     out.extend(ownership::families(&cx)?);
     out.extend(activity::families(&cx)?);
     out.extend(ci::families(&cx)?);
+    out.extend(coverage::families(&cx)?);
     out.extend(repro::families(&cx)?);
     out.extend(responses::families(&cx)?);
     Ok(out)

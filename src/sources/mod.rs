@@ -4,6 +4,7 @@
 //! enum and an arm in each `match` below (the compiler checks they are exhaustive). `http` is
 //! the upstream HTTP client every HTTP source shares.
 
+pub mod coverage;
 pub mod forge;
 pub mod git;
 pub mod github;
@@ -16,6 +17,7 @@ use std::path::Path;
 use crate::collector::{CollectContext, CollectError};
 use crate::config::{self, At, Problem, Section, SourceKinds};
 use crate::facts::Collection;
+use coverage::CoverageCollector;
 use git::GitCollector;
 use github::GithubCollector;
 use gitlab::GitlabCollector;
@@ -46,6 +48,7 @@ pub enum Settings {
     Github(github::GithubSettings),
     Gitlab(gitlab::GitlabSettings),
     Jenkins(jenkins::JenkinsSettings),
+    Coverage(coverage::CoverageSettings),
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
             Settings::Github(g) => Some(&g.forge),
             Settings::Gitlab(g) => Some(&g.forge),
             Settings::Jenkins(j) => Some(&j.forge),
+            Settings::Coverage(_) => None,
         }
     }
 }
@@ -65,7 +69,7 @@ pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &["git", "github", "gitlab", "jenkins"];
+    const KINDS: &'static [&'static str] = &["git", "github", "gitlab", "jenkins", "coverage"];
 
     fn keys(kind: &str) -> &'static [&'static str] {
         static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
@@ -76,6 +80,7 @@ impl SourceKinds for Registry {
             "github" => GITHUB.get_or_init(|| [github::KEYS, forge::KEYS].concat()),
             "gitlab" => GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS].concat()),
             "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
+            "coverage" => coverage::KEYS,
             _ => &[],
         }
     }
@@ -86,6 +91,7 @@ impl SourceKinds for Registry {
             "github" => github::decode(section).map(Settings::Github),
             "gitlab" => gitlab::decode(section).map(Settings::Gitlab),
             "jenkins" => jenkins::decode(section).map(Settings::Jenkins),
+            "coverage" => coverage::decode(section).map(Settings::Coverage),
             _ => None,
         }
     }
@@ -97,6 +103,7 @@ pub enum Collector {
     Github(Box<GithubCollector>),
     Gitlab(Box<GitlabCollector>),
     Jenkins(Box<JenkinsCollector>),
+    Coverage(Box<CoverageCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -130,6 +137,9 @@ impl Collector {
                 &source.name,
                 jenkins,
             )?))),
+            Settings::Coverage(coverage) => Ok(Collector::Coverage(Box::new(
+                CoverageCollector::new(&source.name, coverage)?,
+            ))),
         }
     }
 
@@ -157,6 +167,7 @@ impl Collector {
             Collector::Github(c) => Some(c.client().stats()),
             Collector::Gitlab(c) => Some(c.client().stats()),
             Collector::Jenkins(c) => Some(c.client().stats()),
+            Collector::Coverage(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -169,6 +180,7 @@ impl Collector {
             Collector::Github(c) => c.collect(ctx),
             Collector::Gitlab(c) => c.collect(ctx),
             Collector::Jenkins(c) => c.collect(ctx),
+            Collector::Coverage(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::facts::{Collection, Cursors, FactSet};
 
 mod ci;
+mod coverage;
 mod forge_items;
 mod git_history;
 mod ownership;
@@ -79,6 +80,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("ci", ci::MIGRATIONS),
     ("repro", repro::MIGRATIONS),
     ("forge_items", forge_items::MIGRATIONS),
+    ("coverage", coverage::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -308,6 +310,7 @@ impl Store {
                     FactSet::CiRuns(runs) => ci::apply(&tx, source, runs)?,
                     FactSet::ReproChecks(checks) => repro::apply(&tx, source, checks)?,
                     FactSet::ForgeItems(items) => forge_items::apply(&tx, source, items)?,
+                    FactSet::CoverageReports(reports) => coverage::apply(&tx, source, reports)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

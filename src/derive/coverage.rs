@@ -1,0 +1,103 @@
+//! Coverage per asset, from every source that reports it: CI pipelines that report coverage
+//! (GitLab) on the asset's default branches, and coverage reports (the `coverage` source).
+//! The asset's coverage is the newest value either gives; its baseline is the median of the
+//! daily newest values; its target comes from the catalog.
+
+use std::collections::BTreeMap;
+
+use super::{ci, daily_baseline, Context};
+use crate::exposition::{Family, MetricType};
+use crate::store::StoreError;
+
+/// (time, line coverage, branch coverage, commit) of one observation.
+type Observation = (i64, Option<f64>, Option<f64>, String);
+
+/// The newest value `pick` gives among observations in `[from, to)`.
+fn newest(
+    obs: &[Observation],
+    from: i64,
+    to: i64,
+    pick: fn(&Observation) -> Option<f64>,
+) -> Option<f64> {
+    obs.iter()
+        .filter(|o| o.0 >= from && o.0 < to)
+        .filter_map(|o| Some((o.0, pick(o)?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, v)| v)
+}
+
+pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    let mut by_asset: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
+    for m in ci::mapped(cx)? {
+        if let (true, Some(c)) = (m.on_default_branch, m.row.coverage) {
+            by_asset.entry(m.asset).or_default().push((
+                m.row.completed_at,
+                Some(c),
+                None,
+                String::new(),
+            ));
+        }
+    }
+    let reports = cx.reader.coverage_reports()?;
+    for r in reports {
+        by_asset
+            .entry(r.asset)
+            .or_default()
+            .push((r.at, r.line, r.branch, r.commit));
+    }
+    let targets: Vec<(String, f64)> = cx
+        .config
+        .catalog
+        .iter()
+        .filter_map(|a| Some((a.id.clone(), a.target("coverage")?)))
+        .collect();
+    if by_asset.is_empty() && targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut line = Family::new(
+        "mlsteward_asset_coverage_ratio",
+        MetricType::Gauge,
+        "The asset's line coverage (0 to 1): the newest reported by its CI pipelines on its repositories' default branches or by a coverage report.",
+    );
+    let mut branch = Family::new(
+        "mlsteward_asset_branch_coverage_ratio",
+        MetricType::Gauge,
+        "The asset's branch coverage (0 to 1): the newest coverage report that measured branches.",
+    );
+    let mut baseline = Family::new(
+        "mlsteward_asset_coverage_ratio_baseline",
+        MetricType::Gauge,
+        "Median of the asset's daily line coverage (each day's newest value) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
+    );
+    let mut target = Family::new(
+        "mlsteward_asset_coverage_target",
+        MetricType::Gauge,
+        "The asset's coverage target from the catalog (`targets.coverage`).",
+    );
+    let mut commit = Family::new(
+        "mlsteward_asset_coverage_commit_info",
+        MetricType::Gauge,
+        "Always 1: the commit the asset's newest coverage report belongs to, when its origin says (a CI artifact's run).",
+    );
+    for (asset, obs) in &by_asset {
+        let l = || vec![("asset", asset.clone())];
+        if let Some(v) = newest(obs, i64::MIN, i64::MAX, |o| o.1) {
+            line.push(l(), v);
+        }
+        if let Some(v) = newest(obs, i64::MIN, i64::MAX, |o| o.2) {
+            branch.push(l(), v);
+        }
+        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, |from, to| {
+            newest(obs, from, to, |o| o.1)
+        }) {
+            baseline.push(l(), b);
+        }
+        if let Some(o) = obs.iter().filter(|o| !o.3.is_empty()).max_by_key(|o| o.0) {
+            commit.push(vec![("asset", asset.clone()), ("commit", o.3.clone())], 1.0);
+        }
+    }
+    for (asset, t) in targets {
+        target.push(vec![("asset", asset)], t);
+    }
+    Ok(vec![line, branch, baseline, target, commit])
+}
