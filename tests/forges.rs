@@ -1395,3 +1395,68 @@ catalog:
     assert!(ok);
     assert_eq!(line(&text, "fs"), Some(0.6));
 }
+
+#[test]
+fn every_repository_of_an_organisation_is_read_and_its_list_costs_a_304() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gh = FakeGithub::start(None, 100);
+    gh.with(|s| {
+        for (name, id) in [("acme/a", 1), ("acme/b", 2)] {
+            s.repos.insert(
+                name.into(),
+                (
+                    "main".into(),
+                    vec![run(
+                        id,
+                        "ci",
+                        "main",
+                        vec![attempt(Some("success"), now - HOUR)],
+                    )],
+                ),
+            );
+        }
+        s.repos.insert(
+            "other/c".into(),
+            (
+                "main".into(),
+                vec![run(
+                    3,
+                    "ci",
+                    "main",
+                    vec![attempt(Some("success"), now - HOUR)],
+                )],
+            ),
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gh\n    type: github\n    api_url: {}\n    organisation: acme\n    pull_requests_and_issues: false\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    for asset in ["a", "b"] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_ci_runs_total{{asset=\"{asset}\",pipeline=\"ci\",branch=\"main\",result=\"success\"}}")
+            ),
+            Some(1.0),
+            "{asset}"
+        );
+    }
+    assert!(!text.contains("asset=\"c\""));
+    // Steady state: the organisation's list and each repository's runs, all 304.
+    let mark = gh.log_len();
+    let (ok, _) = collect_once(&config, &storage);
+    assert!(ok);
+    let log = gh.log_since(mark);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(log.iter().all(|(_, c)| *c == 304), "{log:?}");
+}
