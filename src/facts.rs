@@ -34,6 +34,8 @@ pub enum FactSet {
     ForgeItems(ForgeItems),
     /// Coverage reports that changed since the last collection.
     CoverageReports(Vec<CoverageReport>),
+    /// Probes of serving endpoints (feature servers, model servers, any HTTP endpoint).
+    ProbeSamples(Vec<ProbeSample>),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -321,4 +323,33 @@ pub struct CoverageReport {
     pub line: Option<f64>,
     pub branch: Option<f64>,
     pub commit: String,
+}
+
+/// The outcomes a probe can have: `ok` or one failure reason.
+pub const PROBE_RESULTS: [&str; 7] = [
+    "ok",
+    "timeout",
+    "connect",
+    "http_4xx",
+    "http_5xx",
+    "bad_body",
+    "values_missing",
+];
+
+/// One probe of one target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbeSample {
+    /// The probe's name in the config (a bounded label).
+    pub target: String,
+    pub asset: String,
+    /// When the probe was sent, in milliseconds since the epoch (its identity).
+    pub at_ms: i64,
+    /// One of [`PROBE_RESULTS`].
+    pub result: String,
+    /// From sending the request to reading the whole body, for probes that got an answer.
+    pub latency: Option<f64>,
+    /// The age of the oldest value returned (feature servers), in seconds.
+    pub value_age: Option<f64>,
+    /// The request went over a new connection although one was kept (the server closed it).
+    pub reconnected: bool,
 }

@@ -214,12 +214,24 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let gh = fake_github(now());
     let gl = fake_gitlab(now());
+    // A model server that answers in 30 ms against a 10 ms target, and one that fails.
+    let serving = crate::fake_forge::FakeServer::start(std::sync::Arc::new(
+        |r: &crate::fake_forge::Request| match r.path.as_str() {
+            "/predict" => {
+                std::thread::sleep(Duration::from_millis(30));
+                crate::fake_forge::Response::json(200, &serde_json::json!({"status": "ok"}))
+            }
+            _ => crate::fake_forge::Response::json(503, &serde_json::json!({})),
+        },
+    ));
     let (_repo, config) = build_fixture(
         dir.path(),
         &format!(
-            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n",
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n  - name: predict\n    type: http_probe\n    asset: churn-model\n    url: {}/predict\n    latency_target: 10ms\n    schedule: 1s\n  - name: down\n    type: http_probe\n    asset: churn-model\n    url: {}/down\n    schedule: 1s\n",
             gh.url(),
-            gl.url()
+            gl.url(),
+            serving.url(),
+            serving.url()
         ),
     );
     let text = std::fs::read_to_string(&config).unwrap();
@@ -234,10 +246,29 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     .unwrap();
     let storage = dir.path().join("data/db.sqlite");
     // The broken source last worked two hours ago: its data is stale, and it is failing now.
-    Store::open(&storage)
-        .unwrap()
+    let store = Store::open(&storage).unwrap();
+    store
         .record_success("broken", (now() - 7200) as f64)
         .unwrap();
+    // Ten days of 5 ms probes: a baseline the 30 ms server is far above.
+    let history: Vec<mlsteward::facts::ProbeSample> = (1..=10)
+        .map(|d| mlsteward::facts::ProbeSample {
+            target: "predict".into(),
+            asset: "churn-model".into(),
+            at_ms: (now() - d * 86_400) * 1000,
+            result: "ok".into(),
+            latency: Some(0.005),
+            ..Default::default()
+        })
+        .collect();
+    store
+        .apply(&mlsteward::facts::Collection {
+            source: "predict".into(),
+            sets: vec![mlsteward::facts::FactSet::ProbeSamples(history)],
+            cursors: Default::default(),
+        })
+        .unwrap();
+    drop(store);
 
     let mut daemon = Daemon::run(&config, &storage, &[]);
     let addr = daemon.addr.clone();
@@ -270,6 +301,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         "build-stability.json",
         "reproducibility.json",
         "ownership.json",
+        "feature-serving.json",
     ] {
         let text =
             std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();

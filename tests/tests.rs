@@ -11,5 +11,6 @@ mod golden;
 mod hardening;
 mod http_client;
 mod persistence;
+mod probes;
 mod prometheus;
 mod trust;

@@ -8,6 +8,7 @@
 //! - [`ci`]: build stability from every forge's CI facts (ratios, baselines, targets, streaks,
 //!   flaky runs, recovery), for forge sources only;
 //! - [`coverage`]: coverage per asset from CI pipelines and coverage reports;
+//! - [`probes`]: serving health from probes (latency, results, value age);
 //! - [`repro`]: reproducibility checks, whichever source made them;
 //! - [`responses`]: time to first response on issues and pull requests, against objectives.
 //!
@@ -22,6 +23,7 @@ pub mod ci;
 mod contributions;
 pub mod coverage;
 mod ownership;
+pub mod probes;
 pub mod repro;
 pub mod responses;
 
@@ -216,6 +218,7 @@ fn families_from(
     out.extend(ci::families(&cx)?);
     out.extend(coverage::families(&cx)?);
     out.extend(repro::families(&cx)?);
+    out.extend(probes::families(&cx)?);
     out.extend(responses::families(&cx)?);
     Ok(out)
 }

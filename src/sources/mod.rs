@@ -10,7 +10,9 @@ pub mod git;
 pub mod github;
 pub mod gitlab;
 pub mod http;
+pub mod http_probe;
 pub mod jenkins;
+pub mod probe;
 
 use std::path::Path;
 
@@ -21,6 +23,7 @@ use coverage::CoverageCollector;
 use git::GitCollector;
 use github::GithubCollector;
 use gitlab::GitlabCollector;
+use http_probe::HttpProbeCollector;
 use jenkins::JenkinsCollector;
 
 /// The configuration with this registry's source kinds.
@@ -49,9 +52,22 @@ pub enum Settings {
     Gitlab(gitlab::GitlabSettings),
     Jenkins(jenkins::JenkinsSettings),
     Coverage(coverage::CoverageSettings),
+    HttpProbe(http_probe::HttpProbeSettings),
 }
 
 impl Settings {
+    /// The latency target of each probe target of a probing source (`source name` is the
+    /// target of an `http_probe`).
+    pub fn latency_targets(&self, source: &str) -> Vec<(String, std::time::Duration)> {
+        match self {
+            Settings::HttpProbe(p) => p
+                .latency_target
+                .map(|t| vec![(source.to_string(), t)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
     pub fn forge(&self) -> Option<&forge::ForgeSettings> {
         match self {
@@ -59,7 +75,7 @@ impl Settings {
             Settings::Github(g) => Some(&g.forge),
             Settings::Gitlab(g) => Some(&g.forge),
             Settings::Jenkins(j) => Some(&j.forge),
-            Settings::Coverage(_) => None,
+            Settings::Coverage(_) | Settings::HttpProbe(_) => None,
         }
     }
 }
@@ -69,7 +85,14 @@ pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &["git", "github", "gitlab", "jenkins", "coverage"];
+    const KINDS: &'static [&'static str] = &[
+        "git",
+        "github",
+        "gitlab",
+        "jenkins",
+        "coverage",
+        "http_probe",
+    ];
 
     fn keys(kind: &str) -> &'static [&'static str] {
         static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
@@ -81,6 +104,7 @@ impl SourceKinds for Registry {
             "gitlab" => GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS].concat()),
             "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
             "coverage" => coverage::KEYS,
+            "http_probe" => http_probe::KEYS,
             _ => &[],
         }
     }
@@ -92,6 +116,7 @@ impl SourceKinds for Registry {
             "gitlab" => gitlab::decode(section).map(Settings::Gitlab),
             "jenkins" => jenkins::decode(section).map(Settings::Jenkins),
             "coverage" => coverage::decode(section).map(Settings::Coverage),
+            "http_probe" => http_probe::decode(section).map(Settings::HttpProbe),
             _ => None,
         }
     }
@@ -104,6 +129,7 @@ pub enum Collector {
     Gitlab(Box<GitlabCollector>),
     Jenkins(Box<JenkinsCollector>),
     Coverage(Box<CoverageCollector>),
+    HttpProbe(Box<HttpProbeCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -140,6 +166,9 @@ impl Collector {
             Settings::Coverage(coverage) => Ok(Collector::Coverage(Box::new(
                 CoverageCollector::new(&source.name, coverage)?,
             ))),
+            Settings::HttpProbe(probe) => Ok(Collector::HttpProbe(Box::new(
+                HttpProbeCollector::new(&source.name, probe)?,
+            ))),
         }
     }
 
@@ -168,6 +197,7 @@ impl Collector {
             Collector::Gitlab(c) => Some(c.client().stats()),
             Collector::Jenkins(c) => Some(c.client().stats()),
             Collector::Coverage(c) => Some(c.client().stats()),
+            Collector::HttpProbe(_) => None,
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -181,6 +211,7 @@ impl Collector {
             Collector::Gitlab(c) => c.collect(ctx),
             Collector::Jenkins(c) => c.collect(ctx),
             Collector::Coverage(c) => c.collect(ctx),
+            Collector::HttpProbe(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

@@ -19,11 +19,13 @@ mod coverage;
 mod forge_items;
 mod git_history;
 mod ownership;
+pub mod probes;
 mod repro;
 
 pub use ci::CiAttemptRow;
 pub use forge_items::ForgeItemRow;
 pub use git_history::with_standing_revert;
+pub use probes::{ProbeRow, ProbeTotals};
 pub use repro::ReproRow;
 
 /// Store failures. Each message carries its cause's text (and the store's path, once it is
@@ -81,6 +83,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("repro", repro::MIGRATIONS),
     ("forge_items", forge_items::MIGRATIONS),
     ("coverage", coverage::MIGRATIONS),
+    ("probes", probes::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -311,6 +314,7 @@ impl Store {
                     FactSet::ReproChecks(checks) => repro::apply(&tx, source, checks)?,
                     FactSet::ForgeItems(items) => forge_items::apply(&tx, source, items)?,
                     FactSet::CoverageReports(reports) => coverage::apply(&tx, source, reports)?,
+                    FactSet::ProbeSamples(samples) => probes::apply(&tx, source, samples)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

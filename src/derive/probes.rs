@@ -1,0 +1,177 @@
+//! Serving health from probes: probes by result, the latency histogram as clients see it, the
+//! p95 latency's daily baseline and target, the last probe's success and the age of the values
+//! it returned. Counters and the histogram come from cumulative totals, so they survive
+//! restarts and the pruning of old samples.
+
+use std::collections::BTreeMap;
+
+use super::{daily_baseline, Context};
+use crate::exposition::{Family, Histogram, MetricType};
+use crate::facts::PROBE_RESULTS;
+use crate::store::probes::LATENCY_BUCKETS;
+use crate::store::{ProbeRow, StoreError};
+
+/// The `q` quantile (nearest rank) of `values`; `None` when empty.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    let totals = cx.reader.probe_totals()?;
+    if totals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let samples = cx.reader.probe_samples()?;
+    let configured: Vec<&str> = cx.config.sources.iter().map(|s| s.name.as_str()).collect();
+    let mut by_result = Family::new(
+        "mlsteward_probes_total",
+        MetricType::Counter,
+        "Probes sent, by result: ok, or the failure reason (timeout, connect, http_4xx, http_5xx, bad_body, values_missing).",
+    );
+    let mut duration = Family::new(
+        "mlsteward_probe_duration_seconds",
+        MetricType::Histogram,
+        "Probe latency as a client sees it: from sending the request to reading the whole answer, on a monotonic clock, for probes that got an HTTP answer.",
+    );
+    let mut reconnects = Family::new(
+        "mlsteward_probe_reconnects_total",
+        MetricType::Counter,
+        "Probes sent over a new connection because the server closed the kept one (their latency includes connecting).",
+    );
+    let mut success = Family::new(
+        "mlsteward_probe_success",
+        MetricType::Gauge,
+        "1 if the target's last probe was ok, else 0.",
+    );
+    let mut value_age = Family::new(
+        "mlsteward_probe_value_age_seconds",
+        MetricType::Gauge,
+        "Age of the oldest value the target's last answered probe returned (probe time minus the value's event time).",
+    );
+    let mut p95_baseline = Family::new(
+        "mlsteward_probe_latency_p95_baseline_seconds",
+        MetricType::Gauge,
+        "Median of the daily p95 latencies (nearest rank, answered probes) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
+    );
+    let mut target = Family::new(
+        "mlsteward_probe_latency_target_seconds",
+        MetricType::Gauge,
+        "The target's configured latency target (`latency_target`), for the p95.",
+    );
+    // Per (asset, target), summed over results: the histogram, probes by result, reconnects.
+    type Summed<'r> = (Histogram, BTreeMap<&'r str, u64>, u64);
+    let mut per_target: BTreeMap<(String, String), Summed> = BTreeMap::new();
+    for t in totals
+        .iter()
+        .filter(|t| configured.contains(&t.source.as_str()))
+    {
+        let entry = per_target
+            .entry((t.asset.clone(), t.target.clone()))
+            .or_insert_with(|| {
+                (
+                    Histogram::new(&LATENCY_BUCKETS),
+                    PROBE_RESULTS.iter().map(|r| (*r, 0)).collect(),
+                    0,
+                )
+            });
+        let result = PROBE_RESULTS
+            .iter()
+            .find(|r| **r == t.result)
+            .copied()
+            .unwrap_or("bad_body");
+        *entry.1.entry(result).or_default() += t.probes;
+        entry.2 += t.reconnects;
+        let h = &mut entry.0;
+        for (i, n) in t.buckets.iter().enumerate() {
+            if i < h.counts.len() {
+                h.counts[i] += n;
+            }
+        }
+        h.sum += t.latency_sum;
+        h.count += t.answered;
+    }
+    for ((asset, name), (h, results, reconnected)) in &per_target {
+        let l = || vec![("asset", asset.clone()), ("target", name.clone())];
+        for (result, n) in results {
+            let mut with = l();
+            with.push(("result", result.to_string()));
+            by_result.push(with, *n as f64);
+        }
+        duration.push_histogram(l(), h);
+        reconnects.push(l(), *reconnected as f64);
+    }
+    // From the kept samples: the last probe, and the daily p95s.
+    let mut kept: BTreeMap<(String, String), Vec<&ProbeRow>> = BTreeMap::new();
+    for s in samples
+        .iter()
+        .filter(|s| configured.contains(&s.source.as_str()))
+    {
+        kept.entry((s.asset.clone(), s.target.clone()))
+            .or_default()
+            .push(s);
+    }
+    for ((asset, name), rows) in &kept {
+        let l = || vec![("asset", asset.clone()), ("target", name.clone())];
+        if let Some(last) = rows.last() {
+            success.push(l(), (last.result == "ok") as u8 as f64);
+        }
+        if let Some(age) = rows
+            .iter()
+            .rev()
+            .find(|r| r.latency.is_some())
+            .and_then(|r| r.value_age)
+        {
+            value_age.push(l(), age);
+        }
+        let p95 = |from: i64, to: i64| {
+            let mut v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.at_ms >= from * 1000 && r.at_ms < to * 1000)
+                .filter_map(|r| r.latency)
+                .collect();
+            quantile(&mut v, 0.95)
+        };
+        if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, p95) {
+            p95_baseline.push(l(), b);
+        }
+    }
+    for s in &cx.config.sources {
+        for (name, t) in s.settings.latency_targets(&s.name) {
+            let asset = per_target
+                .keys()
+                .find(|(_, n)| *n == name)
+                .map(|(a, _)| a.clone());
+            if let Some(asset) = asset {
+                target.push(vec![("asset", asset), ("target", name)], t.as_secs_f64());
+            }
+        }
+    }
+    Ok(vec![
+        by_result,
+        duration,
+        reconnects,
+        success,
+        value_age,
+        p95_baseline,
+        target,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&mut v, 0.95), Some(95.0));
+        assert_eq!(quantile(&mut v, 0.5), Some(50.0));
+        assert_eq!(quantile(&mut [3.0], 0.99), Some(3.0));
+        assert_eq!(quantile(&mut [], 0.5), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! Probes through the real binary against an in-process server: results by reason, the
+//! latency histogram as a client sees it (a 20 ms server is never measured faster), counters
+//! that add up across collections and restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::fake_forge::{FakeServer, Request, Response};
+use crate::git_source::collect_once;
+use crate::support::*;
+
+fn server() -> FakeServer {
+    FakeServer::start(Arc::new(|r: &Request| match r.path.as_str() {
+        "/ok" => {
+            std::thread::sleep(Duration::from_millis(20));
+            Response::json(200, &serde_json::json!({"status": "ok"}))
+        }
+        "/down" => Response::json(200, &serde_json::json!({"status": "down"})),
+        "/slow" => {
+            std::thread::sleep(Duration::from_millis(1500));
+            Response::json(200, &serde_json::json!({"status": "ok"}))
+        }
+        "/err" => Response::json(503, &serde_json::json!({"error": "overloaded"})),
+        _ => Response::json(404, &serde_json::json!({})),
+    }))
+}
+
+#[test]
+fn probes_classify_time_and_count_what_a_client_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let probe = |name: &str, path: &str, extra: &str| {
+        format!(
+            "  - name: {name}\n    type: http_probe\n    asset: ranker\n    url: {}{path}\n    probes: 3\n    request_timeout: 500ms\n{extra}",
+            s.url()
+        )
+    };
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n{}{}{}{}{}  - name: gone\n    type: http_probe\n    asset: ranker\n    url: http://{closed}/\n",
+            probe("healthy", "/ok", "    json_path: status\n    json_equals: ok\n    latency_target: 50ms\n"),
+            probe("wrong", "/down", "    json_path: status\n    json_equals: ok\n"),
+            probe("slow", "/slow", ""),
+            probe("failing", "/err", ""),
+            probe("missing", "/nope", ""),
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let count = |text: &str, target: &str, result: &str| {
+        sample(
+            text,
+            &format!("mlsteward_probes_total{{asset=\"ranker\",target=\"{target}\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(count(&text, "healthy", "ok"), Some(3.0));
+    assert_eq!(count(&text, "wrong", "bad_body"), Some(3.0));
+    assert_eq!(count(&text, "slow", "timeout"), Some(3.0));
+    assert_eq!(count(&text, "failing", "http_5xx"), Some(3.0));
+    assert_eq!(count(&text, "missing", "http_4xx"), Some(3.0));
+    assert_eq!(count(&text, "gone", "connect"), Some(1.0));
+    assert_eq!(count(&text, "healthy", "timeout"), Some(0.0));
+    let h = |part: &str, target: &str| {
+        sample(
+            &text,
+            &format!(
+                "mlsteward_probe_duration_seconds_{part}{{asset=\"ranker\",target=\"{target}\"}}"
+            ),
+        )
+    };
+    // Three answered probes of a server that waits 20 ms: never faster than that.
+    assert_eq!(h("count", "healthy"), Some(3.0));
+    let sum = h("sum", "healthy").unwrap();
+    assert!((0.06..1.5).contains(&sum), "{sum}");
+    // Timeouts and refused connections have no latency.
+    assert_eq!(h("count", "slow"), Some(0.0));
+    assert_eq!(h("count", "gone"), Some(0.0));
+    let success = |text: &str, target: &str| {
+        sample(
+            text,
+            &format!("mlsteward_probe_success{{asset=\"ranker\",target=\"{target}\"}}"),
+        )
+    };
+    assert_eq!(success(&text, "healthy"), Some(1.0));
+    assert_eq!(success(&text, "failing"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_probe_latency_target_seconds{asset=\"ranker\",target=\"healthy\"}"
+        ),
+        Some(0.05)
+    );
+
+    // A second collection adds three more of each: counters add up from the store.
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(count(&text, "healthy", "ok"), Some(6.0));
+    assert_eq!(count(&text, "slow", "timeout"), Some(6.0));
+    assert_eq!(count(&text, "gone", "connect"), Some(2.0));
+}
+
+#[test]
+fn a_probe_target_comes_only_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: p\n    type: http_probe\n    asset: a\n    url: file:///etc/passwd\n    expected_status: 700\n",
+    )
+    .unwrap();
+    let out = mlsteward(&["check-config", "--config.file", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sources[0].url: expected a https://, http:// URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sources[0].expected_status: 700 is not an HTTP status"),
+        "{err}"
+    );
+}
