@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Prometheus and promtool from Debian, git,
-# openssl for the TLS tests' certificates),
-# then checks the alert rules and runs the whole suite. Safe to run again.
+# openssl for the TLS tests' certificates; MLflow and Feast from PyPI into a Python virtual
+# environment cached under target/), then checks the alert rules and runs the whole suite.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The real MLflow and Feast servers the registry tests start (pinned: their answers are what
+# the tests were written against). Rebuilt only when the pins change.
+pyenv="${MLSTEWARD_PYENV:-$PWD/target/pyenv}"
+pins=("mlflow==3.17.2" "feast[grpcio]==0.67.0" "fastapi<0.145")
+if [ "$(cat "$pyenv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
+  echo "scripts/test.sh: installing ${pins[*]} into $pyenv" >&2
+  rm -rf "$pyenv"
+  python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  echo "${pins[*]}" > "$pyenv/.pins"
+fi
+export MLSTEWARD_PYENV="$pyenv"
 
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts.test.yml

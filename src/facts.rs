@@ -36,6 +36,8 @@ pub enum FactSet {
     CoverageReports(Vec<CoverageReport>),
     /// Probes of serving endpoints (feature servers, model servers, any HTTP endpoint).
     ProbeSamples(Vec<ProbeSample>),
+    /// What a registry holds now (models, feature views); replaces the source's previous one.
+    Registry(RegistrySnapshot),
 }
 
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
@@ -352,4 +354,29 @@ pub struct ProbeSample {
     pub value_age: Option<f64>,
     /// The request went over a new connection although one was kept (the server closed it).
     pub reconnected: bool,
+}
+
+/// The assets a registry (MLflow, Feast, Hugging Face) holds, as of one collection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegistrySnapshot {
+    pub assets: Vec<RegistryAsset>,
+    /// Governance checks: (asset, check name, passed).
+    pub checks: Vec<(String, String, bool)>,
+    /// Numbers per asset with a fixed name (`versions`, `unattributed_versions`, `features`,
+    /// `downloads_30d`, `likes`, …): (asset, name, value).
+    pub numbers: Vec<(String, String, f64)>,
+    /// Dependencies between assets: (asset, depends on).
+    pub edges: Vec<(String, String)>,
+}
+
+/// One asset as its registry describes it; the config's catalog overrides it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegistryAsset {
+    pub id: String,
+    /// `model`, `feature_view`, `feature_service`.
+    pub kind: String,
+    pub owner: Option<String>,
+    pub stewards: Vec<String>,
+    pub lifecycle: Option<String>,
+    pub updated_at: Option<i64>,
 }

@@ -214,6 +214,33 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let gh = fake_github(now());
     let gl = fake_gitlab(now());
+    // A real MLflow with a production model that fails a check, and one version by ann.
+    let mlflow = crate::registries::Mlflow::start(dir.path());
+    let exp = mlflow.call(
+        "experiments/create",
+        serde_json::json!({"name": "churn-train"}),
+    )["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = mlflow.run(
+        &exp,
+        (now() - 3600) * 1000,
+        "ann",
+        &[("mlflow.user", "ann@example.com")],
+        &[],
+        Some(serde_json::json!(0.9)),
+        "FINISHED",
+    );
+    mlflow.call(
+        "registered-models/create",
+        serde_json::json!({"name": "churn-registry", "description": "A churn model",
+            "tags": [{"key": "owner", "value": "ml-team"}, {"key": "lifecycle", "value": "production"}]}),
+    );
+    mlflow.call(
+        "model-versions/create",
+        serde_json::json!({"name": "churn-registry", "source": format!("runs:/{run}/model"), "run_id": run}),
+    );
     // A model server that answers in 30 ms against a 10 ms target, and one that fails.
     let serving = crate::fake_forge::FakeServer::start(std::sync::Arc::new(
         |r: &crate::fake_forge::Request| match r.path.as_str() {
@@ -227,11 +254,12 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let (_repo, config) = build_fixture(
         dir.path(),
         &format!(
-            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n  - name: predict\n    type: http_probe\n    asset: churn-model\n    url: {}/predict\n    latency_target: 10ms\n    schedule: 1s\n  - name: down\n    type: http_probe\n    asset: churn-model\n    url: {}/down\n    schedule: 1s\n",
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n  - name: predict\n    type: http_probe\n    asset: churn-model\n    url: {}/predict\n    latency_target: 10ms\n    schedule: 1s\n  - name: down\n    type: http_probe\n    asset: churn-model\n    url: {}/down\n    schedule: 1s\n  - name: mlflow\n    type: mlflow\n    url: {}\n    schedule: 10s\n",
             gh.url(),
             gl.url(),
             serving.url(),
-            serving.url()
+            serving.url(),
+            mlflow.url()
         ),
     );
     let text = std::fs::read_to_string(&config).unwrap();
@@ -302,6 +330,7 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         "reproducibility.json",
         "ownership.json",
         "feature-serving.json",
+        "models.json",
     ] {
         let text =
             std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap();

@@ -135,14 +135,46 @@ impl HttpResponse {
 
 /// A minimal HTTP/1.1 GET over loopback (Connection: close; handles chunked bodies).
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<HttpResponse> {
+    http_request(addr, "GET", path, headers, None)
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body over loopback.
+pub fn http_post_json(
+    addr: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> std::io::Result<HttpResponse> {
+    let body = serde_json::to_vec(body).unwrap();
+    http_request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        Some(&body),
+    )
+}
+
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
+    if let Some(b) = body {
+        stream.write_all(b)?;
+    }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let split = raw
@@ -414,4 +446,72 @@ pub fn corrupt_store(path: &Path) {
     let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     file.seek(SeekFrom::Start((root - 1) * 4096)).unwrap();
     file.write_all(&[0x5a; 4096]).unwrap();
+}
+
+/// A program of the Python environment scripts/test.sh builds (MLflow, Feast). Fails loudly
+/// when it is missing: those tests are never skipped.
+pub fn pyenv_bin(name: &str) -> PathBuf {
+    let root = std::env::var_os("MLSTEWARD_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/pyenv"));
+    let bin = root.join("bin").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which installs MLflow and Feast into {}",
+        bin.display(),
+        root.display()
+    );
+    bin
+}
+
+/// A server started in its own process group, killed with its children when dropped.
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Served {
+    /// Starts `command` (listening on `addr`) and waits until `ready_path` answers 200.
+    pub fn start(mut command: Command, addr: String, ready_path: &str, log: PathBuf) -> Served {
+        use std::os::unix::process::CommandExt;
+        let out = std::fs::File::create(&log).unwrap();
+        let child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting a server");
+        let mut served = Served { child, addr, log };
+        let addr = served.addr.clone();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                panic!(
+                    "the server exited early ({status}):\n{}",
+                    std::fs::read_to_string(&served.log).unwrap_or_default()
+                );
+            }
+            if http_get(&addr, ready_path, &[]).is_ok_and(|r| r.status == 200) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "the server never became ready:\n{}",
+                std::fs::read_to_string(&served.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        served
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
 }

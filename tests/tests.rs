@@ -13,4 +13,5 @@ mod http_client;
 mod persistence;
 mod probes;
 mod prometheus;
+mod registries;
 mod trust;

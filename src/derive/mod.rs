@@ -9,6 +9,7 @@
 //!   flaky runs, recovery), for forge sources only;
 //! - [`coverage`]: coverage per asset from CI pipelines and coverage reports;
 //! - [`probes`]: serving health from probes (latency, results, value age);
+//! - [`registry`]: model governance checks, versions, feature counts, freshness, dependencies;
 //! - [`repro`]: reproducibility checks, whichever source made them;
 //! - [`responses`]: time to first response on issues and pull requests, against objectives.
 //!
@@ -24,6 +25,7 @@ mod contributions;
 pub mod coverage;
 mod ownership;
 pub mod probes;
+pub mod registry;
 pub mod repro;
 pub mod responses;
 
@@ -115,13 +117,12 @@ pub fn map_forge_assets(reader: &Reader<'_>, config: &Config) -> Result<(), Stor
         .forge_credit_repositories()?
         .into_iter()
         .filter_map(|(source, repository)| {
-            let forge = config
+            let asset = config
                 .sources
                 .iter()
                 .find(|s| s.name == source)?
                 .settings
-                .forge()?;
-            let asset = forge.asset_of(&repository);
+                .asset_of_repository(&repository)?;
             Some((source, repository, asset))
         })
         .collect();
@@ -219,6 +220,7 @@ fn families_from(
     out.extend(coverage::families(&cx)?);
     out.extend(repro::families(&cx)?);
     out.extend(probes::families(&cx)?);
+    out.extend(registry::families(&cx)?);
     out.extend(responses::families(&cx)?);
     Ok(out)
 }

@@ -89,8 +89,18 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "The stewards the catalog names for an asset, one series per steward, always 1.",
     );
+    // What registries (MLflow, Feast) say about assets: the catalog overrides it, and an owner
+    // that disagrees with the catalog's is a conflict, as with CODEOWNERS.
+    let registry = cx.reader.registry_assets()?;
     for a in &assets {
         let catalog_owner = a.owner.as_deref().map(|o| normal_owner(o, org));
+        let registry_disagrees = registry.iter().any(|(_, r)| {
+            r.id == a.id
+                && match (&catalog_owner, &r.owner) {
+                    (Some(c), Some(o)) => *c != normal_owner(o, org),
+                    _ => false,
+                }
+        });
         let file_sets: Vec<BTreeSet<String>> = codeowners
             .get(&a.id)
             .into_iter()
@@ -110,6 +120,19 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
             default_rule.as_ref(),
             &file_sets,
         );
+        // A catalog asset without an owner takes its registry's.
+        let owner = match (
+            owner.is_empty(),
+            registry.iter().find(|(_, r)| r.id == a.id),
+        ) {
+            (true, Some((_, r))) => r
+                .owner
+                .as_deref()
+                .map(|o| normal_owner(o, org))
+                .unwrap_or_default(),
+            _ => owner,
+        };
+        let disagree = disagree || registry_disagrees;
         let asset = || vec![("asset", a.id.clone())];
         owned.push(asset(), if owner.is_empty() { 0.0 } else { 1.0 });
         conflict.push(asset(), if disagree { 1.0 } else { 0.0 });
@@ -125,6 +148,40 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         for steward in a.stewards.iter().collect::<BTreeSet<_>>() {
             stewards.push(
                 vec![("asset", a.id.clone()), ("steward", steward.clone())],
+                1.0,
+            );
+        }
+    }
+
+    // Registry assets the catalog does not name.
+    let mut seen: BTreeSet<&str> = assets.iter().map(|a| a.id.as_str()).collect();
+    for (_, r) in &registry {
+        if !seen.insert(r.id.as_str()) {
+            continue;
+        }
+        let owner = r
+            .owner
+            .as_deref()
+            .map(|o| normal_owner(o, org))
+            .unwrap_or_default();
+        let asset = || vec![("asset", r.id.clone())];
+        owned.push(asset(), if owner.is_empty() { 0.0 } else { 1.0 });
+        conflict.push(asset(), 0.0);
+        info.push(
+            vec![
+                ("asset", r.id.clone()),
+                ("kind", r.kind.clone()),
+                ("owner", owner),
+                (
+                    "lifecycle",
+                    r.lifecycle.clone().unwrap_or_else(|| "experimental".into()),
+                ),
+            ],
+            1.0,
+        );
+        for steward in r.stewards.iter().collect::<BTreeSet<_>>() {
+            stewards.push(
+                vec![("asset", r.id.clone()), ("steward", steward.clone())],
                 1.0,
             );
         }
@@ -148,10 +205,22 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         "Committer time of the newest non-merge commit on the mined branch that changed a file of the asset (any author, bots included).",
     );
     let updates = cx.reader.asset_last_updates()?;
+    let mut newest: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for a in &assets {
         if let Some(at) = updates.get(&a.id) {
-            last_update.push(vec![("asset", a.id.clone())], *at as f64);
+            newest.insert(a.id.clone(), *at);
         }
+    }
+    // A registry's last update of the asset counts too (a new model version, a
+    // materialization).
+    for (_, r) in &registry {
+        if let Some(at) = r.updated_at {
+            let e = newest.entry(r.id.clone()).or_insert(at);
+            *e = (*e).max(at);
+        }
+    }
+    for (asset, at) in newest {
+        last_update.push(vec![("asset", asset)], at as f64);
     }
     Ok(vec![info, owned, conflict, stewards, files, last_update])
 }

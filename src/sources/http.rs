@@ -309,6 +309,49 @@ impl Client {
         validators: &Validators,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<Fetched, CollectError> {
+        self.send(url, validators, None, cancel).await
+    }
+
+    /// GETs `url`; `None` when the upstream answers 404 (a resource that does not exist yet).
+    pub async fn get_if_exists(
+        &self,
+        url: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Option<Vec<u8>>, CollectError> {
+        match self.send(url, &Validators::default(), None, cancel).await {
+            Ok(Fetched::Body { body, .. }) => Ok(Some(body)),
+            Ok(Fetched::NotModified) => Ok(None),
+            Err(e) if e.message.ends_with("answered 404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// POSTs a JSON body to `url` (a search endpoint that only takes POST, such as MLflow's
+    /// `runs/search`): the same retries, limits and statistics as a GET. Only for requests
+    /// that change nothing upstream, since a retry sends them again.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<u8>, CollectError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        match self
+            .send(url, &Validators::default(), Some(&bytes), cancel)
+            .await?
+        {
+            Fetched::Body { body, .. } => Ok(body),
+            Fetched::NotModified => Ok(Vec::new()),
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        validators: &Validators,
+        json: Option<&[u8]>,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Fetched, CollectError> {
         let _permit = self
             .permits
             .acquire()
@@ -320,7 +363,7 @@ impl Client {
             let outcome = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(error(ErrorKind::Cancelled, "request cancelled")),
-                outcome = self.attempt(url, validators) => outcome,
+                outcome = self.attempt(url, validators, json) => outcome,
             };
             let (wait, last_error) = match outcome {
                 Attempt::Done(fetched) => return Ok(fetched),
@@ -436,9 +479,16 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, url: &str, validators: &Validators) -> Attempt {
+    async fn attempt(&self, url: &str, validators: &Validators, json: Option<&[u8]>) -> Attempt {
         let shown = shown_url(url);
-        let mut request = self.inner.get(url);
+        let mut request = match json {
+            Some(body) => self
+                .inner
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec()),
+            None => self.inner.get(url),
+        };
         if let Some(etag) = &validators.etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }

@@ -12,6 +12,7 @@ pub mod gitlab;
 pub mod http;
 pub mod http_probe;
 pub mod jenkins;
+pub mod mlflow;
 pub mod probe;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ use github::GithubCollector;
 use gitlab::GitlabCollector;
 use http_probe::HttpProbeCollector;
 use jenkins::JenkinsCollector;
+use mlflow::MlflowCollector;
 
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
@@ -53,6 +55,7 @@ pub enum Settings {
     Jenkins(jenkins::JenkinsSettings),
     Coverage(coverage::CoverageSettings),
     HttpProbe(http_probe::HttpProbeSettings),
+    Mlflow(mlflow::MlflowSettings),
 }
 
 impl Settings {
@@ -68,6 +71,15 @@ impl Settings {
         }
     }
 
+    /// The asset a source's credits of `repository` count on: a forge's mapping, an MLflow
+    /// model's own name; `None` for sources that credit nobody.
+    pub fn asset_of_repository(&self, repository: &str) -> Option<String> {
+        match self {
+            Settings::Mlflow(_) => Some(repository.to_string()),
+            other => other.forge().map(|f| f.asset_of(repository)),
+        }
+    }
+
     /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
     pub fn forge(&self) -> Option<&forge::ForgeSettings> {
         match self {
@@ -75,7 +87,7 @@ impl Settings {
             Settings::Github(g) => Some(&g.forge),
             Settings::Gitlab(g) => Some(&g.forge),
             Settings::Jenkins(j) => Some(&j.forge),
-            Settings::Coverage(_) | Settings::HttpProbe(_) => None,
+            Settings::Coverage(_) | Settings::HttpProbe(_) | Settings::Mlflow(_) => None,
         }
     }
 }
@@ -92,6 +104,7 @@ impl SourceKinds for Registry {
         "jenkins",
         "coverage",
         "http_probe",
+        "mlflow",
     ];
 
     fn keys(kind: &str) -> &'static [&'static str] {
@@ -105,6 +118,7 @@ impl SourceKinds for Registry {
             "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
             "coverage" => coverage::KEYS,
             "http_probe" => http_probe::KEYS,
+            "mlflow" => mlflow::KEYS,
             _ => &[],
         }
     }
@@ -117,6 +131,7 @@ impl SourceKinds for Registry {
             "jenkins" => jenkins::decode(section).map(Settings::Jenkins),
             "coverage" => coverage::decode(section).map(Settings::Coverage),
             "http_probe" => http_probe::decode(section).map(Settings::HttpProbe),
+            "mlflow" => mlflow::decode(section).map(Settings::Mlflow),
             _ => None,
         }
     }
@@ -130,6 +145,7 @@ pub enum Collector {
     Jenkins(Box<JenkinsCollector>),
     Coverage(Box<CoverageCollector>),
     HttpProbe(Box<HttpProbeCollector>),
+    Mlflow(Box<MlflowCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -169,6 +185,11 @@ impl Collector {
             Settings::HttpProbe(probe) => Ok(Collector::HttpProbe(Box::new(
                 HttpProbeCollector::new(&source.name, probe)?,
             ))),
+            Settings::Mlflow(mlflow) => Ok(Collector::Mlflow(Box::new(MlflowCollector::new(
+                config,
+                &source.name,
+                mlflow,
+            )?))),
         }
     }
 
@@ -198,6 +219,7 @@ impl Collector {
             Collector::Jenkins(c) => Some(c.client().stats()),
             Collector::Coverage(c) => Some(c.client().stats()),
             Collector::HttpProbe(_) => None,
+            Collector::Mlflow(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -212,6 +234,7 @@ impl Collector {
             Collector::Jenkins(c) => c.collect(ctx),
             Collector::Coverage(c) => c.collect(ctx),
             Collector::HttpProbe(c) => c.collect(ctx),
+            Collector::Mlflow(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }
@@ -301,6 +324,41 @@ mod tests {
                     let _ = parse_config(&root.join(name), &mangled, &env);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use std::path::Path;
+
+    /// Every commented-out source of the reference config decodes once uncommented: the
+    /// documentation of each kind stays valid.
+    #[test]
+    fn the_reference_config_documents_valid_sources() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("config/reference.yaml")).unwrap();
+        let mut blocks: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("  # - name: ") {
+                blocks.push(format!("  - name: {rest}\n"));
+            } else if let (Some(block), Some(rest)) =
+                (blocks.last_mut(), line.strip_prefix("  #   "))
+            {
+                block.push_str(&format!("    {rest}\n"));
+            }
+        }
+        assert!(blocks.len() >= 7, "{blocks:?}");
+        let env = |_: &str| Some("x".to_string());
+        let dir = tempfile::tempdir().unwrap();
+        for secret in ["github-token", "gitlab-token", "jenkins-token", "git-token"] {
+            std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+            std::fs::write(dir.path().join("secrets").join(secret), "t\n").unwrap();
+        }
+        for block in blocks {
+            let yaml = format!("sources:\n{block}");
+            let parsed = super::parse_config(&dir.path().join("c.yaml"), &yaml, &env);
+            assert!(parsed.is_ok(), "{yaml}\n{:?}", parsed.err());
         }
     }
 }

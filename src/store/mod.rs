@@ -20,6 +20,7 @@ mod forge_items;
 mod git_history;
 mod ownership;
 pub mod probes;
+mod registry;
 mod repro;
 
 pub use ci::CiAttemptRow;
@@ -84,6 +85,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("forge_items", forge_items::MIGRATIONS),
     ("coverage", coverage::MIGRATIONS),
     ("probes", probes::MIGRATIONS),
+    ("registry", registry::MIGRATIONS),
 ];
 
 /// `PRAGMA user_version` of a store whose modules are versioned in `schema_versions`. Stores from
@@ -315,6 +317,7 @@ impl Store {
                     FactSet::ForgeItems(items) => forge_items::apply(&tx, source, items)?,
                     FactSet::CoverageReports(reports) => coverage::apply(&tx, source, reports)?,
                     FactSet::ProbeSamples(samples) => probes::apply(&tx, source, samples)?,
+                    FactSet::Registry(snapshot) => registry::apply(&tx, source, snapshot)?,
                 }
             }
             write_cursors(&tx, source, &collection.cursors)?;

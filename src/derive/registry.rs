@@ -1,0 +1,70 @@
+//! What registries report beyond ownership: governance checks per model, version counts,
+//! feature counts and freshness of feature views, and the dependencies between assets.
+
+use super::Context;
+use crate::exposition::{Family, MetricType};
+use crate::store::StoreError;
+
+/// Registry numbers and the families they become: (name, family, help).
+pub const NUMBERS: [(&str, &str, &str); 5] = [
+    (
+        "versions",
+        "mlsteward_model_versions",
+        "Versions of the registered model (MLflow).",
+    ),
+    (
+        "unattributed_versions",
+        "mlsteward_model_versions_unattributed",
+        "Versions of the model credited to nobody: without a run, or whose run names nobody (no `mlflow.user` tag and a `user_id` empty or `unknown`).",
+    ),
+    (
+        "features",
+        "mlsteward_asset_features",
+        "Features of a feature view, or features a feature service projects (Feast).",
+    ),
+    (
+        "materialized_until",
+        "mlsteward_feature_view_materialized_timestamp_seconds",
+        "Materialized up to: the largest end time over the feature view's materialization intervals (Feast).",
+    ),
+    (
+        "ttl_seconds",
+        "mlsteward_feature_view_ttl_seconds",
+        "The feature view's time to live (Feast does not enforce it online; see the values' age).",
+    ),
+];
+
+pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+    let checks = cx.reader.registry_checks()?;
+    let numbers = cx.reader.registry_numbers()?;
+    let edges = cx.reader.registry_edges()?;
+    if checks.is_empty() && numbers.is_empty() && edges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut check = Family::new(
+        "mlsteward_model_check",
+        MetricType::Gauge,
+        "Governance checks of a registered model, 1 passed or 0 failed: has_description, has_owner (from the owner tag), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run).",
+    );
+    for (asset, name, passed) in checks {
+        check.push(vec![("asset", asset), ("check", name)], passed as u8 as f64);
+    }
+    let mut out = vec![check];
+    for (name, family, help) in NUMBERS {
+        let mut f = Family::new(family, MetricType::Gauge, help);
+        for (asset, _, value) in numbers.iter().filter(|(_, n, _)| n == name) {
+            f.push(vec![("asset", asset.clone())], *value);
+        }
+        out.push(f);
+    }
+    let mut deps = Family::new(
+        "mlsteward_asset_dependency_info",
+        MetricType::Gauge,
+        "Always 1: the asset depends on `depends_on` (a feature service on the feature views it projects), for Grafana's node graph.",
+    );
+    for (asset, on) in edges {
+        deps.push(vec![("asset", asset), ("depends_on", on)], 1.0);
+    }
+    out.push(deps);
+    Ok(out)
+}

@@ -1,0 +1,307 @@
+//! ML registries against real servers: MLflow (`mlflow server` on loopback, from the Python
+//! environment scripts/test.sh builds), seeded through its own REST API with a scenario whose
+//! answers are worked out by hand below.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::git_source::collect_once;
+use crate::support::*;
+
+pub struct Mlflow {
+    pub served: Served,
+}
+
+impl Mlflow {
+    pub fn start(dir: &std::path::Path) -> Mlflow {
+        let port = free_port();
+        let mut command = Command::new(pyenv_bin("mlflow"));
+        command
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+            .arg("--default-artifact-root")
+            .arg(dir.join("artifacts"))
+            .args(["--workers", "1"])
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+            .current_dir(dir);
+        let served = Served::start(
+            command,
+            format!("127.0.0.1:{port}"),
+            "/health",
+            dir.join("mlflow.log"),
+        );
+        Mlflow { served }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.served.addr)
+    }
+
+    pub fn call(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = http_post_json(&self.served.addr, &format!("/api/2.0/mlflow/{path}"), &body)
+            .expect("MLflow");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        serde_json::from_slice(&r.body).unwrap_or(json!({}))
+    }
+
+    /// A finished run with a metric value (a number, or a string such as "NaN").
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        experiment: &str,
+        start_ms: i64,
+        user: &str,
+        tags: &[(&str, &str)],
+        params: &[(&str, &str)],
+        metric: Option<serde_json::Value>,
+        status: &str,
+    ) -> String {
+        let tags: Vec<serde_json::Value> = tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let run = self.call(
+            "runs/create",
+            json!({"experiment_id": experiment, "start_time": start_ms, "user_id": user, "tags": tags}),
+        );
+        let id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+        for (k, v) in params {
+            self.call(
+                "runs/log-parameter",
+                json!({"run_id": id, "key": k, "value": v}),
+            );
+        }
+        if let Some(value) = metric {
+            self.call(
+                "runs/log-metric",
+                json!({"run_id": id, "key": "auc", "value": value, "timestamp": start_ms + 1000}),
+            );
+        }
+        self.call(
+            "runs/update",
+            json!({"run_id": id, "status": status, "end_time": start_ms + 60_000}),
+        );
+        id
+    }
+}
+
+#[test]
+fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mlflow::start(dir.path());
+    let exp = m.call("experiments/create", json!({"name": "churn-train"}))["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t0 = (now() - 3 * DAY) * 1000;
+    let c1 = ("mlflow.source.git.commit", "c1");
+    let lr = [("lr", "0.1")];
+    // r1 is the group's reference (the earliest); r2 agrees within 0.01; r3 does not; r4's
+    // NaN never agrees; r5 has other params (a group of its own); r6 failed; r7 has no commit.
+    let r1 = m.run(
+        &exp,
+        t0,
+        "ann",
+        &[
+            c1,
+            ("mlflow.user", "ann@example.com"),
+            ("environment", "linux"),
+        ],
+        &lr,
+        Some(json!(0.900)),
+        "FINISHED",
+    );
+    let r2 = m.run(
+        &exp,
+        t0 + 1000,
+        "unknown",
+        &[c1, ("environment", "linux")],
+        &lr,
+        Some(json!(0.905)),
+        "FINISHED",
+    );
+    let r3 = m.run(
+        &exp,
+        t0 + 2000,
+        "carol",
+        &[c1, ("environment", "mac")],
+        &lr,
+        Some(json!(0.85)),
+        "FINISHED",
+    );
+    m.run(
+        &exp,
+        t0 + 3000,
+        "unknown",
+        &[c1],
+        &lr,
+        Some(json!("NaN")),
+        "FINISHED",
+    );
+    m.run(
+        &exp,
+        t0 + 4000,
+        "unknown",
+        &[c1],
+        &[("lr", "0.2")],
+        Some(json!(0.5)),
+        "FINISHED",
+    );
+    m.run(
+        &exp,
+        t0 + 5000,
+        "unknown",
+        &[c1],
+        &lr,
+        Some(json!(0.9)),
+        "FAILED",
+    );
+    m.run(
+        &exp,
+        t0 + 6000,
+        "unknown",
+        &[],
+        &lr,
+        Some(json!(0.9)),
+        "FINISHED",
+    );
+
+    // `churn`: documented, owned, licensed, in production; v1 from r1 (ann), v2 from r2 (no
+    // user), v3 without a run; its champion v1 comes from a finished run.
+    let tags = |pairs: &[(&str, &str)]| -> Vec<serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect()
+    };
+    m.call(
+        "registered-models/create",
+        json!({"name": "churn", "description": "Churn model: which customers will leave next month.",
+               "tags": tags(&[("owner", "@acme/ml-team"), ("license", "apache-2.0"), ("stewards", "ann, bob"), ("lifecycle", "Production")])}),
+    );
+    for run in [Some(&r1), Some(&r2), None] {
+        let body = match run {
+            Some(r) => json!({"name": "churn", "source": format!("runs:/{r}/model"), "run_id": r}),
+            None => json!({"name": "churn", "source": "s3://models/churn/3"}),
+        };
+        m.call("model-versions/create", body);
+    }
+    m.call(
+        "registered-models/alias",
+        json!({"name": "churn", "alias": "champion", "version": "1"}),
+    );
+    // `fraud`: nothing but a version from r3 (carol, by her user id).
+    m.call("registered-models/create", json!({"name": "fraud"}));
+    m.call(
+        "model-versions/create",
+        json!({"name": "fraud", "source": format!("runs:/{r3}/model"), "run_id": r3}),
+    );
+
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "organisation: acme\nsources:\n  - name: mlflow\n    type: mlflow\n    url: {}\n    model_card_min_chars: 20\n    reproducibility:\n      experiments: {{churn-train: churn}}\n      metrics: {{auc: '0.01'}}\n",
+            m.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+
+    let repro = |env: &str, result: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_repro_checks_total{{asset=\"churn\",environment=\"{env}\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(repro("linux", "pass"), Some(1.0), "{text}");
+    assert_eq!(repro("linux", "fail"), Some(0.0));
+    assert_eq!(repro("mac", "fail"), Some(1.0));
+    assert_eq!(repro("mlflow", "fail"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_repro_pass_ratio{asset=\"churn\",window=\"7d\"}"
+        ),
+        Some(1.0 / 3.0)
+    );
+
+    let check = |asset: &str, name: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_model_check{{asset=\"{asset}\",check=\"{name}\"}}"),
+        )
+    };
+    for name in [
+        "has_description",
+        "has_owner",
+        "has_model_card",
+        "has_license",
+        "champion_from_finished_run",
+    ] {
+        assert_eq!(check("churn", name), Some(1.0), "churn {name}");
+        assert_eq!(check("fraud", name), Some(0.0), "fraud {name}");
+    }
+    assert_eq!(
+        sample(&text, "mlsteward_model_versions{asset=\"churn\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_versions_unattributed{asset=\"churn\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_versions_unattributed{asset=\"fraud\"}"
+        ),
+        Some(0.0)
+    );
+    let credit = |asset: &str, who: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_contributions_total{{asset=\"{asset}\",contributor=\"{who}\",kind=\"model_version\"}}"),
+        )
+    };
+    assert_eq!(credit("churn", "ann@example.com"), Some(1.0));
+    assert_eq!(credit("fraud", "carol"), Some(1.0));
+    // Models are assets, with their owner in normal form and their stewards.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_info{asset=\"churn\",kind=\"model\",owner=\"ml-team\",lifecycle=\"production\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_steward_info{asset=\"churn\",steward=\"bob\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_asset_owned{asset=\"fraud\"}"),
+        Some(0.0)
+    );
+
+    // A second collection reads finished runs from the cursors, and counts nothing twice.
+    let (ok, again) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_same_families(
+        &text,
+        &again,
+        &[
+            "mlsteward_repro_checks_total",
+            "mlsteward_contributions_total",
+            "mlsteward_model_check",
+        ],
+    );
+}
