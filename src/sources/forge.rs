@@ -150,6 +150,26 @@ pub fn decode(s: &mut Section) -> Option<ForgeSettings> {
     })
 }
 
+/// The HTTP settings every HTTP source reads (`request_timeout`, `ca_file`,
+/// `client_certificate_file`), with `auth`.
+pub fn http_settings(
+    s: &mut Section,
+    auth: crate::sources::http::Auth,
+) -> crate::sources::http::HttpConfig {
+    crate::sources::http::HttpConfig {
+        auth,
+        timeout: s
+            .duration("request_timeout")
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+        ca_bundle: s.string("ca_file").map(|f| s.base_dir().join(f)),
+        client_identity: s
+            .string("client_certificate_file")
+            .map(|f| s.base_dir().join(f)),
+        ..crate::sources::http::HttpConfig::default()
+    }
+}
+
 /// Runs the future `make` builds on the runtime of the calling blocking thread, ending it with
 /// a `cancelled` error as soon as `cancel` is raised.
 pub fn block_on<T, F>(

@@ -312,6 +312,18 @@ impl Client {
         self.send(url, validators, None, cancel).await
     }
 
+    /// GETs `url` unconditionally and returns its body.
+    pub async fn get_body(
+        &self,
+        url: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<u8>, CollectError> {
+        match self.send(url, &Validators::default(), None, cancel).await? {
+            Fetched::Body { body, .. } => Ok(body),
+            Fetched::NotModified => Ok(Vec::new()),
+        }
+    }
+
     /// GETs `url`; `None` when the upstream answers 404 (a resource that does not exist yet).
     pub async fn get_if_exists(
         &self,

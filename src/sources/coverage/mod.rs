@@ -163,17 +163,8 @@ pub fn decode(s: &mut Section) -> Option<CoverageSettings> {
         (None, _) => Auth::None,
     };
     let http = HttpConfig {
-        auth,
-        timeout: s
-            .duration("request_timeout")
-            .filter(|d| !d.is_zero())
-            .unwrap_or(forge::DEFAULT_REQUEST_TIMEOUT),
-        ca_bundle: s.string("ca_file").map(|f| s.base_dir().join(f)),
-        client_identity: s
-            .string("client_certificate_file")
-            .map(|f| s.base_dir().join(f)),
         max_body_bytes: zip::MAX_FILE_BYTES * 2,
-        ..HttpConfig::default()
+        ..forge::http_settings(s, auth)
     };
     ok.then_some(CoverageSettings {
         reports,
@@ -406,10 +397,7 @@ impl CoverageCollector {
     }
 
     async fn body(&self, url: &str, cancel: &CancellationToken) -> Result<Vec<u8>, CollectError> {
-        match self.client.get(url, &Validators::default(), cancel).await? {
-            Fetched::Body { body, .. } => Ok(body),
-            Fetched::NotModified => Ok(Vec::new()),
-        }
+        self.client.get_body(url, cancel).await
     }
 }
 

@@ -15,7 +15,7 @@ use crate::collector::{CollectContext, CollectError};
 use crate::config::{Secret, Section};
 use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
 use crate::sources::forge::{self, decode_error, ForgeSettings};
-use crate::sources::http::{Auth, Client, Fetched, Validators};
+use crate::sources::http::{Auth, Client};
 
 /// The keys a `jenkins` source reads (beside the forge keys).
 pub const KEYS: &[&str] = &["url", "username", "token", "token_file", "default_branch"];
@@ -96,10 +96,7 @@ impl JenkinsCollector {
     }
 
     async fn body(&self, url: &str, cancel: &CancellationToken) -> Result<Vec<u8>, CollectError> {
-        match self.client.get(url, &Validators::default(), cancel).await? {
-            Fetched::Body { body, .. } => Ok(body),
-            Fetched::NotModified => Ok(Vec::new()),
-        }
+        self.client.get_body(url, cancel).await
     }
 
     async fn collect_async(

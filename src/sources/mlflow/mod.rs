@@ -16,7 +16,7 @@ use crate::facts::{
 };
 use crate::people::{People, Who};
 use crate::sources::forge::{self, decode_error, urlencode};
-use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::http::{Auth, Client, HttpConfig};
 use parse::Tolerance;
 
 pub const KEYS: &[&str] = &[
@@ -131,18 +131,7 @@ pub fn decode(s: &mut Section) -> Option<MlflowSettings> {
     }
     let (experiments, metrics, environment_tag) =
         repro.unwrap_or_else(|| (Vec::new(), Vec::new(), "environment".into()));
-    let http = HttpConfig {
-        auth: token.map_or(Auth::None, Auth::Bearer),
-        timeout: s
-            .duration("request_timeout")
-            .filter(|d| !d.is_zero())
-            .unwrap_or(forge::DEFAULT_REQUEST_TIMEOUT),
-        ca_bundle: s.string("ca_file").map(|f| s.base_dir().join(f)),
-        client_identity: s
-            .string("client_certificate_file")
-            .map(|f| s.base_dir().join(f)),
-        ..HttpConfig::default()
-    };
+    let http = forge::http_settings(s, token.map_or(Auth::None, Auth::Bearer));
     ok.then_some(MlflowSettings {
         url,
         owner_tag,
@@ -191,10 +180,7 @@ impl MlflowCollector {
     }
 
     async fn get(&self, url: &str, cancel: &CancellationToken) -> Result<Vec<u8>, CollectError> {
-        match self.client.get(url, &Validators::default(), cancel).await? {
-            Fetched::Body { body, .. } => Ok(body),
-            Fetched::NotModified => Ok(Vec::new()),
-        }
+        self.client.get_body(url, cancel).await
     }
 
     async fn post(
