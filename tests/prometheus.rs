@@ -248,18 +248,42 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
                 std::thread::sleep(Duration::from_millis(30));
                 crate::fake_forge::Response::json(200, &serde_json::json!({"status": "ok"}))
             }
+            // Feast's registry: one view materialized two days ago with a one-day TTL.
+            "/api/v1/feature_views" => crate::fake_forge::Response::json(
+                200,
+                &serde_json::json!({"featureViews": [{"type": "featureView",
+                    "spec": {"name": "driver_stats", "features": [{"name": "conv_rate"}], "ttl": "86400s", "owner": "ml-team"},
+                    "meta": {"lastUpdatedTimestamp": crate::fake_forge::rfc3339(now() - 2 * 86_400),
+                             "materializationIntervals": [{"startTime": crate::fake_forge::rfc3339(now() - 3 * 86_400),
+                                                           "endTime": crate::fake_forge::rfc3339(now() - 2 * 86_400)}]}}],
+                    "pagination": {}}),
+            ),
+            "/api/v1/feature_services" => crate::fake_forge::Response::json(
+                200,
+                &serde_json::json!({"featureServices": [{"spec": {"name": "driver_service",
+                    "features": [{"featureViewName": "driver_stats", "featureColumns": [{"name": "conv_rate"}]}]}}]}),
+            ),
+            // Feast's feature server: values an hour old.
+            "/get-online-features" => crate::fake_forge::Response::json(
+                200,
+                &serde_json::json!({"metadata": {"feature_names": ["driver_id", "conv_rate"]},
+                    "results": [{"values": [1001], "statuses": ["PRESENT"], "event_timestamps": ["1970-01-01T00:00:00Z"]},
+                                {"values": [0.5], "statuses": ["PRESENT"], "event_timestamps": [crate::fake_forge::rfc3339(now() - 3600)]}]}),
+            ),
             _ => crate::fake_forge::Response::json(503, &serde_json::json!({})),
         },
     ));
     let (_repo, config) = build_fixture(
         dir.path(),
         &format!(
-            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n  - name: predict\n    type: http_probe\n    asset: churn-model\n    url: {}/predict\n    latency_target: 10ms\n    schedule: 1s\n  - name: down\n    type: http_probe\n    asset: churn-model\n    url: {}/down\n    schedule: 1s\n  - name: mlflow\n    type: mlflow\n    url: {}\n    schedule: 10s\n",
+            "  - name: broken\n    type: git\n    path: does-not-exist\n    schedule: 10s\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n    assets: {{acme/churn: churn-model}}\n    reproducibility: [ci]\n    schedule: 10s\n  - name: gl\n    type: gitlab\n    api_url: {}\n    projects: [acme/feature-store-views]\n    schedule: 10s\n  - name: predict\n    type: http_probe\n    asset: churn-model\n    url: {}/predict\n    latency_target: 10ms\n    schedule: 1s\n  - name: down\n    type: http_probe\n    asset: churn-model\n    url: {}/down\n    schedule: 1s\n  - name: mlflow\n    type: mlflow\n    url: {}\n    schedule: 10s\n  - name: feast\n    type: feast\n    registry_url: {}\n    server_url: {}\n    project: demo\n    schedule: 2s\n    probes:\n      - name: driver-stats\n        features: [\"driver_stats:conv_rate\"]\n        entities: '{{\"driver_id\": [1001]}}'\n",
             gh.url(),
             gl.url(),
             serving.url(),
             serving.url(),
-            mlflow.url()
+            mlflow.url(),
+            serving.url(),
+            serving.url()
         ),
     );
     let text = std::fs::read_to_string(&config).unwrap();

@@ -305,3 +305,245 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
         ],
     );
 }
+
+/// A real Feast repository (`feast init`, `apply`, `materialize-incremental`), its feature
+/// server and its REST registry server, each in its own process group.
+pub struct Feast {
+    pub server: Served,
+    pub registry: Served,
+}
+
+impl Feast {
+    pub fn start(dir: &std::path::Path) -> Feast {
+        let feast = pyenv_bin("feast");
+        let run = |args: &[&str]| {
+            let out = Command::new(&feast)
+                .args(args)
+                .current_dir(dir)
+                .env("XDG_RUNTIME_DIR", dir)
+                .env("TMPDIR", dir)
+                .env("PYTHONHASHSEED", "7")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "feast {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["init", "demo"]);
+        run(&["-c", "demo/feature_repo", "apply"]);
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+        run(&["-c", "demo/feature_repo", "materialize-incremental", &now]);
+        let command = |args: Vec<String>| {
+            let mut c = Command::new(&feast);
+            c.args(args)
+                .current_dir(dir)
+                .env("XDG_RUNTIME_DIR", dir)
+                .env("TMPDIR", dir)
+                .env("PYTHONHASHSEED", "7");
+            c
+        };
+        let port = free_port();
+        let server = Served::start(
+            command(
+                [
+                    "-c",
+                    "demo/feature_repo",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            format!("127.0.0.1:{port}"),
+            "/health",
+            dir.join("feast-serve.log"),
+        );
+        let rport = free_port();
+        let registry = Served::start(
+            command(
+                [
+                    "-c",
+                    "demo/feature_repo",
+                    "serve_registry",
+                    "--rest-api",
+                    "--no-grpc",
+                    "--rest-port",
+                    &rport.to_string(),
+                    "--host",
+                    "127.0.0.1",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            format!("127.0.0.1:{rport}"),
+            "/api/v1/projects",
+            dir.join("feast-registry.log"),
+        );
+        Feast { server, registry }
+    }
+}
+
+#[test]
+fn feast_registry_and_retrieval_probes_against_real_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let feast = Feast::start(dir.path());
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"sources:
+  - name: feast
+    type: feast
+    registry_url: http://{}
+    server_url: http://{}
+    project: demo
+    owner_tag: team
+    probes:
+      - name: stats
+        features: ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate"]
+        entities: '{{"driver_id": [1001, 1002]}}'
+        latency_target: 50ms
+      - name: unknown-driver
+        features: ["driver_hourly_stats:conv_rate"]
+        entities: '{{"driver_id": [999999]}}'
+      - name: unknown-feature
+        features: ["driver_hourly_stats:nope"]
+        entities: '{{"driver_id": [1001]}}'
+"#,
+            feast.registry.addr, feast.server.addr
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let probed_at = now();
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+
+    // Expected values, read independently from the registry's own answers.
+    let views = http_get(
+        &feast.registry.addr,
+        "/api/v1/feature_views?project=demo&limit=100",
+        &[],
+    )
+    .unwrap();
+    let views: serde_json::Value = serde_json::from_slice(&views.body).unwrap();
+    for v in views["featureViews"].as_array().unwrap() {
+        let name = v["spec"]["name"].as_str().unwrap();
+        let features = v["spec"]["features"].as_array().unwrap().len() as f64;
+        assert_eq!(
+            sample(
+                &text,
+                &format!("mlsteward_asset_features{{asset=\"{name}\"}}")
+            ),
+            Some(features),
+            "{name}"
+        );
+        let ends: Vec<i64> = v["meta"]["materializationIntervals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                chrono::DateTime::parse_from_rfc3339(i["endTime"].as_str().unwrap())
+                    .unwrap()
+                    .timestamp()
+            })
+            .collect();
+        if let Some(until) = ends.iter().max() {
+            assert_eq!(
+                sample(
+                    &text,
+                    &format!(
+                        "mlsteward_feature_view_materialized_timestamp_seconds{{asset=\"{name}\"}}"
+                    )
+                ),
+                Some(*until as f64),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_info{asset=\"driver_hourly_stats\",kind=\"feature_view\",owner=\"driver_performance\",lifecycle=\"experimental\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_asset_dependency_info{asset=\"driver_activity_v1\",depends_on=\"driver_hourly_stats\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_feature_view_ttl_seconds{asset=\"driver_hourly_stats\"}"
+        ),
+        Some(86400.0)
+    );
+
+    // Probes: ok; an unknown entity comes back NOT_FOUND; an unknown feature is a 500.
+    let probes = |target: &str, result: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_probes_total{{asset=\"driver_hourly_stats\",target=\"{target}\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(probes("stats", "ok"), Some(1.0));
+    assert_eq!(probes("unknown-driver", "values_missing"), Some(1.0));
+    assert_eq!(probes("unknown-feature", "http_5xx"), Some(1.0));
+    // The values' age: the probe's time minus the oldest event time the server returns for
+    // the same request, read here from the server directly.
+    let direct = http_post_json(
+        &feast.server.addr,
+        "/get-online-features",
+        &json!({"features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate"], "entities": {"driver_id": [1001, 1002]}}),
+    )
+    .unwrap();
+    let direct: serde_json::Value = serde_json::from_slice(&direct.body).unwrap();
+    let names = direct["metadata"]["feature_names"].as_array().unwrap();
+    let oldest = names
+        .iter()
+        .zip(direct["results"].as_array().unwrap())
+        .filter(|(n, _)| n.as_str() != Some("driver_id"))
+        .flat_map(|(_, c)| c["event_timestamps"].as_array().unwrap().clone())
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap())
+                .unwrap()
+                .timestamp()
+        })
+        .min()
+        .unwrap();
+    let age = sample(
+        &text,
+        "mlsteward_probe_value_age_seconds{asset=\"driver_hourly_stats\",target=\"stats\"}",
+    )
+    .unwrap();
+    let expected = (probed_at - oldest) as f64;
+    assert!(
+        (age - expected).abs() <= 5.0,
+        "age {age}, expected about {expected}"
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_probe_duration_seconds_count{asset=\"driver_hourly_stats\",target=\"stats\"}"),
+        Some(1.0)
+    );
+
+    // The feature server goes down: connect, and the registry figures stay.
+    drop(feast.server);
+    let (_, down) = collect_once(&config, &storage);
+    assert_eq!(
+        sample(&down, "mlsteward_probes_total{asset=\"driver_hourly_stats\",target=\"stats\",result=\"connect\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &down,
+            "mlsteward_asset_features{asset=\"driver_hourly_stats\"}"
+        ),
+        Some(6.0)
+    );
+}

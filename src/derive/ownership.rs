@@ -91,7 +91,12 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     );
     // What registries (MLflow, Feast) say about assets: the catalog overrides it, and an owner
     // that disagrees with the catalog's is a conflict, as with CODEOWNERS.
-    let registry = cx.reader.registry_assets()?;
+    let registry: Vec<_> = cx
+        .reader
+        .registry_assets()?
+        .into_iter()
+        .filter(|(source, _)| cx.config.sources.iter().any(|s| &s.name == source))
+        .collect();
     for a in &assets {
         let catalog_owner = a.owner.as_deref().map(|o| normal_owner(o, org));
         let registry_disagrees = registry.iter().any(|(_, r)| {

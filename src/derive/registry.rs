@@ -35,9 +35,28 @@ pub const NUMBERS: [(&str, &str, &str); 5] = [
 ];
 
 pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
-    let checks = cx.reader.registry_checks()?;
-    let numbers = cx.reader.registry_numbers()?;
-    let edges = cx.reader.registry_edges()?;
+    // Only what configured sources hold: a source removed from the config is gone.
+    let configured = |source: &str| cx.config.sources.iter().any(|s| s.name == source);
+    let checks: Vec<_> = cx
+        .reader
+        .registry_checks()?
+        .into_iter()
+        .filter(|r| configured(&r.0))
+        .collect();
+    let numbers: Vec<_> = cx
+        .reader
+        .registry_numbers()?
+        .into_iter()
+        .filter(|r| configured(&r.0))
+        .collect();
+    let mut edges: Vec<_> = cx
+        .reader
+        .registry_edges()?
+        .into_iter()
+        .filter(|r| configured(&r.0))
+        .map(|(_, a, on)| (a, on))
+        .collect();
+    edges.dedup();
     if checks.is_empty() && numbers.is_empty() && edges.is_empty() {
         return Ok(Vec::new());
     }
@@ -46,13 +65,13 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "Governance checks of a registered model, 1 passed or 0 failed: has_description, has_owner (from the owner tag), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run).",
     );
-    for (asset, name, passed) in checks {
+    for (_, asset, name, passed) in checks {
         check.push(vec![("asset", asset), ("check", name)], passed as u8 as f64);
     }
     let mut out = vec![check];
     for (name, family, help) in NUMBERS {
         let mut f = Family::new(family, MetricType::Gauge, help);
-        for (asset, _, value) in numbers.iter().filter(|(_, n, _)| n == name) {
+        for (_, asset, _, value) in numbers.iter().filter(|(_, _, n, _)| n == name) {
             f.push(vec![("asset", asset.clone())], *value);
         }
         out.push(f);

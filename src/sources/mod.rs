@@ -5,6 +5,7 @@
 //! the upstream HTTP client every HTTP source shares.
 
 pub mod coverage;
+pub mod feast;
 pub mod forge;
 pub mod git;
 pub mod github;
@@ -21,6 +22,7 @@ use crate::collector::{CollectContext, CollectError};
 use crate::config::{self, At, Problem, Section, SourceKinds};
 use crate::facts::Collection;
 use coverage::CoverageCollector;
+use feast::FeastCollector;
 use git::GitCollector;
 use github::GithubCollector;
 use gitlab::GitlabCollector;
@@ -56,6 +58,7 @@ pub enum Settings {
     Coverage(coverage::CoverageSettings),
     HttpProbe(http_probe::HttpProbeSettings),
     Mlflow(mlflow::MlflowSettings),
+    Feast(feast::FeastSettings),
 }
 
 impl Settings {
@@ -67,6 +70,11 @@ impl Settings {
                 .latency_target
                 .map(|t| vec![(source.to_string(), t)])
                 .unwrap_or_default(),
+            Settings::Feast(f) => f
+                .probes
+                .iter()
+                .filter_map(|p| Some((p.name.clone(), p.latency_target?)))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -87,7 +95,10 @@ impl Settings {
             Settings::Github(g) => Some(&g.forge),
             Settings::Gitlab(g) => Some(&g.forge),
             Settings::Jenkins(j) => Some(&j.forge),
-            Settings::Coverage(_) | Settings::HttpProbe(_) | Settings::Mlflow(_) => None,
+            Settings::Coverage(_)
+            | Settings::HttpProbe(_)
+            | Settings::Mlflow(_)
+            | Settings::Feast(_) => None,
         }
     }
 }
@@ -105,6 +116,7 @@ impl SourceKinds for Registry {
         "coverage",
         "http_probe",
         "mlflow",
+        "feast",
     ];
 
     fn keys(kind: &str) -> &'static [&'static str] {
@@ -119,6 +131,7 @@ impl SourceKinds for Registry {
             "coverage" => coverage::KEYS,
             "http_probe" => http_probe::KEYS,
             "mlflow" => mlflow::KEYS,
+            "feast" => feast::KEYS,
             _ => &[],
         }
     }
@@ -132,6 +145,7 @@ impl SourceKinds for Registry {
             "coverage" => coverage::decode(section).map(Settings::Coverage),
             "http_probe" => http_probe::decode(section).map(Settings::HttpProbe),
             "mlflow" => mlflow::decode(section).map(Settings::Mlflow),
+            "feast" => feast::decode(section).map(Settings::Feast),
             _ => None,
         }
     }
@@ -146,6 +160,7 @@ pub enum Collector {
     Coverage(Box<CoverageCollector>),
     HttpProbe(Box<HttpProbeCollector>),
     Mlflow(Box<MlflowCollector>),
+    Feast(Box<FeastCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -190,6 +205,10 @@ impl Collector {
                 &source.name,
                 mlflow,
             )?))),
+            Settings::Feast(feast) => Ok(Collector::Feast(Box::new(FeastCollector::new(
+                &source.name,
+                feast,
+            )?))),
         }
     }
 
@@ -220,6 +239,7 @@ impl Collector {
             Collector::Coverage(c) => Some(c.client().stats()),
             Collector::HttpProbe(_) => None,
             Collector::Mlflow(c) => Some(c.client().stats()),
+            Collector::Feast(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -235,6 +255,7 @@ impl Collector {
             Collector::Coverage(c) => c.collect(ctx),
             Collector::HttpProbe(c) => c.collect(ctx),
             Collector::Mlflow(c) => c.collect(ctx),
+            Collector::Feast(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }

@@ -116,30 +116,30 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// (asset, check, passed) of every registry.
-    pub fn registry_checks(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+    /// (source, asset, check, passed) of every registry.
+    pub fn registry_checks(&self) -> Result<Vec<(String, String, String, bool)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT asset, name, passed FROM registry_checks ORDER BY asset, name",
+            "SELECT source, asset, name, passed FROM registry_checks ORDER BY asset, name, source",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// (asset, name, value) of every registry.
-    pub fn registry_numbers(&self) -> Result<Vec<(String, String, f64)>, StoreError> {
+    /// (source, asset, name, value) of every registry.
+    pub fn registry_numbers(&self) -> Result<Vec<(String, String, String, f64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT asset, name, value FROM registry_numbers ORDER BY asset, name",
+            "SELECT source, asset, name, value FROM registry_numbers ORDER BY asset, name, source",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// (asset, depends on) of every registry.
-    pub fn registry_edges(&self) -> Result<Vec<(String, String)>, StoreError> {
+    /// (source, asset, depends on) of every registry.
+    pub fn registry_edges(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT asset, depends_on FROM registry_edges ORDER BY asset, depends_on",
+            "SELECT source, asset, depends_on FROM registry_edges ORDER BY asset, depends_on, source",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

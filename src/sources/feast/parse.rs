@@ -1,0 +1,245 @@
+//! Pure parsers of Feast's registry REST server and feature server answers (Feast 0.67),
+//! tested on literal fixtures taken from a real `feast init` repository.
+
+use serde_json::Value;
+
+use crate::facts::RegistryAsset;
+use crate::sources::forge::parse_time;
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// What one registry object gives: its asset, its numbers and what it depends on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Object {
+    pub asset: RegistryAsset,
+    pub numbers: Vec<(String, f64)>,
+    pub depends_on: Vec<String>,
+}
+
+/// `"86400s"` → 86400.
+pub fn seconds(duration: &str) -> Option<f64> {
+    duration.strip_suffix('s')?.parse::<f64>().ok()
+}
+
+fn owner(spec: &Value, owner_tag: &str) -> Option<String> {
+    Some(text(spec, "owner"))
+        .filter(|o| !o.trim().is_empty())
+        .or_else(|| {
+            spec.get("tags")
+                .and_then(|t| t.get(owner_tag))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .filter(|o| !o.trim().is_empty())
+        })
+}
+
+/// A page of `/feature_views` (feature views and on-demand views) or `/feature_services`:
+/// its objects, and whether another page follows.
+pub fn page(body: &[u8], owner_tag: &str) -> Result<(Vec<Object>, bool), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let (list, service) = match (v.get("featureViews"), v.get("featureServices")) {
+        (Some(l), _) => (l, false),
+        (None, Some(l)) => (l, true),
+        _ => return Err("neither `featureViews` nor `featureServices`".into()),
+    };
+    let more = v
+        .get("pagination")
+        .and_then(|p| p.get("hasNext"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut out = Vec::new();
+    for item in list.as_array().ok_or("expected a list")? {
+        let spec = item.get("spec").ok_or("an object without `spec`")?;
+        let name = text(spec, "name");
+        if name.is_empty() {
+            return Err("an object without a name".into());
+        }
+        let meta = item.get("meta");
+        let mut o = Object {
+            asset: RegistryAsset {
+                id: name,
+                kind: if service {
+                    "feature_service"
+                } else {
+                    "feature_view"
+                }
+                .into(),
+                owner: owner(spec, owner_tag),
+                stewards: Vec::new(),
+                lifecycle: None,
+                updated_at: meta
+                    .and_then(|m| m.get("lastUpdatedTimestamp"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_time),
+            },
+            ..Object::default()
+        };
+        if service {
+            let mut features = 0;
+            for p in spec
+                .get("features")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                features += p
+                    .get("featureColumns")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let view = text(p, "featureViewName");
+                if !view.is_empty() && !o.depends_on.contains(&view) {
+                    o.depends_on.push(view);
+                }
+            }
+            o.numbers.push(("features".into(), features as f64));
+        } else {
+            let features = spec
+                .get("features")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            o.numbers.push(("features".into(), features as f64));
+            if let Some(ttl) = spec.get("ttl").and_then(Value::as_str).and_then(seconds) {
+                if ttl > 0.0 {
+                    o.numbers.push(("ttl_seconds".into(), ttl));
+                }
+            }
+            // Materialized up to: the largest end time, not the last interval's.
+            let until = meta
+                .and_then(|m| m.get("materializationIntervals"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| {
+                    i.get("endTime")
+                        .and_then(Value::as_str)
+                        .and_then(parse_time)
+                })
+                .max();
+            if let Some(until) = until {
+                o.numbers.push(("materialized_until".into(), until as f64));
+            }
+        }
+        out.push(o);
+    }
+    Ok((out, more))
+}
+
+/// What a `get-online-features` answer says: whether any requested cell is missing, and the
+/// oldest event time of a value present (entity key columns aside).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrieved {
+    pub missing: bool,
+    pub oldest: Option<i64>,
+}
+
+/// Reads an answer, matching columns by name (their order depends on the server's hash
+/// seed): the columns named in `entity_keys` are the request's, not features.
+pub fn retrieved(body: &[u8], entity_keys: &[String]) -> Result<Retrieved, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let names = v
+        .get("metadata")
+        .and_then(|m| m.get("feature_names"))
+        .and_then(Value::as_array)
+        .ok_or("no `metadata.feature_names`")?;
+    let results = v
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or("no `results`")?;
+    if names.len() != results.len() {
+        return Err("as many results as feature names expected".into());
+    }
+    let mut missing = false;
+    let mut oldest: Option<i64> = None;
+    for (name, column) in names.iter().zip(results) {
+        let name = name.as_str().unwrap_or("");
+        if entity_keys.iter().any(|k| k == name) {
+            continue;
+        }
+        let statuses = column
+            .get("statuses")
+            .and_then(Value::as_array)
+            .ok_or("a column without `statuses`")?;
+        let times = column.get("event_timestamps").and_then(Value::as_array);
+        for (i, status) in statuses.iter().enumerate() {
+            if status.as_str() == Some("NOT_FOUND") {
+                missing = true;
+                continue;
+            }
+            let at = times
+                .and_then(|t| t.get(i))
+                .and_then(Value::as_str)
+                .and_then(parse_time)
+                .filter(|t| *t > 0);
+            if let Some(at) = at {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        }
+    }
+    Ok(Retrieved { missing, oldest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIEWS: &str = r#"{"featureViews": [
+      {"type": "featureView", "spec": {"name": "driver_hourly_stats", "entities": ["driver"],
+        "features": [{"name": "conv_rate", "valueType": "FLOAT"}, {"name": "acc_rate", "valueType": "FLOAT"}],
+        "tags": {"team": "driver_performance"}, "ttl": "86400s"},
+       "meta": {"createdTimestamp": "2026-11-28T22:16:41.078651Z", "lastUpdatedTimestamp": "2026-11-28T22:16:50.639009Z",
+        "materializationIntervals": [{"startTime": "2026-11-27T22:16:50Z", "endTime": "2026-11-28T22:16:42Z"},
+                                     {"startTime": "2026-11-01T00:00:00Z", "endTime": "2026-11-02T00:00:00Z"}]}},
+      {"type": "onDemandFeatureView", "spec": {"name": "transformed_conv_rate", "owner": "ann@example.com",
+        "features": [{"name": "conv_rate_plus_val1", "valueType": "DOUBLE"}]},
+       "meta": {"lastUpdatedTimestamp": "2026-11-28T22:16:41.079126Z"}}],
+      "pagination": {"totalCount": 2, "totalPages": 1}}"#;
+
+    #[test]
+    fn views_with_owner_ttl_and_the_largest_materialization_end() {
+        let (objects, more) = page(VIEWS.as_bytes(), "team").unwrap();
+        assert!(!more);
+        let v = &objects[0];
+        assert_eq!(v.asset.owner.as_deref(), Some("driver_performance"));
+        assert!(v.numbers.contains(&("ttl_seconds".into(), 86400.0)));
+        let until = parse_time("2026-11-28T22:16:42Z").unwrap() as f64;
+        assert!(v.numbers.contains(&("materialized_until".into(), until)));
+        assert!(v.numbers.contains(&("features".into(), 2.0)));
+        assert_eq!(objects[1].asset.owner.as_deref(), Some("ann@example.com"));
+    }
+
+    #[test]
+    fn services_count_projected_features_and_depend_on_views() {
+        let body = r#"{"featureServices": [{"spec": {"name": "driver_activity_v1", "features": [
+            {"featureViewName": "driver_hourly_stats", "featureColumns": [{"name": "conv_rate"}]},
+            {"featureViewName": "transformed_conv_rate", "featureColumns": [{"name": "a"}, {"name": "b"}]}]}}],
+            "pagination": {"hasNext": true}}"#;
+        let (objects, more) = page(body.as_bytes(), "team").unwrap();
+        assert!(more);
+        assert_eq!(objects[0].asset.kind, "feature_service");
+        assert_eq!(objects[0].numbers, vec![("features".to_string(), 3.0)]);
+        assert_eq!(
+            objects[0].depends_on,
+            vec!["driver_hourly_stats", "transformed_conv_rate"]
+        );
+    }
+
+    #[test]
+    fn answers_are_read_by_column_name() {
+        let body = r#"{"metadata": {"feature_names": ["acc_rate", "driver_id", "conv_rate"]},
+          "results": [
+            {"values": [0.5, null], "statuses": ["PRESENT", "NOT_FOUND"], "event_timestamps": ["2026-11-28T21:00:00Z", "1970-01-01T00:00:00Z"]},
+            {"values": [1001, 999], "statuses": ["PRESENT", "PRESENT"], "event_timestamps": ["1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]},
+            {"values": [null, null], "statuses": ["PRESENT", "NOT_FOUND"], "event_timestamps": ["2026-11-28T20:00:00Z", "1970-01-01T00:00:00Z"]}]}"#;
+        let r = retrieved(body.as_bytes(), &["driver_id".to_string()]).unwrap();
+        assert!(r.missing);
+        assert_eq!(r.oldest, parse_time("2026-11-28T20:00:00Z"));
+        assert!(retrieved(b"\"an error\"", &[]).is_err());
+        assert!(retrieved(
+            br#"{"metadata": {"feature_names": ["a"]}, "results": []}"#,
+            &[]
+        )
+        .is_err());
+    }
+}
