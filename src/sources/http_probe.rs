@@ -102,8 +102,6 @@ pub struct HttpProbeCollector {
     name: String,
     settings: HttpProbeSettings,
     prober: Prober,
-    /// The previous answer asked to close its connection: the next probe reconnects.
-    closed: std::sync::atomic::AtomicBool,
 }
 
 impl HttpProbeCollector {
@@ -112,27 +110,24 @@ impl HttpProbeCollector {
             name: name.to_string(),
             prober: Prober::new(settings.request_timeout, settings.keep_alive)?,
             settings: settings.clone(),
-            closed: Default::default(),
         })
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        use std::sync::atomic::Ordering;
         let s = &self.settings;
         let samples = forge::block_on(&ctx.cancel, |_| async {
             let mut samples = Vec::new();
             for _ in 0..s.probes {
                 let at_ms = chrono::Utc::now().timestamp_millis();
-                let answer = self
+                let (answer, reconnected) = self
                     .prober
-                    .send(
+                    .probe(
                         &s.method,
                         &s.url,
                         &s.headers,
                         s.body.as_deref().map(str::as_bytes),
                     )
                     .await;
-                let reconnected = s.keep_alive && self.closed.swap(false, Ordering::SeqCst);
                 let (result, latency) = match answer {
                     Answer::Timeout => ("timeout", None),
                     Answer::Connect => ("connect", None),
@@ -140,9 +135,8 @@ impl HttpProbeCollector {
                         status,
                         body,
                         latency,
-                        closes,
+                        ..
                     } => {
-                        self.closed.store(closes, Ordering::SeqCst);
                         let result = if status != s.expected_status {
                             status_reason(status)
                         } else if let Some(path) = &s.json_path {

@@ -27,6 +27,9 @@ pub enum Answer {
 pub struct Prober {
     client: reqwest::Client,
     timeout: Duration,
+    keep_alive: bool,
+    /// The previous answer asked to close its connection: the next probe reconnects.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The largest probe answer read.
@@ -48,7 +51,30 @@ impl Prober {
                 format!("building the prober: {e}"),
             )
         })?;
-        Ok(Prober { client, timeout })
+        Ok(Prober {
+            client,
+            timeout,
+            keep_alive,
+            closed: Default::default(),
+        })
+    }
+
+    /// Sends one probe; also says whether it went over a new connection because the server
+    /// closed the kept one (`Connection: close` on the previous answer).
+    pub async fn probe(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> (Answer, bool) {
+        use std::sync::atomic::Ordering;
+        let answer = self.send(method, url, headers, body).await;
+        let reconnected = self.keep_alive && self.closed.swap(false, Ordering::SeqCst);
+        if let Answer::Http { closes, .. } = &answer {
+            self.closed.store(*closes, Ordering::SeqCst);
+        }
+        (answer, reconnected)
     }
 
     /// Sends one request and reads its answer.

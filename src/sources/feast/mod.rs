@@ -145,7 +145,6 @@ pub struct FeastCollector {
     settings: FeastSettings,
     client: Client,
     prober: Prober,
-    closed: std::sync::atomic::AtomicBool,
 }
 
 impl FeastCollector {
@@ -155,7 +154,6 @@ impl FeastCollector {
             client: Client::new(settings.http.clone())?,
             prober: Prober::new(settings.http.timeout, settings.keep_alive)?,
             settings: settings.clone(),
-            closed: Default::default(),
         })
     }
 
@@ -221,19 +219,17 @@ impl FeastCollector {
     }
 
     async fn probe(&self, server: &str, p: &FeastProbe) -> ProbeSample {
-        use std::sync::atomic::Ordering;
         let at_ms = chrono::Utc::now().timestamp_millis();
         let headers = [("content-type".to_string(), "application/json".to_string())];
-        let answer = self
+        let (answer, reconnected) = self
             .prober
-            .send(
+            .probe(
                 "POST",
                 &format!("{server}/get-online-features"),
                 &headers,
                 Some(p.body.as_bytes()),
             )
             .await;
-        let reconnected = self.settings.keep_alive && self.closed.swap(false, Ordering::SeqCst);
         let (result, latency, value_age) = match answer {
             Answer::Timeout => ("timeout", None, None),
             Answer::Connect => ("connect", None, None),
@@ -241,9 +237,8 @@ impl FeastCollector {
                 status,
                 body,
                 latency,
-                closes,
+                ..
             } => {
-                self.closed.store(closes, Ordering::SeqCst);
                 if status != 200 {
                     (status_reason(status), Some(latency), None)
                 } else {
