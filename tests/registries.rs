@@ -547,3 +547,77 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
         Some(6.0)
     );
 }
+
+/// The Hugging Face Hub cannot run here: a fake built from its documented shapes, two pages
+/// joined by a `Link` header.
+#[test]
+fn hugging_face_models_usage_and_cards_from_a_fake_hub() {
+    use std::sync::Arc;
+
+    use crate::fake_forge::{FakeServer, Request, Response};
+    let base: Arc<std::sync::Mutex<String>> = Arc::default();
+    let b = base.clone();
+    let hub = FakeServer::start(Arc::new(move |r: &Request| {
+        if r.path != "/api/models" || r.query.get("author").map(String::as_str) != Some("acme") {
+            return Response::json(404, &json!({"error": "not found"}));
+        }
+        if r.query.get("cursor").is_none() {
+            let mut page = Response::json(
+                200,
+                &json!([{"_id": "1", "id": "acme/churn", "likes": 3, "downloads": 120,
+                         "lastModified": "2026-11-01T10:00:00.000Z", "tags": ["license:apache-2.0"],
+                         "siblings": [{"rfilename": "README.md"}]}]),
+            );
+            let next = format!("<{}/api/models?author=acme&limit=100&full=true&cardData=true&cursor=p2>; rel=\"next\"", b.lock().unwrap());
+            page.headers.push(("link".into(), next));
+            page
+        } else {
+            Response::json(
+                200,
+                &json!([{"_id": "2", "id": "acme/raw", "likes": 0, "downloads": 0, "siblings": []}]),
+            )
+        }
+    }));
+    *base.lock().unwrap() = hub.url();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: hf\n    type: huggingface\n    api_url: {}\n    author: acme\n",
+            hub.url()
+        ),
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &dir.path().join("s.db"));
+    assert!(ok, "{text}");
+    assert_eq!(
+        sample(&text, "mlsteward_asset_downloads_30d{asset=\"acme/churn\"}"),
+        Some(120.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_model_likes{asset=\"acme/churn\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_check{asset=\"acme/churn\",check=\"has_license\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_check{asset=\"acme/raw\",check=\"has_model_card\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_info{asset=\"acme/raw\",kind=\"model\",owner=\"\",lifecycle=\"experimental\"}"
+        ),
+        Some(1.0)
+    );
+}

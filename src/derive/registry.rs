@@ -6,7 +6,7 @@ use crate::exposition::{Family, MetricType};
 use crate::store::StoreError;
 
 /// Registry numbers and the families they become: (name, family, help).
-pub const NUMBERS: [(&str, &str, &str); 5] = [
+pub const NUMBERS: [(&str, &str, &str); 7] = [
     (
         "versions",
         "mlsteward_model_versions",
@@ -26,6 +26,16 @@ pub const NUMBERS: [(&str, &str, &str); 5] = [
         "materialized_until",
         "mlsteward_feature_view_materialized_timestamp_seconds",
         "Materialized up to: the largest end time over the feature view's materialization intervals (Feast).",
+    ),
+    (
+        "downloads_30d",
+        "mlsteward_asset_downloads_30d",
+        "Usage: downloads of the model over the last 30 days, as its hub reports them (Hugging Face).",
+    ),
+    (
+        "likes",
+        "mlsteward_model_likes",
+        "Likes of the model on its hub (Hugging Face).",
     ),
     (
         "ttl_seconds",
@@ -63,7 +73,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut check = Family::new(
         "mlsteward_model_check",
         MetricType::Gauge,
-        "Governance checks of a registered model, 1 passed or 0 failed: has_description, has_owner (from the owner tag), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run).",
+        "Governance checks of a model, 1 passed or 0 failed. MLflow: has_description, has_owner (from the owner tag), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run). Hugging Face: has_model_card (a README.md), has_license (card metadata or a license: tag).",
     );
     for (_, asset, name, passed) in checks {
         check.push(vec![("asset", asset), ("check", name)], passed as u8 as f64);

@@ -12,6 +12,7 @@ pub mod github;
 pub mod gitlab;
 pub mod http;
 pub mod http_probe;
+pub mod huggingface;
 pub mod jenkins;
 pub mod mlflow;
 pub mod probe;
@@ -27,6 +28,7 @@ use git::GitCollector;
 use github::GithubCollector;
 use gitlab::GitlabCollector;
 use http_probe::HttpProbeCollector;
+use huggingface::HuggingfaceCollector;
 use jenkins::JenkinsCollector;
 use mlflow::MlflowCollector;
 
@@ -59,6 +61,7 @@ pub enum Settings {
     HttpProbe(http_probe::HttpProbeSettings),
     Mlflow(mlflow::MlflowSettings),
     Feast(feast::FeastSettings),
+    Huggingface(huggingface::HuggingfaceSettings),
 }
 
 impl Settings {
@@ -98,7 +101,8 @@ impl Settings {
             Settings::Coverage(_)
             | Settings::HttpProbe(_)
             | Settings::Mlflow(_)
-            | Settings::Feast(_) => None,
+            | Settings::Feast(_)
+            | Settings::Huggingface(_) => None,
         }
     }
 }
@@ -117,6 +121,7 @@ impl SourceKinds for Registry {
         "http_probe",
         "mlflow",
         "feast",
+        "huggingface",
     ];
 
     fn keys(kind: &str) -> &'static [&'static str] {
@@ -132,6 +137,7 @@ impl SourceKinds for Registry {
             "http_probe" => http_probe::KEYS,
             "mlflow" => mlflow::KEYS,
             "feast" => feast::KEYS,
+            "huggingface" => huggingface::KEYS,
             _ => &[],
         }
     }
@@ -146,6 +152,7 @@ impl SourceKinds for Registry {
             "http_probe" => http_probe::decode(section).map(Settings::HttpProbe),
             "mlflow" => mlflow::decode(section).map(Settings::Mlflow),
             "feast" => feast::decode(section).map(Settings::Feast),
+            "huggingface" => huggingface::decode(section).map(Settings::Huggingface),
             _ => None,
         }
     }
@@ -161,6 +168,7 @@ pub enum Collector {
     HttpProbe(Box<HttpProbeCollector>),
     Mlflow(Box<MlflowCollector>),
     Feast(Box<FeastCollector>),
+    Huggingface(Box<HuggingfaceCollector>),
     /// Test double with scripted outcomes (succeed, fail, panic, hang).
     #[cfg(test)]
     Scripted(scripted::Scripted),
@@ -209,6 +217,9 @@ impl Collector {
                 &source.name,
                 feast,
             )?))),
+            Settings::Huggingface(hf) => Ok(Collector::Huggingface(Box::new(
+                HuggingfaceCollector::new(&source.name, hf)?,
+            ))),
         }
     }
 
@@ -240,6 +251,7 @@ impl Collector {
             Collector::HttpProbe(_) => None,
             Collector::Mlflow(c) => Some(c.client().stats()),
             Collector::Feast(c) => Some(c.client().stats()),
+            Collector::Huggingface(c) => Some(c.client().stats()),
             #[cfg(test)]
             Collector::Scripted(_) => None,
         }
@@ -256,6 +268,7 @@ impl Collector {
             Collector::HttpProbe(c) => c.collect(ctx),
             Collector::Mlflow(c) => c.collect(ctx),
             Collector::Feast(c) => c.collect(ctx),
+            Collector::Huggingface(c) => c.collect(ctx),
             #[cfg(test)]
             Collector::Scripted(c) => c.collect(ctx),
         }
