@@ -561,7 +561,7 @@ fn hugging_face_models_usage_and_cards_from_a_fake_hub() {
         if r.path != "/api/models" || r.query.get("author").map(String::as_str) != Some("acme") {
             return Response::json(404, &json!({"error": "not found"}));
         }
-        if r.query.get("cursor").is_none() {
+        if !r.query.contains_key("cursor") {
             let mut page = Response::json(
                 200,
                 &json!([{"_id": "1", "id": "acme/churn", "likes": 3, "downloads": 120,
