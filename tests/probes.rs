@@ -60,7 +60,7 @@ fn probes_classify_time_and_count_what_a_client_sees() {
     };
     assert_eq!(count(&text, "healthy", "ok"), Some(3.0));
     assert_eq!(count(&text, "wrong", "bad_body"), Some(3.0));
-    assert_eq!(count(&text, "slow", "timeout"), Some(3.0));
+    assert_eq!(count(&text, "slow", "timeout"), Some(3.0), "{text}");
     assert_eq!(count(&text, "failing", "http_5xx"), Some(3.0));
     assert_eq!(count(&text, "missing", "http_4xx"), Some(3.0));
     assert_eq!(count(&text, "gone", "connect"), Some(1.0));

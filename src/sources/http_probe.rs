@@ -118,7 +118,7 @@ impl HttpProbeCollector {
         let samples = forge::block_on(&ctx.cancel, |_| async {
             let mut samples = Vec::new();
             for _ in 0..s.probes {
-                let at_ms = chrono::Utc::now().timestamp_millis();
+                let at_ms = self.prober.stamp();
                 let (answer, reconnected) = self
                     .prober
                     .probe(

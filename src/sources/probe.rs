@@ -30,6 +30,8 @@ pub struct Prober {
     keep_alive: bool,
     /// The previous answer asked to close its connection: the next probe reconnects.
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The last probe's time stamp, so that each probe of a target gets its own.
+    last_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The largest probe answer read.
@@ -56,7 +58,27 @@ impl Prober {
             timeout,
             keep_alive,
             closed: Default::default(),
+            last_ms: Default::default(),
         })
+    }
+
+    /// A time stamp for a probe about to be sent, in milliseconds since the epoch: now, or one
+    /// past the previous probe's when that was the same millisecond (a sample's identity is
+    /// its target and time, and fast probes can share a millisecond).
+    pub fn stamp(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut last = self.last_ms.load(Ordering::SeqCst);
+        loop {
+            let next = now.max(last + 1);
+            match self
+                .last_ms
+                .compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next,
+                Err(actual) => last = actual,
+            }
+        }
     }
 
     /// Sends one probe; also says whether it went over a new connection because the server

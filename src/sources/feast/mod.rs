@@ -219,7 +219,7 @@ impl FeastCollector {
     }
 
     async fn probe(&self, server: &str, p: &FeastProbe) -> ProbeSample {
-        let at_ms = chrono::Utc::now().timestamp_millis();
+        let at_ms = self.prober.stamp();
         let headers = [("content-type".to_string(), "application/json".to_string())];
         let (answer, reconnected) = self
             .prober
