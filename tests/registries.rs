@@ -584,7 +584,7 @@ fn hugging_face_models_usage_and_cards_from_a_fake_hub() {
     std::fs::write(
         &config,
         format!(
-            "sources:\n  - name: hf\n    type: huggingface\n    api_url: {}\n    author: acme\n",
+            "sources:\n  - name: hf\n    type: huggingface\n    api_url: {}\n    author: acme\ncatalog:\n  - {{id: acme/churn, kind: model, lifecycle: production, update_cadence: 1d}}\n  - {{id: acme/raw, kind: model, lifecycle: production, update_cadence: 1d}}\n",
             hub.url()
         ),
     )
@@ -616,8 +616,17 @@ fn hugging_face_models_usage_and_cards_from_a_fake_hub() {
     assert_eq!(
         sample(
             &text,
-            "mlsteward_asset_info{asset=\"acme/raw\",kind=\"model\",owner=\"\",lifecycle=\"experimental\"}"
+            "mlsteward_asset_info{asset=\"acme/raw\",kind=\"model\",owner=\"\",lifecycle=\"production\"}"
         ),
+        Some(1.0)
+    );
+    // Both unchanged for longer than twice a day: churn is downloaded, raw is not.
+    assert_eq!(
+        sample(&text, "mlsteward_asset_deprecation_candidate{asset=\"acme/churn\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_asset_deprecation_candidate{asset=\"acme/raw\"}"),
         Some(1.0)
     );
 }

@@ -34,6 +34,9 @@ pub struct AssetConfig {
     pub targets: Vec<(String, f64)>,
     /// How soon an issue or pull request should get its first response.
     pub response_objective: std::time::Duration,
+    /// How often the asset is expected to change; a production asset unchanged for twice
+    /// this long and without recorded usage is a deprecation candidate.
+    pub update_cadence: Option<std::time::Duration>,
 }
 
 /// The response objective of an asset the catalog gives none.
@@ -107,6 +110,7 @@ impl<S> Config<S> {
                     implicit: true,
                     targets: Vec::new(),
                     response_objective: DEFAULT_RESPONSE_OBJECTIVE,
+                    update_cadence: None,
                 });
             }
         }
@@ -175,6 +179,7 @@ pub(super) fn decode_catalog(
         let response_objective = map
             .duration(p, "response_objective")
             .unwrap_or(DEFAULT_RESPONSE_OBJECTIVE);
+        let update_cadence = map.duration(p, "update_cadence").filter(|d| !d.is_zero());
         map.finish(
             p,
             &[
@@ -188,6 +193,7 @@ pub(super) fn decode_catalog(
                 "path_kinds",
                 "targets",
                 "response_objective",
+                "update_cadence",
             ],
         );
         if let (Some(id), Some(kind)) = (id, kind) {
@@ -203,6 +209,7 @@ pub(super) fn decode_catalog(
                 implicit: false,
                 targets,
                 response_objective,
+                update_cadence,
             });
         }
     }

@@ -224,10 +224,42 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
             *e = (*e).max(at);
         }
     }
-    for (asset, at) in newest {
-        last_update.push(vec![("asset", asset)], at as f64);
+    for (asset, at) in &newest {
+        last_update.push(vec![("asset", asset.clone())], *at as f64);
     }
-    Ok(vec![info, owned, conflict, stewards, files, last_update])
+
+    // Deprecation candidates: production assets with a cadence, unchanged for twice it, and
+    // without usage recorded over the last 30 days (no usage source counts as none recorded).
+    let mut candidate = Family::new(
+        "mlsteward_asset_deprecation_candidate",
+        MetricType::Gauge,
+        "1 if the asset is a deprecation candidate: in production, unchanged (commits, registry updates) for more than twice the catalog's update_cadence, and with no usage recorded over the last 30 days (downloads; an asset no source reports usage for has none recorded); else 0. Only for assets with an update_cadence.",
+    );
+    let usage: std::collections::BTreeMap<String, f64> = cx
+        .reader
+        .registry_numbers()?
+        .into_iter()
+        .filter(|(source, _, name, _)| {
+            name == "downloads_30d" && cx.config.sources.iter().any(|s| &s.name == source)
+        })
+        .map(|(_, asset, _, v)| (asset, v))
+        .collect();
+    for a in &assets {
+        let Some(cadence) = a.update_cadence else {
+            continue;
+        };
+        let stale = newest
+            .get(&a.id)
+            .is_none_or(|at| cx.now - at > 2 * cadence.as_secs() as i64);
+        let unused = usage.get(&a.id).is_none_or(|d| *d <= 0.0);
+        let is = a.lifecycle == "production" && stale && unused;
+        candidate.push(vec![("asset", a.id.clone())], is as u8 as f64);
+    }
+    let mut out = vec![info, owned, conflict, stewards, files, last_update];
+    if !candidate.samples.is_empty() {
+        out.push(candidate);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
