@@ -6,9 +6,11 @@
 //! - [`config`]: the YAML file, decoded strictly and with positions. Only this module knows YAML.
 //! - [`scheduler`]: runs each source on its own schedule.
 //! - [`collector`]: the frame every source shares: errors, cancellation, collection context.
-//! - [`sources`]: the registry: one module per source kind (today: [`sources::git`]) and the
-//!   closed `Collector` enum; [`sources::http`] is the shared upstream HTTP client. A source
-//!   returns [`facts`] and never touches the store, the server or the exposition.
+//! - [`sources`]: the registry: one module per source kind (git, github, gitlab, jenkins,
+//!   coverage, http_probe, feast, mlflow, huggingface) and the closed `Settings` and
+//!   `Collector` enums; [`sources::http`] is the shared upstream HTTP client and
+//!   [`sources::probe`] the shared prober. A source returns [`facts`] and never touches the
+//!   store, the server or the exposition.
 //! - [`store`]: the SQLite fact store, one transaction per collection. Only this module knows SQL.
 //! - [`people`]: identity for every source (aliases, bots, opt-outs) and one person
 //!   everywhere (identity keys joined into people).

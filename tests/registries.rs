@@ -295,15 +295,22 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
     // A second collection reads finished runs from the cursors, and counts nothing twice.
     let (ok, again) = collect_once(&config, &storage);
     assert!(ok);
-    assert_same_families(
-        &text,
-        &again,
-        &[
-            "mlsteward_repro_checks_total",
-            "mlsteward_contributions_total",
-            "mlsteward_model_check",
-        ],
+    let families = [
+        "mlsteward_repro_checks_total",
+        "mlsteward_contributions_total",
+        "mlsteward_model_check",
+    ];
+    assert_same_families(&text, &again, &families);
+
+    // The server goes away: request_failed, and every figure stays.
+    drop(m);
+    let (ok, down) = collect_once(&config, &storage);
+    assert!(!ok);
+    assert_eq!(
+        sample(&down, "mlsteward_collector_errors_total{collector=\"mlflow\",source=\"mlflow\",error_kind=\"request_failed\"}"),
+        Some(1.0)
     );
+    assert_same_families(&text, &down, &families);
 }
 
 /// A real Feast repository (`feast init`, `apply`, `materialize-incremental`), its feature
@@ -622,11 +629,17 @@ fn hugging_face_models_usage_and_cards_from_a_fake_hub() {
     );
     // Both unchanged for longer than twice a day: churn is downloaded, raw is not.
     assert_eq!(
-        sample(&text, "mlsteward_asset_deprecation_candidate{asset=\"acme/churn\"}"),
+        sample(
+            &text,
+            "mlsteward_asset_deprecation_candidate{asset=\"acme/churn\"}"
+        ),
         Some(0.0)
     );
     assert_eq!(
-        sample(&text, "mlsteward_asset_deprecation_candidate{asset=\"acme/raw\"}"),
+        sample(
+            &text,
+            "mlsteward_asset_deprecation_candidate{asset=\"acme/raw\"}"
+        ),
         Some(1.0)
     );
 }
