@@ -367,6 +367,8 @@ pub struct RegistrySnapshot {
     pub numbers: Vec<(String, String, f64)>,
     /// Dependencies between assets: (asset, depends on).
     pub edges: Vec<(String, String)>,
+    /// Named values per asset (`alias:champion` → `3`): (asset, name, value).
+    pub labels: Vec<(String, String, String)>,
 }
 
 /// One asset as its registry describes it; the config's catalog overrides it.

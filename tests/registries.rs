@@ -250,6 +250,29 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
         sample(&text, "mlsteward_model_versions{asset=\"churn\"}"),
         Some(3.0)
     );
+    // Kept as they are: the alias, the stages, the description's length.
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_alias_info{asset=\"churn\",alias=\"champion\",version=\"1\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_model_versions_by_stage{asset=\"churn\",stage=\"None\"}"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "mlsteward_model_description_chars{asset=\"churn\"}"),
+        Some(
+            "Churn model: which customers will leave next month."
+                .chars()
+                .count() as f64
+        )
+    );
     assert_eq!(
         sample(
             &text,

@@ -6,7 +6,12 @@ use crate::exposition::{Family, MetricType};
 use crate::store::StoreError;
 
 /// Registry numbers and the families they become: (name, family, help).
-pub const NUMBERS: [(&str, &str, &str); 7] = [
+pub const NUMBERS: [(&str, &str, &str); 8] = [
+    (
+        "description_chars",
+        "mlsteward_model_description_chars",
+        "Length of the model's description (its model card in MLflow), in characters (Unicode scalar values).",
+    ),
     (
         "versions",
         "mlsteward_model_versions",
@@ -86,6 +91,42 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         }
         out.push(f);
     }
+    // Labels: a model's aliases and its versions per stage.
+    let labels: Vec<_> = cx
+        .reader
+        .registry_labels()?
+        .into_iter()
+        .filter(|r| configured(&r.0))
+        .collect();
+    let mut aliases = Family::new(
+        "mlsteward_model_alias_info",
+        MetricType::Gauge,
+        "Always 1: the model version an alias (`champion`, …) points to.",
+    );
+    let mut stages = Family::new(
+        "mlsteward_model_versions_by_stage",
+        MetricType::Gauge,
+        "Versions of the model per stage (MLflow's None, Staging, Production, Archived).",
+    );
+    for (_, asset, name, value) in labels {
+        if let Some(alias) = name.strip_prefix("alias:") {
+            aliases.push(
+                vec![
+                    ("asset", asset),
+                    ("alias", alias.to_string()),
+                    ("version", value),
+                ],
+                1.0,
+            );
+        } else if let Some(stage) = name.strip_prefix("stage:") {
+            stages.push(
+                vec![("asset", asset), ("stage", stage.to_string())],
+                value.parse().unwrap_or(0.0),
+            );
+        }
+    }
+    out.push(aliases);
+    out.push(stages);
     let mut deps = Family::new(
         "mlsteward_asset_dependency_info",
         MetricType::Gauge,

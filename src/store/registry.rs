@@ -8,7 +8,8 @@ use super::{Reader, StoreError};
 use crate::facts::{RegistryAsset, RegistrySnapshot};
 
 /// This fact type's migrations (see `store::MODULES`). Append only.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE registry_assets (
     source     TEXT NOT NULL,
     id         TEXT NOT NULL,
@@ -39,7 +40,17 @@ CREATE TABLE registry_edges (
     depends_on TEXT NOT NULL,
     PRIMARY KEY (source, asset, depends_on)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE registry_labels (
+    source TEXT NOT NULL,
+    asset  TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (source, asset, name)
+) WITHOUT ROWID;
+"#,
+];
 
 pub(super) fn apply(
     tx: &rusqlite::Transaction,
@@ -51,6 +62,7 @@ pub(super) fn apply(
         "registry_checks",
         "registry_numbers",
         "registry_edges",
+        "registry_labels",
     ] {
         tx.execute(&format!("DELETE FROM {table} WHERE source = ?1"), [source])?;
     }
@@ -85,6 +97,12 @@ pub(super) fn apply(
     )?;
     for (a, on) in &snapshot.edges {
         edge.execute(params![source, a, on])?;
+    }
+    let mut label = tx.prepare_cached(
+        "INSERT OR REPLACE INTO registry_labels (source, asset, name, value) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (a, name, value) in &snapshot.labels {
+        label.execute(params![source, a, name, value])?;
     }
     Ok(())
 }
@@ -129,6 +147,15 @@ impl Reader<'_> {
     pub fn registry_numbers(&self) -> Result<Vec<(String, String, String, f64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT source, asset, name, value FROM registry_numbers ORDER BY asset, name, source",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// (source, asset, name, value) of every registry's labels.
+    pub fn registry_labels(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source, asset, name, value FROM registry_labels ORDER BY asset, name, source",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)

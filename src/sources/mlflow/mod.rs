@@ -357,6 +357,26 @@ impl MlflowCollector {
                 .push((m.name.clone(), "versions".into(), own.len() as f64));
             snapshot.numbers.push((
                 m.name.clone(),
+                "description_chars".into(),
+                m.description.chars().count() as f64,
+            ));
+            for (alias, version) in &m.aliases {
+                snapshot
+                    .labels
+                    .push((m.name.clone(), format!("alias:{alias}"), version.clone()));
+            }
+            let mut stages: std::collections::BTreeMap<&str, u64> =
+                std::collections::BTreeMap::new();
+            for v in &own {
+                *stages.entry(v.stage.as_str()).or_default() += 1;
+            }
+            for (stage, n) in stages {
+                snapshot
+                    .labels
+                    .push((m.name.clone(), format!("stage:{stage}"), n.to_string()));
+            }
+            snapshot.numbers.push((
+                m.name.clone(),
                 "unattributed_versions".into(),
                 unattributed as f64,
             ));
