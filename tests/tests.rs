@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod deploy;
 mod fake_forge;
 mod forges;
 mod git_source;
