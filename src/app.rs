@@ -23,6 +23,9 @@ pub struct CollectorStatus {
     pub errors: BTreeMap<ErrorKind, u64>,
     /// Ticks skipped because the previous collection had not finished.
     pub skipped: u64,
+    /// The last failure's kind and its one-line message (secrets never reach messages:
+    /// credentials travel in headers, URLs are shown without their query).
+    pub last_error: Option<(ErrorKind, String)>,
 }
 
 /// One configured source with its collector.
@@ -197,10 +200,12 @@ impl App {
                 Ok(()) => {
                     s.success = Some(true);
                     s.last_success_seconds = Some(now);
+                    s.last_error = None;
                 }
                 Err(e) => {
                     s.success = Some(false);
                     *s.errors.entry(e.kind).or_default() += 1;
+                    s.last_error = Some((e.kind, e.message.chars().take(300).collect()));
                 }
             }
         }

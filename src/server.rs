@@ -105,10 +105,26 @@ async fn landing(State(app): State<App>) -> Html<String> {
             Some(true) => "ok",
             Some(false) => "failing",
         };
+        let last_success = status.last_success_seconds.map_or_else(
+            || "never".to_string(),
+            |t| {
+                chrono::DateTime::from_timestamp(t as i64, 0).map_or_else(String::new, |d| {
+                    d.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+                })
+            },
+        );
+        let error = status
+            .last_error
+            .as_ref()
+            .map_or_else(String::new, |(kind, message)| {
+                format!("{}: {}", kind.as_str(), message)
+            });
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{state}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{last_success}</td><td>{:.2} s</td><td>{}</td></tr>",
             escape_html(&s.config.name),
-            s.collector_kind()
+            s.collector_kind(),
+            status.duration_seconds,
+            escape_html(&error),
         ));
     }
     let store = match app.store_problem() {
@@ -122,7 +138,8 @@ async fn landing(State(app): State<App>) -> Html<String> {
         "<!DOCTYPE html><html><head><title>mlsteward</title></head><body><h1>mlsteward</h1>\
          <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
          <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
-         <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th></tr>{rows}</table></body></html>",
+         <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
+         <p>Dashboards: <code>grafana/dashboards/</code>; alert rules: <code>deploy/prometheus/alerts.yml</code>; every metric is defined in the README.</p></body></html>",
         env!("CARGO_PKG_VERSION")
     ))
 }

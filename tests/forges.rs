@@ -307,6 +307,14 @@ fn a_failing_github_keeps_the_last_good_values_and_counts_nothing_twice() {
         !daemon.logs().contains("s3cret"),
         "the token leaked into the log"
     );
+    // The landing page says what is wrong, without the token.
+    let landing = http_get(&daemon.addr, "/", &[]).unwrap().text();
+    assert!(landing.contains("auth_failed"), "{landing}");
+    assert!(landing.contains("failing"), "{landing}");
+    assert!(
+        !landing.contains("s3cret"),
+        "the token leaked into the landing page"
+    );
 
     // Broken JSON: decode_failed.
     gh.with(|s| {
