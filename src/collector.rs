@@ -120,6 +120,8 @@ impl ErrorKind {
 pub struct CollectError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The upstream's HTTP status, when the error is an answer the upstream gave.
+    pub status: Option<u16>,
 }
 
 impl CollectError {
@@ -147,7 +149,11 @@ impl CollectError {
         } else {
             kind
         };
-        CollectError { kind, message }
+        CollectError {
+            kind,
+            message,
+            status: None,
+        }
     }
 }
 

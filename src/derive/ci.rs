@@ -166,7 +166,8 @@ pub fn mapped<'c>(cx: &Context<'c>) -> Result<Vec<Mapped<'c>>, StoreError> {
     Ok(out)
 }
 
-pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+/// The group's families from the mapped attempts (read once per derive; see [`mapped`]).
+pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError> {
     if !cx
         .config
         .sources
@@ -175,7 +176,6 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     {
         return Ok(Vec::new());
     }
-    let rows = mapped(cx)?;
 
     let mut series: BTreeMap<Key, Series> = BTreeMap::new();
     // Per asset: its attempts on its repositories' default branches, and its windows.
@@ -184,7 +184,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut asset_windows: BTreeMap<String, BTreeMap<String, std::time::Duration>> =
         BTreeMap::new();
     let mut runs: BTreeMap<(&str, &str, &str), (Key, Vec<&CiAttemptRow>)> = BTreeMap::new();
-    for m in &rows {
+    for m in rows {
         let (a, forge, asset) = (&m.row, m.forge, m.asset.clone());
         let key = (asset.clone(), a.pipeline.clone(), a.branch.clone());
         series.entry(key.clone()).or_default().attempts.push(a);

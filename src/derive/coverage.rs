@@ -26,11 +26,13 @@ fn newest(
         .map(|(_, v)| v)
 }
 
-pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
+/// The group's families from the CI attempts derive mapped once (see [`ci::mapped`]) and the
+/// stored coverage reports.
+pub fn families(cx: &Context, attempts: &[ci::Mapped]) -> Result<Vec<Family>, StoreError> {
     let mut by_asset: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
-    for m in ci::mapped(cx)? {
+    for m in attempts {
         if let (true, Some(c)) = (m.on_default_branch, m.row.coverage) {
-            by_asset.entry(m.asset).or_default().push((
+            by_asset.entry(m.asset.clone()).or_default().push((
                 m.row.completed_at,
                 Some(c),
                 None,

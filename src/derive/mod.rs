@@ -216,8 +216,10 @@ fn families_from(
     out.extend(contributions::families(&cx)?);
     out.extend(ownership::families(&cx)?);
     out.extend(activity::families(&cx)?);
-    out.extend(ci::families(&cx)?);
-    out.extend(coverage::families(&cx)?);
+    // CI attempts are read and mapped once, for the ci and coverage groups.
+    let attempts = ci::mapped(&cx)?;
+    out.extend(ci::families(&cx, &attempts)?);
+    out.extend(coverage::families(&cx, &attempts)?);
     out.extend(repro::families(&cx)?);
     out.extend(probes::families(&cx)?);
     out.extend(registry::families(&cx)?);

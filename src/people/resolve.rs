@@ -140,6 +140,26 @@ impl People {
         })
     }
 
+    /// Who a forge user is (a GitHub login, a GitLab username), with whether they may be
+    /// credited: `None` for a bot; someone who opted out keeps their handle key (their issues
+    /// are still answered or not) but is not credited.
+    pub fn forge_user(&self, login: &str, bot: bool) -> Option<(Person, bool)> {
+        if bot {
+            return None;
+        }
+        match self.resolve_handle(login) {
+            Who::Person(p) => Some((p, true)),
+            Who::OptedOut => Some((
+                Person {
+                    key: format!("handle:{}", login.to_lowercase()),
+                    name: format!("@{login}"),
+                },
+                false,
+            )),
+            Who::Bot => None,
+        }
+    }
+
     /// Names from the identity file, for finding mentions in changelogs.
     pub fn identity_names(&self) -> impl Iterator<Item = (&str, &str)> {
         self.identities

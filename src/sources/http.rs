@@ -333,7 +333,7 @@ impl Client {
         match self.send(url, &Validators::default(), None, cancel).await {
             Ok(Fetched::Body { body, .. }) => Ok(Some(body)),
             Ok(Fetched::NotModified) => Ok(None),
-            Err(e) if e.message.ends_with("answered 404") => Ok(None),
+            Err(e) if e.status == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -592,10 +592,13 @@ impl Client {
                     format!("{shown}: answered {status}"),
                 ),
             ),
-            _ => Attempt::Fail(error(
-                ErrorKind::RequestFailed,
-                format!("{shown}: answered {status}"),
-            )),
+            _ => Attempt::Fail(CollectError {
+                status: Some(status),
+                ..error(
+                    ErrorKind::RequestFailed,
+                    format!("{shown}: answered {status}"),
+                )
+            }),
         }
     }
 

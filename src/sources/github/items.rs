@@ -48,24 +48,10 @@ pub(super) async fn collect(
     Ok(out)
 }
 
-/// The person key of a GitHub user, or `None` for a bot; opted-out people keep their key
-/// (their items are still answered or not) and are told apart by `credited`.
+/// The person behind a GitHub user (see `People::forge_user`).
 fn who(c: &GithubCollector, user: &Option<(String, bool)>) -> Option<(Person, bool)> {
     let (login, bot) = user.as_ref()?;
-    if *bot {
-        return None;
-    }
-    match c.people.resolve_handle(login) {
-        Who::Person(p) => Some((p, true)),
-        Who::OptedOut => Some((
-            Person {
-                key: format!("handle:{}", login.to_lowercase()),
-                name: format!("@{login}"),
-            },
-            false,
-        )),
-        Who::Bot => None,
-    }
+    c.people.forge_user(login, *bot)
 }
 
 async fn get_list<T>(

@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use super::{parse, GitlabCollector};
 use crate::collector::CollectError;
 use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, Person};
-use crate::people::Who;
 use crate::sources::forge::{self, decode_error};
 use crate::sources::http::{Fetched, Validators};
 
@@ -59,22 +58,10 @@ pub(super) async fn collect(
     Ok(out)
 }
 
+/// The person behind a GitLab user (see `People::forge_user`).
 fn who(c: &GitlabCollector, user: &Option<(String, bool)>) -> Option<(Person, bool)> {
     let (name, bot) = user.as_ref()?;
-    if *bot {
-        return None;
-    }
-    match c.people.resolve_handle(name) {
-        Who::Person(p) => Some((p, true)),
-        Who::OptedOut => Some((
-            Person {
-                key: format!("handle:{}", name.to_lowercase()),
-                name: format!("@{name}"),
-            },
-            false,
-        )),
-        Who::Bot => None,
-    }
+    c.people.forge_user(name, *bot)
 }
 
 async fn body(
