@@ -125,3 +125,43 @@ fn a_probe_target_comes_only_from_the_config() {
         "{err}"
     );
 }
+
+/// A server that closes the kept connection after every answer (as gunicorn does every
+/// ~1,000 requests): each later probe reconnects, and says so, unless keep-alive is off.
+#[test]
+fn reconnects_after_connection_close_are_counted() {
+    let s = FakeServer::start(Arc::new(|_: &Request| {
+        let mut r = Response::json(200, &serde_json::json!({"status": "ok"}));
+        r.headers.push(("connection".into(), "close".into()));
+        r
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: closing\n    type: http_probe\n    asset: a\n    url: {0}/\n    probes: 3\n  - name: fresh\n    type: http_probe\n    asset: a\n    url: {0}/\n    probes: 3\n    keep_alive: false\n",
+            s.url()
+        ),
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &dir.path().join("s.db"));
+    assert!(ok, "{text}");
+    let reconnects = |target: &str| {
+        sample(
+            &text,
+            &format!("mlsteward_probe_reconnects_total{{asset=\"a\",target=\"{target}\"}}"),
+        )
+    };
+    // Probes 2 and 3 follow an answer that closed the connection.
+    assert_eq!(reconnects("closing"), Some(2.0));
+    // Without keep-alive every probe connects anyway: nothing to report.
+    assert_eq!(reconnects("fresh"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_probes_total{asset=\"a\",target=\"closing\",result=\"ok\"}"
+        ),
+        Some(3.0)
+    );
+}

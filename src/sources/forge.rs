@@ -414,4 +414,17 @@ mod tests {
         assert!(s.wants_branch("main", "main") && !s.wants_branch("dev", "main"));
         assert!(s.wants_pipeline("anything"));
     }
+
+    #[test]
+    fn pipelines_and_branch_globs_choose_what_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "sources:\n  - name: gh\n    type: github\n    repositories: [acme/x]\n    pipelines: [ci]\n    branches: [\"main\", \"release/*\"]\n";
+        let config =
+            crate::sources::parse_config(&dir.path().join("c.yaml"), yaml, &|_| None).unwrap();
+        let f = config.sources[0].settings.forge().unwrap();
+        assert!(f.wants_pipeline("ci") && !f.wants_pipeline("nightly"));
+        assert!(f.wants_branch("release/1.2", "main"));
+        assert!(f.wants_branch("main", "trunk"));
+        assert!(!f.wants_branch("feature/x", "main"));
+    }
 }
