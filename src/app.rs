@@ -34,12 +34,63 @@ pub struct Source {
     pub collector: Collector,
 }
 
+/// The configuration in force and the sources built from it; replaced whole by a reload.
+struct Running {
+    config: Arc<Config>,
+    sources: Arc<Vec<Arc<Source>>>,
+}
+
+/// How the last reload went, as Prometheus exports it about itself.
+#[derive(Debug, Clone, Copy)]
+struct ReloadState {
+    successful: bool,
+    /// When the configuration in force was loaded (start-up or the last good reload).
+    success_seconds: f64,
+}
+
+/// What a reload changed, by source name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Sources whose settings (or the catalog or recognition rules they read) changed: their
+    /// collector is rebuilt and rescheduled.
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "added: {}; removed: {}; changed: {}; unchanged: {}",
+            names(&self.added),
+            names(&self.removed),
+            names(&self.changed),
+            names(&self.unchanged)
+        )
+    }
+}
+
 /// Shared, cheap-to-clone state of a running daemon.
 #[derive(Clone)]
 pub struct App {
-    pub config: Arc<Config>,
     pub store: Store,
-    pub sources: Arc<Vec<Arc<Source>>>,
+    running: Arc<RwLock<Running>>,
+    /// Where remote repositories are mirrored (the store's directory).
+    storage_dir: Arc<std::path::PathBuf>,
+    reload_state: Arc<Mutex<ReloadState>>,
+    /// Serialises reloads; holds the scheduler that starts and stops source tasks.
+    reloader: Arc<tokio::sync::Mutex<Option<crate::scheduler::Scheduler>>>,
+    /// The configuration file reloads read; `None` for apps built from a config in memory.
+    config_file: Option<Arc<std::path::PathBuf>>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -89,7 +140,148 @@ impl App {
                 collector: Collector::build(&config, s, storage_dir)?,
             });
         }
-        App::with_sources(config, store, sources)
+        let mut app = App::with_sources(config, store, sources)?;
+        app.storage_dir = Arc::new(storage_dir.to_path_buf());
+        Ok(app)
+    }
+
+    /// Reloads re-read `file`.
+    pub fn with_config_file(mut self, file: &Path) -> App {
+        self.config_file = Some(Arc::new(file.to_path_buf()));
+        self
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.running
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .config
+            .clone()
+    }
+
+    /// The sources in force.
+    pub fn sources(&self) -> Arc<Vec<Arc<Source>>> {
+        self.running
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sources
+            .clone()
+    }
+
+    /// Hands the scheduler to the app, which starts every source's task; reloads then start,
+    /// stop and reschedule tasks through it.
+    pub async fn start_scheduler(&self, scheduler: crate::scheduler::Scheduler) {
+        let mut slot = self.reloader.lock().await;
+        let mut scheduler = scheduler;
+        scheduler.sync(self);
+        *slot = Some(scheduler);
+    }
+
+    /// Re-reads the configuration file and applies it: sources added, removed or changed are
+    /// started, stopped or rescheduled, and the others keep running untouched. A bad file keeps
+    /// the running configuration; the error says why (every problem with its position).
+    pub async fn reload(&self) -> Result<ReloadSummary, String> {
+        let mut scheduler = self.reloader.lock().await;
+        let result = match &self.config_file {
+            None => Err("this daemon has no configuration file to reload".to_string()),
+            Some(file) => {
+                let file = file.clone();
+                let loaded =
+                    tokio::task::spawn_blocking(move || crate::sources::load_config(&file))
+                        .await
+                        .map_err(|e| format!("reading the configuration panicked: {e}"))?;
+                match loaded {
+                    Err(problems) => Err(problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")),
+                    Ok(config) => self.apply_config(config),
+                }
+            }
+        };
+        {
+            let mut state = locked(&self.reload_state);
+            state.successful = result.is_ok();
+            if result.is_ok() {
+                state.success_seconds = now_seconds();
+            }
+        }
+        match &result {
+            Ok(summary) => {
+                if let Some(s) = scheduler.as_mut() {
+                    s.sync(self);
+                }
+                tracing::info!(%summary, "configuration reloaded");
+            }
+            Err(why) => {
+                tracing::error!(error = %why, "reloading the configuration failed; the running configuration stays")
+            }
+        }
+        drop(scheduler);
+        self.render().await;
+        result
+    }
+
+    /// Replaces the configuration in force with `config`. A source keeps its collector (and
+    /// its task) when its own settings and everything collectors read from the rest of the
+    /// configuration (organisation, recognition rules, catalog) are unchanged; otherwise it
+    /// gets a new collector. Nothing is replaced when a collector cannot be built.
+    pub fn apply_config(&self, config: Config) -> Result<ReloadSummary, String> {
+        let old_config = self.config();
+        let old_sources = self.sources();
+        let shared =
+            |c: &Config| format!("{:?}|{:?}|{:?}", c.organisation, c.recognition, c.catalog);
+        let shared_same = shared(&old_config) == shared(&config);
+        let mut summary = ReloadSummary::default();
+        let mut sources = Vec::new();
+        for s in &config.sources {
+            let old = old_sources.iter().find(|o| o.config.name == s.name);
+            match old {
+                Some(o) if shared_same && format!("{:?}", o.config) == format!("{s:?}") => {
+                    summary.unchanged.push(s.name.clone());
+                    sources.push(o.clone());
+                }
+                _ => {
+                    let collector = Collector::build(&config, s, &self.storage_dir)
+                        .map_err(|e| format!("sources: {}: {e:#}", s.name))?;
+                    if old.is_some() {
+                        summary.changed.push(s.name.clone());
+                    } else {
+                        summary.added.push(s.name.clone());
+                    }
+                    sources.push(Arc::new(Source {
+                        config: s.clone(),
+                        collector,
+                    }));
+                }
+            }
+        }
+        summary.removed = old_sources
+            .iter()
+            .filter(|o| !config.sources.iter().any(|s| s.name == o.config.name))
+            .map(|o| o.config.name.clone())
+            .collect();
+        let last = self.store.last_successes().unwrap_or_default();
+        {
+            let mut status = locked(&self.status);
+            status.retain(|name, _| !summary.removed.contains(name));
+            for name in summary.added.iter() {
+                status.insert(
+                    name.clone(),
+                    CollectorStatus {
+                        last_success_seconds: last.get(name).copied(),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        *self.running.write().unwrap_or_else(|p| p.into_inner()) = Running {
+            config: Arc::new(config),
+            sources: Arc::new(sources),
+        };
+        Ok(summary)
     }
 
     /// An app over sources built elsewhere (tests use scripted collectors).
@@ -109,9 +301,18 @@ impl App {
             .collect();
         let sources = sources.into_iter().map(Arc::new).collect();
         Ok(App {
-            config: Arc::new(config),
             store,
-            sources: Arc::new(sources),
+            running: Arc::new(RwLock::new(Running {
+                config: Arc::new(config),
+                sources: Arc::new(sources),
+            })),
+            storage_dir: Arc::new(std::path::PathBuf::from(".")),
+            reload_state: Arc::new(Mutex::new(ReloadState {
+                successful: true,
+                success_seconds: now_seconds(),
+            })),
+            reloader: Arc::default(),
+            config_file: None,
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),
@@ -292,7 +493,7 @@ impl App {
                 cancel.cancel();
                 // Wait for the collector to notice; shutdown bounds the total wait.
                 let _ = handle.await;
-                Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled by shutdown"))
+                Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled by shutdown or a reload that changed the source"))
             }
         };
         match &result {
@@ -337,7 +538,7 @@ impl App {
 
     /// The exposition as of `now` (seconds since the epoch), for windows.
     pub fn render_text_at(&self, now: i64) -> String {
-        match crate::derive::families(&self.store, &self.config, now) {
+        match crate::derive::families(&self.store, &self.config(), now) {
             Ok(families) => {
                 *locked(&self.derived) = exposition::render(&families);
                 self.store_recovered(|p| matches!(p, StoreProblem::ReadFailed(_)));
@@ -380,7 +581,8 @@ impl App {
             "Scheduled collections skipped because the previous one (e.g. a timed-out one) had not finished yet.",
         );
         let status = locked(&self.status).clone();
-        for source in self.sources.iter() {
+        let sources = self.sources();
+        for source in sources.iter() {
             let name = &source.config.name;
             let Some(s) = status.get(name) else { continue };
             let labels = || {
@@ -407,7 +609,7 @@ impl App {
                 source.config.schedule.nominal_interval().as_secs_f64(),
             );
         }
-        let upstream = upstream_families(self.sources.iter().filter_map(|source| {
+        let upstream = upstream_families(sources.iter().filter_map(|source| {
             let stats = source.collector.http_stats()?;
             Some((source.collector_kind(), source.config.name.as_str(), stats))
         }));
@@ -433,8 +635,22 @@ impl App {
             vec![("version", env!("CARGO_PKG_VERSION").to_string())],
             1.0,
         );
+        let reload = *locked(&self.reload_state);
+        let mut reload_ok = Family::new(
+            "mlsteward_config_last_reload_successful",
+            MetricType::Gauge,
+            "1 if the last attempt to reload the configuration (SIGHUP or POST /-/reload) succeeded, or none was made; 0 if it failed and the previous configuration stays in force.",
+        );
+        reload_ok.push(vec![], if reload.successful { 1.0 } else { 0.0 });
+        let mut reload_at = Family::new(
+            "mlsteward_config_last_reload_success_timestamp_seconds",
+            MetricType::Gauge,
+            "When the configuration in force was loaded: start-up, or the last successful reload.",
+        );
+        reload_at.push(vec![], reload.success_seconds.floor());
         let mut families = vec![
-            success, duration, last, interval, errors, skipped, healthy, build,
+            success, duration, last, interval, errors, skipped, healthy, build, reload_ok,
+            reload_at,
         ];
         families.extend(upstream);
         families

@@ -356,14 +356,14 @@ fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    App::new(config, store, &storage_dir)
+    Ok(App::new(config, store, &storage_dir)?.with_config_file(&cli.config_file))
 }
 
 async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let app = open_app(cli, config)?;
     let never = CancellationToken::new();
     let mut failed = false;
-    for source in app.sources.iter() {
+    for source in app.sources().iter() {
         failed |= app.collect(source, &never).await.0.is_err();
     }
     let text = {
@@ -404,8 +404,8 @@ async fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let listener = server::bind(&address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, sources = app.sources.len(), open_files_limit = fd_limit, "mlsteward listening");
-    if app.sources.is_empty() {
+    tracing::info!(address = %listener.local_addr()?, sources = app.sources().len(), open_files_limit = fd_limit, "mlsteward listening");
+    if app.sources().is_empty() {
         tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");
     }
     app.render().await;
@@ -416,7 +416,8 @@ async fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    scheduler::spawn(&app, &tracker, &shutdown);
+    app.start_scheduler(scheduler::Scheduler::new(&tracker, &shutdown))
+        .await;
     tracker.close();
     let limits = server::Limits::for_fd_limit(fd_limit);
     let server = tokio::spawn(server::serve(
@@ -426,6 +427,29 @@ async fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         shutdown.clone(),
         std::time::Duration::from_secs(2),
     ));
+
+    // SIGHUP reloads the configuration, as it does for Prometheus and its exporters.
+    #[cfg(unix)]
+    {
+        let app = app.clone();
+        let stop = shutdown.clone();
+        if let Ok(mut hangup) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        got = hangup.recv() => {
+                            if got.is_none() { break; }
+                            tracing::info!("SIGHUP: reloading the configuration");
+                            let _ = app.reload().await;
+                        }
+                    }
+                }
+            });
+        }
+    }
 
     shutdown_signal().await;
     tracing::info!(

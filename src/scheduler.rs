@@ -2,6 +2,7 @@
 //! cron time). Missed ticks are skipped, never queued. Each source is its own task, so a
 //! collector that fails, panics or hangs never delays another.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +40,50 @@ fn until_next(schedule: &Schedule) -> Duration {
     }
 }
 
-/// Spawns one loop per source on `tracker`; each ends when `shutdown` is cancelled.
-pub fn spawn(app: &App, tracker: &TaskTracker, shutdown: &CancellationToken) {
-    for source in app.sources.iter() {
-        tracker.spawn(run_source(app.clone(), source.clone(), shutdown.clone()));
+/// One loop per source, each with its own cancellation under `shutdown`, so a reload can stop
+/// or replace one source's loop without touching the others.
+pub struct Scheduler {
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    /// Source name → the source its loop runs and the token that stops that loop.
+    running: BTreeMap<String, (Arc<Source>, CancellationToken)>,
+}
+
+impl Scheduler {
+    pub fn new(tracker: &TaskTracker, shutdown: &CancellationToken) -> Scheduler {
+        Scheduler {
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the running loops match the app's sources: a loop whose source is still in force
+    /// (the same collector) keeps running; the others stop, and sources without a loop get one.
+    pub fn sync(&mut self, app: &App) {
+        let sources = app.sources();
+        self.running.retain(|name, (source, token)| {
+            let keep = sources
+                .iter()
+                .any(|s| &s.config.name == name && Arc::ptr_eq(s, source));
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        for source in sources.iter() {
+            if self.running.contains_key(&source.config.name) {
+                continue;
+            }
+            let token = self.shutdown.child_token();
+            self.tracker
+                .spawn(run_source(app.clone(), source.clone(), token.clone()));
+            self.running
+                .insert(source.config.name.clone(), (source.clone(), token));
+        }
     }
 }
 
@@ -159,7 +200,7 @@ mod tests {
         let app = App::with_sources(config, store, sources).unwrap();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        spawn(&app, &tracker, &shutdown);
+        Scheduler::new(&tracker, &shutdown).sync(&app);
         tracker.close();
         (app, shutdown, tracker)
     }

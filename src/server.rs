@@ -36,6 +36,7 @@ pub fn router(app: App) -> Router {
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", axum::routing::post(reload))
         .with_state(app)
 }
 
@@ -77,6 +78,19 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
+/// `POST /-/reload`: re-reads the configuration, as Prometheus's lifecycle endpoint does: 200
+/// with what changed, or 500 with every problem while the running configuration stays.
+async fn reload(State(app): State<App>) -> Response {
+    match app.reload().await {
+        Ok(summary) => (StatusCode::OK, format!("Reloaded ({summary})\n")).into_response(),
+        Err(why) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
 async fn ready(State(app): State<App>) -> Response {
     if app.is_ready() {
         (StatusCode::OK, "Ready\n").into_response()
@@ -98,7 +112,7 @@ fn escape_html(s: &str) -> String {
 
 async fn landing(State(app): State<App>) -> Html<String> {
     let mut rows = String::new();
-    for s in app.sources.iter() {
+    for s in app.sources().iter() {
         let status = app.status(&s.config.name).unwrap_or_default();
         let state = match status.success {
             None => "pending",

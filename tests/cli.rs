@@ -261,3 +261,121 @@ fn runtime_failures_exit_1_with_a_clear_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Sends `signal` (a `kill` name such as HUP) to the daemon.
+fn signal(daemon: &Daemon, name: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([&format!("-{name}"), &daemon.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[test]
+fn the_configuration_reloads_on_sighup_and_post_and_a_bad_one_keeps_the_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let storage = dir.path().join("data/db.sqlite");
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    daemon.wait_ready();
+    let addr = daemon.addr.clone();
+    let m = daemon.metrics();
+    assert_eq!(
+        sample(&m, "mlsteward_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let loaded_at = sample(&m, "mlsteward_config_last_reload_success_timestamp_seconds").unwrap();
+    assert!((loaded_at - now() as f64).abs() < 120.0, "{loaded_at}");
+
+    // Added: a second source on SIGHUP; the first keeps running untouched.
+    let added = original.replace(
+        "catalog:\n",
+        "  - name: second\n    type: git\n    path: repo\n    schedule: 1h\ncatalog:\n",
+    );
+    std::fs::write(&config, &added).unwrap();
+    signal(&daemon, "HUP");
+    let second = "mlsteward_collector_success{collector=\"git\",source=\"second\"} 1";
+    wait_until(
+        "the added source to collect",
+        Duration::from_secs(60),
+        || daemon.metrics().contains(second),
+    );
+    assert!(
+        daemon
+            .logs()
+            .contains("added: second; removed: none; changed: none; unchanged: fixture"),
+        "{}",
+        daemon.logs()
+    );
+    let reloaded_at = sample(
+        &daemon.metrics(),
+        "mlsteward_config_last_reload_success_timestamp_seconds",
+    )
+    .unwrap();
+    assert!(reloaded_at >= loaded_at);
+
+    // A bad file: 500 with every problem and its position; the running configuration stays.
+    std::fs::write(
+        &config,
+        added.replace("schedule: 1h", "schedule: sometimes"),
+    )
+    .unwrap();
+    let bad = http_request_post(&addr, "/-/reload");
+    assert_eq!(bad.status, 500, "{}", bad.text());
+    assert!(
+        bad.text().contains("mlsteward.yaml:")
+            && bad.text().contains("invalid duration `sometimes`"),
+        "{}",
+        bad.text()
+    );
+    let m = daemon.metrics();
+    assert_eq!(
+        sample(&m, "mlsteward_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&m, "mlsteward_config_last_reload_success_timestamp_seconds"),
+        Some(reloaded_at),
+        "a failed reload leaves the last success time"
+    );
+    assert!(m.contains(second), "the running configuration stays");
+    assert_eq!(
+        http_get(&addr, "/-/reload", &[]).unwrap().status,
+        405,
+        "reload is POST only"
+    );
+
+    // Removed and changed: `second` goes, `fixture` is rescheduled; the metric recovers.
+    std::fs::write(&config, original.replace("schedule: 20s", "schedule: 30s")).unwrap();
+    let ok = http_request_post(&addr, "/-/reload");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(
+        ok.text()
+            .contains("added: none; removed: second; changed: fixture; unchanged: none"),
+        "{}",
+        ok.text()
+    );
+    let m = daemon.metrics();
+    assert_eq!(
+        sample(&m, "mlsteward_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert!(
+        !m.contains("source=\"second\""),
+        "a removed source's self metrics go:\n{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "mlsteward_collector_interval_seconds{collector=\"git\",source=\"fixture\"}"
+        ),
+        Some(30.0)
+    );
+    let (status, logs) = daemon.terminate_within(Duration::from_secs(15));
+    assert!(status.success(), "{status}\n{logs}");
+}
+
+fn http_request_post(addr: &str, path: &str) -> HttpResponse {
+    http_post_json(addr, path, &serde_json::json!({})).unwrap()
+}

@@ -329,8 +329,15 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     let damaged = dir.path().join("damaged/db.sqlite");
     crate::git_source::collect_once(&config, &damaged);
     corrupt_store(&damaged);
-    let mut broken_daemon = Daemon::run(&config, &damaged, &[]);
+    // Its own copy of the config (beside the original, so relative paths hold), which then
+    // turns bad: its reload fails, so that the reload alert fires too.
+    let broken_config = config.with_file_name("broken-replica.yaml");
+    std::fs::copy(&config, &broken_config).unwrap();
+    let mut broken_daemon = Daemon::run(&broken_config, &damaged, &[]);
     broken_daemon.wait_ready();
+    std::fs::write(&broken_config, "sources: [").unwrap();
+    let reload = http_post_json(&broken_daemon.addr, "/-/reload", &serde_json::json!({})).unwrap();
+    assert_eq!(reload.status, 500, "{}", reload.text());
     let prom = Prometheus::start(dir.path(), &[&addr, &broken_daemon.addr]);
     wait_until(
         "samples of every family in Prometheus",
