@@ -91,6 +91,9 @@ pub struct App {
     reloader: Arc<tokio::sync::Mutex<Option<crate::scheduler::Scheduler>>>,
     /// The configuration file reloads read; `None` for apps built from a config in memory.
     config_file: Option<Arc<std::path::PathBuf>>,
+    /// TLS, basic auth and headers (`--web.config.file`); reloads re-read its file too.
+    web: Arc<RwLock<Arc<crate::web::WebConfig>>>,
+    web_config_file: Option<Arc<std::path::PathBuf>>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -151,6 +154,18 @@ impl App {
         self
     }
 
+    /// Serves with `web` (read from `file`, which reloads read again).
+    pub fn with_web_config(mut self, file: &Path, web: crate::web::WebConfig) -> App {
+        self.web = Arc::new(RwLock::new(Arc::new(web)));
+        self.web_config_file = Some(Arc::new(file.to_path_buf()));
+        self
+    }
+
+    /// The web configuration in force.
+    pub fn web(&self) -> Arc<crate::web::WebConfig> {
+        self.web.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         self.running
@@ -191,13 +206,29 @@ impl App {
                     tokio::task::spawn_blocking(move || crate::sources::load_config(&file))
                         .await
                         .map_err(|e| format!("reading the configuration panicked: {e}"))?;
-                match loaded {
-                    Err(problems) => Err(problems
+                let web_file = self.web_config_file.clone();
+                let web = tokio::task::spawn_blocking(move || {
+                    web_file.map(|f| crate::web::WebConfig::load(&f))
+                })
+                .await
+                .map_err(|e| format!("reading the web configuration panicked: {e}"))?;
+                let lines = |problems: &[crate::config::Problem]| {
+                    problems
                         .iter()
                         .map(|p| p.to_string())
                         .collect::<Vec<_>>()
-                        .join("\n")),
-                    Ok(config) => self.apply_config(config),
+                        .join("\n")
+                };
+                match (loaded, web) {
+                    (Err(a), Some(Err(b))) => Err(format!("{}\n{}", lines(&a), lines(&b))),
+                    (Err(problems), _) | (Ok(_), Some(Err(problems))) => Err(lines(&problems)),
+                    (Ok(config), web) => {
+                        let summary = self.apply_config(config);
+                        if let (Ok(_), Some(Ok(web))) = (&summary, web) {
+                            *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(web);
+                        }
+                        summary
+                    }
                 }
             }
         };
@@ -313,6 +344,8 @@ impl App {
             })),
             reloader: Arc::default(),
             config_file: None,
+            web: Arc::default(),
+            web_config_file: None,
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),

@@ -34,6 +34,7 @@ pub mod scheduler;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod web;
 
 /// Locks a std mutex, ignoring poisoning: every value this crate keeps behind one is replaced
 /// or updated in a single step (never left half-written), and SQLite rolls back a transaction

@@ -30,6 +30,10 @@ struct Cli {
     /// Address to listen on for the web interface and /metrics.
     #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS, value_parser = parse_listen_address)]
     listen_address: String,
+    /// TLS, client certificates, basic auth and response headers, in the exporter-toolkit
+    /// format (the file node_exporter reads). Reloads re-read it.
+    #[arg(long = "web.config.file", global = true)]
+    web_config_file: Option<PathBuf>,
     /// The SQLite fact store; its directory also holds mirrors of remote repositories.
     #[arg(
         long = "storage.path",
@@ -168,9 +172,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let web = match &cli.web_config_file {
+        None => None,
+        Some(file) => match mlsteward::web::WebConfig::load(file) {
+            Ok(web) => Some(web),
+            Err(problems) => {
+                print_problems(file, &problems);
+                return ExitCode::from(2);
+            }
+        },
+    };
     let result = match cli.command {
         Command::CheckConfig => check_config(&cli, config),
-        Command::Run => run_async(run(&cli, config)),
+        Command::Run => run_async(run(&cli, config, web)),
         Command::CollectOnce => run_async(collect_once(&cli, config)),
         Command::Report {
             format,
@@ -231,6 +245,9 @@ fn check_config(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
             "{}: warning: no sources: the daemon would collect nothing",
             cli.config_file.display()
         );
+    }
+    if let Some(file) = &cli.web_config_file {
+        println!("{}: OK", file.display());
     }
     println!(
         "{}: OK ({} source(s), {} catalog asset(s))",
@@ -397,14 +414,25 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: &Cli,
+    config: Config,
+    web: Option<mlsteward::web::WebConfig>,
+) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
-    let app = open_app(cli, config)?;
+    let mut app = open_app(cli, config)?;
+    if let (Some(file), Some(web)) = (&cli.web_config_file, web) {
+        app = app.with_web_config(file, web);
+    }
+    let (tls, basic_auth) = {
+        let web = app.web();
+        (web.tls().is_some(), web.requires_auth())
+    };
     let address = listen_address(&cli.listen_address);
     let listener = server::bind(&address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, sources = app.sources().len(), open_files_limit = fd_limit, "mlsteward listening");
+    tracing::info!(address = %listener.local_addr()?, tls, basic_auth, sources = app.sources().len(), open_files_limit = fd_limit, "mlsteward listening");
     if app.sources().is_empty() {
         tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");
     }

@@ -37,7 +37,32 @@ pub fn router(app: App) -> Router {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
+}
+
+/// Every request: basic auth when the web config names users (401 otherwise, with nothing
+/// run), then the web config's response headers.
+async fn guard(
+    State(app): State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let web = app.web();
+    let mut response = if web.authorised(request.headers()).await {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"mlsteward\"")],
+            "Unauthorized\n",
+        )
+            .into_response()
+    };
+    for (name, value) in web.headers() {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -255,6 +280,95 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+fn web_tls(app: &App) -> Option<tokio_rustls::TlsAcceptor> {
+    app.web().tls()
+}
+
+/// The TLS handshake, bounded by the header-read timeout. A peer that speaks plain HTTP to the
+/// TLS port gets a plain 400 that says so (as Go's servers answer), not a hang or a reset.
+async fn tls_handshake(
+    stream: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    limits: Limits,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await;
+    match peeked {
+        // 0x16: a TLS handshake record.
+        Ok(Ok(1)) if first[0] == 0x16 => {}
+        Ok(Ok(1)) => {
+            use tokio::io::AsyncWriteExt;
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                .await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        _ => return None,
+    }
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves one connection until it ends, `token` closes it, or it idles past the limit.
+async fn drive<S, V>(
+    stream: S,
+    service: V,
+    limits: Limits,
+    token: CancellationToken,
+    grace: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    V: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    V::Future: Send + 'static,
+    V::ResBody: Send + 'static,
+    <V::ResBody as hyper::body::Body>::Data: Send,
+    <V::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let last_active = Arc::new(AtomicU64::new(0));
+    let io = hyper_util::rt::TokioIo::new(Tracked {
+        inner: stream,
+        last_active: last_active.clone(),
+        born: Instant::now(),
+    });
+    let born = Instant::now();
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = token.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+                break;
+            }
+            _ = tick.tick() => {
+                let idle = born.elapsed().saturating_sub(Duration::from_millis(last_active.load(Ordering::Relaxed)));
+                if idle >= limits.idle_timeout {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Binds the listening socket (`:0` picks a free port; the log says which).
 pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
@@ -269,7 +383,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    let service = hyper_util::service::TowerToHyperService::new(router(app));
+    let service = hyper_util::service::TowerToHyperService::new(router(app.clone()));
     // Open connections by age: sequence number → the token that closes it.
     let open: Arc<Mutex<BTreeMap<u64, CancellationToken>>> = Arc::default();
     let tracker = tokio_util::task::TaskTracker::new();
@@ -302,38 +416,16 @@ pub async fn serve(
             }
             open.insert(id, token.clone());
         }
-        let last_active = Arc::new(AtomicU64::new(0));
-        let io = hyper_util::rt::TokioIo::new(Tracked {
-            inner: stream,
-            last_active: last_active.clone(),
-            born: Instant::now(),
-        });
         let service = service.clone();
         let open = open.clone();
+        // Read per connection, so a reload that changes TLS applies to the next one.
+        let tls = web_tls(&app);
         tracker.spawn(async move {
-            let born = Instant::now();
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .keep_alive(true)
-                .serve_connection(io, service);
-            tokio::pin!(conn);
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    _ = token.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(grace, conn.as_mut()).await;
-                        break;
-                    }
-                    _ = tick.tick() => {
-                        let idle = born.elapsed().saturating_sub(Duration::from_millis(last_active.load(Ordering::Relaxed)));
-                        if idle >= limits.idle_timeout {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(grace, conn.as_mut()).await;
-                            break;
-                        }
+            match tls {
+                None => drive(stream, service, limits, token, grace).await,
+                Some(acceptor) => {
+                    if let Some(stream) = tls_handshake(stream, acceptor, limits).await {
+                        drive(stream, service, limits, token, grace).await;
                     }
                 }
             }

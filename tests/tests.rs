@@ -16,3 +16,4 @@ mod probes;
 mod prometheus;
 mod registries;
 mod trust;
+mod web;

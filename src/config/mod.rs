@@ -127,6 +127,55 @@ pub fn parse<K: SourceKinds>(
         }
     };
     let config = decode_root::<K>(&mut p, &root);
+    finish(p, file, root.pos, config)
+}
+
+/// Reads another small YAML file of the same dialect (the web config), its root mapping read by
+/// `decode` through a [`Section`] whose keys beyond `keys` are unknown; every problem comes with
+/// its position, as for the configuration.
+pub fn load_document<T>(
+    file: &Path,
+    keys: &[&str],
+    decode: impl FnOnce(&mut Section) -> Option<T>,
+) -> Result<T, Vec<Problem>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let text = decode::read_small_file(file).map_err(|e| {
+        vec![Problem {
+            file: file.to_path_buf(),
+            pos: yaml::Pos { line: 0, column: 0 },
+            path: String::new(),
+            message: format!("cannot read file: {e}"),
+            more: 0,
+        }]
+    })?;
+    let mut p = Problems::new(file, &env);
+    let root = match yaml::parse(&text) {
+        Ok(node) => node,
+        Err(e) => {
+            p.add(e.pos, "", format!("YAML syntax error: {}", e.message));
+            return Err(p.list);
+        }
+    };
+    let value = match MapReader::new(&mut p, &root, "") {
+        Some(mut map) => {
+            let value = decode(&mut Section::new(&mut p, &mut map));
+            map.ignore(keys);
+            map.finish(&mut p, keys);
+            value
+        }
+        None => None,
+    };
+    finish(p, file, root.pos, value)
+}
+
+/// The problems in reading order, or the value when there are none.
+fn finish<T>(
+    mut p: Problems,
+    file: &Path,
+    root: yaml::Pos,
+    value: Option<T>,
+) -> Result<T, Vec<Problem>> {
+    let config = value;
     // Reported in reading order: by file (this one first), then line and column.
     p.list.sort_by(|a, b| {
         (a.file != file, &a.file, a.pos.line, a.pos.column).cmp(&(
@@ -147,7 +196,7 @@ pub fn parse<K: SourceKinds>(
         Some(config) if p.list.is_empty() => Ok(config),
         _ => {
             if p.list.is_empty() {
-                p.add(root.pos, "", "invalid configuration");
+                p.add(root, "", "invalid configuration");
             }
             Err(p.list)
         }

@@ -34,6 +34,11 @@ impl<'a, 'e, 'n> Section<'a, 'e, 'n> {
         self.map.has(key)
     }
 
+    /// The mapping's keys, in file order (for mappings whose keys are names, such as users).
+    pub fn keys(&self) -> Vec<String> {
+        self.map.keys()
+    }
+
     /// Where `key` is written, if it is.
     pub fn at(&mut self, key: &str) -> Option<At> {
         let pos = self.map.get(key).map(|n| n.pos)?;

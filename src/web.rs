@@ -1,0 +1,509 @@
+//! `--web.config.file`: TLS, client certificates, basic auth and response headers, in the
+//! exporter-toolkit format that node_exporter and Prometheus read
+//! (<https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md>).
+//! Only this module knows TLS and passwords; the server asks it for an acceptor and whether a
+//! request's credentials pass.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, Problem, Section};
+
+const KEYS: &[&str] = &[
+    "tls_server_config",
+    "http_server_config",
+    "basic_auth_users",
+];
+const TLS_KEYS: &[&str] = &[
+    "cert_file",
+    "key_file",
+    "client_auth_type",
+    "client_ca_file",
+    "min_version",
+    "max_version",
+    "cipher_suites",
+    "curve_preferences",
+    "prefer_server_cipher_suites",
+    "client_allowed_sans",
+];
+const HTTP_KEYS: &[&str] = &["http2", "headers"];
+/// The response headers exporter-toolkit lets a web config set.
+const SETTABLE_HEADERS: &[&str] = &[
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "X-XSS-Protection",
+    "Content-Security-Policy",
+];
+const CLIENT_AUTH_TYPES: &[&str] = &[
+    "NoClientCert",
+    "RequestClientCert",
+    "RequireAnyClientCert",
+    "VerifyClientCertIfGiven",
+    "RequireAndVerifyClientCert",
+];
+const TLS_VERSIONS: &[&str] = &["TLS10", "TLS11", "TLS12", "TLS13"];
+
+/// A bcrypt hash (cost 10, exporter-toolkit's) of a random password nobody has, checked for
+/// unknown users so that an unknown user takes as long to refuse as a wrong password (no user
+/// enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(32)
+            .collect();
+        bcrypt::hash(random, 10).unwrap_or_default()
+    })
+}
+
+/// How many verified (user, password) pairs are remembered, so a scrape every few seconds does
+/// not pay bcrypt's deliberate cost each time.
+const AUTH_CACHE: usize = 1024;
+
+/// The web configuration in force. The default serves plain HTTP with no authentication.
+#[derive(Default)]
+pub struct WebConfig {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// User → bcrypt hash.
+    users: BTreeMap<String, String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// SHA-256 of user, password and hash of pairs that verified.
+    verified: Mutex<HashSet<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// Reads and checks `file`: every problem with its position; certificates and keys are
+    /// loaded now, so a bad one is refused at start (or by a reload) and never at a handshake.
+    pub fn load(file: &Path) -> Result<WebConfig, Vec<Problem>> {
+        config::load_document(file, KEYS, decode)
+    }
+
+    pub fn tls(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.tls.clone().map(tokio_rustls::TlsAcceptor::from)
+    }
+
+    pub fn requires_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// The headers every response carries.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// Whether the request's basic-auth credentials name a configured user and their
+    /// password. bcrypt runs on a blocking thread; its comparison is constant-time, and an
+    /// unknown user is checked against a dummy hash so that it costs the same.
+    pub async fn authorised(self: &Arc<Self>, headers: &HeaderMap) -> bool {
+        if !self.requires_auth() {
+            return true;
+        }
+        let Some((user, password)) = basic_credentials(headers) else {
+            return false;
+        };
+        let known = self.users.get(&user).cloned();
+        let hash = match &known {
+            Some(h) => h.clone(),
+            None => tokio::task::spawn_blocking(|| dummy_hash().to_string())
+                .await
+                .unwrap_or_default(),
+        };
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(user.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .chain_update([0])
+            .chain_update(hash.as_bytes())
+            .finalize()
+            .into();
+        if known.is_some() && crate::locked(&self.verified).contains(&key) {
+            return true;
+        }
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false)
+            && known.is_some();
+        if ok {
+            let mut verified = crate::locked(&self.verified);
+            if verified.len() >= AUTH_CACHE {
+                verified.clear();
+            }
+            verified.insert(key);
+        }
+        ok
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64_decode(encoded.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as basic auth uses.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for chunk in bytes.chunks(4) {
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || chunk[..4 - pad].contains(&b'=') {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    Some(out)
+}
+
+fn decode(s: &mut Section) -> Option<WebConfig> {
+    let tls = if s.has("tls_server_config") {
+        s.nested("tls_server_config", TLS_KEYS, decode_tls)
+            .map(Some)
+    } else {
+        Some(None)
+    };
+    let headers = if s.has("http_server_config") {
+        s.nested("http_server_config", HTTP_KEYS, decode_http)
+    } else {
+        Some(Vec::new())
+    };
+    let users = if s.has("basic_auth_users") {
+        s.nested("basic_auth_users", &[], decode_users)
+    } else {
+        Some(BTreeMap::new())
+    };
+    Some(WebConfig {
+        tls: tls?,
+        users: users?,
+        headers: headers?,
+        verified: Mutex::default(),
+    })
+}
+
+/// `user: bcrypt hash` pairs; each problem points at its user.
+fn decode_users(s: &mut Section) -> Option<BTreeMap<String, String>> {
+    let mut users = BTreeMap::new();
+    let mut ok = true;
+    for user in s.keys() {
+        let Some(hash) = s.string(&user) else {
+            ok = false;
+            continue;
+        };
+        if user.contains(':') {
+            s.problem(&user, "a basic-auth user name cannot contain `:`");
+            ok = false;
+        } else if hash.parse::<bcrypt::HashParts>().is_err() {
+            // Never echo the value: it may be a password pasted in by mistake.
+            s.problem(
+                &user,
+                "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)",
+            );
+            ok = false;
+        } else {
+            users.insert(user, hash);
+        }
+    }
+    ok.then_some(users)
+}
+
+fn decode_http(s: &mut Section) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    if s.boolean("http2") == Some(true) {
+        tracing::info!(
+            "web config: http2 is not served; HTTP/1.1 is (Prometheus scrapes over HTTP/1.1)"
+        );
+    }
+    if s.has("headers") {
+        s.nested("headers", &[], decode_headers)
+    } else {
+        Some(Vec::new())
+    }
+}
+
+fn decode_headers(s: &mut Section) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for name in s.keys() {
+        let value = s.string(&name);
+        let Some(known) = SETTABLE_HEADERS
+            .iter()
+            .find(|h| h.eq_ignore_ascii_case(&name))
+        else {
+            s.problem(
+                &name,
+                format!("cannot be set; settable: {}", SETTABLE_HEADERS.join(", ")),
+            );
+            ok = false;
+            continue;
+        };
+        match value.as_deref().map(HeaderValue::from_str) {
+            Some(Ok(v)) => out.push((HeaderName::from_static(lower(known)), v)),
+            _ => {
+                s.problem(&name, "invalid header value");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn lower(header: &'static str) -> &'static str {
+    match header {
+        "Strict-Transport-Security" => "strict-transport-security",
+        "X-Content-Type-Options" => "x-content-type-options",
+        "X-Frame-Options" => "x-frame-options",
+        "X-XSS-Protection" => "x-xss-protection",
+        _ => "content-security-policy",
+    }
+}
+
+fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
+    let base = s.base_dir();
+    let cert_file = s.required_string("cert_file").map(|f| base.join(f));
+    let key_file = s.required_string("key_file").map(|f| base.join(f));
+    let client_auth = s
+        .choice("client_auth_type", CLIENT_AUTH_TYPES)
+        .unwrap_or_else(|| "NoClientCert".into());
+    let client_ca = s.string("client_ca_file").map(|f| base.join(f));
+    let version = |s: &mut Section,
+                   key: &str|
+     -> Option<Option<&'static rustls::SupportedProtocolVersion>> {
+        match s.choice(key, TLS_VERSIONS).as_deref() {
+            None => Some(None),
+            Some("TLS12") => Some(Some(&rustls::version::TLS12)),
+            Some("TLS13") => Some(Some(&rustls::version::TLS13)),
+            Some(old) => {
+                s.problem(
+                    key,
+                    format!("{old} is not offered (it is obsolete, RFC 8996); use TLS12 or TLS13"),
+                );
+                None
+            }
+        }
+    };
+    let min = version(s, "min_version");
+    let max = version(s, "max_version");
+    for tuning in [
+        "cipher_suites",
+        "curve_preferences",
+        "prefer_server_cipher_suites",
+    ] {
+        if s.has(tuning) {
+            tracing::warn!(
+                key = tuning,
+                "web config: ignored; rustls's modern defaults are used"
+            );
+        }
+    }
+    if s.has("client_allowed_sans") {
+        s.problem(
+            "client_allowed_sans",
+            "not supported yet; restrict clients with client_ca_file (a CA that signs only them)",
+        );
+    }
+    let versions = match (min, max) {
+        (Some(min), Some(max)) => {
+            let rank = |v: &rustls::SupportedProtocolVersion| {
+                u8::from(v.version == rustls::ProtocolVersion::TLSv1_3)
+            };
+            let in_range: Vec<&'static rustls::SupportedProtocolVersion> =
+                [&rustls::version::TLS12, &rustls::version::TLS13]
+                    .into_iter()
+                    .filter(|v| min.is_none_or(|m| rank(v) >= rank(m)))
+                    .filter(|v| max.is_none_or(|m| rank(v) <= rank(m)))
+                    .collect();
+            if in_range.is_empty() {
+                s.problem("max_version", "below min_version: no TLS version is left");
+                None
+            } else {
+                Some(in_range)
+            }
+        }
+        _ => None,
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = client_verifier(s, &client_auth, client_ca, &provider);
+    let certs = cert_file.and_then(|f| read_certs(s, "cert_file", &f));
+    // The key's bytes never reach a message: only the file name and the parser's verdict.
+    let key = key_file.and_then(|f| match PrivateKeyDer::from_pem_file(&f) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            s.problem(
+                "key_file",
+                format!("{}: no usable private key: {}", f.display(), pem_error(&e)),
+            );
+            None
+        }
+    });
+    let (verifier, certs, key, versions) = (verifier?, certs?, key?, versions?);
+    let built = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| e.to_string())
+        .and_then(|b| {
+            b.with_client_cert_verifier(verifier)
+                .with_single_cert(certs, key)
+                .map_err(|e| e.to_string())
+        });
+    match built {
+        Ok(mut config) => {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(Arc::new(config))
+        }
+        Err(e) => {
+            s.problem(
+                "key_file",
+                format!("the certificate and key do not make a TLS identity: {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// The client-certificate check `client_auth_type` asks for.
+fn client_verifier(
+    s: &mut Section,
+    client_auth: &str,
+    client_ca: Option<std::path::PathBuf>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    match client_auth {
+        "NoClientCert" => {
+            if client_ca.is_some() {
+                s.problem("client_ca_file", "set, but client_auth_type is NoClientCert: client certificates would not be checked");
+                return None;
+            }
+            Some(rustls::server::WebPkiClientVerifier::no_client_auth())
+        }
+        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => {
+            let Some(ca) = client_ca else {
+                s.problem(
+                    "client_auth_type",
+                    format!("{client_auth} needs client_ca_file"),
+                );
+                return None;
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(s, "client_ca_file", &ca)? {
+                if let Err(e) = roots.add(cert) {
+                    s.problem("client_ca_file", format!("{}: {e}", ca.display()));
+                    return None;
+                }
+            }
+            let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            );
+            let builder = if client_auth == "VerifyClientCertIfGiven" {
+                builder.allow_unauthenticated()
+            } else {
+                builder
+            };
+            match builder.build() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    s.problem("client_ca_file", format!("{}: {e}", ca.display()));
+                    None
+                }
+            }
+        }
+        other => {
+            s.problem(
+                "client_auth_type",
+                format!("{other} accepts certificates without checking them; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"),
+            );
+            None
+        }
+    }
+}
+
+fn read_certs(s: &mut Section, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(file).and_then(|i| i.collect());
+    match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            s.problem(key, format!("{}: no PEM certificate in it", file.display()));
+            None
+        }
+        Err(e) => {
+            s.problem(key, format!("{}: {}", file.display(), pem_error(&e)));
+            None
+        }
+    }
+}
+
+/// A PEM error without any of the file's content.
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::Io(io) => format!("cannot read it: {io}"),
+        Error::NoItemsFound => "no PEM section of that kind in it".into(),
+        _ => "not valid PEM".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_basic_auth() {
+        assert_eq!(base64_decode("YWxpY2U6c2VjcmV0").unwrap(), b"alice:secret");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert!(base64_decode("YQ=").is_none());
+        assert!(base64_decode("Y=Q=").is_none());
+        assert!(base64_decode("****").is_none());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_cost_10_bcrypt_hash() {
+        let parts = dummy_hash().parse::<bcrypt::HashParts>().unwrap();
+        assert_eq!(parts.get_cost(), 10);
+        assert!(!bcrypt::verify("", dummy_hash()).unwrap());
+    }
+}

@@ -1,0 +1,267 @@
+//! `--web.config.file`: TLS, client certificates, basic auth and headers, checked with a real
+//! TLS client (reqwest over rustls) against the real daemon, and bad web configs at the CLI.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A client that trusts only `ca`, optionally presenting `identity`.
+fn client(ca: &Path, identity: Option<&Path>, max_tls12: bool) -> reqwest::blocking::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    let mut builder = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(30));
+    if let Some(id) = identity {
+        builder =
+            builder.identity(reqwest::Identity::from_pem(&std::fs::read(id).unwrap()).unwrap());
+    }
+    if max_tls12 {
+        builder = builder.tls_version_max(reqwest::tls::Version::TLS_1_2);
+    }
+    builder.build().unwrap()
+}
+
+fn get(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    path: &str,
+    user: Option<(&str, &str)>,
+) -> reqwest::Result<reqwest::blocking::Response> {
+    let url = format!("https://{addr}{path}");
+    let mut request = client.get(url);
+    if let Some((u, p)) = user {
+        request = request.basic_auth(u, Some(p));
+    }
+    request.send()
+}
+
+fn web_config(dir: &Path, users: &str, extra_tls: &str) -> std::path::PathBuf {
+    let file = dir.join("web.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n{extra_tls}http_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n{users}"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn tls_client_certificates_and_basic_auth_guard_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let [ca, _, server_key, identity] = certificates(&certs);
+    let rogue_dir = dir.path().join("rogue");
+    std::fs::create_dir_all(&rogue_dir).unwrap();
+    let [_, _, _, rogue_identity] = certificates(&rogue_dir);
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let web = web_config(dir.path(), &format!("  alice: {hash}\n"), "");
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let storage = dir.path().join("data/db.sqlite");
+    let web_arg = web.to_str().unwrap().to_string();
+    let daemon = Daemon::run(&config, &storage, &["--web.config.file", &web_arg]);
+    let addr = daemon.addr.clone();
+    assert!(
+        daemon.logs().contains("tls=true basic_auth=true"),
+        "{}",
+        daemon.logs()
+    );
+
+    let good = client(&ca, Some(&identity), false);
+    wait_until(
+        "the daemon to be ready over TLS",
+        Duration::from_secs(120),
+        || {
+            get(&good, &addr, "/-/ready", Some(("alice", PASSWORD)))
+                .is_ok_and(|r| r.status() == 200)
+        },
+    );
+    let metrics = get(&good, &addr, "/metrics", Some(("alice", PASSWORD))).unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(metrics.headers()["x-frame-options"], "deny");
+    assert!(metrics
+        .text()
+        .unwrap()
+        .contains("mlsteward_collector_success{collector=\"git\",source=\"fixture\"} 1"));
+
+    // Wrong password, unknown user, no credentials: 401 with a challenge, on every endpoint.
+    for (path, user) in [
+        ("/metrics", Some(("alice", "wrong"))),
+        ("/metrics", Some(("mallory", PASSWORD))),
+        ("/metrics", None),
+        ("/", None),
+        ("/-/healthy", None),
+    ] {
+        let r = get(&good, &addr, path, user).unwrap();
+        assert_eq!(r.status(), 401, "{path} {user:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"mlsteward\"");
+        assert_eq!(r.headers()["x-frame-options"], "deny");
+    }
+    let reload = good
+        .post(format!("https://{addr}/-/reload"))
+        .send()
+        .unwrap();
+    assert_eq!(reload.status(), 401, "reload is guarded too");
+
+    // No client certificate, or one from another CA: the handshake fails.
+    let no_cert = client(&ca, None, false);
+    assert!(get(&no_cert, &addr, "/metrics", Some(("alice", PASSWORD))).is_err());
+    let rogue = client(&ca, Some(&rogue_identity), false);
+    assert!(get(&rogue, &addr, "/metrics", Some(("alice", PASSWORD))).is_err());
+
+    // Plain HTTP to the TLS port: a plain 400 that says why.
+    let plain = http_get(&addr, "/metrics", &[]).unwrap();
+    assert_eq!(plain.status, 400);
+    assert!(
+        plain.text().contains("HTTP request to an HTTPS server"),
+        "{}",
+        plain.text()
+    );
+
+    // A reload re-reads the web config: Alice's password is replaced by Bob's.
+    let bob_hash = bcrypt::hash("bobs password", 4).unwrap();
+    web_config(dir.path(), &format!("  bob: {bob_hash}\n"), "");
+    let reloaded = good
+        .post(format!("https://{addr}/-/reload"))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(reloaded.status(), 200, "{:?}", reloaded.text());
+    assert_eq!(
+        get(&good, &addr, "/metrics", Some(("alice", PASSWORD)))
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get(&good, &addr, "/metrics", Some(("bob", "bobs password")))
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Neither passwords nor the key reach the log.
+    let logs = daemon.logs();
+    let key_line = std::fs::read_to_string(&server_key)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with("-----"))
+        .unwrap()
+        .to_string();
+    for secret in [
+        PASSWORD,
+        "bobs password",
+        "wrong",
+        key_line.as_str(),
+        hash.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "the log shows `{secret}`:\n{logs}");
+    }
+}
+
+#[test]
+fn a_minimum_tls_version_refuses_older_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let [ca, _, _, identity] = certificates(&certs);
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let web = web_config(
+        dir.path(),
+        &format!("  alice: {hash}\n"),
+        "  min_version: TLS13\n",
+    );
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let web_arg = web.to_str().unwrap().to_string();
+    let daemon = Daemon::run(
+        &config,
+        &dir.path().join("db.sqlite"),
+        &["--web.config.file", &web_arg],
+    );
+    let modern = client(&ca, Some(&identity), false);
+    wait_until(
+        "the daemon to answer over TLS 1.3",
+        Duration::from_secs(60),
+        || {
+            get(
+                &modern,
+                &daemon.addr,
+                "/-/healthy",
+                Some(("alice", PASSWORD)),
+            )
+            .is_ok_and(|r| r.status() == 200)
+        },
+    );
+    let old = client(&ca, Some(&identity), true);
+    assert!(get(&old, &daemon.addr, "/-/healthy", Some(("alice", PASSWORD))).is_err());
+}
+
+#[test]
+fn bad_web_configs_name_every_problem_with_its_position_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs);
+    let config = repo_root().join("config/example.yaml");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "tls_server_config:\n  cert_file: certs/server.pem\nbasic_auth_users:\n  alice: hunter2\n  bo:b: x\n",
+            &[
+                "web.yml:2:3: tls_server_config: missing required key `key_file`",
+                "web.yml:4:10: basic_auth_users.alice: not a bcrypt hash",
+                "web.yml:5:9: basic_auth_users.bo:b: a basic-auth user name cannot contain `:`",
+            ],
+        ),
+        (
+            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/nothere.key\n  client_auth_type: RequireAnyClientCert\n",
+            &[
+                "web.yml:3:13: tls_server_config.key_file: ",
+                "nothere.key: no usable private key: cannot read it",
+                "web.yml:4:21: tls_server_config.client_auth_type: RequireAnyClientCert accepts certificates without checking them",
+            ],
+        ),
+        (
+            "tls_server_config:\n  cert_file: certs/ca.key\n  key_file: certs/server.key\n  min_version: TLS10\n  client_auth_type: RequireAndVerifyClientCert\nhttp_server_config:\n  headers:\n    Content-Type: text/html\ntls_config: {}\n",
+            &[
+                "web.yml:2:14: tls_server_config.cert_file: ",
+                "ca.key: no PEM certificate in it",
+                "web.yml:4:16: tls_server_config.min_version: TLS10 is not offered",
+                "tls_server_config.client_auth_type: RequireAndVerifyClientCert needs client_ca_file",
+                "web.yml:8:19: http_server_config.headers.Content-Type: cannot be set",
+                "web.yml:9:1: tls_config: unknown key; known keys: tls_server_config, http_server_config, basic_auth_users",
+            ],
+        ),
+    ];
+    for (text, expected) in cases {
+        let web = dir.path().join("web.yml");
+        std::fs::write(&web, text).unwrap();
+        for command in ["run", "check-config"] {
+            let out = mlsteward(&[
+                command,
+                "--config.file",
+                config.to_str().unwrap(),
+                "--web.config.file",
+                web.to_str().unwrap(),
+                "--web.listen-address",
+                "127.0.0.1:0",
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {text}\n{stderr}");
+            for line in *expected {
+                assert!(
+                    stderr.contains(line),
+                    "{command}: expected `{line}` in:\n{stderr}"
+                );
+            }
+            assert!(
+                !stderr.contains("hunter2"),
+                "a pasted password is never echoed:\n{stderr}"
+            );
+        }
+    }
+}
