@@ -131,7 +131,18 @@ fn fixed_app(dir: &std::path::Path) -> App {
 #[test]
 fn exposition_matches_golden_file_and_passes_promtool() {
     let dir = tempfile::tempdir().unwrap();
-    let text = fixed_app(dir.path()).render_text_at(NOW);
+    // The one wall-clock value, when the app loaded its configuration, is pinned.
+    let text: String = fixed_app(dir.path())
+        .render_text_at(NOW)
+        .lines()
+        .map(
+            |l| match l.strip_prefix("mlsteward_config_last_reload_success_timestamp_seconds ") {
+                Some(_) => "mlsteward_config_last_reload_success_timestamp_seconds 1700000000\n"
+                    .to_string(),
+                None => format!("{l}\n"),
+            },
+        )
+        .collect();
     let golden = repo_root().join("tests/golden/exposition.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &text).unwrap();
