@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Prometheus and promtool from Debian, git,
-# openssl for the TLS tests' certificates; MLflow and Feast from PyPI into a Python virtual
+# openssl for the TLS tests' certificates, Chromium for the landing page's screenshot; MLflow and Feast from PyPI into a Python virtual
 # environment cached under target/), then checks the alert rules and runs the whole suite.
 # Safe to run again.
 set -euo pipefail
@@ -11,6 +11,7 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from Debian" >&2
   sudo=""

@@ -100,6 +100,11 @@ pub struct App {
     /// The derived part of the last good exposition: kept when deriving fails, so a failing
     /// store never empties /metrics (the self metrics are rendered fresh every time).
     derived: Arc<Mutex<String>>,
+    /// `/api/v1/assets`, built from the same derived families as `derived`.
+    assets_json: Arc<Mutex<Arc<String>>>,
+    /// For the landing page, from the same families: the assets `mlsteward_asset_info` names
+    /// and `mlsteward_active_contributors{window="90d"}`.
+    counts: Arc<Mutex<(usize, f64)>>,
     /// Why the store is unhealthy; `None` while healthy.
     store_problem: Arc<Mutex<Option<StoreProblem>>>,
     /// Set once a snapshot holding every source's first collection is served.
@@ -349,6 +354,8 @@ impl App {
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),
+            assets_json: Arc::new(Mutex::new(Arc::new("{\"assets\": []}\n".to_string()))),
+            counts: Arc::default(),
             store_problem: Arc::new(Mutex::new(None)),
             ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             render_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -360,6 +367,16 @@ impl App {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Assets and people active over 90 days, as of the served metrics.
+    pub fn counts(&self) -> (usize, f64) {
+        *locked(&self.counts)
+    }
+
+    /// `/api/v1/assets` as of the served metrics.
+    pub fn assets_json(&self) -> Arc<String> {
+        locked(&self.assets_json).clone()
     }
 
     /// Ready once the served snapshot holds every source's first collection (finished or
@@ -574,6 +591,18 @@ impl App {
         match crate::derive::families(&self.store, &self.config(), now) {
             Ok(families) => {
                 *locked(&self.derived) = exposition::render(&families);
+                *locked(&self.assets_json) =
+                    Arc::new(crate::api::assets_json(&self.config(), &families));
+                let find = |name: &str| families.iter().find(|f| f.name == name);
+                let assets = find("mlsteward_asset_info").map_or(0, |f| f.samples.len());
+                let active = find("mlsteward_active_contributors")
+                    .and_then(|f| {
+                        f.samples
+                            .iter()
+                            .find(|s| s.labels.iter().any(|(k, v)| *k == "window" && v == "90d"))
+                    })
+                    .map_or(0.0, |s| s.value);
+                *locked(&self.counts) = (assets, active);
                 self.store_recovered(|p| matches!(p, StoreProblem::ReadFailed(_)));
             }
             Err(e) => {

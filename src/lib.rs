@@ -22,6 +22,7 @@
 //!
 //! The README's Architecture section has the invariants and cross-cutting concerns.
 
+pub mod api;
 pub mod app;
 pub mod collector;
 pub mod config;

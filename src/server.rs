@@ -37,6 +37,8 @@ pub fn router(app: App) -> Router {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
+        .route("/api/v1/assets", get(api_assets))
+        .route("/api/v1/recognition", get(api_recognition))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
@@ -116,6 +118,104 @@ async fn reload(State(app): State<App>) -> Response {
     }
 }
 
+/// `a=1&b=x%20y` → {a: 1, b: x y}; `None` for bad percent-encoding or a repeated key.
+fn query_pairs(query: &str) -> Option<BTreeMap<String, String>> {
+    let decode = |text: &str| -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).ok()
+    };
+    let mut pairs = BTreeMap::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        if pairs.insert(decode(k)?, decode(v)?).is_some() {
+            return None;
+        }
+    }
+    Some(pairs)
+}
+
+const CONTENT_TYPE_JSON: &str = "application/json";
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
+        format!("{}\n", serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/assets`: every asset with its catalog entry and asset-level series, as of the
+/// served metrics.
+async fn api_assets(State(app): State<App>) -> Response {
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
+        app.assets_json().as_str().to_owned(),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/recognition[?asset=ID][&since=DURATION]`: `mlsteward report --format json`.
+async fn api_recognition(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let Some(query) = query_pairs(uri.query().unwrap_or("")) else {
+        return json_error(StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "asset" | "since"))
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown parameter `{unknown}`; known: asset, since"),
+        );
+    }
+    let since = match query.get("since").map(|s| crate::config::parse_duration(s)) {
+        None => None,
+        Some(Ok(d)) => Some(chrono::Utc::now().timestamp() - d.as_secs() as i64),
+        Some(Err(e)) => return json_error(StatusCode::BAD_REQUEST, &format!("since: {e}")),
+    };
+    let config = app.config();
+    let asset = query.get("asset").cloned();
+    if let Some(a) = &asset {
+        if !config.assets().iter().any(|x| &x.id == a) {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                &format!("no asset `{a}` in the catalog"),
+            );
+        }
+    }
+    let store = app.store.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        crate::report::build(&store, &config, asset.as_deref(), since).map(|r| r.to_json())
+    })
+    .await;
+    match built {
+        Ok(Ok(json)) => ([(header::CONTENT_TYPE, CONTENT_TYPE_JSON)], json).into_response(),
+        Ok(Err(e)) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("reading the store failed: {e}"),
+        ),
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "building the report failed",
+        ),
+    }
+}
+
 async fn ready(State(app): State<App>) -> Response {
     if app.is_ready() {
         (StatusCode::OK, "Ready\n").into_response()
@@ -173,13 +273,17 @@ async fn landing(State(app): State<App>) -> Html<String> {
             escape_html(&problem)
         ),
     };
+    let (assets, active) = app.counts();
     Html(format!(
-        "<!DOCTYPE html><html><head><title>mlsteward</title></head><body><h1>mlsteward</h1>\
+        "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>\
          <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
-         <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
+         <p id=\"counts\">{assets} asset{}; {active} {} credited in the last 90 days.</p>\
+         <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
          <p>Dashboards: <code>grafana/dashboards/</code>; alert rules: <code>deploy/prometheus/alerts.yml</code>; every metric is defined in the README.</p></body></html>",
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        if assets == 1 { "" } else { "s" },
+        if active == 1.0 { "person" } else { "people" },
     ))
 }
 
@@ -445,6 +549,17 @@ mod tests {
         assert_eq!(Limits::for_fd_limit(256).max_connections, 96);
         assert_eq!(Limits::for_fd_limit(1 << 20).max_connections, 1024);
         assert_eq!(Limits::for_fd_limit(10).max_connections, 8);
+    }
+
+    #[test]
+    fn query_strings_decode() {
+        let q = query_pairs("asset=churn%2Dmodel&since=90d").unwrap();
+        assert_eq!(q["asset"], "churn-model");
+        assert_eq!(q["since"], "90d");
+        assert_eq!(query_pairs("a=x+y").unwrap()["a"], "x y");
+        assert!(query_pairs("a=%zz").is_none());
+        assert!(query_pairs("a=1&a=2").is_none());
+        assert!(query_pairs("").unwrap().is_empty());
     }
 
     #[test]

@@ -379,3 +379,227 @@ fn the_configuration_reloads_on_sighup_and_post_and_a_bad_one_keeps_the_running_
 fn http_request_post(addr: &str, path: &str) -> HttpResponse {
     http_post_json(addr, path, &serde_json::json!({})).unwrap()
 }
+
+#[test]
+fn the_json_api_serves_assets_and_recognition_as_metrics_and_report_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let storage = dir.path().join("data/db.sqlite");
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    daemon.wait_ready();
+    let addr = daemon.addr.clone();
+
+    // Assets: every asset of mlsteward_asset_info, each asset-level series of /metrics once.
+    let metrics = daemon.metrics();
+    let assets = http_get(&addr, "/api/v1/assets", &[]).unwrap();
+    assert_eq!(assets.header("content-type"), Some("application/json"));
+    let assets: serde_json::Value = serde_json::from_slice(&assets.body).unwrap();
+    let list = assets["assets"].as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["churn-model", "feature-store-views", "fixture"]);
+    let churn = &list[0];
+    assert_eq!(
+        (
+            &churn["kind"],
+            &churn["owner"],
+            &churn["lifecycle"],
+            &churn["repository"]
+        ),
+        (
+            &serde_json::json!("model"),
+            &serde_json::json!("ml-team"),
+            &serde_json::json!("production"),
+            &serde_json::json!("fixture")
+        )
+    );
+    let mut from_api = 0;
+    for asset in list {
+        let id = asset["id"].as_str().unwrap();
+        for (family, series) in asset["metrics"].as_object().unwrap() {
+            for s in series.as_array().unwrap() {
+                from_api += 1;
+                let mut labels = vec![format!("asset=\"{id}\"")];
+                labels.extend(
+                    s["labels"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap())),
+                );
+                // The exposition's label order: find the line holding the same label set.
+                let line = metrics
+                    .lines()
+                    .find(|l| {
+                        l.starts_with(&format!("{family}{{"))
+                            && l.split_once('}').is_some_and(|(head, _)| {
+                                let mut have: Vec<&str> =
+                                    head[family.len() + 1..].split(',').collect();
+                                let mut want: Vec<&str> =
+                                    labels.iter().map(String::as_str).collect();
+                                have.sort();
+                                want.sort();
+                                have == want
+                            })
+                    })
+                    .unwrap_or_else(|| panic!("{family} {labels:?} is not in /metrics"));
+                let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+                assert_eq!(Some(value), s["value"].as_f64(), "{line}");
+            }
+        }
+    }
+    let in_metrics = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("asset=\"") && !l.contains("contributor=\""))
+        .count();
+    assert!(from_api > 10, "{from_api} series");
+    assert_eq!(from_api, in_metrics, "every asset-level series, once");
+
+    // Recognition: exactly what `mlsteward report --format json` prints from the same store.
+    for query in [
+        "",
+        "?asset=churn-model",
+        "?since=90d",
+        "?asset=fixture&since=15d",
+    ] {
+        let api = http_get(&addr, &format!("/api/v1/recognition{query}"), &[]).unwrap();
+        assert_eq!(api.status, 200, "{query}: {}", api.text());
+        let mut args = vec![
+            "report",
+            "--format",
+            "json",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ];
+        if let Some(a) = query
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("asset="))
+        {
+            args.extend(["--asset", a]);
+        }
+        if let Some(s) = query
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("since="))
+        {
+            args.extend(["--since", s]);
+        }
+        let cli = mlsteward(&args);
+        assert!(cli.status.success());
+        assert_eq!(api.text(), String::from_utf8_lossy(&cli.stdout), "{query}");
+    }
+    let people: serde_json::Value =
+        serde_json::from_slice(&http_get(&addr, "/api/v1/recognition", &[]).unwrap().body).unwrap();
+    assert!(!people["people"].as_array().unwrap().is_empty());
+    for (query, status) in [
+        ("?asset=nope", 404),
+        ("?since=soon", 400),
+        ("?who=me", 400),
+        ("?asset=%zz", 400),
+    ] {
+        let r = http_get(&addr, &format!("/api/v1/recognition{query}"), &[]).unwrap();
+        assert_eq!(r.status, status, "{query}");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body["error"].is_string(), "{query}");
+    }
+}
+
+/// Runs headless Chromium (Debian's; scripts/test.sh installs it) on `url` with `args`.
+fn chromium(profile: &std::path::Path, args: &[&str], url: &str) -> std::process::Output {
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium (Debian package `chromium`; scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "chromium {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A PNG's width, height and decompressed (still filtered) image bytes.
+fn png_pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut at, mut size, mut idat) = (8, (0, 0), Vec::new());
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &png[at + 4..at + 8];
+        let data = &png[at + 8..at + 8 + len];
+        match kind {
+            b"IHDR" => {
+                size = (
+                    u32::from_be_bytes(data[0..4].try_into().unwrap()),
+                    u32::from_be_bytes(data[4..8].try_into().unwrap()),
+                )
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut pixels = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut pixels)
+        .unwrap();
+    (size.0, size.1, pixels)
+}
+
+#[test]
+fn the_landing_page_renders_its_sources_table_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let storage = dir.path().join("data/db.sqlite");
+    let mut daemon = Daemon::run(&config, &storage, &[]);
+    daemon.wait_ready();
+    let url = format!("http://{}/", daemon.addr);
+    let metrics = daemon.metrics();
+    let profile = dir.path().join("chromium-profile");
+
+    // The DOM Chromium built: the sources table with the source's row, and the counts that
+    // /metrics gives.
+    let dom = String::from_utf8(chromium(&profile, &["--dump-dom"], &url).stdout).unwrap();
+    assert!(
+        dom.contains("<th>source</th>") && dom.contains("<td>fixture</td><td>git</td><td>ok</td>"),
+        "{dom}"
+    );
+    let assets = metrics
+        .lines()
+        .filter(|l| l.starts_with("mlsteward_asset_info{"))
+        .count();
+    let active = sample(&metrics, "mlsteward_active_contributors{window=\"90d\"}").unwrap();
+    let people = if active == 1.0 { "person" } else { "people" };
+    assert!(
+        dom.contains(&format!(
+            "{assets} assets; {active} {people} credited in the last 90 days"
+        )),
+        "{dom}"
+    );
+
+    // The screenshot: a PNG of the window's size with something drawn on it (not one colour).
+    let shot = dir.path().join("landing.png");
+    chromium(
+        &profile,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1000,700",
+        ],
+        &url,
+    );
+    let (width, height, pixels) = png_pixels(&std::fs::read(&shot).unwrap());
+    assert_eq!((width, height), (1000, 700));
+    let distinct: std::collections::BTreeSet<u8> = pixels.iter().copied().collect();
+    assert!(
+        distinct.len() > 16,
+        "the screenshot is blank ({} distinct byte values)",
+        distinct.len()
+    );
+}
