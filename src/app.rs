@@ -94,6 +94,8 @@ pub struct App {
     /// TLS, basic auth and headers (`--web.config.file`); reloads re-read its file too.
     web: Arc<RwLock<Arc<crate::web::WebConfig>>>,
     web_config_file: Option<Arc<std::path::PathBuf>>,
+    /// Where `mlsteward demo` wrote the data this daemon serves; the landing page says so.
+    pub demo: Option<Arc<std::path::PathBuf>>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -156,6 +158,12 @@ impl App {
     /// Reloads re-read `file`.
     pub fn with_config_file(mut self, file: &Path) -> App {
         self.config_file = Some(Arc::new(file.to_path_buf()));
+        self
+    }
+
+    /// Marks the data as the demo's, written in `dir`.
+    pub fn with_demo(mut self, dir: &Path) -> App {
+        self.demo = Some(Arc::new(dir.to_path_buf()));
         self
     }
 
@@ -351,6 +359,7 @@ impl App {
             config_file: None,
             web: Arc::default(),
             web_config_file: None,
+            demo: None,
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),

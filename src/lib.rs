@@ -26,6 +26,7 @@ pub mod api;
 pub mod app;
 pub mod collector;
 pub mod config;
+pub mod demo;
 pub mod derive;
 pub mod exposition;
 pub mod facts;

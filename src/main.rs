@@ -34,13 +34,10 @@ struct Cli {
     /// format (the file node_exporter reads). Reloads re-read it.
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
-    /// The SQLite fact store; its directory also holds mirrors of remote repositories.
-    #[arg(
-        long = "storage.path",
-        global = true,
-        default_value = "./data/mlsteward.db"
-    )]
-    storage_path: PathBuf,
+    /// The SQLite fact store; its directory also holds mirrors of remote repositories
+    /// [default: ./data/mlsteward.db; for `demo`, DIR/data/mlsteward.db].
+    #[arg(long = "storage.path", global = true)]
+    storage_path: Option<PathBuf>,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", global = true, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
@@ -75,6 +72,26 @@ enum Command {
     Identities,
     /// Check the store file for damage (SQLite's integrity check); exit 1 if it is damaged.
     CheckStore,
+    /// Write a demo organisation (a git repository, a coverage report, a config) into DIR and
+    /// run the daemon on it: several people, kinds of work, a co-author, a bot, a revert, owned
+    /// and unowned assets, a CODEOWNERS conflict. Everything in it is labelled demo.
+    Demo {
+        /// Where the demo is written (an earlier demo there is replaced; anything else is
+        /// refused).
+        #[arg(long, default_value = "mlsteward-demo")]
+        dir: PathBuf,
+        /// Only write the demo; print how to run it.
+        #[arg(long)]
+        write_only: bool,
+    },
+}
+
+impl Cli {
+    fn storage(&self) -> PathBuf {
+        self.storage_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data/mlsteward.db"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,6 +182,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_level, cli.log_format);
+    if let Command::Demo { dir, write_only } = &cli.command {
+        return demo(&cli, dir, *write_only);
+    }
     let config = match mlsteward::sources::load_config(&cli.config_file) {
         Ok(c) => c,
         Err(problems) => {
@@ -172,19 +192,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let web = match &cli.web_config_file {
-        None => None,
-        Some(file) => match mlsteward::web::WebConfig::load(file) {
-            Ok(web) => Some(web),
-            Err(problems) => {
-                print_problems(file, &problems);
-                return ExitCode::from(2);
-            }
-        },
+    let web = match load_web(&cli) {
+        Ok(web) => web,
+        Err(code) => return code,
     };
     let result = match cli.command {
         Command::CheckConfig => check_config(&cli, config),
-        Command::Run => run_async(run(&cli, config, web)),
+        Command::Run => run_async(run(&cli, config, web, None)),
         Command::CollectOnce => run_async(collect_once(&cli, config)),
         Command::Report {
             format,
@@ -193,8 +207,81 @@ fn main() -> ExitCode {
         } => report(&cli, &config, format, asset.as_deref(), since),
         Command::Identities => identities(&cli, &config),
         Command::CheckStore => check_store(&cli),
+        Command::Demo { .. } => unreachable!("handled before the config is read"),
     };
     match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "mlsteward failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The web config `--web.config.file` names; its problems are printed (exit code 2).
+fn load_web(cli: &Cli) -> Result<Option<mlsteward::web::WebConfig>, ExitCode> {
+    let Some(file) = &cli.web_config_file else {
+        return Ok(None);
+    };
+    mlsteward::web::WebConfig::load(file)
+        .map(Some)
+        .map_err(|problems| {
+            print_problems(file, &problems);
+            ExitCode::from(2)
+        })
+}
+
+/// `mlsteward demo`: writes the demo, then runs the daemon on it (unless `write_only`).
+fn demo(cli: &Cli, dir: &Path, write_only: bool) -> ExitCode {
+    let written = match mlsteward::demo::write(dir, chrono::Utc::now().timestamp()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("demo: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let storage = cli
+        .storage_path
+        .clone()
+        .unwrap_or_else(|| written.dir.join("data/mlsteward.db"));
+    eprintln!(
+        "DEMO DATA written to {}: a repository of {} made-up commits ({}), a coverage report and {}.",
+        written.dir.display(),
+        written.commits,
+        written.repository.display(),
+        written.config.display()
+    );
+    let run_command = format!(
+        "mlsteward run --config.file {} --storage.path {}",
+        written.config.display(),
+        storage.display()
+    );
+    if write_only {
+        eprintln!("Run it with: {run_command}");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("Running it, as `{run_command}` would. Open the address logged below.");
+    let config = match mlsteward::sources::load_config(&written.config) {
+        Ok(c) => c,
+        Err(problems) => {
+            print_problems(&written.config, &problems);
+            return ExitCode::from(2);
+        }
+    };
+    let demo_cli = Cli {
+        config_file: written.config.clone(),
+        listen_address: cli.listen_address.clone(),
+        web_config_file: cli.web_config_file.clone(),
+        storage_path: Some(storage),
+        log_level: cli.log_level,
+        log_format: cli.log_format,
+        command: Command::Run,
+    };
+    let web = match load_web(cli) {
+        Ok(web) => web,
+        Err(code) => return code,
+    };
+    match run_async(run(&demo_cli, config, web, Some(&written.dir))) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "mlsteward failed");
@@ -260,13 +347,14 @@ fn check_config(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
 
 /// Opens an existing store for reading; a missing one is an error, not a new empty store.
 fn existing_store(cli: &Cli) -> anyhow::Result<Store> {
-    if !cli.storage_path.exists() {
+    let path = cli.storage();
+    if !path.exists() {
         anyhow::bail!(
             "no store at {} (run `mlsteward run` or `collect-once` first, or pass --storage.path)",
-            cli.storage_path.display()
+            path.display()
         );
     }
-    Ok(Store::open(&cli.storage_path)?)
+    Ok(Store::open(&path)?)
 }
 
 fn report(
@@ -305,7 +393,7 @@ fn check_store(cli: &Cli) -> anyhow::Result<ExitCode> {
     let damaged = |error: &dyn std::fmt::Display| {
         eprintln!(
             "{}: damaged: {error}; restore it from a backup or delete it to mine again from scratch",
-            cli.storage_path.display()
+            cli.storage().display()
         );
         Ok(ExitCode::from(1))
     };
@@ -366,9 +454,9 @@ fn run_async(
 }
 
 fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
-    let store = Store::open_exclusive(&cli.storage_path)?;
-    let storage_dir = cli
-        .storage_path
+    let storage = cli.storage();
+    let store = Store::open_exclusive(&storage)?;
+    let storage_dir = storage
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -418,9 +506,13 @@ async fn run(
     cli: &Cli,
     config: Config,
     web: Option<mlsteward::web::WebConfig>,
+    demo: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
     let mut app = open_app(cli, config)?;
+    if let Some(dir) = demo {
+        app = app.with_demo(dir);
+    }
     if let (Some(file), Some(web)) = (&cli.web_config_file, web) {
         app = app.with_web_config(file, web);
     }

@@ -274,8 +274,14 @@ async fn landing(State(app): State<App>) -> Html<String> {
         ),
     };
     let (assets, active) = app.counts();
+    let demo = app.demo.as_ref().map_or_else(String::new, |dir| {
+        format!(
+            "<p id=\"demo\" style=\"background:#fff3cd;padding:.6em;border:1px solid #e0c36c\"><strong>Demo data.</strong> Everything here comes from the made-up organisation that <code>mlsteward demo</code> wrote in <code>{}</code>. Point mlsteward at your own repositories with <code>mlsteward run --config.file FILE</code> (see <code>config/example.yaml</code>).</p>",
+            escape_html(&dir.display().to_string())
+        )
+    });
     Html(format!(
-        "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>\
+        "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>{demo}\
          <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
          <p id=\"counts\">{assets} asset{}; {active} {} credited in the last 90 days.</p>\
          <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\

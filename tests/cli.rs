@@ -603,3 +603,104 @@ fn the_landing_page_renders_its_sources_table_in_headless_chromium() {
         distinct.len()
     );
 }
+
+/// The README's run command (the first `cargo run -- …` line of its Quick start), as the
+/// binary's arguments.
+fn readme_run_command() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let quick = readme.split("## Quick start").nth(1).unwrap();
+    let line = quick
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cargo run -- "))
+        .expect("a `cargo run -- …` line in the Quick start");
+    line.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn the_readme_run_command_shows_what_the_product_is_for() {
+    let args = readme_run_command();
+    assert_eq!(args[0], "demo", "the run command is the demo: {args:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let mut command = std::process::Command::new(bin());
+    command
+        .args(&args)
+        .arg("--dir")
+        .arg(&demo_dir)
+        .args(["--web.listen-address", "127.0.0.1:0"]);
+    let mut daemon = Daemon::spawn(command);
+    daemon.wait_ready();
+    let m = daemon.metrics();
+    let value = |series: &str| sample(&m, series).unwrap_or_else(|| panic!("no {series} in:\n{m}"));
+
+    // Several people, a bot, a merge, a revert and what it reverted, a whitespace-only change.
+    assert_eq!(value("mlsteward_active_contributors{window=\"90d\"}"), 5.0);
+    for (outcome, n) in [
+        ("bot", 2.0),
+        ("merge", 1.0),
+        ("revert", 1.0),
+        ("reverted", 1.0),
+        ("whitespace_only", 1.0),
+    ] {
+        assert_eq!(
+            value(&format!(
+                "mlsteward_git_commits{{source=\"demo\",outcome=\"{outcome}\"}}"
+            )),
+            n,
+            "{outcome}"
+        );
+    }
+    // Several kinds of work, and a co-author credited beside the author.
+    let kinds: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("mlsteward_contributions_total{asset=\"demo\","))
+        .filter_map(|l| l.split("kind=\"").nth(1)?.split('"').next())
+        .collect();
+    for kind in [
+        "code",
+        "tests",
+        "docs",
+        "review",
+        "testing",
+        "suggestion",
+        "changelog_mention",
+    ] {
+        assert!(kinds.contains(kind), "kind {kind} missing from {kinds:?}");
+    }
+    assert_eq!(value("mlsteward_credited_commits_total{asset=\"demo-churn-model\",contributor=\"Dara Demo\"}"), 3.0);
+    assert_eq!(
+        value(
+            "mlsteward_credited_commits_total{asset=\"demo-churn-model\",contributor=\"Ben Demo\"}"
+        ),
+        1.0
+    );
+    // Owned and unowned assets, and a CODEOWNERS conflict.
+    assert_eq!(
+        value("mlsteward_asset_owned{asset=\"demo-churn-model\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("mlsteward_asset_owned{asset=\"demo-metrics-lib\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("mlsteward_asset_ownership_conflict{asset=\"demo-customer-features\"}"),
+        1.0
+    );
+    assert!(
+        (value("mlsteward_asset_coverage_ratio{asset=\"demo-churn-model\"}") - 182.0 / 220.0).abs()
+            < 1e-9
+    );
+    // Labelled demo data wherever it shows.
+    let landing = http_get(&daemon.addr, "/", &[]).unwrap().text();
+    assert!(landing.contains("<strong>Demo data.</strong>"), "{landing}");
+    for line in m.lines().filter(|l| l.contains("contributor=\"")) {
+        assert!(
+            line.contains(" Demo\"") || line.contains("__other__"),
+            "{line}"
+        );
+    }
+    for line in m.lines().filter(|l| l.starts_with("mlsteward_asset_info{")) {
+        assert!(line.contains("asset=\"demo"), "{line}");
+    }
+}
