@@ -32,6 +32,33 @@ pub struct CollectorStatus {
 pub struct Source {
     pub config: SourceConfig,
     pub collector: Collector,
+    /// Wakes the source's loop for a collection now (a webhook); wake-ups while one is
+    /// pending or running coalesce into one.
+    pub wake: tokio::sync::Notify,
+    /// The repositories webhooks asked for since the last collection.
+    pending: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Source {
+    pub fn new(config: SourceConfig, collector: Collector) -> Source {
+        Source {
+            config,
+            collector,
+            wake: tokio::sync::Notify::new(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Asks for a collection of `repository` now; a repository already asked for is asked once.
+    pub fn request(&self, repository: &str) {
+        locked(&self.pending).insert(repository.to_string());
+        self.wake.notify_one();
+    }
+
+    /// The repositories asked for, emptied.
+    pub fn take_requests(&self) -> std::collections::BTreeSet<String> {
+        std::mem::take(&mut *locked(&self.pending))
+    }
 }
 
 /// The configuration in force and the sources built from it; replaced whole by a reload.
@@ -96,6 +123,7 @@ pub struct App {
     web_config_file: Option<Arc<std::path::PathBuf>>,
     /// Where `mlsteward demo` wrote the data this daemon serves; the landing page says so.
     pub demo: Option<Arc<std::path::PathBuf>>,
+    webhooks: Arc<crate::webhooks::Webhooks>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -145,10 +173,10 @@ impl App {
     pub fn new(config: Config, store: Store, storage_dir: &Path) -> anyhow::Result<App> {
         let mut sources = Vec::new();
         for s in &config.sources {
-            sources.push(Source {
-                config: s.clone(),
-                collector: Collector::build(&config, s, storage_dir)?,
-            });
+            sources.push(Source::new(
+                s.clone(),
+                Collector::build(&config, s, storage_dir)?,
+            ));
         }
         let mut app = App::with_sources(config, store, sources)?;
         app.storage_dir = Arc::new(storage_dir.to_path_buf());
@@ -159,6 +187,10 @@ impl App {
     pub fn with_config_file(mut self, file: &Path) -> App {
         self.config_file = Some(Arc::new(file.to_path_buf()));
         self
+    }
+
+    pub fn webhooks(&self) -> &crate::webhooks::Webhooks {
+        &self.webhooks
     }
 
     /// Marks the data as the demo's, written in `dir`.
@@ -295,10 +327,7 @@ impl App {
                     } else {
                         summary.added.push(s.name.clone());
                     }
-                    sources.push(Arc::new(Source {
-                        config: s.clone(),
-                        collector,
-                    }));
+                    sources.push(Arc::new(Source::new(s.clone(), collector)));
                 }
             }
         }
@@ -360,6 +389,7 @@ impl App {
             web: Arc::default(),
             web_config_file: None,
             demo: None,
+            webhooks: Arc::default(),
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),
@@ -492,6 +522,7 @@ impl App {
         &self,
         source: &Arc<Source>,
         shutdown: &tokio_util::sync::CancellationToken,
+        targets: Option<std::collections::BTreeSet<String>>,
     ) -> (
         Result<(), CollectError>,
         Option<tokio::task::JoinHandle<()>>,
@@ -521,6 +552,7 @@ impl App {
                         cursors,
                         cancel: flag.clone(),
                         checkpoint,
+                        targets,
                     })
                 }))
                 .map_err(|p| {
@@ -587,6 +619,20 @@ impl App {
                 tracing::error!(error = %e, "rendering metrics panicked; serving the previous snapshot")
             }
         }
+    }
+
+    /// Re-renders the self metrics beside the last derived families, without deriving again
+    /// (a webhook's counters changed). Serialised with [`App::render`], so it never replaces a
+    /// newer snapshot.
+    pub async fn render_self(&self) {
+        let _guard = self.render_lock.lock().await;
+        let app = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut text = locked(&app.derived).clone();
+            text.push_str(&exposition::render(&app.self_families()));
+            *app.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot::new(text);
+        })
+        .await;
     }
 
     /// The exposition text: derived families (the last good ones when deriving fails), then
@@ -719,10 +765,22 @@ impl App {
             "When the configuration in force was loaded: start-up, or the last successful reload.",
         );
         reload_at.push(vec![], reload.success_seconds.floor());
+        let forges: Vec<&'static str> = crate::webhooks::FORGES
+            .into_iter()
+            .filter(|f| {
+                sources.iter().any(|s| {
+                    s.config
+                        .settings
+                        .webhook_target("")
+                        .is_some_and(|(forge, _, _)| forge == *f)
+                })
+            })
+            .collect();
         let mut families = vec![
             success, duration, last, interval, errors, skipped, healthy, build, reload_ok,
             reload_at,
         ];
+        families.extend(self.webhooks.family(&forges));
         families.extend(upstream);
         families
     }

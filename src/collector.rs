@@ -219,6 +219,9 @@ pub struct CollectContext {
     pub cancel: CancelFlag,
     /// Where a long collection hands over finished batches (see [`Checkpoint`]).
     pub checkpoint: Checkpoint,
+    /// Only these repositories (a webhook named them), for sources that can limit a
+    /// collection; `None`: everything.
+    pub targets: Option<std::collections::BTreeSet<String>>,
 }
 
 impl CollectContext {

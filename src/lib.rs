@@ -37,6 +37,7 @@ pub mod server;
 pub mod sources;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 
 /// Locks a std mutex, ignoring poisoning: every value this crate keeps behind one is replaced
 /// or updated in a single step (never left half-written), and SQLite rolls back a transaction

@@ -469,7 +469,7 @@ async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let never = CancellationToken::new();
     let mut failed = false;
     for source in app.sources().iter() {
-        failed |= app.collect(source, &never).await.0.is_err();
+        failed |= app.collect(source, &never, None).await.0.is_err();
     }
     let text = {
         let app = app.clone();

@@ -114,19 +114,37 @@ async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) 
                 None => tokio::time::sleep(until_next(&source.config.schedule)).await,
             }
         };
-        tokio::select! {
+        // A webhook wakes the loop for a collection of just the repositories it named.
+        let woken = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            _ = wait => {}
-        }
+            _ = wait => false,
+            _ = source.wake.notified() => true,
+        };
         first = false;
         if leftover.as_ref().is_some_and(|h| !h.is_finished()) {
+            if woken {
+                // Asked for again: the request stays pending until the collection can run.
+                source.wake.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             tracing::warn!(source = %source.config.name, "previous collection still running; skipping this tick");
             app.note_skipped(&source.config.name);
             app.render().await;
             continue;
         }
-        let (_, still_running) = app.collect(&source, &shutdown).await;
+        // A scheduled collection reads everything, so it answers pending requests too.
+        let requested = source.take_requests();
+        let targets = match (woken, requested.is_empty()) {
+            (false, _) => None,
+            (true, true) => continue,
+            (true, false) => {
+                tracing::info!(source = %source.config.name, repositories = ?requested, "collecting what a webhook named");
+                Some(requested)
+            }
+        };
+        let (_, still_running) = app.collect(&source, &shutdown, targets).await;
         leftover = still_running;
         app.render().await;
     }
@@ -170,7 +188,7 @@ mod tests {
             behaviour,
             calls: calls.clone(),
         });
-        (Source { config, collector }, calls)
+        (Source::new(config, collector), calls)
     }
 
     /// Advances paused time in small steps, letting blocking collector threads run in between.

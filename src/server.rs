@@ -37,6 +37,7 @@ pub fn router(app: App) -> Router {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
+        .route("/webhooks/{forge}", axum::routing::post(webhook))
         .route("/api/v1/assets", get(api_assets))
         .route("/api/v1/recognition", get(api_recognition))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -51,7 +52,10 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     let web = app.web();
-    let mut response = if web.authorised(request.headers()).await {
+    // Webhooks carry their own authentication (a signature or token a forge cannot pair with
+    // basic auth); every other route needs the configured users.
+    let own_auth = request.uri().path().starts_with("/webhooks/");
+    let mut response = if own_auth || web.authorised(request.headers()).await {
         next.run(request).await
     } else {
         (
@@ -116,6 +120,30 @@ async fn reload(State(app): State<App>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Reads at most [`crate::webhooks::MAX_BODY`] bytes of the body, then hands the event over.
+async fn webhook(
+    State(app): State<App>,
+    axum::extract::Path(forge): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(forge) = crate::webhooks::FORGES.into_iter().find(|f| *f == forge) else {
+        return (
+            StatusCode::NOT_FOUND,
+            "webhooks are taken from github and gitlab\n",
+        )
+            .into_response();
+    };
+    let bytes = axum::body::to_bytes(body, crate::webhooks::MAX_BODY).await;
+    let (status, message) =
+        crate::webhooks::handle(&app, forge, &headers, bytes.as_deref().map_err(|_| ()));
+    if status != StatusCode::NOT_FOUND {
+        // The counters show at once, without waiting for a derive in progress.
+        tokio::spawn(async move { app.render_self().await });
+    }
+    (status, format!("{message}\n")).into_response()
 }
 
 /// `a=1&b=x%20y` → {a: 1, b: x y}; `None` for bad percent-encoding or a repeated key.

@@ -1404,39 +1404,31 @@ catalog:
     assert_eq!(line(&text, "fs"), Some(0.6));
 }
 
+/// One successful `ci` run on `main`, finished at `at`, in each (repository, run id).
+fn one_run_each(gh: &FakeGithub, repos: &[(&str, u64)], at: i64) {
+    gh.with(|s| {
+        for (name, id) in repos {
+            s.repos.insert(
+                name.to_string(),
+                (
+                    "main".into(),
+                    vec![run(*id, "ci", "main", vec![attempt(Some("success"), at)])],
+                ),
+            );
+        }
+    });
+}
+
 #[test]
 fn every_repository_of_an_organisation_is_read_and_its_list_costs_a_304() {
     let dir = tempfile::tempdir().unwrap();
     let now = now();
     let gh = FakeGithub::start(None, 100);
-    gh.with(|s| {
-        for (name, id) in [("acme/a", 1), ("acme/b", 2)] {
-            s.repos.insert(
-                name.into(),
-                (
-                    "main".into(),
-                    vec![run(
-                        id,
-                        "ci",
-                        "main",
-                        vec![attempt(Some("success"), now - HOUR)],
-                    )],
-                ),
-            );
-        }
-        s.repos.insert(
-            "other/c".into(),
-            (
-                "main".into(),
-                vec![run(
-                    3,
-                    "ci",
-                    "main",
-                    vec![attempt(Some("success"), now - HOUR)],
-                )],
-            ),
-        );
-    });
+    one_run_each(
+        &gh,
+        &[("acme/a", 1), ("acme/b", 2), ("other/c", 3)],
+        now - HOUR,
+    );
     let config = dir.path().join("c.yaml");
     std::fs::write(
         &config,
@@ -1467,4 +1459,251 @@ fn every_repository_of_an_organisation_is_read_and_its_list_costs_a_304() {
     let log = gh.log_since(mark);
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(log.iter().all(|(_, c)| *c == 304), "{log:?}");
+}
+
+/// `sha256=HEX` of `body` under `secret`, as GitHub signs webhooks; computed here with
+/// `openssl` so the daemon's HMAC is checked against another implementation.
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    format!("sha256={}", hex.split_whitespace().next().unwrap())
+}
+
+#[test]
+fn a_signed_github_webhook_collects_just_its_repository_and_anything_else_collects_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gh = FakeGithub::start(None, 100);
+    one_run_each(&gh, &[("acme/a", 1), ("acme/b", 2)], now - 2 * HOUR);
+    let secret = "9f2c6c1e0d8a4b7e3f5a1c2d";
+    std::fs::write(dir.path().join("hook"), format!("{secret}\n")).unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/a, acme/b]\n    pull_requests_and_issues: false\n    webhook_secret_file: hook\n    schedule: 1h\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
+    daemon.wait_ready();
+    let addr = daemon.addr.clone();
+    let runs_of = |text: &str, asset: &str| {
+        sample(text, &format!("mlsteward_ci_runs_total{{asset=\"{asset}\",pipeline=\"ci\",branch=\"main\",result=\"success\"}}"))
+    };
+    let before = daemon.metrics();
+    assert_eq!(
+        (runs_of(&before, "a"), runs_of(&before, "b")),
+        (Some(1.0), Some(1.0))
+    );
+    let hook = |headers: &[(&str, &str)], body: &[u8]| {
+        http_post(&addr, "/webhooks/github", headers, body).unwrap()
+    };
+
+    // A new run on acme/b, then an event about it: unsigned and badly signed ones collect
+    // nothing.
+    gh.with(|s| {
+        s.repos.get_mut("acme/b").unwrap().1.push(run(
+            3,
+            "ci",
+            "main",
+            vec![attempt(Some("success"), now - HOUR)],
+        ))
+    });
+    let event = br#"{"action": "completed", "repository": {"full_name": "acme/b"}}"#;
+    let mark = gh.log_len();
+    assert_eq!(
+        hook(&[("X-GitHub-Event", "workflow_run")], event).status,
+        401
+    );
+    let forged = github_signature("not the secret at all!", event);
+    assert_eq!(
+        hook(
+            &[
+                ("X-GitHub-Event", "workflow_run"),
+                ("X-Hub-Signature-256", &forged)
+            ],
+            event
+        )
+        .status,
+        401
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(gh.log_since(mark).is_empty(), "{:?}", gh.log_since(mark));
+
+    // Signed: 202, and a collection of acme/b alone.
+    let signature = github_signature(secret, event);
+    let signed = [
+        ("X-GitHub-Event", "workflow_run"),
+        ("X-GitHub-Delivery", "d-1"),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    let accepted = hook(&signed, event);
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let after = wait_for(&daemon, "acme/b's new run", |m| {
+        runs_of(m, "b") == Some(2.0)
+    });
+    assert_eq!(runs_of(&after, "a"), Some(1.0), "acme/a's facts stay");
+    let requests = gh.log_since(mark);
+    assert!(!requests.is_empty());
+    assert!(
+        requests.iter().all(|(path, _)| {
+            let path = path.split('?').next().unwrap();
+            path == "/repos/acme/b" || path.starts_with("/repos/acme/b/")
+        }),
+        "only acme/b is read: {requests:?}"
+    );
+
+    // The same delivery again, a repository of no source, a ping, a huge body, not JSON.
+    let mark = gh.log_len();
+    assert_eq!(hook(&signed, event).status, 200);
+    let elsewhere = br#"{"repository": {"full_name": "other/c"}}"#;
+    let sig = github_signature(secret, elsewhere);
+    let r = hook(&[("X-Hub-Signature-256", &sig)], elsewhere);
+    assert_eq!(
+        (r.status, r.text().contains("ignored")),
+        (200, true),
+        "{}",
+        r.text()
+    );
+    let ping = br#"{"zen": "Keep it logically awesome."}"#;
+    let sig = github_signature(secret, ping);
+    assert_eq!(
+        hook(
+            &[("X-GitHub-Event", "ping"), ("X-Hub-Signature-256", &sig)],
+            ping
+        )
+        .text(),
+        "pong\n"
+    );
+    let huge = vec![b' '; 6 * 1024 * 1024];
+    assert_eq!(hook(&[], &huge).status, 413);
+    let sig = github_signature(secret, b"not json");
+    assert_eq!(
+        hook(&[("X-Hub-Signature-256", &sig)], b"not json").status,
+        400
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(gh.log_since(mark).is_empty(), "{:?}", gh.log_since(mark));
+
+    let m = daemon.metrics();
+    for (result, n) in [
+        ("accepted", 1.0),
+        ("duplicate", 1.0),
+        ("ignored", 2.0),
+        ("unauthorized", 2.0),
+        ("too_large", 1.0),
+        ("bad_request", 1.0),
+    ] {
+        assert_eq!(
+            sample(
+                &m,
+                &format!(
+                    "mlsteward_webhook_requests_total{{forge=\"github\",result=\"{result}\"}}"
+                )
+            ),
+            Some(n),
+            "{result}"
+        );
+    }
+    assert!(
+        !m.contains("forge=\"gitlab\""),
+        "no gitlab source takes webhooks"
+    );
+    assert_eq!(
+        http_post(&addr, "/webhooks/gitlab", &[], b"{}")
+            .unwrap()
+            .status,
+        404
+    );
+}
+
+#[test]
+fn a_gitlab_webhook_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let gl = FakeGitlab::start(None, 100);
+    gl.with(|s| {
+        for (name, id) in [("acme/x", 1), ("acme/y", 2)] {
+            s.projects.insert(
+                name.into(),
+                (
+                    "main".into(),
+                    vec![pipeline(
+                        id,
+                        "main",
+                        "push",
+                        "success",
+                        Some(now - 2 * HOUR),
+                        None,
+                    )],
+                ),
+            );
+        }
+    });
+    let token = "a7d1f0c3e5b2948c6e1d";
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: gl\n    type: gitlab\n    api_url: {}\n    group: acme\n    merge_requests_and_issues: false\n    webhook_secret: {token}\n    schedule: 1h\n",
+            gl.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
+    daemon.wait_ready();
+    let pushes = |text: &str, asset: &str| {
+        sample(text, &format!("mlsteward_ci_runs_total{{asset=\"{asset}\",pipeline=\"push\",branch=\"main\",result=\"success\"}}"))
+    };
+    gl.with(|s| {
+        s.projects.get_mut("acme/y").unwrap().1.push(pipeline(
+            3,
+            "main",
+            "push",
+            "success",
+            Some(now - HOUR),
+            None,
+        ))
+    });
+    let event = br#"{"object_kind": "pipeline", "project": {"path_with_namespace": "acme/y"}}"#;
+    let mark = gl.log_len();
+    let wrong = http_post(
+        &daemon.addr,
+        "/webhooks/gitlab",
+        &[("X-Gitlab-Token", "a7d1f0c3e5b2948c6e1e")],
+        event,
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 401);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(gl.log_since(mark).is_empty());
+    let right = http_post(
+        &daemon.addr,
+        "/webhooks/gitlab",
+        &[("X-Gitlab-Token", token), ("X-Gitlab-Event-UUID", "u-1")],
+        event,
+    )
+    .unwrap();
+    assert_eq!(right.status, 202, "{}", right.text());
+    let after = wait_for(&daemon, "acme/y's new pipeline", |m| {
+        pushes(m, "y") == Some(2.0)
+    });
+    assert_eq!(pushes(&after, "x"), Some(1.0));
+    let requests = gl.log_since(mark);
+    assert!(
+        requests
+            .iter()
+            .all(|(p, _)| !p.contains("acme%2Fx") && !p.contains("acme/x")),
+        "acme/x is not read: {requests:?}"
+    );
 }

@@ -154,6 +154,16 @@ pub fn http_post_json(
     )
 }
 
+/// A POST of `body` with `headers` over loopback.
+pub fn http_post(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    http_request(addr, "POST", path, headers, Some(body))
+}
+
 fn http_request(
     addr: &str,
     method: &str,

@@ -28,6 +28,9 @@ pub const KEYS: &[&str] = &[
     "client_certificate_file",
 ];
 
+/// The webhook keys of the forges that send webhooks (GitHub, GitLab).
+pub const WEBHOOK_KEYS: &[&str] = &["webhook_secret", "webhook_secret_file"];
+
 pub const DEFAULT_HISTORY: Duration = Duration::from_secs(90 * 86_400);
 pub const DEFAULT_WINDOWS: [&str; 3] = ["1d", "7d", "28d"];
 pub const DEFAULT_MAX_PAGES: usize = 10;
@@ -53,6 +56,9 @@ pub struct ForgeSettings {
     pub request_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub client_certificate_file: Option<PathBuf>,
+    /// Checks `/webhooks/github` signatures (HMAC-SHA256) or `/webhooks/gitlab` tokens; no
+    /// webhooks are taken for the source without it.
+    pub webhook_secret: Option<crate::config::Secret>,
 }
 
 impl ForgeSettings {
@@ -147,7 +153,65 @@ pub fn decode(s: &mut Section) -> Option<ForgeSettings> {
         request_timeout,
         ca_file,
         client_certificate_file,
+        webhook_secret: None,
     })
+}
+
+/// `webhook_secret` (or `webhook_secret_file`) of a GitHub or GitLab source: `Some(None)`
+/// when unset, `None` after a problem was reported.
+pub fn decode_webhook_secret(s: &mut Section) -> Option<Option<crate::config::Secret>> {
+    let secret = s.secret("webhook_secret");
+    if secret.as_ref().is_some_and(|w| w.expose().len() < 16) {
+        s.problem(
+            "webhook_secret",
+            "too short: use at least 16 random characters (for example `openssl rand -hex 32`)",
+        );
+        return None;
+    }
+    Some(secret)
+}
+
+/// Whether cursor `key` is about repository `name`: it names it as a word (`since acme/ml`) or
+/// as a path segment of a URL (`…/repos/acme/ml/actions/runs?…`), plain or percent-encoded.
+pub fn key_mentions(key: &str, name: &str) -> bool {
+    let encoded = urlencode(name);
+    [name, encoded.as_str()].iter().any(|form| {
+        key.match_indices(form).any(|(at, _)| {
+            let before = key[..at].chars().next_back();
+            let after = key[at + form.len()..].chars().next();
+            matches!(before, Some(' ' | '/')) && matches!(after, None | Some('/' | '?' | '&' | ' '))
+        })
+    })
+}
+
+/// Splits `names` for a collection limited to `targets` (a webhook's repositories): the
+/// repositories to collect now, and for the others, whose last facts stay, their cursors carried
+/// over from `old` and their known default branch. A repository never collected (no known
+/// default branch) is collected whatever the targets. Without targets, everything is collected.
+pub fn plan_targets(
+    names: &[String],
+    targets: Option<&std::collections::BTreeSet<String>>,
+    old: &Cursors,
+    cursors: &mut Cursors,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let Some(targets) = targets else {
+        return (names.to_vec(), Vec::new());
+    };
+    let mut collect = Vec::new();
+    let mut kept = Vec::new();
+    for name in names {
+        let known = old.get(&format!("default_branch {name}"));
+        match known {
+            Some(branch) if !targets.contains(name) => {
+                for (k, v) in old.iter().filter(|(k, _)| key_mentions(k, name)) {
+                    cursors.insert(k.clone(), v.clone());
+                }
+                kept.push((name.clone(), branch.clone()));
+            }
+            _ => collect.push(name.clone()),
+        }
+    }
+    (collect, kept)
 }
 
 /// The HTTP settings every HTTP source reads (`request_timeout`, `ca_file`,
@@ -367,6 +431,58 @@ pub fn day(seconds: i64) -> String {
         .to_string()
 }
 
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn keys_mention_a_repository_only_as_a_whole_name() {
+        assert!(key_mentions("since acme/ml", "acme/ml"));
+        assert!(key_mentions(
+            "etag https://h/repos/acme/ml/actions/runs?per_page=100",
+            "acme/ml"
+        ));
+        assert!(key_mentions(
+            "etag https://h/api/v4/projects/acme%2Fml/pipelines?x=1",
+            "acme/ml"
+        ));
+        assert!(!key_mentions("since acme/ml-core", "acme/ml"));
+        assert!(!key_mentions(
+            "etag https://h/repos/acme/ml-core/actions/runs",
+            "acme/ml"
+        ));
+        assert!(!key_mentions("since xacme/ml", "acme/ml"));
+    }
+
+    #[test]
+    fn a_targeted_collection_carries_the_other_repositories() {
+        let names = vec![
+            "acme/a".to_string(),
+            "acme/b".to_string(),
+            "acme/new".to_string(),
+        ];
+        let old: Cursors = [
+            ("default_branch acme/a", "main"),
+            ("since acme/a", "10"),
+            ("default_branch acme/b", "dev"),
+            ("since acme/b", "20"),
+            ("listing https://h/orgs/acme/repos", "acme/a"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let targets: std::collections::BTreeSet<String> = ["acme/b".to_string()].into();
+        let mut cursors = Cursors::new();
+        let (collect, kept) = plan_targets(&names, Some(&targets), &old, &mut cursors);
+        assert_eq!(collect, ["acme/b", "acme/new"]);
+        assert_eq!(kept, [("acme/a".to_string(), "main".to_string())]);
+        assert_eq!(cursors.len(), 2);
+        assert_eq!(cursors["since acme/a"], "10");
+        let (all, none) = plan_targets(&names, None, &old, &mut Cursors::new());
+        assert_eq!((all.len(), none.len()), (3, 0));
+    }
+}
+
 /// Percent-encodes everything but unreserved characters (a path segment or query value).
 pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
@@ -407,6 +523,7 @@ mod tests {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             ca_file: None,
             client_certificate_file: None,
+            webhook_secret: None,
         };
         assert_eq!(s.asset_of("acme/churn"), "churn-model");
         assert_eq!(s.asset_of("acme/feature-store"), "feature-store");

@@ -92,6 +92,43 @@ impl Settings {
     }
 
     /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
+    /// For a source that takes webhooks (`webhook_secret` set): its forge (`github`,
+    /// `gitlab`), its secret, and the configured spelling of `repository` when the source
+    /// covers it (listed, or under its organisation or group; names compare case-insensitively).
+    pub fn webhook_target(
+        &self,
+        repository: &str,
+    ) -> Option<(&'static str, &config::Secret, Option<String>)> {
+        let (forge, listed, parent, secret) = match self {
+            Settings::Github(g) => (
+                "github",
+                &g.repositories,
+                &g.organisation,
+                g.forge.webhook_secret.as_ref()?,
+            ),
+            Settings::Gitlab(g) => (
+                "gitlab",
+                &g.projects,
+                &g.group,
+                g.forge.webhook_secret.as_ref()?,
+            ),
+            _ => return None,
+        };
+        let named = listed
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(repository))
+            .cloned()
+            .or_else(|| {
+                let parent = parent.as_ref()?;
+                let prefix = format!("{}/", parent.to_ascii_lowercase());
+                repository
+                    .to_ascii_lowercase()
+                    .starts_with(&prefix)
+                    .then(|| repository.to_string())
+            });
+        Some((forge, secret, named))
+    }
+
     pub fn forge(&self) -> Option<&forge::ForgeSettings> {
         match self {
             Settings::Git(_) => None,
@@ -130,8 +167,12 @@ impl SourceKinds for Registry {
         static JENKINS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
         match kind {
             "git" => git::settings::KEYS,
-            "github" => GITHUB.get_or_init(|| [github::KEYS, forge::KEYS].concat()),
-            "gitlab" => GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS].concat()),
+            "github" => {
+                GITHUB.get_or_init(|| [github::KEYS, forge::KEYS, forge::WEBHOOK_KEYS].concat())
+            }
+            "gitlab" => {
+                GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS, forge::WEBHOOK_KEYS].concat())
+            }
             "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
             "coverage" => coverage::KEYS,
             "http_probe" => http_probe::KEYS,

@@ -87,8 +87,9 @@ pub fn decode(s: &mut Section) -> Option<GithubSettings> {
         s.problem_here("a github source needs `repositories` (owner/name) or `organisation`");
         ok = false;
     }
-    let forge = forge::decode(s);
-    let forge = forge?;
+    let webhook_secret = forge::decode_webhook_secret(s);
+    let mut forge = forge::decode(s)?;
+    forge.webhook_secret = webhook_secret?;
     ok.then_some(GithubSettings {
         api_url,
         token,
@@ -133,13 +134,14 @@ impl GithubCollector {
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         let now = chrono::Utc::now().timestamp();
         forge::block_on(&ctx.cancel, |token| {
-            self.collect_async(&ctx.cursors, now, token)
+            self.collect_async(&ctx.cursors, ctx.targets.as_ref(), now, token)
         })
     }
 
     async fn collect_async(
         &self,
         old: &Cursors,
+        targets: Option<&std::collections::BTreeSet<String>>,
         now: i64,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
@@ -167,6 +169,14 @@ impl GithubCollector {
                     names.push(name);
                 }
             }
+        }
+        // A webhook's collection reads only its repositories; the others keep their facts.
+        let (names, kept) = forge::plan_targets(&names, targets, old, &mut cursors);
+        for (name, default_branch) in kept {
+            runs.repositories.push(CiRepository {
+                name,
+                default_branch,
+            });
         }
         for name in &names {
             let repo = Repository { name, old, now };

@@ -72,8 +72,9 @@ pub fn decode(s: &mut Section) -> Option<GitlabSettings> {
         s.problem_here("a gitlab source needs `projects` (group/project paths) or `group`");
         ok = false;
     }
-    let forge = forge::decode(s);
-    let forge = forge?;
+    let webhook_secret = forge::decode_webhook_secret(s);
+    let mut forge = forge::decode(s)?;
+    forge.webhook_secret = webhook_secret?;
     ok.then_some(GitlabSettings {
         api_url,
         token,
@@ -120,13 +121,14 @@ impl GitlabCollector {
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         let now = chrono::Utc::now().timestamp();
         forge::block_on(&ctx.cancel, |token| {
-            self.collect_async(&ctx.cursors, now, token)
+            self.collect_async(&ctx.cursors, ctx.targets.as_ref(), now, token)
         })
     }
 
     async fn collect_async(
         &self,
         old: &Cursors,
+        targets: Option<&std::collections::BTreeSet<String>>,
         now: i64,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
@@ -154,6 +156,14 @@ impl GitlabCollector {
                     names.push(name);
                 }
             }
+        }
+        // A webhook's collection reads only its repositories; the others keep their facts.
+        let (names, kept) = forge::plan_targets(&names, targets, old, &mut cursors);
+        for (name, default_branch) in kept {
+            runs.repositories.push(CiRepository {
+                name,
+                default_branch,
+            });
         }
         for name in &names {
             let project = Project { name, old, now };

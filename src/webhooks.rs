@@ -1,0 +1,312 @@
+//! `POST /webhooks/github` and `/webhooks/gitlab`: an authenticated event that names a
+//! repository wakes the sources covering it for a collection of just that repository. Polling
+//! stays the source of truth; a webhook only makes it sooner.
+//!
+//! GitHub signs the body with HMAC-SHA256 under the webhook's secret
+//! (`X-Hub-Signature-256: sha256=HEX`); GitLab sends the secret token as `X-Gitlab-Token`.
+//! Both are compared in constant time. Nothing is collected, and nothing is written, for an
+//! unsigned or badly signed request.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::exposition::{Family, MetricType};
+
+/// The largest body read. GitHub caps payloads at 25 MB, but the events that matter here
+/// (runs, pull requests, issues, pushes) are far smaller; a bigger one is refused with 413.
+pub const MAX_BODY: usize = 5 * 1024 * 1024;
+
+pub const FORGES: [&str; 2] = ["github", "gitlab"];
+const RESULTS: [&str; 6] = [
+    "accepted",
+    "duplicate",
+    "ignored",
+    "unauthorized",
+    "too_large",
+    "bad_request",
+];
+
+/// Delivery ids remembered to drop redeliveries.
+const REMEMBERED: usize = 1024;
+
+/// What the webhook endpoints have seen, for the metric and for deduplication.
+#[derive(Default)]
+pub struct Webhooks {
+    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    seen: Mutex<(VecDeque<String>, HashSet<String>)>,
+}
+
+impl Webhooks {
+    fn count(&self, forge: &'static str, result: &'static str) {
+        *crate::locked(&self.counts)
+            .entry((forge, result))
+            .or_default() += 1;
+    }
+
+    /// True the first time `delivery` is seen (among the last [`REMEMBERED`]).
+    fn first_delivery(&self, delivery: &str) -> bool {
+        let mut seen = crate::locked(&self.seen);
+        if seen.1.contains(delivery) {
+            return false;
+        }
+        if seen.0.len() >= REMEMBERED {
+            if let Some(old) = seen.0.pop_front() {
+                seen.1.remove(&old);
+            }
+        }
+        seen.0.push_back(delivery.to_string());
+        seen.1.insert(delivery.to_string());
+        true
+    }
+
+    /// `mlsteward_webhook_requests_total` for each forge in `forges` (those with a source that
+    /// takes webhooks), every result exported, zeros included.
+    pub fn family(&self, forges: &[&'static str]) -> Option<Family> {
+        if forges.is_empty() {
+            return None;
+        }
+        let mut family = Family::new(
+            "mlsteward_webhook_requests_total",
+            MetricType::Counter,
+            "Webhook requests since the process started, by forge and result: accepted (a source covering the named repository was woken to collect it), duplicate (a redelivery of an event already taken), ignored (authentic, but no repository of a source, or a ping), unauthorized (unsigned or badly signed: nothing collected), too_large (body over 5 MiB), bad_request (not JSON).",
+        );
+        let counts = crate::locked(&self.counts);
+        for forge in forges {
+            for result in RESULTS {
+                family.push(
+                    vec![("forge", forge.to_string()), ("result", result.to_string())],
+                    counts.get(&(*forge, result)).copied().unwrap_or(0) as f64,
+                );
+            }
+        }
+        Some(family)
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// Equal in constant time (for equal lengths; lengths are not secret).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether a request with `headers` and `body` is authentic for a source with `secret`.
+fn authentic(forge: &str, secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    match forge {
+        "github" => header(headers, "x-hub-signature-256")
+            .and_then(|v| v.strip_prefix("sha256="))
+            .is_some_and(|sig| {
+                same(
+                    sig.to_ascii_lowercase().as_bytes(),
+                    hex(&hmac_sha256(secret.as_bytes(), body)).as_bytes(),
+                )
+            }),
+        _ => header(headers, "x-gitlab-token")
+            .is_some_and(|token| same(token.as_bytes(), secret.as_bytes())),
+    }
+}
+
+/// The repository an event is about: GitHub's `repository.full_name`, GitLab's
+/// `project.path_with_namespace`.
+fn repository(forge: &str, event: &serde_json::Value) -> Option<String> {
+    let name = match forge {
+        "github" => &event["repository"]["full_name"],
+        _ => &event["project"]["path_with_namespace"],
+    };
+    name.as_str().map(String::from)
+}
+
+/// Handles one webhook request for `forge`; returns the status and a one-line answer (shown in
+/// the forge's delivery log).
+pub fn handle(
+    app: &App,
+    forge: &'static str,
+    headers: &HeaderMap,
+    body: Result<&[u8], ()>,
+) -> (StatusCode, String) {
+    let webhooks = app.webhooks();
+    let sources = app.sources();
+    let takers: Vec<_> = sources
+        .iter()
+        .filter(|s| {
+            s.config
+                .settings
+                .webhook_target("")
+                .is_some_and(|(f, _, _)| f == forge)
+        })
+        .collect();
+    if takers.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no {forge} source takes webhooks (set its webhook_secret)"),
+        );
+    }
+    let Ok(body) = body else {
+        webhooks.count(forge, "too_large");
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {MAX_BODY} bytes"),
+        );
+    };
+    let signed: Vec<_> = takers
+        .iter()
+        .filter(|s| {
+            s.config
+                .settings
+                .webhook_target("")
+                .is_some_and(|(_, secret, _)| authentic(forge, secret.expose(), headers, body))
+        })
+        .collect();
+    if signed.is_empty() {
+        webhooks.count(forge, "unauthorized");
+        tracing::warn!(forge, "webhook refused: unsigned or badly signed");
+        return (
+            StatusCode::UNAUTHORIZED,
+            "unsigned, or signed with another secret".into(),
+        );
+    }
+    let delivery = match forge {
+        "github" => header(headers, "x-github-delivery"),
+        _ => header(headers, "x-gitlab-event-uuid").or_else(|| header(headers, "idempotency-key")),
+    };
+    if let Some(id) = delivery {
+        if !webhooks.first_delivery(&format!("{forge} {id}")) {
+            webhooks.count(forge, "duplicate");
+            return (StatusCode::OK, format!("delivery {id} was already taken"));
+        }
+    }
+    if forge == "github" && header(headers, "x-github-event") == Some("ping") {
+        webhooks.count(forge, "ignored");
+        return (StatusCode::OK, "pong".into());
+    }
+    let event: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            webhooks.count(forge, "bad_request");
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let Some(repo) = repository(forge, &event) else {
+        webhooks.count(forge, "ignored");
+        return (
+            StatusCode::OK,
+            "ignored: the event names no repository".into(),
+        );
+    };
+    let mut woken = Vec::new();
+    for source in signed {
+        if let Some((_, _, Some(name))) = source.config.settings.webhook_target(&repo) {
+            source.request(&name);
+            woken.push(source.config.name.clone());
+        }
+    }
+    if woken.is_empty() {
+        webhooks.count(forge, "ignored");
+        return (
+            StatusCode::OK,
+            format!("ignored: {repo} is not a repository of a source with this secret"),
+        );
+    }
+    webhooks.count(forge, "accepted");
+    tracing::info!(forge, repository = %repo, sources = ?woken, "webhook: collecting the repository");
+    (
+        StatusCode::ACCEPTED,
+        format!("collecting {repo} (source {})", woken.join(", ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        // RFC 4231, test cases 2 and 6 (a key longer than the block).
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn github_s_documented_example_signature_verifies() {
+        // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+                .parse()
+                .unwrap(),
+        );
+        assert!(authentic(
+            "github",
+            "It's a Secret to Everybody",
+            &headers,
+            b"Hello, World!"
+        ));
+        assert!(!authentic(
+            "github",
+            "another secret",
+            &headers,
+            b"Hello, World!"
+        ));
+        assert!(!authentic(
+            "github",
+            "It's a Secret to Everybody",
+            &HeaderMap::new(),
+            b"Hello, World!"
+        ));
+    }
+
+    #[test]
+    fn deliveries_are_taken_once() {
+        let w = Webhooks::default();
+        assert!(w.first_delivery("a"));
+        assert!(!w.first_delivery("a"));
+        for i in 0..REMEMBERED {
+            w.first_delivery(&i.to_string());
+        }
+        assert!(w.first_delivery("a"), "forgotten after {REMEMBERED} others");
+    }
+}
