@@ -156,27 +156,59 @@ pub fn render(families: &[Family]) -> String {
         };
         let _ = writeln!(out, "# HELP {} {help}\n# TYPE {} {kind}", f.name, f.name);
         for s in &f.samples {
-            out.push_str(f.name);
-            out.push_str(s.suffix);
-            if !s.labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in s.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(k);
-                    out.push_str("=\"");
-                    escape_label(v, &mut out);
-                    out.push('"');
-                }
-                out.push('}');
-            }
-            out.push(' ');
-            format_value(s.value, &mut out);
+            push_sample(f.name, s, &mut out);
             out.push('\n');
         }
     }
     out
+}
+
+/// `name{labels} value`, without the line's end.
+fn push_sample(name: &str, s: &Sample, out: &mut String) {
+    out.push_str(name);
+    out.push_str(s.suffix);
+    if !s.labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in s.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_label(v, out);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    format_value(s.value, out);
+}
+
+/// The OpenMetrics `# HELP` and `# TYPE` lines of `family` (a counter's family name without
+/// `_total`, as OpenMetrics wants).
+pub fn openmetrics_header(family: &Family) -> String {
+    let (name, kind) = match family.kind {
+        MetricType::Counter => (
+            family.name.strip_suffix("_total").unwrap_or(family.name),
+            "counter",
+        ),
+        MetricType::Gauge => (family.name, "gauge"),
+        MetricType::Histogram => (family.name, "histogram"),
+    };
+    let help = family
+        .help
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('"', "\\\"");
+    format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")
+}
+
+/// `family`'s samples as OpenMetrics lines stamped `at` (seconds since the epoch).
+pub fn openmetrics_samples(family: &Family, at: i64, out: &mut String) {
+    for s in &family.samples {
+        push_sample(family.name, s, out);
+        let _ = writeln!(out, " {at}");
+    }
 }
 
 /// A rendered exposition, plain and gzip-compressed.

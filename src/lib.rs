@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backfill;
 pub mod collector;
 pub mod config;
 pub mod demo;

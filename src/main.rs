@@ -72,6 +72,19 @@ enum Command {
     Identities,
     /// Check the store file for damage (SQLite's integrity check); exit 1 if it is damaged.
     CheckStore,
+    /// Write the recognition and activity series as they would have been scraped at each past
+    /// step, as OpenMetrics for `promtool tsdb create-blocks-from openmetrics`.
+    Backfill {
+        /// How far back (a duration such as 365d).
+        #[arg(long, value_parser = parse_since, default_value = "365d")]
+        since: std::time::Duration,
+        /// The time between two samples (a duration such as 1d).
+        #[arg(long, value_parser = parse_since, default_value = "1d")]
+        step: std::time::Duration,
+        /// The OpenMetrics file to write.
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Write a demo organisation (a git repository, a coverage report, a config) into DIR and
     /// run the daemon on it: several people, kinds of work, a co-author, a bot, a revert, owned
     /// and unowned assets, a CODEOWNERS conflict. Everything in it is labelled demo.
@@ -206,6 +219,11 @@ fn main() -> ExitCode {
             since,
         } => report(&cli, &config, format, asset.as_deref(), since),
         Command::Identities => identities(&cli, &config),
+        Command::Backfill {
+            since,
+            step,
+            ref output,
+        } => backfill(&cli, &config, since, step, output),
         Command::CheckStore => check_store(&cli),
         Command::Demo { .. } => unreachable!("handled before the config is read"),
     };
@@ -433,6 +451,53 @@ fn check_store(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
+}
+
+fn backfill(
+    cli: &Cli,
+    config: &Config,
+    since: std::time::Duration,
+    step: std::time::Duration,
+    output: &Path,
+) -> anyhow::Result<ExitCode> {
+    if step.as_secs() < 60 {
+        eprintln!("backfill: --step must be at least 1m");
+        return Ok(ExitCode::from(2));
+    }
+    let times = mlsteward::backfill::steps(
+        chrono::Utc::now().timestamp(),
+        since.as_secs() as i64,
+        step.as_secs() as i64,
+    );
+    if times.len() > 100_000 {
+        eprintln!(
+            "backfill: {} steps is too many; use a longer --step or a shorter --since",
+            times.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    // Opened only to check it exists and is a store; the backfill reads it read-only.
+    let store = existing_store(cli)?;
+    let path = PathBuf::from(store.path());
+    drop(store);
+    let started = std::time::Instant::now();
+    let written = mlsteward::backfill::write(&path, config, &times, output)?;
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    eprintln!(
+        "{}: {} samples at {} steps, {} to {} UTC, in {:.1} s. Next: promtool tsdb create-blocks-from openmetrics {} DATA_DIR",
+        output.display(),
+        written.samples,
+        written.steps,
+        day(written.first),
+        day(written.last),
+        started.elapsed().as_secs_f64(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn identities(cli: &Cli, config: &Config) -> anyhow::Result<ExitCode> {

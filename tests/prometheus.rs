@@ -27,6 +27,12 @@ impl Drop for Prometheus {
 
 impl Prometheus {
     fn start(dir: &Path, targets: &[&str]) -> Prometheus {
+        Prometheus::start_with(dir, targets, &dir.join("tsdb"), &[])
+    }
+
+    /// Over the blocks in `tsdb`, with `extra` flags (a retention long enough for backfilled
+    /// blocks).
+    fn start_with(dir: &Path, targets: &[&str], tsdb: &Path, extra: &[&str]) -> Prometheus {
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         let targets = targets.join(", ");
         let rules = repo_root().join("deploy/prometheus/alerts.yml");
@@ -42,11 +48,9 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{}", free_port());
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
             .arg(format!("--web.listen-address={addr}"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -442,4 +446,126 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     );
     drop(daemon);
     drop(broken_daemon);
+}
+
+#[test]
+fn backfilled_history_is_queryable_at_past_instants_in_a_real_prometheus() {
+    const DAY: i64 = 86_400;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = now();
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let storage = dir.path().join("s.db");
+    let (ok, text) = crate::git_source::collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let output = dir.path().join("history.om");
+    let out = mlsteward(&[
+        "backfill",
+        "--config.file",
+        config.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+        "--since",
+        "120d",
+        "--step",
+        "1d",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = std::fs::read_to_string(&output).unwrap();
+    assert!(history.ends_with("# EOF\n"));
+    assert!(history.contains("# TYPE mlsteward_credited_commits counter\n"));
+
+    // The README's second and third commands: blocks, then a Prometheus over them.
+    let tsdb = dir.path().join("tsdb");
+    let blocks = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&output)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    assert!(
+        blocks.status.success(),
+        "{}",
+        String::from_utf8_lossy(&blocks.stderr)
+    );
+    let prom_dir = dir.path().join("prom");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let prom = Prometheus::start_with(
+        &prom_dir,
+        &[],
+        &tsdb,
+        &["--storage.tsdb.retention.time=10y"],
+    );
+    // The last daily step at or before `t`: what a scrape that day had seen.
+    let step_before = |t: i64| t.div_euclid(DAY) * DAY;
+    let at = |expr: &str, t: i64| -> Option<f64> {
+        let v = prom.api(&format!(
+            "/api/v1/query?query={}&time={}",
+            urlencode(expr),
+            step_before(t)
+        ));
+        assert_eq!(v["status"], "success", "{v}");
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(|x| x.parse().unwrap())
+    };
+    let credited = |who: &str| {
+        format!("mlsteward_credited_commits_total{{asset=\"fixture\",contributor=\"{who}\"}}")
+    };
+    // Worked out from the fixture's script (see git_source::build_fixture): 50 days ago only
+    // Ann's first commit existed.
+    let t = t0 - 50 * DAY;
+    assert_eq!(at(&credited("Ann Lee"), t), Some(1.0));
+    assert_eq!(
+        at(&credited("Bob Stone"), t),
+        None,
+        "Bob had not committed yet"
+    );
+    assert_eq!(
+        at("mlsteward_active_contributors{window=\"30d\"}", t),
+        Some(0.0)
+    );
+    // Between Bob's breaking commit (16 days ago) and Ann's revert of it (15 days ago): it
+    // still earned credit. Bob: his tests and the break (the reformat is whitespace-only).
+    let t = t0 - 15 * DAY - 1;
+    assert_eq!(at(&credited("Bob Stone"), t), Some(2.0));
+    assert_eq!(at(&credited("Ann Lee"), t), Some(2.0));
+    assert_eq!(
+        at(&credited("Cy Park"), t),
+        Some(1.0),
+        "co-author of the tests"
+    );
+    // Five days ago: the revert stands, so the break earns nothing; Dee's branch was merged,
+    // Cy wrote the changelog, Fay the utilities; Eve opted out.
+    let t = t0 - 5 * DAY;
+    assert_eq!(at(&credited("Bob Stone"), t), Some(1.0));
+    assert_eq!(at(&credited("Ann Lee"), t), Some(2.0));
+    assert_eq!(at(&credited("Cy Park"), t), Some(2.0));
+    assert_eq!(at(&credited("Dee"), t), Some(1.0));
+    assert_eq!(at(&credited("Fay"), t), Some(1.0));
+    assert_eq!(at(&credited("Eve"), t), None);
+    assert_eq!(
+        at(
+            "mlsteward_git_commits{source=\"fixture\",outcome=\"reverted\"}",
+            t
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        at(
+            "mlsteward_git_commits{source=\"fixture\",outcome=\"reverted\"}",
+            t0 - 15 * DAY - 1
+        ),
+        Some(0.0)
+    );
+    // Active over 30 days, five days ago: Ann, Bob, Cy, Dee, Fay (Eve opted out, the bot is none).
+    assert_eq!(
+        at("mlsteward_active_contributors{window=\"30d\"}", t),
+        Some(5.0)
+    );
 }

@@ -189,11 +189,13 @@ pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>,
     store.read(|reader| families_from(reader, config, now))
 }
 
-fn families_from(
-    reader: &Reader<'_>,
-    config: &Config,
+/// The shared start of every derivation: people unified, forge repositories mapped to assets,
+/// per-person aggregates and the `top_n` ranking installed in the read's temporary schema.
+fn context<'a>(
+    reader: &'a Reader<'a>,
+    config: &'a Config,
     now: i64,
-) -> Result<Vec<Family>, StoreError> {
+) -> Result<Context<'a>, StoreError> {
     let people = directory(reader, &config.recognition)?;
     reader.set_people(&people.key_map())?;
     map_forge_assets(reader, config)?;
@@ -205,13 +207,21 @@ fn families_from(
     for (asset, person) in kept_rows {
         kept.entry(asset).or_default().push(person);
     }
-    let cx = Context {
+    Ok(Context {
         reader,
         config,
         now,
         people,
         kept,
-    };
+    })
+}
+
+fn families_from(
+    reader: &Reader<'_>,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Family>, StoreError> {
+    let cx = context(reader, config, now)?;
     let mut out = Vec::new();
     out.extend(contributions::families(&cx)?);
     out.extend(ownership::families(&cx)?);
@@ -225,6 +235,21 @@ fn families_from(
     out.extend(registry::families(&cx)?);
     out.extend(responses::families(&cx)?);
     Ok(out)
+}
+
+/// The recognition and activity families as `now` saw them, from a store that holds only what
+/// had happened by then ([`crate::store::AsOf`]): what `mlsteward backfill` writes.
+pub fn history_families(
+    store: &Store,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Family>, StoreError> {
+    store.read(|reader| {
+        let cx = context(reader, config, now)?;
+        let mut out = contributions::families(&cx)?;
+        out.extend(activity::families(&cx)?);
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ pub(super) fn apply(
 }
 
 /// Rewrites the repository's `reverted` rows from its revert edges.
-fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
+pub(super) fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
     let edges: Vec<(String, String)> = {
         let mut stmt =
             tx.prepare_cached("SELECT sha, reverted_sha FROM reverts WHERE repository = ?1")?;

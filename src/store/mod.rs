@@ -18,8 +18,10 @@ mod ci;
 mod coverage;
 mod forge_items;
 mod git_history;
+mod history;
 mod ownership;
 pub mod probes;
+pub use history::AsOf;
 mod registry;
 mod repro;
 
