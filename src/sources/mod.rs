@@ -430,6 +430,13 @@ mod reference_tests {
             std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
             std::fs::write(dir.path().join("secrets").join(secret), "t\n").unwrap();
         }
+        for secret in ["github-webhook", "gitlab-webhook"] {
+            std::fs::write(
+                dir.path().join("secrets").join(secret),
+                "0123456789abcdef0123\n",
+            )
+            .unwrap();
+        }
         for block in blocks {
             let yaml = format!("sources:\n{block}");
             let parsed = super::parse_config(&dir.path().join("c.yaml"), &yaml, &env);
