@@ -179,6 +179,7 @@ mod tests {
                 branch: None,
                 path_kinds: vec![],
                 changelog_paths: None,
+                backstage: false,
                 path_at: None,
                 branch_at: None,
             }),

@@ -697,3 +697,176 @@ fn a_remote_over_http_and_a_remote_that_goes_down() {
     assert_eq!(sample(&after, "mlsteward_collector_errors_total{collector=\"git\",source=\"web\",error_kind=\"request_failed\"}"), Some(1.0));
     assert_same_families(&text, &after, FACT_FAMILIES);
 }
+
+/// A realistic Backstage catalog: a System, a model Component with stewards and dependencies,
+/// a Resource, an API, a Group (not an asset), a second file in a subdirectory, and one broken
+/// document; the config's catalog names one entity with another owner.
+#[test]
+fn backstage_catalog_files_become_assets_and_the_config_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        now() - 5 * 86_400,
+        &[
+            (
+                "catalog-info.yaml",
+                r#"apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: churn-platform
+  description: Predicts churn.
+spec:
+  owner: group:default/ml-platform
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: churn-model
+  annotations:
+    mlsteward.io/stewards: ann@example.com
+    github.com/project-slug: acme/churn
+spec:
+  type: ml-model
+  lifecycle: production
+  owner: group:default/ml-team
+  system: churn-platform
+  dependsOn: [resource:default/customer-features]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata:
+  name: customer-features
+spec:
+  type: feature-view
+  owner: data-platform
+  system: churn-platform
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: churn-api
+spec:
+  type: openapi
+  lifecycle: beta
+  owner: user:default/ann
+  system: churn-platform
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: ml-team
+spec:
+  type: team
+  children: []
+"#,
+            ),
+            (
+                "services/scorer/catalog-info.yml",
+                "kind: Component\nmetadata:\n  name: churn-scorer\nspec:\n  type: service\n  lifecycle: deprecated\n  owner: ml-team\n---\nkind: Component\nspec:\n  type: service\n",
+            ),
+            ("src/model.py", "x = 1\n"),
+        ],
+        "Describe the churn platform in Backstage",
+    );
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: churn\n    type: git\n    path: repo\ncatalog:\n  - id: churn-model\n    kind: model\n    owner: risk-team\n    lifecycle: experimental\n    repository: churn\n    paths: [\"src/**\"]\n",
+    )
+    .unwrap();
+    let storage = dir.path().join("s.db");
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok, "{text}");
+    let info = |asset: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("mlsteward_asset_info{{asset=\"{asset}\",")))
+            .unwrap_or_else(|| panic!("no asset_info for {asset}:\n{text}"))
+            .to_string()
+    };
+    // The config wins: kind, owner and lifecycle are the catalog's, and the owners disagree.
+    assert!(
+        info("churn-model")
+            .contains("kind=\"model\",owner=\"risk-team\",lifecycle=\"experimental\""),
+        "{}",
+        info("churn-model")
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_ownership_conflict{asset=\"churn-model\"}"
+        ),
+        Some(1.0)
+    );
+    // Entities the catalog does not name are assets of their own.
+    assert!(
+        info("churn-platform")
+            .contains("kind=\"system\",owner=\"ml-platform\",lifecycle=\"experimental\""),
+        "{}",
+        info("churn-platform")
+    );
+    assert!(
+        info("customer-features").contains("kind=\"feature_view\",owner=\"data-platform\""),
+        "{}",
+        info("customer-features")
+    );
+    assert!(
+        info("churn-api").contains("kind=\"api\",owner=\"ann\",lifecycle=\"experimental\""),
+        "{}",
+        info("churn-api")
+    );
+    assert!(
+        info("churn-scorer")
+            .contains("kind=\"service\",owner=\"ml-team\",lifecycle=\"deprecated\""),
+        "{}",
+        info("churn-scorer")
+    );
+    assert!(
+        !text.contains("asset=\"ml-team\""),
+        "a Group is not an asset"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_ownership_conflict{asset=\"customer-features\"}"
+        ),
+        Some(0.0)
+    );
+    // The catalog names no stewards for churn-model; Backstage's are not taken over it, but
+    // its dependencies are edges.
+    for (asset, on) in [
+        ("churn-model", "churn-platform"),
+        ("churn-model", "customer-features"),
+        ("customer-features", "churn-platform"),
+        ("churn-api", "churn-platform"),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    "mlsteward_asset_dependency_info{{asset=\"{asset}\",depends_on=\"{on}\"}}"
+                )
+            ),
+            Some(1.0),
+            "{asset} → {on}"
+        );
+    }
+    // Switched off, the entities go.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("    path: repo\n", "    path: repo\n    backstage: false\n"),
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert!(!text.contains("asset=\"churn-platform\""), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_ownership_conflict{asset=\"churn-model\"}"
+        ),
+        Some(0.0)
+    );
+}

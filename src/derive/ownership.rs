@@ -82,7 +82,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     let mut conflict = Family::new(
         "mlsteward_asset_ownership_conflict",
         MetricType::Gauge,
-        "1 if ownership sources disagree about the asset, else 0. A repository: the catalog owner is not among the owners of CODEOWNERS's default rule. Another asset: CODEOWNERS assigns some of its files to owners without the catalog owner, or, with no catalog owner, to different owner sets.",
+        "1 if ownership sources disagree about the asset, else 0. A repository: the catalog owner is not among the owners of CODEOWNERS's default rule. Another asset: CODEOWNERS assigns some of its files to owners without the catalog owner, or, with no catalog owner, to different owner sets. Any asset: a registry (MLflow, Feast, Hugging Face) or a Backstage catalog file names another owner than the catalog.",
     );
     let mut stewards = Family::new(
         "mlsteward_asset_steward_info",

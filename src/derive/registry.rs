@@ -130,7 +130,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut deps = Family::new(
         "mlsteward_asset_dependency_info",
         MetricType::Gauge,
-        "Always 1: the asset depends on `depends_on` (a feature service on the feature views it projects), for Grafana's node graph.",
+        "Always 1: the asset depends on `depends_on` (a feature service on the feature views it projects; a Backstage entity on its spec.dependsOn and spec.system), for Grafana's node graph.",
     );
     for (asset, on) in edges {
         deps.push(vec![("asset", asset), ("depends_on", on)], 1.0);

@@ -7,6 +7,7 @@
 //! dropped. Everything that shapes facts (rules, catalog, identities) is fingerprinted: when the
 //! fingerprint changes, the repository is mined again from scratch.
 
+pub mod backstage;
 mod codeowners;
 pub mod message;
 mod mine;
@@ -93,6 +94,8 @@ pub struct GitCollector {
     asset_paths: AssetMatcher,
     changelog: GlobSet,
     fingerprint: String,
+    /// Read Backstage catalog files at the tip.
+    backstage: bool,
 }
 
 pub(super) fn err<E: std::fmt::Display>(
@@ -159,6 +162,7 @@ impl GitCollector {
             asset_paths: AssetMatcher::new(asset_paths.iter().map(Vec::as_slice))?,
             changelog: rules::glob_set(&changelog_paths)?,
             fingerprint: hex(&Sha256::digest(shape.as_bytes()))[..16].to_string(),
+            backstage: git.backstage,
         })
     }
 
@@ -180,13 +184,15 @@ impl GitCollector {
         );
         let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&fingerprint);
         let mut history = GitHistory::default();
-        let ownership = self.tip_snapshot(&repo, tip)?;
-        // One collection (or stored batch): the history so far and the tip's ownership.
+        let (ownership, entities) = self.tip_snapshot(&repo, tip)?;
+        // One collection (or stored batch): the history so far, the tip's ownership and its
+        // Backstage entities.
         let collection = |history: GitHistory, cursors: Cursors| Collection {
             source: self.name.clone(),
             sets: vec![
                 FactSet::GitHistory(history),
                 FactSet::Ownership(ownership.clone()),
+                FactSet::Registry(entities.clone()),
             ],
             cursors,
         };

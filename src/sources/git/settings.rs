@@ -14,6 +14,7 @@ pub const KEYS: &[&str] = &[
     "branch",
     "path_kinds",
     "changelog_paths",
+    "backstage",
 ];
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct GitSettings {
     pub path_kinds: Vec<KindRule>,
     /// Overrides the recognition-wide changelog paths when set.
     pub changelog_paths: Option<Vec<String>>,
+    /// Read Backstage catalog files (`catalog-info.yaml`) at the tip; default true.
+    pub backstage: bool,
     /// Where `path` and `branch` are written, so that `check-config` can point at them when the
     /// repository or the branch does not exist on disk.
     pub path_at: Option<At>,
@@ -95,11 +98,13 @@ pub fn decode(s: &mut Section) -> Option<GitSettings> {
     let branch = s.string("branch");
     let path_kinds = s.kind_rules("path_kinds");
     let changelog_paths = s.globs("changelog_paths");
+    let backstage = s.boolean("backstage").unwrap_or(true);
     Some(GitSettings {
         location: location?,
         branch,
         path_kinds,
         changelog_paths,
+        backstage,
         path_at,
         branch_at,
     })

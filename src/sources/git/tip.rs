@@ -1,14 +1,16 @@
-//! What the branch tip says: `.mailmap`, CODEOWNERS, and the files of each asset.
+//! What the branch tip says: `.mailmap`, CODEOWNERS, the files of each asset, and its Backstage
+//! catalog files.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use gix::bstr::ByteSlice;
 use gix::ObjectId;
 
+use super::backstage;
 use super::codeowners::{self, CodeOwners};
 use super::{err, GitCollector};
 use crate::collector::{CollectError, ErrorKind};
-use crate::facts::OwnershipSnapshot;
+use crate::facts::{OwnershipSnapshot, RegistrySnapshot};
 
 impl GitCollector {
     /// `.mailmap` as the mined branch has it at its tip, and its raw content.
@@ -43,13 +45,14 @@ impl GitCollector {
         names.into_iter().collect()
     }
 
-    /// Ownership as CODEOWNERS states it at the tip, and the number of files of each asset
-    /// there.
+    /// Ownership as CODEOWNERS states it at the tip, the number of files of each asset there,
+    /// and the entities of its Backstage catalog files (an empty snapshot when they are not
+    /// read).
     pub(super) fn tip_snapshot(
         &self,
         repo: &gix::Repository,
         tip: ObjectId,
-    ) -> Result<OwnershipSnapshot, CollectError> {
+    ) -> Result<(OwnershipSnapshot, RegistrySnapshot), CollectError> {
         let tree = repo
             .find_commit(tip)
             .and_then(|c| c.tree())
@@ -70,12 +73,16 @@ impl GitCollector {
         let mut files: BTreeMap<&str, u64> =
             self.assets.iter().map(|a| (a.id.as_str(), 0)).collect();
         let mut scratch = Vec::new();
+        let mut catalog_files = Vec::new();
         for entry in recorder
             .records
             .iter()
             .filter(|e| !e.mode.is_tree() && !e.mode.is_commit())
         {
             let path = entry.filepath.to_str_lossy();
+            if self.backstage && entry.mode.is_blob() && backstage::is_catalog_file(&path) {
+                catalog_files.push(path.to_string());
+            }
             let file_owners = owners
                 .as_ref()
                 .and_then(|o| o.owners(&path))
@@ -93,7 +100,17 @@ impl GitCollector {
         }
         let files: Vec<(String, u64)> =
             files.into_iter().map(|(a, n)| (a.to_string(), n)).collect();
-        Ok(match owners {
+        let mut read = Vec::new();
+        for path in catalog_files {
+            if let Some(data) = blob_at(&tree, &path)? {
+                read.push((path, data));
+            }
+        }
+        let (entities, problems) = backstage::read(&read);
+        for problem in problems {
+            tracing::warn!(source = %self.name, "Backstage catalog: {problem}");
+        }
+        let ownership = match owners {
             Some(owners) => OwnershipSnapshot {
                 asset_files: files,
                 asset_owners: per_asset
@@ -110,7 +127,8 @@ impl GitCollector {
                 asset_files: files,
                 ..OwnershipSnapshot::default()
             },
-        })
+        };
+        Ok((ownership, entities))
     }
 }
 
