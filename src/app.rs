@@ -124,6 +124,8 @@ pub struct App {
     /// Where `mlsteward demo` wrote the data this daemon serves; the landing page says so.
     pub demo: Option<Arc<std::path::PathBuf>>,
     webhooks: Arc<crate::webhooks::Webhooks>,
+    /// `--shard K/N`: only the git sources, forge repositories and derived series it owns.
+    shard: Option<crate::shard::Shard>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -170,7 +172,13 @@ pub fn now_seconds() -> f64 {
 }
 
 impl App {
-    pub fn new(config: Config, store: Store, storage_dir: &Path) -> anyhow::Result<App> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        storage_dir: &Path,
+        shard: Option<crate::shard::Shard>,
+    ) -> anyhow::Result<App> {
+        let config = shard_sources(config, shard);
         let mut sources = Vec::new();
         for s in &config.sources {
             sources.push(Source::new(
@@ -180,7 +188,13 @@ impl App {
         }
         let mut app = App::with_sources(config, store, sources)?;
         app.storage_dir = Arc::new(storage_dir.to_path_buf());
+        app.shard = shard;
         Ok(app)
+    }
+
+    /// This replica's shard, when sharded.
+    pub fn shard(&self) -> Option<crate::shard::Shard> {
+        self.shard
     }
 
     /// Reloads re-read `file`.
@@ -305,6 +319,7 @@ impl App {
     /// configuration (organisation, recognition rules, catalog) are unchanged; otherwise it
     /// gets a new collector. Nothing is replaced when a collector cannot be built.
     pub fn apply_config(&self, config: Config) -> Result<ReloadSummary, String> {
+        let config = shard_sources(config, self.shard);
         let old_config = self.config();
         let old_sources = self.sources();
         let shared =
@@ -390,6 +405,7 @@ impl App {
             web_config_file: None,
             demo: None,
             webhooks: Arc::default(),
+            shard: None,
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),
@@ -533,6 +549,12 @@ impl App {
         let store = self.store.clone();
         let runner = source.clone();
         let flag = cancel.clone();
+        // A sharded replica reads only the forge repositories whose asset it owns.
+        let wants: Option<crate::collector::AssetFilter> = self.shard.map(|shard| {
+            let config = self.config();
+            Arc::new(move |asset: &str| shard.owns_asset(&config, asset))
+                as crate::collector::AssetFilter
+        });
         let (tx, rx) = tokio::sync::oneshot::channel();
         // The blocking task reads cursors, collects and applies in one go, so a timed-out
         // collection can never apply stale facts after a newer one (it checks `flag` first).
@@ -553,6 +575,7 @@ impl App {
                         cancel: flag.clone(),
                         checkpoint,
                         targets,
+                        wants,
                     })
                 }))
                 .map_err(|p| {
@@ -643,11 +666,15 @@ impl App {
 
     /// The exposition as of `now` (seconds since the epoch), for windows.
     pub fn render_text_at(&self, now: i64) -> String {
-        match crate::derive::families(&self.store, &self.config(), now) {
+        let config = self.config();
+        match crate::derive::families(&self.store, &config, now) {
             Ok(families) => {
+                let families = match self.shard {
+                    Some(shard) => shard.filter(&config, families),
+                    None => families,
+                };
                 *locked(&self.derived) = exposition::render(&families);
-                *locked(&self.assets_json) =
-                    Arc::new(crate::api::assets_json(&self.config(), &families));
+                *locked(&self.assets_json) = Arc::new(crate::api::assets_json(&config, &families));
                 let find = |name: &str| families.iter().find(|f| f.name == name);
                 let assets = find("mlsteward_asset_info").map_or(0, |f| f.samples.len());
                 let active = find("mlsteward_active_contributors")
@@ -781,9 +808,35 @@ impl App {
             reload_at,
         ];
         families.extend(self.webhooks.family(&forges));
+        if let Some(shard) = self.shard.filter(|s| s.count > 1) {
+            let mut info = Family::new(
+                "mlsteward_shard_info",
+                MetricType::Gauge,
+                "Always 1: this replica's shard (0-based) of how many (`--shard K/N`). It exports only the assets and git sources it owns; the organisation-wide distinct-people families are left out.",
+            );
+            info.push(
+                vec![
+                    ("shard", shard.index.to_string()),
+                    ("shards", shard.count.to_string()),
+                ],
+                1.0,
+            );
+            families.push(info);
+        }
         families.extend(upstream);
         families
     }
+}
+
+/// The configuration a sharded replica runs: only the git sources it owns (the others are
+/// mined by their owners); every other source stays.
+fn shard_sources(mut config: Config, shard: Option<crate::shard::Shard>) -> Config {
+    if let Some(shard) = shard {
+        config
+            .sources
+            .retain(|s| s.kind != "git" || shard.owns(&s.name));
+    }
+    config
 }
 
 impl Source {

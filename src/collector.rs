@@ -222,7 +222,12 @@ pub struct CollectContext {
     /// Only these repositories (a webhook named them), for sources that can limit a
     /// collection; `None`: everything.
     pub targets: Option<std::collections::BTreeSet<String>>,
+    /// Only repositories whose asset this says yes to (a sharded replica's); `None`: all.
+    pub wants: Option<AssetFilter>,
 }
+
+/// Whether a replica wants an asset's facts (see `shard`).
+pub type AssetFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl CollectContext {
     /// Hands a finished batch (with the cursors that say how far it goes) to the checkpoint.

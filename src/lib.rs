@@ -35,6 +35,7 @@ pub mod people;
 pub mod report;
 pub mod scheduler;
 pub mod server;
+pub mod shard;
 pub mod sources;
 pub mod store;
 pub mod web;

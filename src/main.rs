@@ -34,6 +34,10 @@ struct Cli {
     /// format (the file node_exporter reads). Reloads re-read it.
     #[arg(long = "web.config.file", global = true)]
     web_config_file: Option<PathBuf>,
+    /// Run as shard K of N replicas (0-based): mine only the git sources, read only the forge
+    /// repositories and export only the assets this shard owns.
+    #[arg(long = "shard", global = true, value_parser = parse_shard)]
+    shard: Option<mlsteward::shard::Shard>,
     /// The SQLite fact store; its directory also holds mirrors of remote repositories
     /// [default: ./data/mlsteward.db; for `demo`, DIR/data/mlsteward.db].
     #[arg(long = "storage.path", global = true)]
@@ -113,6 +117,10 @@ enum ReportFormat {
     Json,
     /// An `.all-contributorsrc` file.
     AllContributors,
+}
+
+fn parse_shard(text: &str) -> Result<mlsteward::shard::Shard, String> {
+    mlsteward::shard::Shard::parse(text)
 }
 
 fn parse_since(text: &str) -> Result<std::time::Duration, String> {
@@ -291,6 +299,7 @@ fn demo(cli: &Cli, dir: &Path, write_only: bool) -> ExitCode {
         listen_address: cli.listen_address.clone(),
         web_config_file: cli.web_config_file.clone(),
         storage_path: Some(storage),
+        shard: cli.shard,
         log_level: cli.log_level,
         log_format: cli.log_format,
         command: Command::Run,
@@ -526,7 +535,7 @@ fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    Ok(App::new(config, store, &storage_dir)?.with_config_file(&cli.config_file))
+    Ok(App::new(config, store, &storage_dir, cli.shard)?.with_config_file(&cli.config_file))
 }
 
 async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
@@ -589,7 +598,11 @@ async fn run(
     let listener = server::bind(&address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, tls, basic_auth, sources = app.sources().len(), open_files_limit = fd_limit, "mlsteward listening");
+    let shard = app.shard().map_or_else(
+        || "none".to_string(),
+        |s| format!("{}/{}", s.index, s.count),
+    );
+    tracing::info!(address = %listener.local_addr()?, tls, basic_auth, shard, sources = app.sources().len(), open_files_limit = fd_limit, "mlsteward listening");
     if app.sources().is_empty() {
         tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");
     }

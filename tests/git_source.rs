@@ -870,3 +870,163 @@ spec:
         Some(0.0)
     );
 }
+
+/// Three replicas over nine repositories (git sources, and the same repositories on a GitHub
+/// fake): each mines and reads only its own, and the union of their derived series is one
+/// process's, each series once.
+#[test]
+fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
+    use crate::fake_forge::{Attempt, FakeGithub, Run};
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = now();
+    let people = [
+        "Ann Lee <ann@example.com>",
+        "Bob Stone <bob@example.com>",
+        "Cy Park <cy@example.com>",
+    ];
+    let gh = FakeGithub::start(None, 100);
+    let mut sources = String::new();
+    for i in 0..9 {
+        let repo = Repo::init(&dir.path().join(format!("r{i}")));
+        for (j, who) in people.iter().enumerate().take(1 + i % 3) {
+            repo.commit(
+                who,
+                t0 - (10 + i * 3 + j) as i64 * 86_400,
+                &[(&format!("src/m{j}.py"), &format!("x = {i}{j}\n"))],
+                &format!("Work {i}.{j}"),
+            );
+        }
+        sources.push_str(&format!("  - name: r{i}\n    type: git\n    path: r{i}\n"));
+        gh.with(|s| {
+            s.repos.insert(
+                format!("acme/r{i}"),
+                (
+                    "main".into(),
+                    vec![Run {
+                        id: i as u64 + 1,
+                        workflow: "ci",
+                        branch: "main",
+                        sha: format!("{i:040x}"),
+                        created: t0 - 7200,
+                        attempts: vec![Attempt {
+                            conclusion: Some(if i % 2 == 0 { "success" } else { "failure" }),
+                            started: t0 - 7200,
+                            updated: t0 - 3600,
+                            jobs: vec![],
+                        }],
+                    }],
+                ),
+            );
+        });
+    }
+    let repos: Vec<String> = (0..9).map(|i| format!("acme/r{i}")).collect();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n{sources}  - name: gh\n    type: github\n    api_url: {}\n    repositories: [{}]\n    pull_requests_and_issues: false\ncatalog:\n  - id: model-3\n    kind: model\n    owner: ml-team\n    repository: r3\n    paths: [\"src/m0.py\"]\n",
+            gh.url(),
+            repos.join(", ")
+        ),
+    )
+    .unwrap();
+    let self_metric = |l: &str| {
+        [
+            "mlsteward_collector_",
+            "mlsteward_store_healthy",
+            "mlsteward_build_info",
+            "mlsteward_config_",
+            "mlsteward_upstream_",
+            "mlsteward_shard_info",
+            "mlsteward_webhook_",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+    };
+    let derived = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !self_metric(l))
+            .map(String::from)
+            .collect()
+    };
+    let run = |extra: &[&str], store: &str| -> String {
+        let mut args = vec!["collect-once", "--config.file", config.to_str().unwrap()];
+        let storage = dir.path().join(store);
+        args.extend(["--storage.path", storage.to_str().unwrap()]);
+        args.extend(extra);
+        let out = mlsteward(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let whole = run(&[], "whole.db");
+    let mut expected: Vec<String> = derived(&whole)
+        .into_iter()
+        .filter(|l| {
+            !l.starts_with("mlsteward_active_contributors")
+                && !l.starts_with("mlsteward_new_contributors")
+        })
+        .collect();
+    expected.sort();
+    let mut union = Vec::new();
+    let mut mined = 0;
+    let mut read_repos = 0;
+    for k in 0..3 {
+        let mark = gh.log_len();
+        let text = run(&["--shard", &format!("{k}/3")], &format!("shard{k}.db"));
+        assert!(text.contains(&format!(
+            "mlsteward_shard_info{{shard=\"{k}\",shards=\"3\"}} 1"
+        )));
+        assert!(
+            !text.contains("mlsteward_active_contributors{"),
+            "organisation-wide families are left out"
+        );
+        let git_sources = text
+            .lines()
+            .filter(|l| l.starts_with("mlsteward_collector_success{collector=\"git\""))
+            .count();
+        assert!(git_sources < 9, "shard {k} mines only its part");
+        mined += git_sources;
+        // The forge repositories this replica read: those of its git sources, no others.
+        let log = gh.log_since(mark);
+        let read: std::collections::BTreeSet<String> = log
+            .iter()
+            .filter_map(|(p, _)| {
+                p.strip_prefix("/repos/acme/")?
+                    .split(['/', '?'])
+                    .next()
+                    .map(String::from)
+            })
+            .collect();
+        for r in &read {
+            assert!(
+                text.contains(&format!(
+                    "mlsteward_collector_success{{collector=\"git\",source=\"{r}\"}} 1"
+                )),
+                "shard {k} read {r} but does not mine it"
+            );
+        }
+        read_repos += read.len();
+        union.extend(derived(&text));
+    }
+    assert_eq!(mined, 9, "each git source is mined by exactly one replica");
+    assert!(expected.len() > 100, "{} derived series", expected.len());
+    assert!(expected
+        .iter()
+        .any(|l| l.starts_with("mlsteward_ci_runs_total{asset=\"r4\"")));
+    assert!(expected
+        .iter()
+        .any(|l| l.starts_with("mlsteward_contributions_total{asset=\"model-3\"")));
+    assert_eq!(
+        read_repos, 9,
+        "each forge repository is read by exactly one replica"
+    );
+    union.sort();
+    let mut deduped = union.clone();
+    deduped.dedup();
+    assert_eq!(deduped.len(), union.len(), "a series exported twice");
+    assert_eq!(union, expected);
+}

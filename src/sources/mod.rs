@@ -91,7 +91,6 @@ impl Settings {
         }
     }
 
-    /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
     /// For a source that takes webhooks (`webhook_secret` set): its forge (`github`,
     /// `gitlab`), its secret, and the configured spelling of `repository` when the source
     /// covers it (listed, or under its organisation or group; names compare case-insensitively).
@@ -129,6 +128,7 @@ impl Settings {
         Some((forge, secret, named))
     }
 
+    /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
     pub fn forge(&self) -> Option<&forge::ForgeSettings> {
         match self {
             Settings::Git(_) => None,

@@ -120,18 +120,16 @@ impl GitlabCollector {
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         let now = chrono::Utc::now().timestamp();
-        forge::block_on(&ctx.cancel, |token| {
-            self.collect_async(&ctx.cursors, ctx.targets.as_ref(), now, token)
-        })
+        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, now, token))
     }
 
     async fn collect_async(
         &self,
-        old: &Cursors,
-        targets: Option<&std::collections::BTreeSet<String>>,
+        ctx: &CollectContext,
         now: i64,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
+        let (old, targets, wants) = (&ctx.cursors, ctx.targets.as_ref(), ctx.wants.as_ref());
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
         let mut forge_items = ForgeItems::default();
@@ -156,6 +154,10 @@ impl GitlabCollector {
                     names.push(name);
                 }
             }
+        }
+        // A sharded replica reads only the repositories whose asset it owns.
+        if let Some(wants) = wants {
+            names.retain(|n| wants(&self.settings.forge.asset_of(n)));
         }
         // A webhook's collection reads only its repositories; the others keep their facts.
         let (names, kept) = forge::plan_targets(&names, targets, old, &mut cursors);
