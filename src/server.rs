@@ -38,6 +38,20 @@ pub fn router(app: App) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
         .route("/webhooks/{forge}", axum::routing::post(webhook))
+        .route("/dashboards/{name}", get(dashboard))
+        .route(
+            "/alerts.yml",
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], ALERTS) }),
+        )
+        .route(
+            "/docs",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+                    README,
+                )
+            }),
+        )
         .route("/api/v1/assets", get(api_assets))
         .route("/api/v1/recognition", get(api_recognition))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -178,6 +192,49 @@ fn query_pairs(query: &str) -> Option<BTreeMap<String, String>> {
 
 const CONTENT_TYPE_JSON: &str = "application/json";
 
+/// The bundled Grafana dashboards, the alert rules and the README, served as they were built,
+/// so the landing page's links work wherever the binary runs.
+const DASHBOARDS: &[(&str, &str)] = &[
+    (
+        "recognition.json",
+        include_str!("../grafana/dashboards/recognition.json"),
+    ),
+    (
+        "mlsteward-health.json",
+        include_str!("../grafana/dashboards/mlsteward-health.json"),
+    ),
+    (
+        "build-stability.json",
+        include_str!("../grafana/dashboards/build-stability.json"),
+    ),
+    (
+        "ownership.json",
+        include_str!("../grafana/dashboards/ownership.json"),
+    ),
+    (
+        "reproducibility.json",
+        include_str!("../grafana/dashboards/reproducibility.json"),
+    ),
+    (
+        "feature-serving.json",
+        include_str!("../grafana/dashboards/feature-serving.json"),
+    ),
+    (
+        "models.json",
+        include_str!("../grafana/dashboards/models.json"),
+    ),
+];
+const ALERTS: &str = include_str!("../deploy/prometheus/alerts.yml");
+const README: &str = include_str!("../README.md");
+
+/// `GET /dashboards/{name}`: a bundled dashboard, for Grafana's import.
+async fn dashboard(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match DASHBOARDS.iter().find(|(n, _)| *n == name) {
+        Some((_, json)) => ([(header::CONTENT_TYPE, CONTENT_TYPE_JSON)], *json).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such dashboard\n").into_response(),
+    }
+}
+
 fn json_error(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -302,6 +359,16 @@ async fn landing(State(app): State<App>) -> Html<String> {
         ),
     };
     let (assets, active) = app.counts();
+    let dashboards = DASHBOARDS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "<a href=\"dashboards/{name}\">{}</a>",
+                name.trim_end_matches(".json")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let demo = app.demo.as_ref().map_or_else(String::new, |dir| {
         format!(
             "<p id=\"demo\" style=\"background:#fff3cd;padding:.6em;border:1px solid #e0c36c\"><strong>Demo data.</strong> Everything here comes from the made-up organisation that <code>mlsteward demo</code> wrote in <code>{}</code>. Point mlsteward at your own repositories with <code>mlsteward run --config.file FILE</code> (see <code>config/example.yaml</code>).</p>",
@@ -314,7 +381,7 @@ async fn landing(State(app): State<App>) -> Html<String> {
          <p id=\"counts\">{assets} asset{}; {active} {} credited in the last 90 days.</p>\
          <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
-         <p>Dashboards: <code>grafana/dashboards/</code>; alert rules: <code>deploy/prometheus/alerts.yml</code>; every metric is defined in the README.</p></body></html>",
+         <p>Grafana dashboards (import them): {dashboards}. Alert rules: <a href=\"alerts.yml\">alerts.yml</a>. Every metric is defined in the <a href=\"docs\">documentation</a>.</p></body></html>",
         env!("CARGO_PKG_VERSION"),
         if assets == 1 { "" } else { "s" },
         if active == 1.0 { "person" } else { "people" },

@@ -212,6 +212,45 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(unzipped, plain.text());
     assert_eq!(http_get(&addr, "/nope", &[]).unwrap().status, 404);
+    // The landing page's links: every bundled dashboard, the alert rules and the docs, as built.
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo_root().join("grafana/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    for name in &on_disk {
+        assert!(
+            landing
+                .text()
+                .contains(&format!("href=\"dashboards/{name}\"")),
+            "{name} is not linked"
+        );
+        let served = http_get(&addr, &format!("/dashboards/{name}"), &[]).unwrap();
+        assert_eq!(served.header("content-type"), Some("application/json"));
+        assert_eq!(
+            served.text(),
+            std::fs::read_to_string(repo_root().join("grafana/dashboards").join(name)).unwrap()
+        );
+    }
+    assert_eq!(
+        http_get(&addr, "/dashboards/nope.json", &[])
+            .unwrap()
+            .status,
+        404
+    );
+    for (path, file) in [
+        ("/alerts.yml", "deploy/prometheus/alerts.yml"),
+        ("/docs", "README.md"),
+    ] {
+        assert!(
+            landing.text().contains(&format!("href=\"{}\"", &path[1..])),
+            "{path} is not linked"
+        );
+        assert_eq!(
+            http_get(&addr, path, &[]).unwrap().text(),
+            std::fs::read_to_string(repo_root().join(file)).unwrap()
+        );
+    }
 
     // SIGTERM: flush and exit 0 within the documented bound (10s grace + 2s server + flush).
     let (status, logs) = daemon.terminate_within(Duration::from_secs(15));
