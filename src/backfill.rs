@@ -42,12 +42,13 @@ pub fn steps(now: i64, since: i64, step: i64) -> Vec<i64> {
 pub fn write(
     store_path: &Path,
     config: &Config,
+    shard: Option<crate::shard::Shard>,
     times: &[i64],
     output: &Path,
 ) -> anyhow::Result<Written> {
     let scratch = scratch_dir(output);
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let result = write_in(store_path, config, times, output, &scratch);
+    let result = write_in(store_path, config, shard, times, output, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
@@ -63,6 +64,7 @@ fn scratch_dir(output: &Path) -> PathBuf {
 fn write_in(
     store_path: &Path,
     config: &Config,
+    shard: Option<crate::shard::Shard>,
     times: &[i64],
     output: &Path,
     scratch: &Path,
@@ -76,6 +78,11 @@ fn write_in(
     for &at in times {
         as_of.advance(at)?;
         let families = crate::derive::history_families(as_of.store(), config, at)?;
+        // A sharded replica's history holds only its own series, as its scrapes did.
+        let families = match shard {
+            Some(shard) => shard.filter(config, families),
+            None => families,
+        };
         for family in &families {
             if !files.contains_key(family.name) {
                 let path = scratch.join(format!("{}.om", family.name));

@@ -490,7 +490,7 @@ fn backfill(
     let path = PathBuf::from(store.path());
     drop(store);
     let started = std::time::Instant::now();
-    let written = mlsteward::backfill::write(&path, config, &times, output)?;
+    let written = mlsteward::backfill::write(&path, config, cli.shard, &times, output)?;
     let day = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
