@@ -798,8 +798,8 @@ impl App {
                 sources.iter().any(|s| {
                     s.config
                         .settings
-                        .webhook_target("")
-                        .is_some_and(|(forge, _, _)| forge == *f)
+                        .webhook()
+                        .is_some_and(|(forge, _)| forge == *f)
                 })
             })
             .collect();

@@ -213,9 +213,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let web = match load_web(&cli) {
-        Ok(web) => web,
-        Err(code) => return code,
+    // Only the server and its check read the web config.
+    let web = match cli.command {
+        Command::Run | Command::CheckConfig => match load_web(&cli) {
+            Ok(web) => web,
+            Err(code) => return code,
+        },
+        _ => None,
     };
     let result = match cli.command {
         Command::CheckConfig => check_config(&cli, config),

@@ -170,35 +170,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// Standard base64 with padding (RFC 4648 §4), as basic auth uses.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for chunk in bytes.chunks(4) {
-        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || chunk[..4 - pad].contains(&b'=') {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &chunk[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&three[..3 - pad]);
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 fn decode(s: &mut Section) -> Option<WebConfig> {
@@ -282,7 +255,10 @@ fn decode_headers(s: &mut Section) -> Option<Vec<(HeaderName, HeaderValue)>> {
             continue;
         };
         match value.as_deref().map(HeaderValue::from_str) {
-            Some(Ok(v)) => out.push((HeaderName::from_static(lower(known)), v)),
+            Some(Ok(v)) => out.push((
+                HeaderName::from_bytes(known.as_bytes()).expect("a valid header name"),
+                v,
+            )),
             _ => {
                 s.problem(&name, "invalid header value");
                 ok = false;
@@ -290,16 +266,6 @@ fn decode_headers(s: &mut Section) -> Option<Vec<(HeaderName, HeaderValue)>> {
         }
     }
     ok.then_some(out)
-}
-
-fn lower(header: &'static str) -> &'static str {
-    match header {
-        "Strict-Transport-Security" => "strict-transport-security",
-        "X-Content-Type-Options" => "x-content-type-options",
-        "X-Frame-Options" => "x-frame-options",
-        "X-XSS-Protection" => "x-xss-protection",
-        _ => "content-security-policy",
-    }
 }
 
 fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {

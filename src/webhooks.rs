@@ -157,13 +157,12 @@ pub fn handle(
 ) -> (StatusCode, String) {
     let webhooks = app.webhooks();
     let sources = app.sources();
+    // The sources of this forge that take webhooks, with their secrets.
     let takers: Vec<_> = sources
         .iter()
-        .filter(|s| {
-            s.config
-                .settings
-                .webhook_target("")
-                .is_some_and(|(f, _, _)| f == forge)
+        .filter_map(|s| match s.config.settings.webhook() {
+            Some((f, secret)) if f == forge => Some((s, secret)),
+            _ => None,
         })
         .collect();
     if takers.is_empty() {
@@ -181,12 +180,8 @@ pub fn handle(
     };
     let signed: Vec<_> = takers
         .iter()
-        .filter(|s| {
-            s.config
-                .settings
-                .webhook_target("")
-                .is_some_and(|(_, secret, _)| authentic(forge, secret.expose(), headers, body))
-        })
+        .filter(|(_, secret)| authentic(forge, secret.expose(), headers, body))
+        .map(|(s, _)| *s)
         .collect();
     if signed.is_empty() {
         webhooks.count(forge, "unauthorized");
@@ -229,7 +224,7 @@ pub fn handle(
     };
     let mut woken = Vec::new();
     for source in signed {
-        if let Some((_, _, Some(name))) = source.config.settings.webhook_target(&repo) {
+        if let Some(name) = source.config.settings.covered_repository(&repo) {
             source.request(&name);
             woken.push(source.config.name.clone());
         }

@@ -184,6 +184,38 @@ pub fn key_mentions(key: &str, name: &str) -> bool {
     })
 }
 
+/// The repositories a forge collection reads, and those it keeps as they were: the configured
+/// ones, then the organisation's or group's `listed` ones not configured; less those whose
+/// asset a sharded replica does not own (`ctx.wants`); and, for a webhook's collection
+/// (`ctx.targets`), only the named ones (see [`plan_targets`]: the others' cursors are carried
+/// into `cursors`, and they come back with their known default branch to stay listed).
+pub fn repositories_to_read(
+    configured: &[String],
+    listed: Vec<String>,
+    forge: &ForgeSettings,
+    ctx: &crate::collector::CollectContext,
+    cursors: &mut Cursors,
+) -> (Vec<String>, Vec<crate::facts::CiRepository>) {
+    let mut names = configured.to_vec();
+    for name in listed {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if let Some(wants) = &ctx.wants {
+        names.retain(|n| wants(&forge.asset_of(n)));
+    }
+    let (names, kept) = plan_targets(&names, ctx.targets.as_ref(), &ctx.cursors, cursors);
+    let kept = kept
+        .into_iter()
+        .map(|(name, default_branch)| crate::facts::CiRepository {
+            name,
+            default_branch,
+        })
+        .collect();
+    (names, kept)
+}
+
 /// Splits `names` for a collection limited to `targets` (a webhook's repositories): the
 /// repositories to collect now, and for the others, whose last facts stay, their cursors carried
 /// over from `old` and their known default branch. A repository never collected (no known

@@ -92,40 +92,34 @@ impl Settings {
     }
 
     /// For a source that takes webhooks (`webhook_secret` set): its forge (`github`,
-    /// `gitlab`), its secret, and the configured spelling of `repository` when the source
-    /// covers it (listed, or under its organisation or group; names compare case-insensitively).
-    pub fn webhook_target(
-        &self,
-        repository: &str,
-    ) -> Option<(&'static str, &config::Secret, Option<String>)> {
-        let (forge, listed, parent, secret) = match self {
-            Settings::Github(g) => (
-                "github",
-                &g.repositories,
-                &g.organisation,
-                g.forge.webhook_secret.as_ref()?,
-            ),
-            Settings::Gitlab(g) => (
-                "gitlab",
-                &g.projects,
-                &g.group,
-                g.forge.webhook_secret.as_ref()?,
-            ),
+    /// `gitlab`) and its secret.
+    pub fn webhook(&self) -> Option<(&'static str, &config::Secret)> {
+        match self {
+            Settings::Github(g) => Some(("github", g.forge.webhook_secret.as_ref()?)),
+            Settings::Gitlab(g) => Some(("gitlab", g.forge.webhook_secret.as_ref()?)),
+            _ => None,
+        }
+    }
+
+    /// The configured spelling of `repository` when this GitHub or GitLab source covers it
+    /// (listed, or under its organisation or group; names compare case-insensitively).
+    pub fn covered_repository(&self, repository: &str) -> Option<String> {
+        let (listed, parent) = match self {
+            Settings::Github(g) => (&g.repositories, &g.organisation),
+            Settings::Gitlab(g) => (&g.projects, &g.group),
             _ => return None,
         };
-        let named = listed
+        listed
             .iter()
             .find(|r| r.eq_ignore_ascii_case(repository))
             .cloned()
             .or_else(|| {
-                let parent = parent.as_ref()?;
-                let prefix = format!("{}/", parent.to_ascii_lowercase());
+                let prefix = format!("{}/", parent.as_ref()?.to_ascii_lowercase());
                 repository
                     .to_ascii_lowercase()
                     .starts_with(&prefix)
                     .then(|| repository.to_string())
-            });
-        Some((forge, secret, named))
+            })
     }
 
     /// The forge settings of a forge source (GitHub, GitLab, Jenkins).

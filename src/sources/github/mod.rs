@@ -142,18 +142,18 @@ impl GithubCollector {
         now: i64,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
-        let (old, targets, wants) = (&ctx.cursors, ctx.targets.as_ref(), ctx.wants.as_ref());
+        let old = &ctx.cursors;
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
         let mut checks = Vec::new();
         let mut forge_items = ForgeItems::default();
-        let mut names = self.settings.repositories.clone();
-        if let Some(org) = &self.settings.organisation {
-            let url = format!(
-                "{}/orgs/{org}/repos?per_page=100&type=all",
-                self.settings.api_url
-            );
-            let listed =
+        let listed = match &self.settings.organisation {
+            None => Vec::new(),
+            Some(org) => {
+                let url = format!(
+                    "{}/orgs/{org}/repos?per_page=100&type=all",
+                    self.settings.api_url
+                );
                 forge::cached_listing(&self.client, &url, old, &mut cursors, &cancel, |body| {
                     Ok(parse::repositories_page(body)?
                         .into_iter()
@@ -161,25 +161,18 @@ impl GithubCollector {
                         .map(|(name, _, _)| name)
                         .collect())
                 })
-                .await?;
-            for name in listed {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+                .await?
             }
-        }
-        // A sharded replica reads only the repositories whose asset it owns.
-        if let Some(wants) = wants {
-            names.retain(|n| wants(&self.settings.forge.asset_of(n)));
-        }
-        // A webhook's collection reads only its repositories; the others keep their facts.
-        let (names, kept) = forge::plan_targets(&names, targets, old, &mut cursors);
-        for (name, default_branch) in kept {
-            runs.repositories.push(CiRepository {
-                name,
-                default_branch,
-            });
-        }
+        };
+        // Sharding and webhooks narrow what is read; the others keep their facts.
+        let (names, kept) = forge::repositories_to_read(
+            &self.settings.repositories,
+            listed,
+            &self.settings.forge,
+            ctx,
+            &mut cursors,
+        );
+        runs.repositories.extend(kept);
         for name in &names {
             let repo = Repository { name, old, now };
             let (default_branch, attempts) = repo.collect(self, &mut cursors, &cancel).await?;

@@ -129,18 +129,18 @@ impl GitlabCollector {
         now: i64,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
-        let (old, targets, wants) = (&ctx.cursors, ctx.targets.as_ref(), ctx.wants.as_ref());
+        let old = &ctx.cursors;
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
         let mut forge_items = ForgeItems::default();
-        let mut names = self.settings.projects.clone();
-        if let Some(group) = &self.settings.group {
-            let url = format!(
+        let listed = match &self.settings.group {
+            None => Vec::new(),
+            Some(group) => {
+                let url = format!(
                 "{}/groups/{}/projects?include_subgroups=true&archived=false&per_page=100&order_by=id&sort=asc",
                 self.settings.api_url,
                 urlencode(group)
             );
-            let listed =
                 forge::cached_listing(&self.client, &url, old, &mut cursors, &cancel, |body| {
                     Ok(parse::projects_page(body)?
                         .into_iter()
@@ -148,25 +148,18 @@ impl GitlabCollector {
                         .map(|(path, _, _)| path)
                         .collect())
                 })
-                .await?;
-            for name in listed {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+                .await?
             }
-        }
-        // A sharded replica reads only the repositories whose asset it owns.
-        if let Some(wants) = wants {
-            names.retain(|n| wants(&self.settings.forge.asset_of(n)));
-        }
-        // A webhook's collection reads only its repositories; the others keep their facts.
-        let (names, kept) = forge::plan_targets(&names, targets, old, &mut cursors);
-        for (name, default_branch) in kept {
-            runs.repositories.push(CiRepository {
-                name,
-                default_branch,
-            });
-        }
+        };
+        // Sharding and webhooks narrow what is read; the others keep their facts.
+        let (names, kept) = forge::repositories_to_read(
+            &self.settings.projects,
+            listed,
+            &self.settings.forge,
+            ctx,
+            &mut cursors,
+        );
+        runs.repositories.extend(kept);
         for name in &names {
             let project = Project { name, old, now };
             let (default_branch, attempts) = project.collect(self, &mut cursors, &cancel).await?;
