@@ -243,6 +243,15 @@ impl App {
             .clone()
     }
 
+    /// Replaces the sources in force as a reload would, for tests with scripted collectors.
+    #[cfg(test)]
+    pub(crate) fn set_sources(&self, sources: Vec<Arc<Source>>) {
+        self.running
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .sources = Arc::new(sources);
+    }
+
     /// Hands the scheduler to the app, which starts every source's task; reloads then start,
     /// stop and reschedule tasks through it.
     pub async fn start_scheduler(&self, scheduler: crate::scheduler::Scheduler) {

@@ -277,6 +277,77 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_sync_restarts_only_the_loops_whose_source_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let every = Duration::from_secs(10);
+        let generous = Duration::from_secs(60);
+        let (kept, kept_calls) = source("kept", Behaviour::Succeed, every, generous);
+        let (old, old_calls) = source("changed", Behaviour::Succeed, every, generous);
+        let (gone, gone_calls) = source("removed", Behaviour::Succeed, every, generous);
+        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
+        let config = Config {
+            organisation: None,
+            baseline: Default::default(),
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+        };
+        let app = App::with_sources(config, store, vec![kept, old, gone]).unwrap();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut scheduler = Scheduler::new(&tracker, &shutdown);
+        scheduler.sync(&app);
+        advance(Duration::from_secs(5)).await;
+        for calls in [&kept_calls, &old_calls, &gone_calls] {
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "first collections");
+        }
+
+        // A reload: `kept` is the same source, `changed` a new one of that name, `removed`
+        // goes and `added` comes.
+        let kept = app.sources()[0].clone();
+        let (changed, changed_calls) = source("changed", Behaviour::Succeed, every, generous);
+        let (added, added_calls) = source("added", Behaviour::Succeed, every, generous);
+        app.set_sources(vec![kept, Arc::new(changed), Arc::new(added)]);
+        scheduler.sync(&app);
+        advance(Duration::from_secs(3)).await;
+        assert_eq!(
+            kept_calls.load(Ordering::SeqCst),
+            1,
+            "an unchanged loop keeps its schedule"
+        );
+        assert_eq!(
+            changed_calls.load(Ordering::SeqCst),
+            1,
+            "a changed source collects at once"
+        );
+        assert_eq!(
+            added_calls.load(Ordering::SeqCst),
+            1,
+            "an added source collects at once"
+        );
+        advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            old_calls.load(Ordering::SeqCst),
+            1,
+            "the replaced loop stopped"
+        );
+        assert_eq!(
+            gone_calls.load(Ordering::SeqCst),
+            1,
+            "the removed loop stopped"
+        );
+        assert!(
+            kept_calls.load(Ordering::SeqCst) >= 3,
+            "the kept loop runs on"
+        );
+        shutdown.cancel();
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("stops");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_collection_still_running_skips_ticks_instead_of_piling_up() {
         let dir = tempfile::tempdir().unwrap();
         // The timeout is longer than the interval: ticks arrive while the collection runs.
