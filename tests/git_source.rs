@@ -876,9 +876,23 @@ spec:
 /// process's, each series once.
 #[test]
 fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
-    use crate::fake_forge::{Attempt, FakeGithub, Run};
+    use crate::fake_forge::{Attempt, Build, FakeGithub, FakeJenkins, Run};
     let dir = tempfile::tempdir().unwrap();
     let t0 = now();
+    // The same nine repositories as Jenkins jobs too.
+    let jenkins = FakeJenkins::start(None);
+    jenkins.with(|s| {
+        let jobs: Vec<String> = (0..9)
+            .map(|i| format!(r#"{{"_class": "hudson.model.FreeStyleProject", "name": "r{i}", "url": "URL/job/r{i}/"}}"#))
+            .collect();
+        s.tree = format!(r#"{{"_class": "hudson.model.Hudson", "jobs": [{}]}}"#, jobs.join(","));
+        for i in 0..9 {
+            s.builds.insert(
+                format!("r{i}"),
+                vec![Build { number: 1, result: Some("SUCCESS"), timestamp: t0 - 7200, duration: 600, tests: None }],
+            );
+        }
+    });
     let people = [
         "Ann Lee <ann@example.com>",
         "Bob Stone <bob@example.com>",
@@ -924,9 +938,10 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
     std::fs::write(
         &config,
         format!(
-            "sources:\n{sources}  - name: gh\n    type: github\n    api_url: {}\n    repositories: [{}]\n    pull_requests_and_issues: false\ncatalog:\n  - id: model-3\n    kind: model\n    owner: ml-team\n    repository: r3\n    paths: [\"src/m0.py\"]\n",
+            "sources:\n{sources}  - name: gh\n    type: github\n    api_url: {}\n    repositories: [{}]\n    pull_requests_and_issues: false\n  - name: jk\n    type: jenkins\n    url: {}\ncatalog:\n  - id: model-3\n    kind: model\n    owner: ml-team\n    repository: r3\n    paths: [\"src/m0.py\"]\n",
             gh.url(),
-            repos.join(", ")
+            repos.join(", "),
+            jenkins.url()
         ),
     )
     .unwrap();
@@ -974,8 +989,10 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
     let mut union = Vec::new();
     let mut mined = 0;
     let mut read_repos = 0;
+    let mut read_jobs = 0;
     for k in 0..3 {
         let mark = gh.log_len();
+        let jenkins_mark = jenkins.with(|s| s.log.len());
         let text = run(&["--shard", &format!("{k}/3")], &format!("shard{k}.db"));
         assert!(text.contains(&format!(
             "mlsteward_shard_info{{shard=\"{k}\",shards=\"3\"}} 1"
@@ -1010,6 +1027,24 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
             );
         }
         read_repos += read.len();
+        // The same for the Jenkins jobs whose builds it read.
+        let jobs: std::collections::BTreeSet<String> = jenkins.with(|s| {
+            s.log[jenkins_mark..]
+                .iter()
+                .filter_map(|(p, _, _)| {
+                    p.strip_prefix("/job/")?.split('/').next().map(String::from)
+                })
+                .collect()
+        });
+        for j in &jobs {
+            assert!(
+                text.contains(&format!(
+                    "mlsteward_collector_success{{collector=\"git\",source=\"{j}\"}} 1"
+                )),
+                "shard {k} read job {j} but does not mine it"
+            );
+        }
+        read_jobs += jobs.len();
         union.extend(derived(&text));
     }
     assert_eq!(mined, 9, "each git source is mined by exactly one replica");

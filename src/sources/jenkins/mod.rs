@@ -92,7 +92,7 @@ impl JenkinsCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(&ctx.cursors, token))
+        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
     async fn body(&self, url: &str, cancel: &CancellationToken) -> Result<Vec<u8>, CollectError> {
@@ -101,16 +101,20 @@ impl JenkinsCollector {
 
     async fn collect_async(
         &self,
-        old: &Cursors,
+        ctx: &CollectContext,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
-        let s = &self.settings;
+        let (s, old) = (&self.settings, &ctx.cursors);
         let tree_url = format!(
             "{}api/json?tree=jobs[name,url,jobs[name,url,jobs[name,url,jobs[name,url]]]]",
             s.url
         );
-        let jobs =
+        let mut jobs =
             parse::jobs(&self.body(&tree_url, &cancel).await?).map_err(decode_error(&tree_url))?;
+        // A sharded replica reads the builds of the jobs whose asset it owns.
+        if let Some(wants) = &ctx.wants {
+            jobs.retain(|j| wants(&s.forge.asset_of(&j.repository)));
+        }
         let mut cursors = Cursors::new();
         let mut runs = CiRuns::default();
         for job in &jobs {

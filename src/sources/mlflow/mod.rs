@@ -172,7 +172,7 @@ impl MlflowCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(&ctx.cursors, token))
+        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
     fn api(&self, path: &str) -> String {
@@ -219,19 +219,21 @@ impl MlflowCollector {
 
     async fn collect_async(
         &self,
-        old: &Cursors,
+        ctx: &CollectContext,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
-        let s = &self.settings;
+        let (s, old) = (&self.settings, &ctx.cursors);
+        // A sharded replica reads what concerns the models (assets) it owns.
+        let wanted = |asset: &str| ctx.wants.as_ref().is_none_or(|w| w(asset));
         let mut cursors = Cursors::new();
-        let models = self
+        let mut models = self
             .pages(
                 &self.api("registered-models/search?max_results=1000"),
                 parse::models_page,
                 &cancel,
             )
             .await?;
-        let versions = self
+        let mut versions = self
             .pages(
                 &self.api(
                     "model-versions/search?max_results=1000&order_by=creation_timestamp%20ASC",
@@ -240,6 +242,8 @@ impl MlflowCollector {
                 &cancel,
             )
             .await?;
+        models.retain(|m| wanted(&m.name));
+        versions.retain(|v| wanted(&v.model));
         // The runs behind versions: status and person, kept in the cursors once finished.
         let mut runs: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
         for v in versions.iter().filter(|v| !v.run_id.is_empty()) {
@@ -384,7 +388,7 @@ impl MlflowCollector {
 
         // Reproducibility from the runs of the configured experiments.
         let mut checks = Vec::new();
-        for (experiment, asset) in &s.experiments {
+        for (experiment, asset) in s.experiments.iter().filter(|(_, a)| wanted(a)) {
             let url = self.api(&format!(
                 "experiments/get-by-name?experiment_name={}",
                 urlencode(experiment)
