@@ -1059,6 +1059,16 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
         read_repos, 9,
         "each forge repository is read by exactly one replica"
     );
+    assert_eq!(
+        read_jobs, 9,
+        "each Jenkins job is read by exactly one replica"
+    );
+    assert!(
+        expected
+            .iter()
+            .any(|l| l.starts_with("mlsteward_ci_runs_total{asset=\"r4\",pipeline=\"r4\"")),
+        "Jenkins runs are in the comparison"
+    );
     union.sort();
     let mut deduped = union.clone();
     deduped.dedup();

@@ -325,6 +325,53 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
     ];
     assert_same_families(&text, &again, &families);
 
+    // Two replicas (`--shard K/2`, fresh stores): each reads the versions' runs and the
+    // reproducibility experiments of its own models only, so together they make one process's
+    // requests plus one more pair of searches, and export one process's series.
+    let run = |store: &str, shard: Option<&str>| -> String {
+        let storage = dir.path().join(store);
+        let mut args = vec![
+            "collect-once",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let out = mlsteward(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let requests = |t: &str| -> f64 {
+        t.lines()
+            .filter(|l| l.starts_with("mlsteward_upstream_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let derived = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && l.contains("asset=\""))
+            .map(String::from)
+            .collect()
+    };
+    let whole = run("whole.db", None);
+    let shards = [run("shard0.db", Some("0/2")), run("shard1.db", Some("1/2"))];
+    assert_eq!(
+        requests(&shards[0]) + requests(&shards[1]),
+        requests(&whole) + 2.0
+    );
+    let mut expected = derived(&whole);
+    expected.sort();
+    let mut union: Vec<String> = shards.iter().flat_map(|t| derived(t)).collect();
+    union.sort();
+    assert_eq!(union, expected);
+
     // The server goes away: request_failed, and every figure stays.
     drop(m);
     let (ok, down) = collect_once(&config, &storage);
