@@ -2,10 +2,12 @@
 //! one shard, by a hash of its shard key: the git source its files live in (its catalog
 //! `repository`), else its own id, so a repository and every asset inside it stay together.
 //!
-//! - A replica mines only the git sources it owns, and a GitHub or GitLab source reads only the
-//!   repositories whose asset it owns (the others cost it nothing).
-//! - Every other source (registries, probes, coverage, Jenkins) is light and is collected by
-//!   every replica; what it says about an asset is exported only by the asset's owner.
+//! - A replica mines only the git sources it owns; a GitHub, GitLab or Jenkins source reads only
+//!   the repositories and jobs whose asset it owns, and an MLflow source the models it owns
+//!   (their versions' runs, their reproducibility experiments).
+//! - Sources whose cost does not grow with what they read (one listing: Feast, Hugging Face;
+//!   a probe; a coverage report) are collected by every replica; what they say about an asset
+//!   is exported only by the asset's owner.
 //! - The exposition keeps a derived series only when its replica owns it: by its `asset`
 //!   label, else by its git `source` label. The organisation-wide distinct-people families
 //!   (`mlsteward_active_contributors`, `mlsteward_new_contributors`) cannot be split (a person
