@@ -44,14 +44,14 @@ fn synthetic_repo(dir: &Path, commits: usize, schedule: &str) -> PathBuf {
 }
 
 /// The store is intact and holds exactly what its cursors say was mined: every commit of a
-/// finished mine (`tip` without `mining_done`), the first `mining_done` commits of an
+/// finished mine (`tip` without `mining_done_from_oldest`), the oldest `mining_done_from_oldest` commits of an
 /// unfinished one, or nothing. A batch is all there or not at all.
 fn assert_store_matches_its_progress(storage: &Path, total: i64) -> i64 {
     let store = Store::open(storage).unwrap();
     assert_eq!(store.integrity_check().unwrap(), ["ok"]);
     let commits = count_rows(&store, "commits").unwrap();
     let cursors = store.cursors("big").unwrap();
-    let expected = match (cursors.get("mining_done"), cursors.get("tip")) {
+    let expected = match (cursors.get("mining_done_from_oldest"), cursors.get("tip")) {
         (Some(done), _) => done.parse::<i64>().unwrap(),
         (None, Some(_)) => total,
         (None, None) => 0,

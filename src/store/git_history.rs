@@ -127,7 +127,11 @@ pub(super) fn apply(
         let mut revert = tx.prepare_cached(
             "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
         )?;
-        for c in &git.commits {
+        // In key order: the rows of a batch then go down each table's B-tree once, in order,
+        // instead of jumping between pages at random (commit ids are random).
+        let mut sorted: Vec<&crate::facts::CommitFact> = git.commits.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.sha.cmp(&b.sha));
+        for c in sorted {
             commit.execute(params![
                 repo,
                 c.sha,

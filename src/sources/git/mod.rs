@@ -40,16 +40,23 @@ const FACTS_VERSION: u32 = 2;
 pub const CURSOR_TIP: &str = "tip";
 pub const CURSOR_FINGERPRINT: &str = "fingerprint";
 /// While a mine is unfinished: the tip it mines, the old tip it stops at ('' for all history),
-/// and how many commits of its walk are stored.
+/// and how many commits of its walk are stored, counted from the oldest. (Earlier versions mined
+/// newest first and counted under `mining_done`; such a cursor is ignored, so an upgrade in the
+/// middle of a mine starts that mine again rather than misreading its progress.)
 const CURSOR_MINING_TARGET: &str = "mining_target";
 const CURSOR_MINING_BASE: &str = "mining_base";
-const CURSOR_MINING_DONE: &str = "mining_done";
+const CURSOR_MINING_DONE: &str = "mining_done_from_oldest";
 /// A long mine is stored in batches of this many commits, so the facts held in memory do not
 /// grow with history and progress survives timeouts, restarts and `kill -9` (a cancelled batch
 /// stores the commits it finished first).
 const BATCH_COMMITS: usize = 5_000;
 /// The decoded-object cache of each mining thread.
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// The delta-base cache of each mining thread: resolved pack entries by pack offset, so that a
+/// tree or blob stored as a delta on the version just resolved costs one delta instead of its
+/// whole chain. Measured on the benchmark repositories: 1 MiB beats 256 KiB, 4, 16 and 32 MiB
+/// (larger caches copy more and miss the CPU's caches).
+const PACK_CACHE_BYTES: usize = 1024 * 1024;
 /// Commits a mining thread takes at a time; a batch is shared out in such pieces.
 const PIECE_COMMITS: usize = 64;
 /// Tree diffs and blob reads run on this many threads at most (fewer when the machine has
@@ -66,7 +73,7 @@ struct Shared<'a> {
     shallow: &'a [ObjectId],
 }
 
-/// The commits of one batch, in walk order, and the people they named.
+/// The commits of one batch, in the order given, and the people they named.
 struct Mined {
     commits: Vec<CommitFact>,
     people: BTreeMap<String, Person>,
@@ -243,8 +250,12 @@ impl GitCollector {
         if base == Some(tip) && !history.reset {
             return Ok(collection(history, finished));
         }
-        // Progress as the store keeps it between batches: the facts stored so far are those of
-        // the walk's first `done` commits (the walk's order is fixed by `tip` and `base`).
+        // History is mined from its oldest commit to its newest, the order in which packs
+        // written as history grew (`git fast-import`, pushes) store each new version of a tree
+        // or blob as a delta on the one before: with the delta-base cache, resolving it then
+        // costs one delta. Progress as the store keeps it between batches: the facts stored so
+        // far are those of the walk's `done` oldest commits (the walk's order is fixed by `tip`
+        // and `base`).
         let progress = |done: usize| {
             let mut c = Cursors::from([
                 (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
@@ -260,8 +271,9 @@ impl GitCollector {
             }
             c
         };
-        let ids = walk::walk(&repo, tip, base)?;
-        let todo = ids.get(skip..).unwrap_or_default();
+        let mut todo = walk::walk(&repo, tip, base)?;
+        todo.reverse();
+        let todo = todo.get(skip..).unwrap_or_default();
         let shared = repo.clone().into_sync();
         let shared_state = Shared {
             repo: &shared,
@@ -333,7 +345,7 @@ impl GitCollector {
     }
 
     /// Mines `ids` on up to [`MAX_MINING_THREADS`] threads, each with its own repository handle
-    /// and caches, taking [`PIECE_COMMITS`] at a time. The commits come back in walk order;
+    /// and caches, taking [`PIECE_COMMITS`] at a time. The commits come back in the given order;
     /// when cancelled, only the finished prefix comes back (`complete` is false).
     fn mine_chunk(&self, shared: &Shared<'_>, ids: &[ObjectId]) -> Result<Mined, CollectError> {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -351,6 +363,11 @@ impl GitCollector {
             // Tree diffs look up the same trees again and again; a few MiB per thread keep the
             // trees of neighbouring commits (measured: 4 MiB beats 1 and 16 on real histories).
             repo.object_cache_size(OBJECT_CACHE_BYTES);
+            repo.objects.set_pack_cache(|| {
+                Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                    PACK_CACHE_BYTES,
+                ))
+            });
             // Made once per thread: creating it reads the index and attributes.
             let diff_cache = repo
                 .diff_resource_cache_for_tree_diff()
