@@ -311,15 +311,23 @@ impl Miner<'_> {
         let changes = self.changes(&commit)?;
         fact.reverts = self.reverted(id, &message, &changes)?;
         // Which assets the commit touched and, per asset, the kinds of work it did there.
-        let mut kinds: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut kinds: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut scratch = Vec::new();
+        // A path's kind under each distinct set of rules, worked out once per path.
+        let mut kind_of: Vec<(usize, &str)> = Vec::new();
         for change in &changes {
+            kind_of.clear();
             for i in self.c.asset_paths.assets(&change.path, &mut scratch) {
                 let asset = &self.c.assets[i];
-                kinds
-                    .entry(&asset.id)
-                    .or_default()
-                    .insert(asset.kinds.kind(&change.path).to_string());
+                let kind = match kind_of.iter().find(|(c, _)| *c == asset.kinds) {
+                    Some((_, kind)) => *kind,
+                    None => {
+                        let kind = self.c.classifiers[asset.kinds].kind(&change.path);
+                        kind_of.push((asset.kinds, kind));
+                        kind
+                    }
+                };
+                kinds.entry(&asset.id).or_default().insert(kind);
             }
         }
         fact.assets = kinds.keys().map(|a| a.to_string()).collect();
@@ -396,7 +404,7 @@ impl Miner<'_> {
                     credits.insert(Credit {
                         asset: asset.to_string(),
                         person: person.clone(),
-                        kind: kind.clone(),
+                        kind: kind.to_string(),
                         authored: true,
                     });
                 }

@@ -12,6 +12,7 @@ mod codeowners;
 pub mod message;
 mod mine;
 mod mirror;
+mod pages;
 pub mod settings;
 mod tip;
 mod walk;
@@ -85,7 +86,8 @@ struct Mined {
 #[derive(Debug)]
 struct AssetRules {
     id: String,
-    kinds: KindClassifier,
+    /// Index into [`GitCollector::classifiers`]: assets with the same rules share one.
+    kinds: usize,
     from_catalog: bool,
 }
 
@@ -97,6 +99,8 @@ pub struct GitCollector {
     branch: Option<String>,
     people: People,
     assets: Vec<AssetRules>,
+    /// The distinct kind rules of `assets` (usually one: the organisation's and the defaults).
+    classifiers: Vec<KindClassifier>,
     /// Which of `assets` a path belongs to.
     asset_paths: AssetMatcher,
     changelog: GlobSet,
@@ -132,6 +136,8 @@ impl GitCollector {
         };
         let mut assets = Vec::new();
         let mut asset_paths: Vec<Vec<String>> = Vec::new();
+        let mut classifiers = Vec::new();
+        let mut chains: Vec<Vec<KindRule>> = Vec::new();
         let mut shape = format!(
             "v{FACTS_VERSION}|{:?}|{:?}|{:?}|",
             config.recognition.bots, config.recognition.opt_out, config.recognition.identities
@@ -143,9 +149,17 @@ impl GitCollector {
         {
             let kinds = chain(&a.path_kinds);
             shape.push_str(&format!("{}:{:?}:{:?}|", a.id, a.paths, kinds));
+            let index = match chains.iter().position(|c| *c == kinds) {
+                Some(i) => i,
+                None => {
+                    classifiers.push(KindClassifier::new(&kinds)?);
+                    chains.push(kinds);
+                    chains.len() - 1
+                }
+            };
             assets.push(AssetRules {
                 id: a.id.clone(),
-                kinds: KindClassifier::new(&kinds)?,
+                kinds: index,
                 from_catalog: !a.implicit,
             });
             asset_paths.push(a.paths.clone());
@@ -166,6 +180,7 @@ impl GitCollector {
             branch: git.branch.clone(),
             people: People::new(&config.recognition),
             assets,
+            classifiers,
             asset_paths: AssetMatcher::new(asset_paths.iter().map(Vec::as_slice))?,
             changelog: rules::glob_set(&changelog_paths)?,
             fingerprint: hex(&Sha256::digest(shape.as_bytes()))[..16].to_string(),
@@ -284,6 +299,7 @@ impl GitCollector {
             shallow: &shallow,
         };
         let chunks: Vec<&[ObjectId]> = todo.chunks(BATCH_COMMITS).collect();
+        let pages = pages::PackPages::new(&repo);
         let mut done = skip;
         std::thread::scope(|scope| -> Result<(), CollectError> {
             // The previous batch is stored while the next one is mined.
@@ -301,6 +317,8 @@ impl GitCollector {
             };
             for (i, chunk) in chunks.iter().enumerate() {
                 let mined = self.mine_chunk(&shared_state, chunk);
+                // The pack pages this batch read are not needed by the next one.
+                pages.release();
                 wait(&mut storing)?;
                 let mined = mined?;
                 done += mined.commits.len();

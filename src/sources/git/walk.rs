@@ -4,7 +4,12 @@ use std::collections::HashSet;
 
 use gix::ObjectId;
 
+use super::pages::PackPages;
 use super::{err, GitCollector};
+
+/// The walk gives back the pack pages it has read every this many commits (see
+/// [`PackPages`]): a walk over all history otherwise keeps nearly every page of the pack.
+const RELEASE_EVERY: usize = 20_000;
 use crate::collector::{CollectError, ErrorKind};
 
 impl GitCollector {
@@ -31,10 +36,14 @@ pub(super) fn walk(
     tip: ObjectId,
     hidden: Option<ObjectId>,
 ) -> Result<Vec<ObjectId>, CollectError> {
+    let pages = PackPages::new(repo);
     let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
         let mut ids = Vec::new();
         for info in repo.rev_walk([tip]).with_hidden(hidden).all()? {
             ids.push(info?.id);
+            if ids.len() % RELEASE_EVERY == 0 {
+                pages.release();
+            }
         }
         Ok(ids)
     };
