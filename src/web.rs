@@ -306,12 +306,18 @@ fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
             );
         }
     }
-    if s.has("client_allowed_sans") {
-        s.problem(
-            "client_allowed_sans",
-            "not supported yet; restrict clients with client_ca_file (a CA that signs only them)",
-        );
-    }
+    let allowed_sans = if s.has("client_allowed_sans") {
+        match s.strings("client_allowed_sans") {
+            Some(sans) if !sans.is_empty() => Some(sans),
+            Some(_) => {
+                s.problem("client_allowed_sans", "empty: no client could connect");
+                None
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let versions = match (min, max) {
         (Some(min), Some(max)) => {
             let rank = |v: &rustls::SupportedProtocolVersion| {
@@ -333,7 +339,7 @@ fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
         _ => None,
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = client_verifier(s, &client_auth, client_ca, &provider);
+    let verifier = client_verifier(s, &client_auth, client_ca, allowed_sans, &provider);
     let certs = cert_file.and_then(|f| read_certs(s, "cert_file", &f));
     // The key's bytes never reach a message: only the file name and the parser's verdict.
     let key = key_file.and_then(|f| match PrivateKeyDer::from_pem_file(&f) {
@@ -370,61 +376,237 @@ fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
     }
 }
 
-/// The client-certificate check `client_auth_type` asks for.
+/// The client-certificate check `client_auth_type` asks for, as Go's `tls.ClientAuthType`
+/// defines it, and `client_allowed_sans` on top.
 fn client_verifier(
     s: &mut Section,
     client_auth: &str,
     client_ca: Option<std::path::PathBuf>,
+    allowed_sans: Option<Vec<String>>,
     provider: &Arc<rustls::crypto::CryptoProvider>,
 ) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
-    match client_auth {
-        "NoClientCert" => {
-            if client_ca.is_some() {
-                s.problem("client_ca_file", "set, but client_auth_type is NoClientCert: client certificates would not be checked");
-                return None;
-            }
-            Some(rustls::server::WebPkiClientVerifier::no_client_auth())
-        }
-        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => {
-            let Some(ca) = client_ca else {
-                s.problem(
-                    "client_auth_type",
-                    format!("{client_auth} needs client_ca_file"),
-                );
-                return None;
-            };
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(s, "client_ca_file", &ca)? {
-                if let Err(e) = roots.add(cert) {
-                    s.problem("client_ca_file", format!("{}: {e}", ca.display()));
-                    return None;
-                }
-            }
-            let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider.clone(),
+    let verifies = matches!(
+        client_auth,
+        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert"
+    );
+    if client_ca.is_some() && !verifies {
+        s.problem(
+            "client_ca_file",
+            format!("set, but {client_auth} does not check client certificates against it; use VerifyClientCertIfGiven or RequireAndVerifyClientCert"),
+        );
+        return None;
+    }
+    if client_auth == "NoClientCert" {
+        if allowed_sans.is_some() {
+            s.problem(
+                "client_allowed_sans",
+                "set, but client_auth_type is NoClientCert: no certificate is asked for",
             );
-            let builder = if client_auth == "VerifyClientCertIfGiven" {
-                builder.allow_unauthenticated()
-            } else {
-                builder
-            };
-            match builder.build() {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    s.problem("client_ca_file", format!("{}: {e}", ca.display()));
-                    None
-                }
-            }
+            return None;
         }
-        other => {
+        return Some(rustls::server::WebPkiClientVerifier::no_client_auth());
+    }
+    let chain = if verifies {
+        let Some(ca) = client_ca else {
             s.problem(
                 "client_auth_type",
-                format!("{other} accepts certificates without checking them; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"),
+                format!("{client_auth} needs client_ca_file"),
             );
-            None
+            return None;
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in read_certs(s, "client_ca_file", &ca)? {
+            if let Err(e) = roots.add(cert) {
+                s.problem("client_ca_file", format!("{}: {e}", ca.display()));
+                return None;
+            }
+        }
+        // The chain check alone; whether a certificate is required is decided below.
+        let built = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build();
+        match built {
+            Ok(v) => Some(v),
+            Err(e) => {
+                s.problem("client_ca_file", format!("{}: {e}", ca.display()));
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    Some(Arc::new(ClientCerts {
+        chain,
+        // A listed SAN can only be found in a certificate: with `client_allowed_sans`, a
+        // client without one is refused whatever the type (exporter-toolkit ends the
+        // connection too).
+        mandatory: matches!(
+            client_auth,
+            "RequireAnyClientCert" | "RequireAndVerifyClientCert"
+        ) || allowed_sans.is_some(),
+        allowed_sans: allowed_sans.unwrap_or_default(),
+        algorithms: provider.signature_verification_algorithms,
+    }))
+}
+
+/// Asks every client for a certificate; requires one when `mandatory`; checks its chain
+/// against the client CA when `chain` is set (the `…Verify…` types), and that it names one of
+/// `allowed_sans` when that is not empty. Whatever the type, the client must prove it holds
+/// the certificate's key (the handshake signature is always verified).
+#[derive(Debug)]
+struct ClientCerts {
+    chain: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    mandatory: bool,
+    allowed_sans: Vec<String>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientCerts {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.chain.as_ref().map_or(&[], |c| c.root_hint_subjects())
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        if let Some(chain) = &self.chain {
+            chain.verify_client_cert(end_entity, intermediates, now)?;
+        }
+        if !self.allowed_sans.is_empty() {
+            let sans = subject_alt_names(end_entity.as_ref()).ok_or(
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding),
+            )?;
+            if !sans.iter().any(|san| self.allowed_sans.contains(san)) {
+                tracing::debug!(found = ?sans, "client certificate refused: no allowed SAN");
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ));
+            }
+        }
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// One DER element at the start of `input`: its tag, its contents and what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |len, b| (len << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The subject alternative names of a DER certificate as exporter-toolkit compares them: DNS
+/// names, email addresses and URIs as written, IP addresses in their usual text form. `None`
+/// when the certificate cannot be read.
+fn subject_alt_names(cert: &[u8]) -> Option<Vec<String>> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, certificate, _) = der(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der(certificate)? else {
+        return None;
+    };
+    // TBSCertificate's fields, up to the extensions: `[3] EXPLICIT Extensions`.
+    while !tbs.is_empty() {
+        let (tag, body, rest) = der(tbs)?;
+        tbs = rest;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (SEQUENCE, mut extensions, _) = der(body)? else {
+            return None;
+        };
+        while !extensions.is_empty() {
+            let (SEQUENCE, extension, rest) = der(extensions)? else {
+                return None;
+            };
+            extensions = rest;
+            let (0x06, oid, rest) = der(extension)? else {
+                return None;
+            };
+            // id-ce-subjectAltName, 2.5.29.17.
+            if oid != [0x55, 0x1d, 0x11] {
+                continue;
+            }
+            let (mut tag, mut value, rest) = der(rest)?;
+            if tag == 0x01 {
+                // `critical BOOLEAN`, then the value.
+                (tag, value, _) = der(rest)?;
+            }
+            let (0x04, SEQUENCE) = (tag, value.first().copied()?) else {
+                return None;
+            };
+            let (_, mut names, _) = der(value)?;
+            let mut out = Vec::new();
+            while !names.is_empty() {
+                let (tag, name, rest) = der(names)?;
+                names = rest;
+                match tag {
+                    // rfc822Name [1], dNSName [2], uniformResourceIdentifier [6]: IA5String.
+                    0x81 | 0x82 | 0x86 => out.push(String::from_utf8_lossy(name).into_owned()),
+                    // iPAddress [7]: 4 or 16 octets.
+                    0x87 => {
+                        let ip = match name.len() {
+                            4 => std::net::IpAddr::from(<[u8; 4]>::try_from(name).ok()?),
+                            16 => std::net::IpAddr::from(<[u8; 16]>::try_from(name).ok()?),
+                            _ => continue,
+                        };
+                        out.push(ip.to_string());
+                    }
+                    _ => {}
+                }
+            }
+            return Some(out);
         }
     }
+    Some(Vec::new())
 }
 
 fn read_certs(s: &mut Section, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {

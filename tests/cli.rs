@@ -302,7 +302,7 @@ fn runtime_failures_exit_1_with_a_clear_message() {
 }
 
 /// Sends `signal` (a `kill` name such as HUP) to the daemon.
-fn signal(daemon: &Daemon, name: &str) {
+pub fn signal(daemon: &Daemon, name: &str) {
     assert!(std::process::Command::new("kill")
         .args([&format!("-{name}"), &daemon.child.id().to_string()])
         .status()

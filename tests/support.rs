@@ -571,7 +571,10 @@ pub fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 4] {
             "server",
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
         ),
-        ("client", "extendedKeyUsage=clientAuth\n"),
+        (
+            "client",
+            "subjectAltName=DNS:scraper.example,email:prometheus@example.com,URI:spiffe://example/prometheus,IP:10.0.0.7,IP:2001:db8::7\nextendedKeyUsage=clientAuth\n",
+        ),
     ] {
         let (k, csr, pem, extfile, cn) = (
             format!("{who}.key"),

@@ -13,6 +13,8 @@ fn client(ca: &Path, identity: Option<&Path>, max_tls12: bool) -> reqwest::block
     let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
     let mut builder = reqwest::blocking::Client::builder()
         .tls_certs_only([ca])
+        // Every request makes its own handshake, so a reloaded TLS policy applies to it.
+        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(30));
     if let Some(id) = identity {
         builder =
@@ -50,15 +52,22 @@ fn web_config(dir: &Path, users: &str, extra_tls: &str) -> std::path::PathBuf {
     file
 }
 
+/// Certificates in `dir/certs` (the server's and a client's, from one CA) and a client's from
+/// another CA in `dir/rogue`: the CA, the server key, the client identity and the rogue one.
+fn two_cas(dir: &Path) -> [std::path::PathBuf; 4] {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let [ca, _, server_key, identity] = certificates(&certs);
+    let rogue_dir = dir.join("rogue");
+    std::fs::create_dir_all(&rogue_dir).unwrap();
+    let [_, _, _, rogue_identity] = certificates(&rogue_dir);
+    [ca, server_key, identity, rogue_identity]
+}
+
 #[test]
 fn tls_client_certificates_and_basic_auth_guard_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let [ca, _, server_key, identity] = certificates(&certs);
-    let rogue_dir = dir.path().join("rogue");
-    std::fs::create_dir_all(&rogue_dir).unwrap();
-    let [_, _, _, rogue_identity] = certificates(&rogue_dir);
+    let [ca, server_key, identity, rogue_identity] = two_cas(dir.path());
     let hash = bcrypt::hash(PASSWORD, 4).unwrap();
     let web = web_config(dir.path(), &format!("  alice: {hash}\n"), "");
     let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
@@ -164,6 +173,93 @@ fn tls_client_certificates_and_basic_auth_guard_every_endpoint() {
     }
 }
 
+/// Every `client_auth_type` exporter-toolkit knows, and `client_allowed_sans`, with a real TLS
+/// client presenting no certificate, one from the configured CA and one from another CA (both
+/// certificates carry the same SANs). Each web config is applied by a reload.
+#[test]
+fn every_client_auth_type_and_allowed_sans_decide_who_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, _, identity, rogue_identity] = two_cas(dir.path());
+    let web = dir.path().join("web.yml");
+    let write = |tls: &str| {
+        std::fs::write(
+            &web,
+            format!("tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n{tls}"),
+        )
+        .unwrap()
+    };
+    write("  client_auth_type: RequireAnyClientCert\n");
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let storage = dir.path().join("data/db.sqlite");
+    let web_arg = web.to_str().unwrap().to_string();
+    let daemon = Daemon::run(&config, &storage, &["--web.config.file", &web_arg]);
+    let addr = daemon.addr.clone();
+    let clients = [
+        ("no certificate", client(&ca, None, false)),
+        ("our CA", client(&ca, Some(&identity), false)),
+        ("another CA", client(&ca, Some(&rogue_identity), false)),
+    ];
+    let admitted = || -> Vec<&str> {
+        clients
+            .iter()
+            .filter(|(_, c)| get(c, &addr, "/-/healthy", None).is_ok_and(|r| r.status() == 200))
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    wait_until(
+        "the daemon to listen over TLS",
+        Duration::from_secs(120),
+        || !admitted().is_empty(),
+    );
+    // Reloads by SIGHUP: the policy in force may admit no client that could ask.
+    let apply = |tls: &str| {
+        write(tls);
+        let before = daemon.logs().matches("configuration reloaded").count();
+        crate::cli::signal(&daemon, "HUP");
+        wait_until("the reload", Duration::from_secs(30), || {
+            daemon.logs().matches("configuration reloaded").count() > before
+        });
+    };
+    assert_eq!(admitted(), ["our CA", "another CA"], "RequireAnyClientCert");
+    apply("  client_auth_type: RequestClientCert\n");
+    assert_eq!(
+        admitted(),
+        ["no certificate", "our CA", "another CA"],
+        "RequestClientCert"
+    );
+    apply("  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n");
+    assert_eq!(
+        admitted(),
+        ["no certificate", "our CA"],
+        "VerifyClientCertIfGiven"
+    );
+    apply("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n");
+    assert_eq!(admitted(), ["our CA"], "RequireAndVerifyClientCert");
+    // SANs: an exact match of a DNS name, an email address, a URI or an IP address.
+    for san in [
+        "scraper.example",
+        "prometheus@example.com",
+        "spiffe://example/prometheus",
+        "10.0.0.7",
+        "2001:db8::7",
+    ] {
+        apply(&format!("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, \"{san}\"]\n"));
+        assert_eq!(admitted(), ["our CA"], "allowed SAN {san}");
+    }
+    // A listed SAN is needed even where the type lets a client without a certificate in.
+    apply("  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [scraper.example]\n");
+    assert_eq!(
+        admitted(),
+        ["our CA", "another CA"],
+        "any certificate with the SAN"
+    );
+    apply("  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [scraper.example]\n");
+    assert_eq!(admitted(), ["our CA"], "VerifyClientCertIfGiven with SANs");
+    // No exact match (a suffix or a wildcard is not one): nobody.
+    apply("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, example, \"*.example\", 10.0.0.8]\n");
+    assert!(admitted().is_empty(), "{:?}", admitted());
+}
+
 #[test]
 fn a_minimum_tls_version_refuses_older_clients() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,12 +314,20 @@ fn bad_web_configs_name_every_problem_with_its_position_and_exit_2() {
             ],
         ),
         (
-            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/nothere.key\n  client_auth_type: RequireAnyClientCert\n",
+            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/nothere.key\n  client_auth_type: RequireAnyClientCert\n  client_ca_file: certs/ca.pem\n",
             &[
                 "web.yml:3:13: tls_server_config.key_file: ",
                 "nothere.key: no usable private key: cannot read it",
-                "web.yml:4:21: tls_server_config.client_auth_type: RequireAnyClientCert accepts certificates without checking them",
+                "web.yml:5:19: tls_server_config.client_ca_file: set, but RequireAnyClientCert does not check client certificates against it",
             ],
+        ),
+        (
+            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n  client_allowed_sans: [scraper.example]\n",
+            &["web.yml:4:24: tls_server_config.client_allowed_sans: set, but client_auth_type is NoClientCert"],
+        ),
+        (
+            "tls_server_config:\n  cert_file: certs/server.pem\n  key_file: certs/server.key\n  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n",
+            &["web.yml:5:24: tls_server_config.client_allowed_sans: empty: no client could connect"],
         ),
         (
             "tls_server_config:\n  cert_file: certs/ca.key\n  key_file: certs/server.key\n  min_version: TLS10\n  client_auth_type: RequireAndVerifyClientCert\nhttp_server_config:\n  headers:\n    Content-Type: text/html\ntls_config: {}\n",
