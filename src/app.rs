@@ -838,12 +838,22 @@ impl App {
 }
 
 /// The configuration a sharded replica runs: only the git sources it owns (the others are
-/// mined by their owners); every other source stays.
+/// mined by their owners) and the `http_probe` sources whose asset it owns (a probe runs on
+/// one replica, not on every one); every other source stays and slices what it reads.
 fn shard_sources(mut config: Config, shard: Option<crate::shard::Shard>) -> Config {
     if let Some(shard) = shard {
+        let owned_probes: Vec<bool> = config
+            .sources
+            .iter()
+            .map(|s| match &s.settings {
+                crate::sources::Settings::HttpProbe(p) => shard.owns_asset(&config, &p.asset),
+                _ => true,
+            })
+            .collect();
+        let mut owned = owned_probes.into_iter();
         config
             .sources
-            .retain(|s| s.kind != "git" || shard.owns(&s.name));
+            .retain(|s| owned.next().unwrap_or(true) && (s.kind != "git" || shard.owns(&s.name)));
     }
     config
 }

@@ -371,6 +371,18 @@ pub struct RegistrySnapshot {
     pub labels: Vec<(String, String, String)>,
 }
 
+impl RegistrySnapshot {
+    /// Keeps only what concerns the assets `keep` accepts (a sharded replica's own): the
+    /// assets, and the checks, numbers, dependencies and labels of those assets.
+    pub fn retain_assets(&mut self, keep: impl Fn(&str) -> bool) {
+        self.assets.retain(|a| keep(&a.id));
+        self.checks.retain(|(a, ..)| keep(a));
+        self.numbers.retain(|(a, ..)| keep(a));
+        self.edges.retain(|(a, _)| keep(a));
+        self.labels.retain(|(a, ..)| keep(a));
+    }
+}
+
 /// One asset as its registry describes it; the config's catalog overrides it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RegistryAsset {

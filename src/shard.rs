@@ -4,10 +4,11 @@
 //!
 //! - A replica mines only the git sources it owns; a GitHub, GitLab or Jenkins source reads only
 //!   the repositories and jobs whose asset it owns, and an MLflow source the models it owns
-//!   (their versions' runs, their reproducibility experiments).
-//! - Sources whose cost does not grow with what they read (one listing: Feast, Hugging Face;
-//!   a probe; a coverage report) are collected by every replica; what they say about an asset
-//!   is exported only by the asset's owner.
+//!   (their versions' runs, their reproducibility experiments). An `http_probe` source runs
+//!   only on its asset's owner, and a Feast source probes only the owner's assets.
+//! - A listing that cannot be split (Feast's registry, a Hugging Face author's models) is read
+//!   by every replica, which stores only the assets it owns; a coverage report is read by
+//!   every replica, and what it says about an asset is exported only by the asset's owner.
 //! - The exposition keeps a derived series only when its replica owns it: by its `asset`
 //!   label, else by its git `source` label. The organisation-wide distinct-people families
 //!   (`mlsteward_active_contributors`, `mlsteward_new_contributors`) cannot be split (a person

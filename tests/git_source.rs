@@ -135,13 +135,20 @@ catalog:
 }
 
 pub fn collect_once(config: &Path, storage: &Path) -> (bool, String) {
-    let out = mlsteward(&[
+    collect_once_with(config, storage, &[])
+}
+
+/// `collect-once` with more arguments (`--shard K/N`, …).
+pub fn collect_once_with(config: &Path, storage: &Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
         "collect-once",
         "--config.file",
         config.to_str().unwrap(),
         "--storage.path",
         storage.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(extra);
+    let out = mlsteward(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     (out.status.success(), String::from_utf8(out.stdout).unwrap())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fake_forge::{FakeServer, Request, Response};
-use crate::git_source::collect_once;
+use crate::git_source::{collect_once, collect_once_with};
 use crate::support::*;
 
 fn server() -> FakeServer {
@@ -163,5 +163,58 @@ fn reconnects_after_connection_close_are_counted() {
             "mlsteward_probes_total{asset=\"a\",target=\"closing\",result=\"ok\"}"
         ),
         Some(3.0)
+    );
+}
+
+/// `--shard K/N`: an `http_probe` source runs on the replica that owns its asset only, so two
+/// replicas probe each target once between them, not once each.
+#[test]
+fn sharded_replicas_probe_each_target_once() {
+    let hits = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = hits.clone();
+    let s = FakeServer::start(Arc::new(move |r: &Request| {
+        seen.lock().unwrap().push(r.path.clone());
+        Response::json(200, &serde_json::json!({"status": "ok"}))
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    let sources: String = (0..6)
+        .map(|i| {
+            format!(
+                "  - name: p{i}\n    type: http_probe\n    asset: model-{i}\n    url: {}/p{i}\n    probes: 1\n",
+                s.url()
+            )
+        })
+        .collect();
+    std::fs::write(&config, format!("sources:\n{sources}")).unwrap();
+    let run = |store: &str, shard: &str| -> String {
+        let (ok, text) = collect_once_with(&config, &dir.path().join(store), &["--shard", shard]);
+        assert!(ok, "{text}");
+        text
+    };
+    let replicas = [run("s0.db", "0/2"), run("s1.db", "1/2")];
+    let mut paths = hits.lock().unwrap().clone();
+    paths.sort();
+    let expected: Vec<String> = (0..6).map(|i| format!("/p{i}")).collect();
+    assert_eq!(paths, expected, "each target once, across both replicas");
+    for i in 0..6 {
+        let runs = replicas
+            .iter()
+            .filter(|t| {
+                sample(
+                    t,
+                    &format!(
+                        "mlsteward_collector_success{{collector=\"http_probe\",source=\"p{i}\"}}"
+                    ),
+                ) == Some(1.0)
+            })
+            .count();
+        assert_eq!(runs, 1, "p{i} runs on exactly one replica");
+    }
+    assert!(
+        replicas
+            .iter()
+            .all(|t| t.contains("mlsteward_collector_success{collector=\"http_probe\"")),
+        "both replicas probe something (six assets split by hash)"
     );
 }

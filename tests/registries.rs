@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::git_source::collect_once;
+use crate::git_source::{collect_once, collect_once_with};
 use crate::support::*;
 
 pub struct Mlflow {
@@ -608,6 +608,44 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
         sample(&text, "mlsteward_probe_duration_seconds_count{asset=\"driver_hourly_stats\",target=\"stats\"}"),
         Some(1.0)
     );
+
+    // Two replicas (`--shard K/2`, fresh stores): each stores only the feature views and
+    // services it owns and runs only its own assets' probes, so together they store one
+    // process's rows, run each probe once, and export one process's series.
+    let replica = |store: &str, shard: &str| -> (String, i64, i64) {
+        let storage = dir.path().join(store);
+        let (ok, text) = collect_once_with(&config, &storage, &["--shard", shard]);
+        assert!(ok, "{text}");
+        let store = mlsteward::store::Store::open(&storage).unwrap();
+        let rows = |table| mlsteward::store::count_rows(&store, table).unwrap();
+        (text, rows("registry_assets"), rows("probe_samples"))
+    };
+    // Series by name and labels (probe latencies differ from run to run).
+    let series = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && l.contains("asset=\""))
+            .filter_map(|l| Some(l.rsplit_once(' ')?.0.to_string()))
+            .collect()
+    };
+    let whole_store = mlsteward::store::Store::open(&storage).unwrap();
+    let whole_assets = mlsteward::store::count_rows(&whole_store, "registry_assets").unwrap();
+    drop(whole_store);
+    let shards = [replica("shard0.db", "0/2"), replica("shard1.db", "1/2")];
+    assert_eq!(shards[0].1 + shards[1].1, whole_assets);
+    assert!(
+        shards.iter().all(|s| s.1 < whole_assets),
+        "each stores a part"
+    );
+    assert_eq!(
+        shards[0].2 + shards[1].2,
+        3,
+        "each probe runs on one replica"
+    );
+    let mut expected = series(&text);
+    expected.sort();
+    let mut union: Vec<String> = shards.iter().flat_map(|s| series(&s.0)).collect();
+    union.sort();
+    assert_eq!(union, expected);
 
     // The feature server goes down: connect, and the registry figures stay.
     drop(feast.server);

@@ -126,7 +126,16 @@ impl HuggingfaceCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(token))
+        let mut collection = forge::block_on(&ctx.cancel, |token| self.collect_async(token))?;
+        // A sharded replica keeps the models it owns (the listing is read whole).
+        if let Some(wants) = &ctx.wants {
+            for set in &mut collection.sets {
+                if let FactSet::Registry(snapshot) = set {
+                    snapshot.retain_assets(|a| wants(a));
+                }
+            }
+        }
+        Ok(collection)
     }
 
     async fn collect_async(&self, cancel: CancellationToken) -> Result<Collection, CollectError> {

@@ -162,17 +162,26 @@ impl FeastCollector {
     }
 
     pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(token))
+        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
-    async fn collect_async(&self, cancel: CancellationToken) -> Result<Collection, CollectError> {
+    async fn collect_async(
+        &self,
+        ctx: &CollectContext,
+        cancel: CancellationToken,
+    ) -> Result<Collection, CollectError> {
+        // A sharded replica keeps the feature views and services it owns (the listing is read
+        // whole: it cannot be split) and probes only for its own assets.
+        let wanted = |asset: &str| ctx.wants.as_ref().is_none_or(|w| w(asset));
         let mut sets = Vec::new();
         if let Some(registry) = &self.settings.registry_url {
-            sets.push(FactSet::Registry(self.registry(registry, &cancel).await?));
+            let mut snapshot = self.registry(registry, &cancel).await?;
+            snapshot.retain_assets(wanted);
+            sets.push(FactSet::Registry(snapshot));
         }
         if let Some(server) = &self.settings.server_url {
             let mut samples = Vec::new();
-            for p in &self.settings.probes {
+            for p in self.settings.probes.iter().filter(|p| wanted(&p.asset)) {
                 samples.push(self.probe(server, p).await);
             }
             sets.push(FactSet::ProbeSamples(samples));
