@@ -406,6 +406,12 @@ fn client_verifier(
         }
         return Some(rustls::server::WebPkiClientVerifier::no_client_auth());
     }
+    if !verifies {
+        tracing::warn!(
+            client_auth_type = client_auth,
+            "web config: client certificates are not checked against a CA; only RequireAndVerifyClientCert authenticates clients"
+        );
+    }
     let chain = if verifies {
         let Some(ca) = client_ca else {
             s.problem(
