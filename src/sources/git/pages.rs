@@ -8,7 +8,8 @@
 //! the repository's object files are found in `/proc/self/maps` and advised `MADV_DONTNEED`
 //! every so often: the mappings stay valid, and a page read again comes back from the page
 //! cache. Only read-only mappings are touched, so nothing can be lost. Elsewhere than Linux
-//! this does nothing.
+//! this does nothing, and so it does for the packs of an alternate object store
+//! (`objects/info/alternates`), which live outside the repository's objects directory.
 
 use std::path::{Path, PathBuf};
 
