@@ -972,17 +972,9 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
             .collect()
     };
     let run = |extra: &[&str], store: &str| -> String {
-        let mut args = vec!["collect-once", "--config.file", config.to_str().unwrap()];
-        let storage = dir.path().join(store);
-        args.extend(["--storage.path", storage.to_str().unwrap()]);
-        args.extend(extra);
-        let out = mlsteward(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let (ok, text) = collect_once_with(&config, &dir.path().join(store), extra);
+        assert!(ok, "{text}");
+        text
     };
     let whole = run(&[], "whole.db");
     let mut expected: Vec<String> = derived(&whole)

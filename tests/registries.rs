@@ -329,24 +329,10 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
     // reproducibility experiments of its own models only, so together they make one process's
     // requests plus one more pair of searches, and export one process's series.
     let run = |store: &str, shard: Option<&str>| -> String {
-        let storage = dir.path().join(store);
-        let mut args = vec![
-            "collect-once",
-            "--config.file",
-            config.to_str().unwrap(),
-            "--storage.path",
-            storage.to_str().unwrap(),
-        ];
-        if let Some(s) = shard {
-            args.extend(["--shard", s]);
-        }
-        let out = mlsteward(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let extra: Vec<&str> = shard.map(|s| vec!["--shard", s]).unwrap_or_default();
+        let (ok, text) = collect_once_with(&config, &dir.path().join(store), &extra);
+        assert!(ok, "{text}");
+        text
     };
     let requests = |t: &str| -> f64 {
         t.lines()
