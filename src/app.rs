@@ -12,6 +12,7 @@ use crate::locked;
 use crate::sources::Collector;
 use crate::sources::{Config, SourceConfig};
 use crate::store::Store;
+use sha2::Digest;
 
 /// Health of one collector, as the self metrics show it.
 #[derive(Debug, Clone, Default)]
@@ -126,6 +127,10 @@ pub struct App {
     webhooks: Arc<crate::webhooks::Webhooks>,
     /// `--shard K/N`: only the git sources, forge repositories and derived series it owns.
     shard: Option<crate::shard::Shard>,
+    /// `--shard.peers`: the other replicas' people summaries, polled.
+    peers: Option<Arc<crate::peers::PeerExchange>>,
+    /// A sharded replica's own people summary as JSON and its ETag, from the last derivation.
+    own_people: Arc<Mutex<Option<crate::peers::Published>>>,
     /// std locks: held only briefly and never across an `.await`.
     status: Arc<Mutex<BTreeMap<String, CollectorStatus>>>,
     snapshot: Arc<RwLock<Snapshot>>,
@@ -208,6 +213,22 @@ impl App {
     }
 
     /// Marks the data as the demo's, written in `dir`.
+    /// Exchanges people summaries with the other replicas (`--shard.peers`).
+    pub fn with_peers(mut self, peers: Arc<crate::peers::PeerExchange>) -> App {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// The peer exchange, when `--shard.peers` is set.
+    pub fn peers(&self) -> Option<Arc<crate::peers::PeerExchange>> {
+        self.peers.clone()
+    }
+
+    /// A sharded replica's own people summary (JSON) and its ETag, once derived.
+    pub fn own_people(&self) -> Option<crate::peers::Published> {
+        locked(&self.own_people).clone()
+    }
+
     pub fn with_demo(mut self, dir: &Path) -> App {
         self.demo = Some(Arc::new(dir.to_path_buf()));
         self
@@ -415,6 +436,8 @@ impl App {
             demo: None,
             webhooks: Arc::default(),
             shard: None,
+            peers: None,
+            own_people: Arc::default(),
             status: Arc::new(Mutex::new(status)),
             snapshot: Arc::new(RwLock::new(Snapshot::default())),
             derived: Arc::new(Mutex::new(String::new())),
@@ -676,12 +699,31 @@ impl App {
     /// The exposition as of `now` (seconds since the epoch), for windows.
     pub fn render_text_at(&self, now: i64) -> String {
         let config = self.config();
-        match crate::derive::families(&self.store, &config, now) {
+        let derived = match self.shard.filter(|s| s.count > 1) {
+            Some(shard) => {
+                let peers = self
+                    .peers
+                    .as_ref()
+                    .map(|p| p.summaries())
+                    .unwrap_or_default();
+                let org_wide =
+                    shard.index == 0 && self.peers.as_ref().is_some_and(|p| p.complete());
+                crate::derive::sharded_families(&self.store, &config, now, shard, &peers).map(
+                    |(families, own)| {
+                        let json = own.to_json();
+                        let etag = format!(
+                            "\"{}\"",
+                            crate::webhooks::hex(&sha2::Sha256::digest(json.as_bytes())[..16])
+                        );
+                        *locked(&self.own_people) = Some((Arc::new(json), etag));
+                        shard.filter(&config, families, org_wide)
+                    },
+                )
+            }
+            None => crate::derive::families(&self.store, &config, now),
+        };
+        match derived {
             Ok(families) => {
-                let families = match self.shard {
-                    Some(shard) => shard.filter(&config, families),
-                    None => families,
-                };
                 *locked(&self.derived) = exposition::render(&families);
                 *locked(&self.assets_json) = Arc::new(crate::api::assets_json(&config, &families));
                 let find = |name: &str| families.iter().find(|f| f.name == name);
@@ -817,11 +859,14 @@ impl App {
             reload_at,
         ];
         families.extend(self.webhooks.family(&forges));
+        if let Some(peers) = &self.peers {
+            families.extend(peers.families());
+        }
         if let Some(shard) = self.shard.filter(|s| s.count > 1) {
             let mut info = Family::new(
                 "mlsteward_shard_info",
                 MetricType::Gauge,
-                "Always 1: this replica's shard (0-based) of how many (`--shard K/N`). It exports only the assets and git sources it owns; the organisation-wide distinct-people families are left out.",
+                "Always 1: this replica's shard (0-based) of how many (`--shard K/N`). It exports only the assets and git sources it owns; shard 0 also exports the organisation-wide distinct-people families once it has every peer's people summary (`--shard.peers`).",
             );
             info.push(
                 vec![

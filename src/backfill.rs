@@ -80,7 +80,7 @@ fn write_in(
         let families = crate::derive::history_families(as_of.store(), config, at)?;
         // A sharded replica's history holds only its own series, as its scrapes did.
         let families = match shard {
-            Some(shard) => shard.filter(config, families),
+            Some(shard) => shard.filter(config, families, false),
             None => families,
         };
         for family in &families {

@@ -31,6 +31,7 @@ pub mod demo;
 pub mod derive;
 pub mod exposition;
 pub mod facts;
+pub mod peers;
 pub mod people;
 pub mod report;
 pub mod scheduler;

@@ -38,6 +38,23 @@ struct Cli {
     /// repositories and export only the assets this shard owns.
     #[arg(long = "shard", global = true, value_parser = parse_shard)]
     shard: Option<mlsteward::shard::Shard>,
+    /// The replicas' base URLs, one per shard in shard order, comma-separated, or one URL with
+    /// `{shard}` for the index (http://mlsteward-{shard}.mlsteward:9717): every replica joins
+    /// people over all replicas' histories, and shard 0 counts the organisation-wide people.
+    #[arg(long = "shard.peers", global = true)]
+    shard_peers: Option<String>,
+    /// How often the peers' people summaries are requested.
+    #[arg(long = "shard.peer-interval", global = true, value_parser = parse_since, default_value = "30s")]
+    shard_peer_interval: std::time::Duration,
+    /// PEM file of certificate authorities that sign the peers' TLS certificates.
+    #[arg(long = "shard.peer-ca-file", global = true)]
+    shard_peer_ca_file: Option<PathBuf>,
+    /// PEM file with the client certificate and key presented to peers that require one.
+    #[arg(long = "shard.peer-cert-file", global = true)]
+    shard_peer_cert_file: Option<PathBuf>,
+    /// File holding `USER:PASSWORD` for peers that require basic auth.
+    #[arg(long = "shard.peer-basic-auth-file", global = true)]
+    shard_peer_basic_auth_file: Option<PathBuf>,
     /// The SQLite fact store; its directory also holds mirrors of remote repositories
     /// [default: ./data/mlsteward.db; for `demo`, DIR/data/mlsteward.db].
     #[arg(long = "storage.path", global = true)]
@@ -213,6 +230,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let peers = match peer_options(&cli) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("--shard.peers: {why}");
+            return ExitCode::from(2);
+        }
+    };
     // Only the server and its check read the web config.
     let web = match cli.command {
         Command::Run | Command::CheckConfig => match load_web(&cli) {
@@ -223,7 +247,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::CheckConfig => check_config(&cli, config),
-        Command::Run => run_async(run(&cli, config, web, None)),
+        Command::Run => run_async(run(&cli, config, web, None, peers)),
         Command::CollectOnce => run_async(collect_once(&cli, config)),
         Command::Report {
             format,
@@ -246,6 +270,44 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--shard.peers` and its options, checked against `--shard`.
+fn peer_options(cli: &Cli) -> Result<Option<mlsteward::peers::PeerOptions>, String> {
+    let Some(text) = &cli.shard_peers else {
+        return Ok(None);
+    };
+    let Some(shard) = cli.shard else {
+        return Err("needs --shard K/N".into());
+    };
+    let urls = mlsteward::shard::peer_urls(text, shard)?;
+    let auth = match &cli.shard_peer_basic_auth_file {
+        None => mlsteward::sources::http::Auth::None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("reading {}: {e}", file.display()))?;
+            let (user, password) = text
+                .trim_end_matches(['\n', '\r'])
+                .split_once(':')
+                .ok_or_else(|| format!("{} does not hold USER:PASSWORD", file.display()))?;
+            mlsteward::sources::http::Auth::Basic {
+                username: user.to_string(),
+                password: mlsteward::config::Secret(password.to_string()),
+            }
+        }
+    };
+    Ok(Some(mlsteward::peers::PeerOptions {
+        urls,
+        interval: cli.shard_peer_interval,
+        http: mlsteward::sources::http::HttpConfig {
+            auth,
+            timeout: std::time::Duration::from_secs(10),
+            max_retries: 0,
+            ca_bundle: cli.shard_peer_ca_file.clone(),
+            client_identity: cli.shard_peer_cert_file.clone(),
+            ..Default::default()
+        },
+    }))
 }
 
 /// The web config `--web.config.file` names; its problems are printed (exit code 2).
@@ -304,6 +366,11 @@ fn demo(cli: &Cli, dir: &Path, write_only: bool) -> ExitCode {
         web_config_file: cli.web_config_file.clone(),
         storage_path: Some(storage),
         shard: cli.shard,
+        shard_peers: cli.shard_peers.clone(),
+        shard_peer_interval: cli.shard_peer_interval,
+        shard_peer_ca_file: cli.shard_peer_ca_file.clone(),
+        shard_peer_cert_file: cli.shard_peer_cert_file.clone(),
+        shard_peer_basic_auth_file: cli.shard_peer_basic_auth_file.clone(),
         log_level: cli.log_level,
         log_format: cli.log_format,
         command: Command::Run,
@@ -312,7 +379,7 @@ fn demo(cli: &Cli, dir: &Path, write_only: bool) -> ExitCode {
         Ok(web) => web,
         Err(code) => return code,
     };
-    match run_async(run(&demo_cli, config, web, Some(&written.dir))) {
+    match run_async(run(&demo_cli, config, web, Some(&written.dir), None)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "mlsteward failed");
@@ -585,9 +652,15 @@ async fn run(
     config: Config,
     web: Option<mlsteward::web::WebConfig>,
     demo: Option<&Path>,
+    peers: Option<mlsteward::peers::PeerOptions>,
 ) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
     let mut app = open_app(cli, config)?;
+    if let (Some(options), Some(shard)) = (peers, cli.shard.filter(|s| s.count > 1)) {
+        let exchange = mlsteward::peers::PeerExchange::new(shard, options)
+            .map_err(|e| anyhow::anyhow!("--shard.peers: {e}"))?;
+        app = app.with_peers(std::sync::Arc::new(exchange));
+    }
     if let Some(dir) = demo {
         app = app.with_demo(dir);
     }
@@ -620,6 +693,13 @@ async fn run(
     let tracker = TaskTracker::new();
     app.start_scheduler(scheduler::Scheduler::new(&tracker, &shutdown))
         .await;
+    if let Some(exchange) = app.peers() {
+        tracker.spawn(mlsteward::peers::run(
+            app.clone(),
+            exchange,
+            shutdown.clone(),
+        ));
+    }
     tracker.close();
     let limits = server::Limits::for_fd_limit(fd_limit);
     let server = tokio::spawn(server::serve(

@@ -54,6 +54,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/v1/assets", get(api_assets))
         .route("/api/v1/recognition", get(api_recognition))
+        .route(crate::peers::PEOPLE_PATH, get(api_shard_people))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
@@ -240,6 +241,38 @@ fn json_error(status: StatusCode, message: &str) -> Response {
         status,
         [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
         format!("{}\n", serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/shard/people`: a sharded replica's own people summary for its peers
+/// ([`crate::shard::PeopleSummary`]), with an ETag; 304 when `If-None-Match` names it.
+async fn api_shard_people(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+    if app.shard().is_none_or(|s| s.count <= 1) {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "this replica is not sharded (--shard K/N)",
+        );
+    }
+    let Some((body, etag)) = app.own_people() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no people summary yet: the first derivation has not finished",
+        );
+    };
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, CONTENT_TYPE_JSON.to_string()),
+            (header::ETAG, etag),
+        ],
+        body.as_str().to_owned(),
     )
         .into_response()
 }

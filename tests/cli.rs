@@ -182,6 +182,49 @@ fn usage_errors_exit_2_and_missing_config_exits_2() {
         Some(2)
     );
     assert_eq!(mlsteward(&["--help"]).status.code(), Some(0));
+    // `--shard.peers` must name one URL per shard (or a `{shard}` template) and needs --shard.
+    let config = repo_root().join("deploy/kubernetes/config.yaml");
+    let config = config.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["--shard.peers", "http://a:1,http://b:1"],
+            "needs --shard K/N",
+        ),
+        (
+            vec!["--shard", "0/3", "--shard.peers", "http://a:1,http://b:1"],
+            "names 2 peers; give one URL per shard (3)",
+        ),
+        (
+            vec!["--shard", "0/2", "--shard.peers", "ftp://a/{shard}"],
+            "not an http or https URL",
+        ),
+        (
+            vec!["--shard", "0/2", "--shard.peers", "nota url {shard}"],
+            "is not a URL",
+        ),
+    ] {
+        let mut all = vec!["check-config", "--config.file", config];
+        all.extend(args);
+        let out = mlsteward(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {stderr}");
+        assert!(stderr.contains(says), "{all:?}: {stderr}");
+    }
+    let out = mlsteward(&[
+        "check-config",
+        "--config.file",
+        config,
+        "--shard",
+        "1/3",
+        "--shard.peers",
+        "http://mlsteward-{shard}.peers:9717",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -177,7 +177,12 @@ fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
     }
     // The standard resources against Kubernetes's schemas (the operator's CRDs have none here).
     let out = Command::new(pyenv_bin("kubernetes-validate"))
-        .args(["statefulset.yaml", "service.yaml", "networkpolicy.yaml"])
+        .args([
+            "statefulset.yaml",
+            "service.yaml",
+            "service-peers.yaml",
+            "networkpolicy.yaml",
+        ])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -186,6 +191,37 @@ fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Replicas reach each other by the governing headless service's per-pod names, and
+    // only that service is headless (the ServiceMonitor selects the other).
+    let load = |f: &str| {
+        YamlLoader::load_from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()[0]
+            .clone()
+    };
+    let (set, peers, service) = (
+        load("statefulset.yaml"),
+        load("service-peers.yaml"),
+        load("service.yaml"),
+    );
+    let governing = set["spec"]["serviceName"].as_str().unwrap();
+    assert_eq!(peers["metadata"]["name"].as_str(), Some(governing));
+    assert_eq!(peers["spec"]["clusterIP"].as_str(), Some("None"));
+    assert!(service["spec"]["clusterIP"].is_badvalue());
+    let args: Vec<&str> = set["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let template = format!(
+        "--shard.peers=http://{}-{{shard}}.{governing}:9717",
+        set["metadata"]["name"].as_str().unwrap()
+    );
+    assert!(args.contains(&template.as_str()), "{args:?}");
+    let monitor = load("servicemonitor.yaml");
+    assert_ne!(
+        monitor["spec"]["selector"]["matchLabels"], peers["metadata"]["labels"],
+        "the ServiceMonitor would scrape every replica twice"
     );
     // The PrometheusRule holds exactly the rules promtool tests.
     let alerts = std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();

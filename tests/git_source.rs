@@ -1074,3 +1074,213 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
     assert_eq!(deduped.len(), union.len(), "a series exported twice");
     assert_eq!(union, expected);
 }
+
+/// Three replicas with `--shard.peers`: people who span shards are joined over every
+/// replica's history (one id, one display name), shard 0 counts the organisation-wide
+/// distinct people, and the union of the replicas' derived series is one process's, every
+/// family included. A peer that stops answering is reported and its last summary stays.
+#[test]
+fn replicas_exchanging_people_summaries_export_exactly_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = now();
+    let day = 86_400;
+    // By the stable split (pinned in shard.rs): r4 and r8 are shard 0's, r0, r2, r3 and r7
+    // shard 1's, r1, r5 and r6 shard 2's.
+    let owner = |i: u64| {
+        (0..3)
+            .find(|k| {
+                mlsteward::shard::Shard {
+                    index: *k,
+                    count: 3,
+                }
+                .owns(&format!("r{i}"))
+            })
+            .unwrap()
+    };
+    assert_eq!((owner(4), owner(0), owner(1)), (0, 1, 2));
+    let people = [
+        "Ann Lee <ann@example.com>",
+        "Bob Stone <bob@example.com>",
+        "Cy Park <cy@example.com>",
+    ];
+    let mut sources = String::new();
+    for i in 0..9 {
+        let repo = Repo::init(&dir.path().join(format!("r{i}")));
+        for (j, who) in people.iter().enumerate().take(1 + i % 3) {
+            repo.commit(
+                who,
+                t0 - (10 + i * 3 + j) as i64 * day,
+                &[(&format!("src/m{j}.py"), &format!("x = {i}{j}\n"))],
+                &format!("Work {i}.{j}"),
+            );
+        }
+        // Dana: three old commits as "Dana Wu" on shard 0's r4; on shard 2's r1, under another
+        // email, one recent commit as "Dana Wu" and two as "Dana Wu-Smith". One process joins
+        // the two emails by name, calls her "Dana Wu" (4 uses against 2) and never counts her
+        // as new; shard 2 alone would see a new "Dana Wu-Smith".
+        let dana: &[(&str, i64)] = match i {
+            4 => &[
+                ("Dana Wu <dana@a.example>", 120),
+                ("Dana Wu <dana@a.example>", 110),
+                ("Dana Wu <dana@a.example>", 100),
+            ],
+            1 => &[
+                ("Dana Wu <dana@b.example>", 20),
+                ("Dana Wu-Smith <dana@b.example>", 15),
+                ("Dana Wu-Smith <dana@b.example>", 5),
+            ],
+            _ => &[],
+        };
+        for (n, (who, ago)) in dana.iter().enumerate() {
+            repo.commit(
+                who,
+                t0 - ago * day,
+                &[(&format!("src/d{n}.py"), &format!("d = {n}\n"))],
+                &format!("Dana's work {n}"),
+            );
+        }
+        sources.push_str(&format!("  - name: r{i}\n    type: git\n    path: r{i}\n"));
+    }
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, format!("sources:\n{sources}")).unwrap();
+    let derived = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && ![
+                        "mlsteward_collector_",
+                        "mlsteward_store_healthy",
+                        "mlsteward_build_info",
+                        "mlsteward_config_",
+                        "mlsteward_shard_",
+                        "mlsteward_webhook_",
+                    ]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (ok, whole) = collect_once_with(&config, &dir.path().join("whole.db"), &[]);
+    assert!(ok, "{whole}");
+    let expected = derived(&whole);
+    for series in [
+        "mlsteward_active_contributors{window=\"30d\"}",
+        "mlsteward_new_contributors{window=\"90d\"}",
+    ] {
+        assert!(sample(&whole, series).is_some(), "{series}");
+    }
+    assert!(whole.contains("contributor=\"Dana Wu\""));
+    assert!(!whole.contains("Dana Wu-Smith"));
+
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let start = |k: usize| {
+        let mut command = std::process::Command::new(bin());
+        command
+            .args(["run", "--config.file"])
+            .arg(&config)
+            .args(["--web.listen-address", &format!("127.0.0.1:{}", ports[k])])
+            .arg("--storage.path")
+            .arg(dir.path().join(format!("shard{k}.db")))
+            .args(["--shard", &format!("{k}/3"), "--shard.peers", &peers])
+            .args(["--shard.peer-interval", "1s"]);
+        Daemon::spawn(command)
+    };
+    let mut replicas: Vec<Daemon> = (0..3).map(start).collect();
+    for r in &mut replicas {
+        r.wait_ready();
+    }
+    let union = |replicas: &[Daemon]| -> Vec<String> {
+        let mut all: Vec<String> = replicas
+            .iter()
+            .flat_map(|r| derived(&r.metrics()))
+            .collect();
+        all.sort();
+        all
+    };
+    let mut last = Vec::new();
+    let converged = (0..600).any(|_| {
+        last = union(&replicas);
+        if last == expected {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        false
+    });
+    if !converged {
+        let missing: Vec<&String> = expected.iter().filter(|l| !last.contains(l)).collect();
+        let extra: Vec<&String> = last.iter().filter(|l| !expected.contains(l)).collect();
+        panic!(
+            "the replicas' union never equalled one process's\nmissing: {missing:#?}\nextra: {extra:#?}\n{}",
+            replicas.iter().map(|r| r.logs()).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let shard0 = replicas[0].metrics();
+    assert!(shard0.contains("mlsteward_active_contributors{"));
+    for replica in &replicas[1..] {
+        assert!(
+            !replica
+                .metrics()
+                .contains("mlsteward_active_contributors{"),
+            "only shard 0 counts the organisation"
+        );
+    }
+    for peer in ["1", "2"] {
+        assert_eq!(
+            sample(
+                &shard0,
+                &format!("mlsteward_shard_peer_up{{peer_shard=\"{peer}\"}}")
+            ),
+            Some(1.0)
+        );
+    }
+    // The summary answers a matching If-None-Match with 304.
+    let answer = http_get(&replicas[1].addr, "/api/v1/shard/people", &[]).unwrap();
+    assert_eq!(answer.status, 200);
+    let summary = mlsteward::shard::PeopleSummary::from_json(&answer.body).unwrap();
+    assert_eq!((summary.shard, summary.shards), (1, 3));
+    assert!(
+        summary.stored.contains_key("ann@example.com"),
+        "{summary:?}"
+    );
+    assert!(
+        !summary.stored.contains_key("dana@a.example"),
+        "only its own history"
+    );
+    let etag = answer.header("etag").expect("an ETag").to_string();
+    let again = http_get(
+        &replicas[1].addr,
+        "/api/v1/shard/people",
+        &[("If-None-Match", &etag)],
+    )
+    .unwrap();
+    assert_eq!(again.status, 304);
+
+    // Shard 2 stops: shard 0 says so and keeps counting with its last summary.
+    let active = sample(&shard0, "mlsteward_active_contributors{window=\"30d\"}");
+    replicas.pop();
+    wait_until(
+        "shard 0 to see peer 2 down",
+        std::time::Duration::from_secs(30),
+        || {
+            sample(
+                &replicas[0].metrics(),
+                "mlsteward_shard_peer_up{peer_shard=\"2\"}",
+            ) == Some(0.0)
+        },
+    );
+    let shard0 = replicas[0].metrics();
+    assert_eq!(
+        sample(&shard0, "mlsteward_active_contributors{window=\"30d\"}"),
+        active
+    );
+    assert!(shard0.contains("contributor=\"Dana Wu\""));
+}

@@ -70,7 +70,14 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         .map(|(_, seconds)| cx.now - seconds)
         .collect();
     let per_asset = cx.reader.activity(true, &since)?;
-    let overall = cx.reader.activity(false, &since)?;
+    let overall: Vec<(u64, u64)> = match &cx.organisation {
+        // A sharded replica: over every replica's credits, joined into the same people.
+        Some(spans) => crate::shard::organisation_activity(&cx.people, spans, &since),
+        None => {
+            let mut rows = cx.reader.activity(false, &since)?;
+            rows.remove("").unwrap_or_else(|| vec![(0, 0); since.len()])
+        }
+    };
     for (i, (window, _)) in WINDOWS.iter().enumerate() {
         for a in &assets {
             let (n_active, n_new) = per_asset.get(&a.id).map_or((0, 0), |c| c[i]);
@@ -78,7 +85,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
             active.push(labels.clone(), n_active as f64);
             newcomers.push(labels, n_new as f64);
         }
-        let (n_active, n_new) = overall.get("").map_or((0, 0), |c| c[i]);
+        let (n_active, n_new) = overall[i];
         org_active.push(vec![("window", window.to_string())], n_active as f64);
         org_new.push(vec![("window", window.to_string())], n_new as f64);
     }

@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Baseline, ContributorLabel, Recognition};
 use crate::exposition::Family;
 use crate::people::{self, Directory};
+use crate::shard::PeopleSummary;
 use crate::sources::Config;
 use crate::store::{Reader, Store, StoreError};
 
@@ -135,6 +136,10 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub now: i64,
     pub people: Directory,
+    /// A sharded replica's and its peers' credited spans per identity key
+    /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
+    /// counted from them instead of this store alone.
+    pub organisation: Option<Vec<(String, i64, i64)>>,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
 }
@@ -186,7 +191,41 @@ pub fn summed(
 
 /// All families derived from the store at time `now` (seconds since the epoch).
 pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
-    store.read(|reader| families_from(reader, config, now))
+    store.read(|reader| {
+        let people = directory(reader, &config.recognition)?;
+        families_from(reader, config, now, people, None)
+    })
+}
+
+/// A sharded replica's derivation ([`crate::shard`]): people are joined over this store's and
+/// the `peers`' identity inputs, and the organisation-wide families counted over every
+/// replica's credited spans. Also returns this replica's own [`PeopleSummary`], read in the
+/// same transaction, for its peers.
+pub fn sharded_families(
+    store: &Store,
+    config: &Config,
+    now: i64,
+    shard: crate::shard::Shard,
+    peers: &[PeopleSummary],
+) -> Result<(Vec<Family>, PeopleSummary), StoreError> {
+    store.read(|reader| {
+        map_forge_assets(reader, config)?;
+        let local = PeopleSummary {
+            shard: shard.index,
+            shards: shard.count,
+            stored: reader.people()?,
+            name_uses: reader.name_uses()?,
+            credited: reader.credited_span_per_key()?,
+        };
+        let (stored, uses) = crate::shard::merged_inputs(&local, peers);
+        let people = people::unify(&stored, &uses, &config.recognition);
+        let spans: Vec<(String, i64, i64)> = std::iter::once(&local)
+            .chain(peers)
+            .flat_map(|s| s.credited.iter().cloned())
+            .collect();
+        let families = families_from(reader, config, now, people, Some(spans))?;
+        Ok((families, local))
+    })
 }
 
 /// The shared start of every derivation: people unified, forge repositories mapped to assets,
@@ -195,8 +234,9 @@ fn context<'a>(
     reader: &'a Reader<'a>,
     config: &'a Config,
     now: i64,
+    people: Directory,
+    organisation: Option<Vec<(String, i64, i64)>>,
 ) -> Result<Context<'a>, StoreError> {
-    let people = directory(reader, &config.recognition)?;
     reader.set_people(&people.key_map())?;
     map_forge_assets(reader, config)?;
     // Per-person figures are aggregated in the store (one scan), never held person by person.
@@ -212,6 +252,7 @@ fn context<'a>(
         config,
         now,
         people,
+        organisation,
         kept,
     })
 }
@@ -220,8 +261,10 @@ fn families_from(
     reader: &Reader<'_>,
     config: &Config,
     now: i64,
+    people: Directory,
+    organisation: Option<Vec<(String, i64, i64)>>,
 ) -> Result<Vec<Family>, StoreError> {
-    let cx = context(reader, config, now)?;
+    let cx = context(reader, config, now, people, organisation)?;
     let mut out = Vec::new();
     out.extend(contributions::families(&cx)?);
     out.extend(ownership::families(&cx)?);
@@ -245,7 +288,8 @@ pub fn history_families(
     now: i64,
 ) -> Result<Vec<Family>, StoreError> {
     store.read(|reader| {
-        let cx = context(reader, config, now)?;
+        let people = directory(reader, &config.recognition)?;
+        let cx = context(reader, config, now, people, None)?;
         let mut out = contributions::families(&cx)?;
         out.extend(activity::families(&cx)?);
         Ok(out)
