@@ -706,10 +706,11 @@ impl App {
                     .as_ref()
                     .map(|p| p.summaries())
                     .unwrap_or_default();
+                let ready = self.all_collected_once();
                 let org_wide =
-                    shard.index == 0 && self.peers.as_ref().is_some_and(|p| p.complete());
-                crate::derive::sharded_families(&self.store, &config, now, shard, &peers).map(
-                    |(families, own)| {
+                    shard.index == 0 && ready && self.peers.as_ref().is_some_and(|p| p.complete());
+                crate::derive::sharded_families(&self.store, &config, now, shard, ready, &peers)
+                    .map(|(families, own)| {
                         let json = own.to_json();
                         let etag = format!(
                             "\"{}\"",
@@ -717,8 +718,7 @@ impl App {
                         );
                         *locked(&self.own_people) = Some((Arc::new(json), etag));
                         shard.filter(&config, families, org_wide)
-                    },
-                )
+                    })
             }
             None => crate::derive::families(&self.store, &config, now),
         };

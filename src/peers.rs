@@ -75,9 +75,12 @@ impl PeerExchange {
             .collect()
     }
 
-    /// Whether every peer has answered at least once.
+    /// Whether every peer has answered with the summary of a replica that finished its first
+    /// collection of every source.
     pub fn complete(&self) -> bool {
-        locked(&self.heard).values().all(|h| h.summary.is_some())
+        locked(&self.heard)
+            .values()
+            .all(|h| h.summary.as_ref().is_some_and(|s| s.ready))
     }
 
     /// Asks every peer once: whether a summary changed, and whether a peer's state did.

@@ -21,7 +21,8 @@
 //! same rules as one process, so a person has one id and one display name everywhere; shard 0
 //! alone exports the organisation-wide distinct-people families
 //! (`mlsteward_active_contributors`, `mlsteward_new_contributors`), counted over all
-//! summaries, once every peer has answered. A peer that stops answering keeps its last
+//! summaries, once every replica (itself included) has finished its first collection of
+//! every source and every peer has said so. A peer that stops answering keeps its last
 //! summary (`mlsteward_shard_peer_up` says so). Without `--shard.peers` those two families
 //! are left out and people are joined over the replica's own history only.
 //!
@@ -157,13 +158,16 @@ pub fn peer_urls(text: &str, shard: Shard) -> Result<Vec<String>, String> {
 pub struct PeopleSummary {
     pub shard: u64,
     pub shards: u64,
+    /// Whether every source of the replica had finished its first collection: until then its
+    /// people are not all known, and shard 0 does not count the organisation yet.
+    pub ready: bool,
     pub stored: BTreeMap<String, String>,
     pub name_uses: Vec<NameUse>,
     pub credited: Vec<(String, i64, i64)>,
 }
 
 impl PeopleSummary {
-    /// `{"shard", "shards", "people": {key: name}, "name_uses": [[key, name, uses, last_at]],
+    /// `{"shard", "shards", "ready", "people": {key: name}, "name_uses": [[key, name, uses, last_at]],
     /// "credited": [[key, first_at, last_at]]}`.
     pub fn to_json(&self) -> String {
         let uses: Vec<serde_json::Value> = self
@@ -179,6 +183,7 @@ impl PeopleSummary {
         serde_json::json!({
             "shard": self.shard,
             "shards": self.shards,
+            "ready": self.ready,
             "people": self.stored,
             "name_uses": uses,
             "credited": credited,
@@ -208,6 +213,10 @@ impl PeopleSummary {
                 .get("shards")
                 .and_then(|s| s.as_u64())
                 .ok_or_else(|| bad("shards"))?,
+            ready: v
+                .get("ready")
+                .and_then(|s| s.as_bool())
+                .ok_or_else(|| bad("ready"))?,
             ..PeopleSummary::default()
         };
         for (k, name) in v
@@ -373,6 +382,7 @@ mod tests {
         let summary = PeopleSummary {
             shard: 2,
             shards: 3,
+            ready: true,
             stored: [("ann@x".to_string(), "Ann \"Lee\"".to_string())].into(),
             name_uses: vec![uses("ann@x", "Ann Lee", 3, 1_700_000_000)],
             credited: vec![("ann@x".into(), -5, 1_700_000_000)],
@@ -408,6 +418,7 @@ mod tests {
         let peer = PeopleSummary {
             shard: 1,
             shards: 2,
+            ready: true,
             stored: [("dana@b".to_string(), "Dana Wu-Smith".to_string())].into(),
             name_uses: vec![
                 uses("dana@b", "Dana Wu", 1, 900),

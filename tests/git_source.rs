@@ -1227,9 +1227,7 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
     assert!(shard0.contains("mlsteward_active_contributors{"));
     for replica in &replicas[1..] {
         assert!(
-            !replica
-                .metrics()
-                .contains("mlsteward_active_contributors{"),
+            !replica.metrics().contains("mlsteward_active_contributors{"),
             "only shard 0 counts the organisation"
         );
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Context, DAY_SECONDS, WINDOWS};
+use super::{Context, WINDOWS};
 use crate::exposition::{Family, MetricType};
 use crate::store::StoreError;
 
@@ -69,12 +69,12 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         .iter()
         .map(|(_, seconds)| cx.now - seconds)
         .collect();
-    let per_asset = cx.reader.activity(true, &since)?;
+    let per_asset = cx.credits.activity(true, &since);
     let overall: Vec<(u64, u64)> = match &cx.organisation {
         // A sharded replica: over every replica's credits, joined into the same people.
         Some(spans) => crate::shard::organisation_activity(&cx.people, spans, &since),
         None => {
-            let mut rows = cx.reader.activity(false, &since)?;
+            let mut rows = cx.credits.activity(false, &since);
             rows.remove("").unwrap_or_else(|| vec![(0, 0); since.len()])
         }
     };
@@ -95,28 +95,13 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "CHAOSS contributor absence factor over 90 days: how many people, taken greedily (each time the one who (co-)authored the most commits not yet covered), cover more than half of the asset's distinct credited commits committed in the last 90 days; 0 when there were none.",
     );
-    // asset → commit → its (co-)authors.
-    let mut recent: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
-    for (asset, commit, person) in cx.reader.authorships(cx.now - 90 * DAY_SECONDS)? {
-        recent
-            .entry(asset)
-            .or_default()
-            .entry(commit)
-            .or_default()
-            .push(person);
-    }
+    // asset → each recent commit's (co-)authors (the credits were read with a 90-day bound).
+    let recent = cx.credits.recent_authorships();
     for a in &assets {
-        let commits: Vec<Vec<&str>> = recent
-            .get(&a.id)
-            .map(|c| {
-                c.values()
-                    .map(|people| people.iter().map(String::as_str).collect())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let commits: &[Vec<&str>] = recent.get(a.id.as_str()).map_or(&[], |c| c.as_slice());
         absence.push(
             vec![("asset", a.id.clone())],
-            absence_factor(&commits) as f64,
+            absence_factor(commits) as f64,
         );
     }
     Ok(vec![active, newcomers, org_active, org_new, absence])

@@ -17,8 +17,8 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     let per_person = cx.config.recognition.contributor_label != ContributorLabel::None;
     summed(
         &mut contributions,
-        cx.reader
-            .contributions(per_person, OTHER_CONTRIBUTORS)?
+        cx.credits
+            .contributions(&cx.kept, per_person, OTHER_CONTRIBUTORS)
             .into_iter()
             .map(|(asset, label, kind, n)| {
                 let mut labels = vec![("asset", asset.clone())];
@@ -37,8 +37,8 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     );
     summed(
         &mut credited_commits,
-        cx.reader
-            .credited_commits(per_person, OTHER_CONTRIBUTORS)?
+        cx.credits
+            .credited_commits(&cx.kept, per_person, OTHER_CONTRIBUTORS)
             .into_iter()
             .map(|(asset, label, n)| {
                 let mut labels = vec![("asset", asset.clone())];

@@ -23,6 +23,7 @@ mod activity;
 pub mod ci;
 mod contributions;
 pub mod coverage;
+mod credits;
 mod ownership;
 pub mod probes;
 pub mod registry;
@@ -140,6 +141,8 @@ pub struct Context<'a> {
     /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
     /// counted from them instead of this store alone.
     pub organisation: Option<Vec<(String, i64, i64)>>,
+    /// Every per-person credit figure, from one pass over the credits.
+    pub credits: credits::CreditTotals,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
 }
@@ -206,6 +209,7 @@ pub fn sharded_families(
     config: &Config,
     now: i64,
     shard: crate::shard::Shard,
+    ready: bool,
     peers: &[PeopleSummary],
 ) -> Result<(Vec<Family>, PeopleSummary), StoreError> {
     store.read(|reader| {
@@ -213,6 +217,7 @@ pub fn sharded_families(
         let local = PeopleSummary {
             shard: shard.index,
             shards: shard.count,
+            ready,
             stored: reader.people()?,
             name_uses: reader.name_uses()?,
             credited: reader.credited_span_per_key()?,
@@ -229,7 +234,7 @@ pub fn sharded_families(
 }
 
 /// The shared start of every derivation: people unified, forge repositories mapped to assets,
-/// per-person aggregates and the `top_n` ranking installed in the read's temporary schema.
+/// the per-person credit figures read and the `top_n` ranking made.
 fn context<'a>(
     reader: &'a Reader<'a>,
     config: &'a Config,
@@ -239,10 +244,9 @@ fn context<'a>(
 ) -> Result<Context<'a>, StoreError> {
     reader.set_people(&people.key_map())?;
     map_forge_assets(reader, config)?;
-    // Per-person figures are aggregated in the store (one scan), never held person by person.
-    reader.aggregate_credits()?;
-    let kept_rows = reader.top_people(config.recognition.top_n)?;
-    reader.set_kept(&kept_rows)?;
+    // One pass over the credits; what it holds is bounded by assets × people × kinds.
+    let credits = credits::CreditTotals::read(reader, &people, now - 90 * DAY_SECONDS)?;
+    let kept_rows = credits.top_people(config.recognition.top_n);
     let mut kept: HashMap<String, Vec<String>> = HashMap::new();
     for (asset, person) in kept_rows {
         kept.entry(asset).or_default().push(person);
@@ -253,6 +257,7 @@ fn context<'a>(
         now,
         people,
         organisation,
+        credits,
         kept,
     })
 }

@@ -236,6 +236,71 @@ pub fn with_standing_revert(edges: &[(String, String)]) -> BTreeSet<&str> {
 const CREDITS_WITH_WHO: &str = "SELECT v.*, COALESCE(m.person, v.person) AS who
     FROM temp.all_credits v LEFT JOIN temp.person_map m ON m.key = v.person";
 
+/// Column `i` of `row` as text, borrowed from the row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::Error> {
+    row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Walks `commits` in primary-key order beside another scan in the same order (a merge join):
+/// [`CommitCursor::seek`] finds a commit's time without a lookup per row.
+struct CommitCursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    repo: String,
+    sha: String,
+    at: i64,
+    done: bool,
+}
+
+/// The query a [`CommitCursor`] walks.
+const COMMITS_IN_ORDER: &str =
+    "SELECT repository, sha, committed_at FROM commits ORDER BY repository, sha";
+
+impl<'s> CommitCursor<'s> {
+    fn new(stmt: &'s mut rusqlite::Statement<'_>) -> Result<CommitCursor<'s>, rusqlite::Error> {
+        Ok(CommitCursor {
+            rows: stmt.query([])?,
+            repo: String::new(),
+            sha: String::new(),
+            at: 0,
+            done: false,
+        })
+    }
+
+    /// The commit time of (`repo`, `sha`), if that commit is stored; calls must come in
+    /// non-decreasing key order.
+    fn seek(&mut self, repo: &str, sha: &str) -> Result<Option<i64>, rusqlite::Error> {
+        while !self.done && (self.repo.as_str(), self.sha.as_str()) < (repo, sha) {
+            match self.rows.next()? {
+                Some(c) => {
+                    self.repo.clear();
+                    self.repo.push_str(text(c, 0)?);
+                    self.sha.clear();
+                    self.sha.push_str(text(c, 1)?);
+                    self.at = c.get(2)?;
+                }
+                None => self.done = true,
+            }
+        }
+        Ok((self.repo == repo && self.sha == sha).then_some(self.at))
+    }
+}
+
+/// One valid credit as [`Reader::for_each_valid_credit`] hands it over: borrowed for the call.
+#[derive(Debug, Clone, Copy)]
+pub struct CreditRef<'a> {
+    /// The commit's id, or `item:REPOSITORY#NUMBER` for a forge item.
+    pub sha: &'a str,
+    pub asset: &'a str,
+    /// The identity key (before joining into people).
+    pub person: &'a str,
+    pub kind: &'a str,
+    /// Author or co-author (not a trailer, a changelog mention or a forge item).
+    pub authored: bool,
+    pub committed_at: i64,
+}
+
 impl Reader<'_> {
     /// Installs the unification of person keys into people (key → person id; '' drops the
     /// key's credits). Later queries use it; it lives in this connection's temporary schema,
@@ -251,96 +316,93 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Installs, per asset, the people whose own label is kept (asset, person id).
-    pub fn set_kept(&self, kept: &[(String, String)]) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM temp.kept", [])?;
-        let mut keep = self
-            .conn
-            .prepare_cached("INSERT OR REPLACE INTO temp.kept (asset, person) VALUES (?1, ?2)")?;
-        for (a, p) in kept {
-            keep.execute([a, p])?;
+    /// Calls `f` with every valid credit (what `all_credits` holds): git's, in commit order
+    /// by repository and id, then the forges' on their mapped assets, by item. All credits of
+    /// one commit (or item) come one after the other, and `f` is told when a new one starts
+    /// (its first argument is true). Two sequential scans merged here, commits and credits in
+    /// their primary-key order, with the (few) reverts held in memory: no per-credit lookups,
+    /// and nothing held per commit. Needs [`crate::derive::map_forge_assets`].
+    pub fn for_each_valid_credit(
+        &self,
+        mut f: impl FnMut(bool, CreditRef<'_>),
+    ) -> Result<(), StoreError> {
+        let conn = self.conn;
+        let mut excluded: std::collections::HashSet<(String, String)> = Default::default();
+        for sql in [
+            "SELECT repository, sha FROM reverts",
+            "SELECT repository, sha FROM reverted",
+        ] {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            for row in rows {
+                excluded.insert(row?);
+            }
+        }
+        let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
+        let mut commits = CommitCursor::new(&mut commits_stmt)?;
+        let mut credits_stmt = conn.prepare_cached(
+            "SELECT repository, sha, asset, person, kind, authored FROM credits
+             ORDER BY repository, sha, asset, person, kind",
+        )?;
+        let mut credits = credits_stmt.query([])?;
+        // The commit the credits are at, its time, and whether it counts.
+        let (mut last_repo, mut last_sha, mut at, mut counts) =
+            (String::new(), String::new(), 0i64, false);
+        while let Some(row) = credits.next()? {
+            let (cr_repo, cr_sha) = (text(row, 0)?, text(row, 1)?);
+            let first = cr_repo != last_repo || cr_sha != last_sha;
+            if first {
+                last_repo.clear();
+                last_repo.push_str(cr_repo);
+                last_sha.clear();
+                last_sha.push_str(cr_sha);
+                let stored = commits.seek(cr_repo, cr_sha)?;
+                at = stored.unwrap_or_default();
+                counts = stored.is_some()
+                    && (excluded.is_empty()
+                        || !excluded.contains(&(last_repo.clone(), last_sha.clone())));
+            }
+            if counts {
+                f(
+                    first,
+                    CreditRef {
+                        sha: cr_sha,
+                        asset: text(row, 2)?,
+                        person: text(row, 3)?,
+                        kind: text(row, 4)?,
+                        authored: row.get::<_, i64>(5)? != 0,
+                        committed_at: at,
+                    },
+                );
+            }
+        }
+        let mut forge_stmt = conn.prepare_cached(
+            "SELECT 'item:' || f.repository || '#' || f.number AS item, a.asset, f.person, f.kind, f.at
+             FROM main.forge_credits f JOIN temp.forge_assets a ON a.source = f.source AND a.repository = f.repository
+             ORDER BY item",
+        )?;
+        let mut forge = forge_stmt.query([])?;
+        let mut last_item = String::new();
+        while let Some(row) = forge.next()? {
+            let item = text(row, 0)?;
+            let first = item != last_item;
+            if first {
+                last_item.clear();
+                last_item.push_str(item);
+            }
+            f(
+                first,
+                CreditRef {
+                    sha: item,
+                    asset: text(row, 1)?,
+                    person: text(row, 2)?,
+                    kind: text(row, 3)?,
+                    authored: false,
+                    committed_at: row.get(4)?,
+                },
+            );
         }
         Ok(())
-    }
-
-    /// Builds `temp.agg`: valid credits per asset, person id and kind (distinct commits, first
-    /// and last commit time), from one scan of the credits. The figures below read it instead
-    /// of holding every person's rows in memory. Call after [`Reader::set_people`].
-    pub fn aggregate_credits(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch(&format!(
-            "DROP TABLE IF EXISTS temp.agg;
-             CREATE TEMP TABLE agg AS
-               SELECT asset, who, kind, COUNT(DISTINCT sha) AS n,
-                      MIN(committed_at) AS first, MAX(committed_at) AS last
-               FROM ({CREDITS_WITH_WHO}) WHERE who <> '' GROUP BY asset, who, kind;"
-        ))?;
-        Ok(())
-    }
-
-    /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
-    /// ties by id). Needs [`Reader::aggregate_credits`].
-    pub fn top_people(&self, top_n: usize) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT asset, who FROM (
-               SELECT asset, who, ROW_NUMBER() OVER (PARTITION BY asset ORDER BY total DESC, who) AS rank
-               FROM (SELECT asset, who, SUM(n) AS total FROM temp.agg GROUP BY asset, who))
-             WHERE rank <= ?1 ORDER BY asset, who",
-        )?;
-        let rows = stmt.query_map([top_n as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Contributions per asset, label and kind: the person id for people kept on the asset,
-    /// `other` for the rest, or '' for everyone when `per_person` is false. Needs
-    /// [`Reader::aggregate_credits`] and [`Reader::set_kept`].
-    pub fn contributions(
-        &self,
-        per_person: bool,
-        other: &str,
-    ) -> Result<Vec<(String, String, String, u64)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT asset, label, kind, SUM(n) FROM (
-               SELECT a.asset, a.kind, a.n,
-                 CASE WHEN NOT ?1 THEN ''
-                      WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = a.asset AND k.person = a.who) THEN a.who
-                      ELSE ?2 END AS label
-               FROM temp.agg a)
-             GROUP BY asset, label, kind ORDER BY asset, label, kind",
-        )?;
-        let rows = stmt.query_map(params![per_person, other], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Per asset (or, with `per_asset` false, once for everyone under the asset ''), for each
-    /// time in `since`: the distinct people with a credited contribution at or after it, and
-    /// those whose first credited contribution is at or after it. Needs
-    /// [`Reader::aggregate_credits`].
-    pub fn activity(
-        &self,
-        per_asset: bool,
-        since: &[i64],
-    ) -> Result<BTreeMap<String, Vec<(u64, u64)>>, StoreError> {
-        let key = if per_asset { "asset" } else { "''" };
-        let sums: Vec<String> = (1..=since.len())
-            .map(|i| format!("SUM(last >= ?{i}), SUM(first >= ?{i})"))
-            .collect();
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT k, {} FROM (
-               SELECT {key} AS k, who, MIN(first) AS first, MAX(last) AS last
-               FROM temp.agg GROUP BY k, who)
-             GROUP BY k",
-            sums.join(", ")
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(since), |r| {
-            let mut counts = Vec::with_capacity(since.len());
-            for i in 0..since.len() {
-                counts.push((r.get::<_, u64>(1 + 2 * i)?, r.get::<_, u64>(2 + 2 * i)?));
-            }
-            Ok((r.get::<_, String>(0)?, counts))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Per identity key (before joining into people): the first and last commit time of its
@@ -372,31 +434,6 @@ impl Reader<'_> {
                 first_at: r.get(4)?,
                 last_at: r.get(5)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Distinct valid (co-)authored commits per asset and label: the person id when the person
-    /// is kept on the asset, else `other`; with `per_person` false, one row per asset with an
-    /// empty label.
-    pub fn credited_commits(
-        &self,
-        per_person: bool,
-        other: &str,
-    ) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let conn = self.conn;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT asset, label, COUNT(DISTINCT sha) FROM (
-                SELECT asset, repository, sha,
-                  CASE WHEN NOT ?1 THEN ''
-                       WHEN EXISTS (SELECT 1 FROM temp.kept k WHERE k.asset = w.asset AND k.person = w.who) THEN w.who
-                       ELSE ?2 END AS label
-                FROM ({CREDITS_WITH_WHO} WHERE v.authored = 1) w
-                WHERE who <> '')
-             GROUP BY asset, label ORDER BY asset, label"
-        ))?;
-        let rows = stmt.query_map(params![per_person, other], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -483,14 +520,29 @@ impl Reader<'_> {
     }
 
     /// Newest commit time per asset, over every mined non-merge commit that touched it.
+    /// (A merge join of two scans in key order, not a lookup and a sort per row.)
     pub fn asset_last_updates(&self) -> Result<BTreeMap<String, i64>, StoreError> {
         let conn = self.conn;
+        let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
+        let mut commits = CommitCursor::new(&mut commits_stmt)?;
         let mut stmt = conn.prepare_cached(
-            "SELECT a.asset, MAX(c.committed_at) FROM commit_assets a
-             JOIN commits c ON c.repository = a.repository AND c.sha = a.sha GROUP BY a.asset",
+            "SELECT repository, sha, asset FROM commit_assets ORDER BY repository, sha, asset",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query([])?;
+        let mut last: HashMap<String, i64> = HashMap::new();
+        while let Some(row) = rows.next()? {
+            let Some(at) = commits.seek(text(row, 0)?, text(row, 1)?)? else {
+                continue;
+            };
+            let asset = text(row, 2)?;
+            match last.get_mut(asset) {
+                Some(t) => *t = (*t).max(at),
+                None => {
+                    last.insert(asset.to_string(), at);
+                }
+            }
+        }
+        Ok(last.into_iter().collect())
     }
 
     /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a

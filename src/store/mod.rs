@@ -27,7 +27,7 @@ mod repro;
 
 pub use ci::CiAttemptRow;
 pub use forge_items::ForgeItemRow;
-pub use git_history::with_standing_revert;
+pub use git_history::{with_standing_revert, CreditRef};
 pub use probes::{ProbeRow, ProbeTotals};
 pub use repro::ReproRow;
 
@@ -264,7 +264,6 @@ impl Store {
             // Derive's person map lives in the temporary schema: a read never writes the file.
             tx.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS person_map (key TEXT PRIMARY KEY, person TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TEMP TABLE IF NOT EXISTS kept (asset TEXT NOT NULL, person TEXT NOT NULL, PRIMARY KEY (asset, person)) WITHOUT ROWID;
                  CREATE TEMP TABLE IF NOT EXISTS forge_assets (source TEXT NOT NULL, repository TEXT NOT NULL, asset TEXT NOT NULL, PRIMARY KEY (source, repository)) WITHOUT ROWID;
                  -- Every credit: git's valid credits and the forges' (on the assets derive maps
                  -- their repositories to; the item stands for the commit, and never as authored).
@@ -273,7 +272,7 @@ impl Store {
                    UNION ALL
                    SELECT f.source, 'item:' || f.repository || '#' || f.number, a.asset, f.person, f.kind, 0, f.at
                    FROM main.forge_credits f JOIN temp.forge_assets a ON a.source = f.source AND a.repository = f.repository;
-                 DELETE FROM temp.person_map; DELETE FROM temp.kept; DELETE FROM temp.forge_assets;",
+                 DELETE FROM temp.person_map; DELETE FROM temp.forge_assets;",
             )?;
             let out = f(&Reader { conn: &tx })?;
             tx.commit()?;
