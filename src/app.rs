@@ -141,7 +141,7 @@ pub struct App {
     assets_json: Arc<Mutex<Arc<String>>>,
     /// For the landing page, from the same families: the assets `mlsteward_asset_info` names
     /// and `mlsteward_active_contributors{window="90d"}`.
-    counts: Arc<Mutex<(usize, f64)>>,
+    counts: Arc<Mutex<(usize, Option<f64>)>>,
     /// Why the store is unhealthy; `None` while healthy.
     store_problem: Arc<Mutex<Option<StoreProblem>>>,
     /// Set once a snapshot holding every source's first collection is served.
@@ -457,7 +457,8 @@ impl App {
     }
 
     /// Assets and people active over 90 days, as of the served metrics.
-    pub fn counts(&self) -> (usize, f64) {
+    /// (`None`: this replica does not count people, see [`crate::shard`]).
+    pub fn counts(&self) -> (usize, Option<f64>) {
         *locked(&self.counts)
     }
 
@@ -734,7 +735,7 @@ impl App {
                             .iter()
                             .find(|s| s.labels.iter().any(|(k, v)| *k == "window" && v == "90d"))
                     })
-                    .map_or(0.0, |s| s.value);
+                    .map(|s| s.value);
                 *locked(&self.counts) = (assets, active);
                 self.store_recovered(|p| matches!(p, StoreProblem::ReadFailed(_)));
             }

@@ -137,6 +137,12 @@ impl PeerExchange {
         (changed, state_changed)
     }
 
+    /// How many peers answered their last request, of how many.
+    pub fn answering(&self) -> (usize, usize) {
+        let heard = locked(&self.heard);
+        (heard.values().filter(|h| h.up).count(), heard.len())
+    }
+
     /// `mlsteward_shard_peer_up` and `mlsteward_shard_peer_last_success_timestamp_seconds`.
     pub fn families(&self) -> Vec<Family> {
         let mut up = Family::new(

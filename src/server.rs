@@ -392,6 +392,28 @@ async fn landing(State(app): State<App>) -> Html<String> {
         ),
     };
     let (assets, active) = app.counts();
+    let people = match active {
+        Some(n) => format!(
+            "{n} {} credited in the last 90 days",
+            if n == 1.0 { "person" } else { "people" }
+        ),
+        None => "people are counted by shard 0 (a person may work in every shard)".to_string(),
+    };
+    let shard = match (app.shard().filter(|s| s.count > 1), app.peers()) {
+        (None, _) => String::new(),
+        (Some(s), peers) => {
+            let up = peers.as_ref().map(|p| p.answering());
+            format!(
+                "<p id=\"shard\">Shard {} of {} (0-based); {}.</p>",
+                s.index,
+                s.count,
+                match up {
+                    Some((up, all)) => format!("{up} of {all} peers answer"),
+                    None => "no peers configured (--shard.peers): people are joined over this replica's history only".into(),
+                }
+            )
+        }
+    };
     let dashboards = DASHBOARDS
         .iter()
         .map(|(name, _)| {
@@ -411,13 +433,12 @@ async fn landing(State(app): State<App>) -> Html<String> {
     Html(format!(
         "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>{demo}\
          <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
-         <p id=\"counts\">{assets} asset{}; {active} {} credited in the last 90 days.</p>\
+         <p id=\"counts\">{assets} asset{}; {people}.</p>{shard}\
          <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
          <p>Grafana dashboards (import them): {dashboards}. Alert rules: <a href=\"alerts.yml\">alerts.yml</a>. Every metric is defined in the <a href=\"docs\">documentation</a>.</p></body></html>",
         env!("CARGO_PKG_VERSION"),
         if assets == 1 { "" } else { "s" },
-        if active == 1.0 { "person" } else { "people" },
     ))
 }
 
