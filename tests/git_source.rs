@@ -1242,10 +1242,19 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
     }
     // The landing page says who counts people and whether the peers answer.
     let landing = http_get(&replicas[1].addr, "/", &[]).unwrap().text();
-    assert!(landing.contains("people are counted by shard 0"), "{landing}");
-    assert!(landing.contains("Shard 1 of 3 (0-based); 2 of 2 peers answer."), "{landing}");
+    assert!(
+        landing.contains("people are counted by shard 0"),
+        "{landing}"
+    );
+    assert!(
+        landing.contains("Shard 1 of 3 (0-based); 2 of 2 peers answer."),
+        "{landing}"
+    );
     let landing = http_get(&replicas[0].addr, "/", &[]).unwrap().text();
-    assert!(landing.contains("credited in the last 90 days"), "{landing}");
+    assert!(
+        landing.contains("credited in the last 90 days"),
+        "{landing}"
+    );
     // The summary answers a matching If-None-Match with 304.
     let answer = http_get(&replicas[1].addr, "/api/v1/shard/people", &[]).unwrap();
     assert_eq!(answer.status, 200);

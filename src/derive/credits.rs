@@ -55,14 +55,6 @@ impl std::hash::Hasher for Fx {
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// Distinct commits, and the first and last commit time, of one (asset, person, kind).
-#[derive(Debug, Clone, Copy)]
-struct Tally {
-    n: u64,
-    first: i64,
-    last: i64,
-}
-
 /// Interned strings: an id per distinct value.
 #[derive(Default)]
 struct Names {
@@ -91,8 +83,10 @@ pub struct CreditTotals {
     assets: Names,
     people: Names,
     kinds: Names,
-    /// (asset, person, kind) → distinct commits and their time span.
-    tally: IdMap<(u32, u32, u32), Tally>,
+    /// (asset, person, kind) → distinct commits.
+    tally: IdMap<(u32, u32, u32), u32>,
+    /// (asset, person) → the first and last commit time of their credits.
+    span: IdMap<(u32, u32), (i64, i64)>,
     /// (asset, person) → authored commits of which the person is the only (co-)author person.
     solo: IdMap<(u32, u32), u64>,
     /// Authored commits with several (co-)author people: (asset, those people, sorted).
@@ -127,6 +121,7 @@ impl CreditTotals {
             people: Names::default(),
             kinds: Names::default(),
             tally: IdMap::default(),
+            span: IdMap::default(),
             solo: IdMap::default(),
             shared: Vec::new(),
             recent: IdMap::default(),
@@ -174,16 +169,12 @@ impl CreditTotals {
         let mut previous: Option<(u32, u32, u32)> = None;
         for &(asset, person, kind, _, at) in group.iter() {
             let key = (asset, person, kind);
-            let t = self.tally.entry(key).or_insert(Tally {
-                n: 0,
-                first: at,
-                last: at,
-            });
             if previous != Some(key) {
-                t.n += 1;
+                *self.tally.entry(key).or_default() += 1;
             }
-            t.first = t.first.min(at);
-            t.last = t.last.max(at);
+            let t = self.span.entry((asset, person)).or_insert((at, at));
+            t.0 = t.0.min(at);
+            t.1 = t.1.max(at);
             previous = Some(key);
         }
         // Authored credits, per asset: the commit's distinct (co-)author people.
@@ -217,8 +208,8 @@ impl CreditTotals {
     /// ties by id): (asset, person id).
     pub fn top_people(&self, top_n: usize) -> Vec<(String, String)> {
         let mut totals: IdMap<(u32, u32), u64> = IdMap::default();
-        for (&(asset, person, _), t) in &self.tally {
-            *totals.entry((asset, person)).or_default() += t.n;
+        for (&(asset, person, _), n) in &self.tally {
+            *totals.entry((asset, person)).or_default() += *n as u64;
         }
         let mut per_asset: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
         for ((asset, person), total) in totals {
@@ -280,10 +271,10 @@ impl CreditTotals {
     ) -> Vec<(String, String, String, u64)> {
         let kept = self.kept_ids(kept);
         let mut out: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for (&(asset, person, kind), t) in &self.tally {
+        for (&(asset, person, kind), n) in &self.tally {
             let label = self.label(&kept, per_person, other, asset, person);
             *out.entry((self.assets.name(asset), label, self.kinds.name(kind)))
-                .or_default() += t.n;
+                .or_default() += *n as u64;
         }
         out.into_iter()
             .map(|((a, l, k), n)| (a.to_string(), l.to_string(), k.to_string(), n))
@@ -324,24 +315,38 @@ impl CreditTotals {
     /// time in `since`: the distinct people with a credit at or after it, and those whose
     /// first credit is at or after it.
     pub fn activity(&self, per_asset: bool, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
-        // (asset or everyone, person) → first and last credit.
-        let mut span: IdMap<(Option<u32>, u32), (i64, i64)> = IdMap::default();
-        for (&(asset, person, _), t) in &self.tally {
-            let key = (per_asset.then_some(asset), person);
-            let e = span.entry(key).or_insert((t.first, t.last));
-            e.0 = e.0.min(t.first);
-            e.1 = e.1.max(t.last);
+        // Everyone: each person's first and last credit over every asset.
+        let mut everyone: IdMap<u32, (i64, i64)> = IdMap::default();
+        if !per_asset {
+            for (&(_, person), &(first, last)) in &self.span {
+                let e = everyone.entry(person).or_insert((first, last));
+                e.0 = e.0.min(first);
+                e.1 = e.1.max(last);
+            }
         }
-        let mut out: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
-        for ((asset, _), (first, last)) in span {
-            let name = asset.map_or("", |a| self.assets.name(a)).to_string();
-            let counts = out.entry(name).or_insert_with(|| vec![(0, 0); since.len()]);
+        let spans: Box<dyn Iterator<Item = (Option<u32>, (i64, i64))>> = if per_asset {
+            Box::new(self.span.iter().map(|(&(asset, _), &t)| (Some(asset), t)))
+        } else {
+            Box::new(everyone.into_values().map(|t| (None, t)))
+        };
+        let mut out: IdMap<Option<u32>, Vec<(u64, u64)>> = IdMap::default();
+        for (asset, (first, last)) in spans {
+            let counts = out
+                .entry(asset)
+                .or_insert_with(|| vec![(0, 0); since.len()]);
             for (i, s) in since.iter().enumerate() {
                 counts[i].0 += (last >= *s) as u64;
                 counts[i].1 += (first >= *s) as u64;
             }
         }
-        out
+        out.into_iter()
+            .map(|(asset, counts)| {
+                (
+                    asset.map_or("", |a| self.assets.name(a)).to_string(),
+                    counts,
+                )
+            })
+            .collect()
     }
 
     /// Per asset, the (co-)author people (ids) of each authored commit since `recent_since`.
