@@ -50,15 +50,18 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("person", "identities joined by .mailmap, the identity file, then the automatic rules (same email, same name of two or more words, GitHub noreply address and @handle); `mlsteward identities` lists every join"),
 ];
 
-/// Builds the report from the store. `since` is a time in seconds since the epoch.
+/// Builds the report from the store. `since` is a time in seconds since the epoch. On a
+/// sharded replica, `peers` are the other replicas' people summaries: people are then joined
+/// and named over every replica's history, as on `/metrics`.
 pub fn build(
     store: &Store,
     config: &Config,
     asset: Option<&str>,
     since: Option<i64>,
+    peers: &[crate::shard::PeopleSummary],
 ) -> Result<Report, StoreError> {
     store.read(|reader| {
-        let people = derive::directory(reader, &config.recognition)?;
+        let people = derive::directory_with(reader, &config.recognition, peers)?;
         reader.set_people(&people.key_map())?;
         crate::derive::map_forge_assets(reader, config)?;
         let from = since.unwrap_or(i64::MIN);

@@ -1255,6 +1255,24 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
         landing.contains("credited in the last 90 days"),
         "{landing}"
     );
+    // The recognition API names people as /metrics does, over every replica's history.
+    let recognition: serde_json::Value = serde_json::from_slice(
+        &http_get(&replicas[2].addr, "/api/v1/recognition?asset=r1", &[])
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    let dana = recognition["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Dana Wu")
+        .unwrap_or_else(|| panic!("{recognition}"));
+    assert_eq!(
+        dana["emails"],
+        serde_json::json!(["dana@a.example", "dana@b.example"])
+    );
+    assert_eq!(dana["credited_commits"], 3);
     // The summary answers a matching If-None-Match with 304.
     let answer = http_get(&replicas[1].addr, "/api/v1/shard/people", &[]).unwrap();
     assert_eq!(answer.status, 200);

@@ -112,6 +112,25 @@ pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Direc
     ))
 }
 
+/// [`directory`], joined over the `peers`' identity inputs too (a sharded replica's
+/// [`PeopleSummary`]s).
+pub fn directory_with(
+    reader: &Reader<'_>,
+    recognition: &Recognition,
+    peers: &[PeopleSummary],
+) -> Result<Directory, StoreError> {
+    if peers.is_empty() {
+        return directory(reader, recognition);
+    }
+    let local = PeopleSummary {
+        stored: reader.people()?,
+        name_uses: reader.name_uses()?,
+        ..PeopleSummary::default()
+    };
+    let (stored, uses) = crate::shard::merged_inputs(&local, peers);
+    Ok(people::unify(&stored, &uses, recognition))
+}
+
 /// Tells the store which asset each forge repository's credits count on (the forge source's
 /// `assets` mapping, read from the current config), so they join the git credits.
 pub fn map_forge_assets(reader: &Reader<'_>, config: &Config) -> Result<(), StoreError> {
