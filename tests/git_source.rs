@@ -878,6 +878,32 @@ spec:
     );
 }
 
+/// Nine git repositories `r0`..`r8` in `dir`: Ann, Bob and Cy commit to the first 1, 2 or 3
+/// of them by turns, days before `t0`; `more(i, repo)` adds to each. Returns the `sources:`
+/// entries.
+fn nine_repositories(dir: &Path, t0: i64, mut more: impl FnMut(usize, &Repo)) -> String {
+    let people = [
+        "Ann Lee <ann@example.com>",
+        "Bob Stone <bob@example.com>",
+        "Cy Park <cy@example.com>",
+    ];
+    let mut sources = String::new();
+    for i in 0..9 {
+        let repo = Repo::init(&dir.join(format!("r{i}")));
+        for (j, who) in people.iter().enumerate().take(1 + i % 3) {
+            repo.commit(
+                who,
+                t0 - (10 + i * 3 + j) as i64 * 86_400,
+                &[(&format!("src/m{j}.py"), &format!("x = {i}{j}\n"))],
+                &format!("Work {i}.{j}"),
+            );
+        }
+        more(i, &repo);
+        sources.push_str(&format!("  - name: r{i}\n    type: git\n    path: r{i}\n"));
+    }
+    sources
+}
+
 /// Three replicas over nine repositories (git sources, and the same repositories on a GitHub
 /// fake): each mines and reads only its own, and the union of their derived series is one
 /// process's, each series once.
@@ -900,24 +926,8 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
             );
         }
     });
-    let people = [
-        "Ann Lee <ann@example.com>",
-        "Bob Stone <bob@example.com>",
-        "Cy Park <cy@example.com>",
-    ];
     let gh = FakeGithub::start(None, 100);
-    let mut sources = String::new();
-    for i in 0..9 {
-        let repo = Repo::init(&dir.path().join(format!("r{i}")));
-        for (j, who) in people.iter().enumerate().take(1 + i % 3) {
-            repo.commit(
-                who,
-                t0 - (10 + i * 3 + j) as i64 * 86_400,
-                &[(&format!("src/m{j}.py"), &format!("x = {i}{j}\n"))],
-                &format!("Work {i}.{j}"),
-            );
-        }
-        sources.push_str(&format!("  - name: r{i}\n    type: git\n    path: r{i}\n"));
+    let sources = nine_repositories(dir.path(), t0, |i, _| {
         gh.with(|s| {
             s.repos.insert(
                 format!("acme/r{i}"),
@@ -939,7 +949,7 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
                 ),
             );
         });
-    }
+    });
     let repos: Vec<String> = (0..9).map(|i| format!("acme/r{i}")).collect();
     let config = dir.path().join("c.yaml");
     std::fs::write(
@@ -1098,22 +1108,7 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
             .unwrap()
     };
     assert_eq!((owner(4), owner(0), owner(1)), (0, 1, 2));
-    let people = [
-        "Ann Lee <ann@example.com>",
-        "Bob Stone <bob@example.com>",
-        "Cy Park <cy@example.com>",
-    ];
-    let mut sources = String::new();
-    for i in 0..9 {
-        let repo = Repo::init(&dir.path().join(format!("r{i}")));
-        for (j, who) in people.iter().enumerate().take(1 + i % 3) {
-            repo.commit(
-                who,
-                t0 - (10 + i * 3 + j) as i64 * day,
-                &[(&format!("src/m{j}.py"), &format!("x = {i}{j}\n"))],
-                &format!("Work {i}.{j}"),
-            );
-        }
+    let sources = nine_repositories(dir.path(), t0, |i, repo| {
         // Dana: three old commits as "Dana Wu" on shard 0's r4; on shard 2's r1, under another
         // email, one recent commit as "Dana Wu" and two as "Dana Wu-Smith". One process joins
         // the two emails by name, calls her "Dana Wu" (4 uses against 2) and never counts her
@@ -1139,8 +1134,7 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
                 &format!("Dana's work {n}"),
             );
         }
-        sources.push_str(&format!("  - name: r{i}\n    type: git\n    path: r{i}\n"));
-    }
+    });
     let config = dir.path().join("c.yaml");
     std::fs::write(&config, format!("sources:\n{sources}")).unwrap();
     let derived = |text: &str| -> Vec<String> {
