@@ -337,7 +337,17 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
     // turns bad: its reload fails, so that the reload alert fires too.
     let broken_config = config.with_file_name("broken-replica.yaml");
     std::fs::copy(&config, &broken_config).unwrap();
-    let mut broken_daemon = Daemon::run(&broken_config, &damaged, &[]);
+    // It is also shard 0 of 2 with a peer that never answers, so the peer alert fires too.
+    let mut broken_daemon = Daemon::run(
+        &broken_config,
+        &damaged,
+        &[
+            "--shard",
+            "0/2",
+            "--shard.peers",
+            "http://127.0.0.1:9,http://127.0.0.1:9",
+        ],
+    );
     broken_daemon.wait_ready();
     std::fs::write(&broken_config, "sources: [").unwrap();
     let reload = http_post_json(&broken_daemon.addr, "/-/reload", &serde_json::json!({})).unwrap();
