@@ -477,6 +477,15 @@ impl App {
         locked(&self.status).values().all(|s| s.success.is_some())
     }
 
+    /// Whether every source has finished a collection, in this run or (as the store
+    /// remembers) an earlier one: the store then holds everyone its sources name, so a
+    /// restarted replica's people summary stays complete.
+    fn all_collected_ever(&self) -> bool {
+        locked(&self.status)
+            .values()
+            .all(|s| s.success.is_some() || s.last_success_seconds.is_some())
+    }
+
     /// Why the store is unhealthy, if it is.
     pub fn store_problem(&self) -> Option<String> {
         locked(&self.store_problem).as_ref().map(|p| p.to_string())
@@ -707,7 +716,7 @@ impl App {
                     .as_ref()
                     .map(|p| p.summaries())
                     .unwrap_or_default();
-                let ready = self.all_collected_once();
+                let ready = self.all_collected_ever();
                 let org_wide =
                     shard.index == 0 && ready && self.peers.as_ref().is_some_and(|p| p.complete());
                 crate::derive::sharded_families(&self.store, &config, now, shard, ready, &peers)

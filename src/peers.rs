@@ -75,8 +75,8 @@ impl PeerExchange {
             .collect()
     }
 
-    /// Whether every peer has answered with the summary of a replica that finished its first
-    /// collection of every source.
+    /// Whether every peer has answered with the summary of a replica whose every source has
+    /// finished a collection (see [`PeopleSummary::ready`]).
     pub fn complete(&self) -> bool {
         locked(&self.heard)
             .values()

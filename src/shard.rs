@@ -21,8 +21,8 @@
 //! same rules as one process, so a person has one id and one display name everywhere; shard 0
 //! alone exports the organisation-wide distinct-people families
 //! (`mlsteward_active_contributors`, `mlsteward_new_contributors`), counted over all
-//! summaries, once every replica (itself included) has finished its first collection of
-//! every source and every peer has said so. A peer that stops answering keeps its last
+//! summaries, once every replica (itself included) has finished a collection of every source
+//! (in this run or an earlier one its store remembers) and every peer has said so. A peer that stops answering keeps its last
 //! summary (`mlsteward_shard_peer_up` says so). Without `--shard.peers` those two families
 //! are left out and people are joined over the replica's own history only.
 //!
@@ -158,8 +158,9 @@ pub fn peer_urls(text: &str, shard: Shard) -> Result<Vec<String>, String> {
 pub struct PeopleSummary {
     pub shard: u64,
     pub shards: u64,
-    /// Whether every source of the replica had finished its first collection: until then its
-    /// people are not all known, and shard 0 does not count the organisation yet.
+    /// Whether every source of the replica has finished a collection (in this run or, as its
+    /// store remembers, an earlier one): until then its people are not all known, and shard 0
+    /// does not count the organisation yet.
     pub ready: bool,
     pub stored: BTreeMap<String, String>,
     pub name_uses: Vec<NameUse>,

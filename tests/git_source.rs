@@ -1309,3 +1309,42 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
     );
     assert!(shard0.contains("contributor=\"Dana Wu\""));
 }
+
+/// A replica's people summary says it is ready once every source has finished a collection,
+/// in this run or an earlier one its store remembers: a restarted replica does not make shard
+/// 0 drop the organisation-wide counts while it collects again.
+#[test]
+fn a_restarted_replica_is_ready_at_once_when_its_store_remembers_its_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    Repo::init(&dir.path().join("r1")).commit(
+        "Ann Lee <ann@example.com>",
+        now() - 86_400,
+        &[("a.py", "a = 1\n")],
+        "A",
+    );
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: r1\n    type: git\n    path: r1\n",
+    )
+    .unwrap();
+    let shard = mlsteward::shard::Shard { index: 2, count: 3 };
+    assert!(shard.owns("r1"));
+    let summary = |storage: &str, remembered: bool| {
+        let store = mlsteward::store::Store::open(&dir.path().join(storage)).unwrap();
+        if remembered {
+            store.record_success("r1", 1_700_000_000.0).unwrap();
+        }
+        let config = mlsteward::sources::load_config(&config).unwrap();
+        let app = mlsteward::app::App::new(config, store, dir.path(), Some(shard)).unwrap();
+        // Rendered before any collection of this run, as at start-up.
+        app.render_text();
+        let (json, _) = app.own_people().expect("a summary once derived");
+        mlsteward::shard::PeopleSummary::from_json(json.as_bytes()).unwrap()
+    };
+    assert!(
+        !summary("fresh.db", false).ready,
+        "a first mine is not ready"
+    );
+    assert!(summary("restarted.db", true).ready);
+}
