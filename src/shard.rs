@@ -151,6 +151,9 @@ pub fn peer_urls(text: &str, shard: Shard) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// An identity key and the first and last commit time of its credits.
+pub type KeySpan = (String, i64, i64);
+
 /// What one replica knows about people, raw (before joining): every identity key with the name
 /// a source stored for it, how often each key signed a non-merge commit under each name, and
 /// per key the first and last commit time of its credits on any asset.
@@ -164,7 +167,7 @@ pub struct PeopleSummary {
     pub ready: bool,
     pub stored: BTreeMap<String, String>,
     pub name_uses: Vec<NameUse>,
-    pub credited: Vec<(String, i64, i64)>,
+    pub credited: Vec<KeySpan>,
 }
 
 impl PeopleSummary {
@@ -292,7 +295,7 @@ pub fn merged_inputs(
 /// `credited` holds every replica's per-key spans; a key no person holds is its own person.
 pub fn organisation_activity<'a>(
     people: &Directory,
-    credited: impl IntoIterator<Item = &'a (String, i64, i64)>,
+    credited: impl IntoIterator<Item = &'a KeySpan>,
     since: &[i64],
 ) -> Vec<(u64, u64)> {
     let mut span: HashMap<&str, (i64, i64)> = HashMap::new();

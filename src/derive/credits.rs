@@ -95,6 +95,9 @@ pub struct CreditTotals {
     recent: IdMap<u32, Vec<Box<[u32]>>>,
     /// Scratch: one commit's authored (asset, person, time).
     authored: Vec<(u32, u32, i64)>,
+    /// Per identity key (before joining; opted-out keys too): the first and last commit time
+    /// of its credits, sorted by key. What a sharded replica tells its peers.
+    key_spans: Vec<crate::shard::KeySpan>,
 }
 
 impl CreditTotals {
@@ -126,9 +129,11 @@ impl CreditTotals {
             shared: Vec::new(),
             recent: IdMap::default(),
             authored: Vec::new(),
+            key_spans: Vec::new(),
         };
-        // Identity key → person id (None: opted out), looked up once per key.
-        let mut who: HashMap<String, Option<u32>> = HashMap::new();
+        // Identity key → person id (None: opted out), looked up once per key, and the key's
+        // first and last credit.
+        let mut who: HashMap<String, (Option<u32>, i64, i64)> = HashMap::new();
         // The current commit's credits: (asset, person, kind, authored, time).
         let mut group: Vec<(u32, u32, u32, bool, i64)> = Vec::new();
         credits(&mut |first, c| {
@@ -138,15 +143,19 @@ impl CreditTotals {
             if c.person.is_empty() {
                 return;
             }
-            let person = match who.get(c.person) {
-                Some(p) => *p,
+            let person = match who.get_mut(c.person) {
+                Some(entry) => {
+                    entry.1 = entry.1.min(c.committed_at);
+                    entry.2 = entry.2.max(c.committed_at);
+                    entry.0
+                }
                 None => {
                     let p = match people.person(c.person) {
                         Some(p) if p.opted_out => None,
                         Some(p) => Some(totals.people.id(&p.id)),
                         None => Some(totals.people.id(c.person)),
                     };
-                    who.insert(c.person.to_string(), p);
+                    who.insert(c.person.to_string(), (p, c.committed_at, c.committed_at));
                     p
                 }
             };
@@ -157,6 +166,11 @@ impl CreditTotals {
             }
         })?;
         totals.close(&mut group, recent_since);
+        totals.key_spans = who
+            .into_iter()
+            .map(|(key, (_, first, last))| (key, first, last))
+            .collect();
+        totals.key_spans.sort_unstable();
         Ok(totals)
     }
 
@@ -202,6 +216,11 @@ impl CreditTotals {
         }
         self.authored = authored;
         group.clear();
+    }
+
+    /// Per identity key, the first and last commit time of its credits, sorted by key.
+    pub fn key_spans(&self) -> &[crate::shard::KeySpan] {
+        &self.key_spans
     }
 
     /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
@@ -575,6 +594,19 @@ mod tests {
             })
             .collect();
         assert_eq!(totals.activity(false, &since)[""], want);
+        // Key spans: every key's first and last credit, opted-out keys included.
+        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for (_, _, key, _, _, at) in &rows {
+            let t = spans.entry(key).or_insert((*at, *at));
+            t.0 = t.0.min(*at);
+            t.1 = t.1.max(*at);
+        }
+        let want: Vec<(String, i64, i64)> = spans
+            .into_iter()
+            .map(|(k, (first, last))| (k.to_string(), first, last))
+            .collect();
+        assert_eq!(totals.key_spans(), want.as_slice());
+        assert!(want.iter().any(|(k, _, _)| k == "k9@x"));
         // Recent authorships: each recent authored commit's people, per asset.
         let mut want: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
         let mut commits: BTreeMap<(String, String), (i64, BTreeSet<String>)> = BTreeMap::new();

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Baseline, ContributorLabel, Recognition};
 use crate::exposition::Family;
 use crate::people::{self, Directory};
-use crate::shard::PeopleSummary;
+use crate::shard::{KeySpan, PeopleSummary};
 use crate::sources::Config;
 use crate::store::{Reader, Store, StoreError};
 
@@ -159,7 +159,7 @@ pub struct Context<'a> {
     /// A sharded replica's and its peers' credited spans per identity key
     /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
     /// counted from them instead of this store alone.
-    pub organisation: Option<Vec<(String, i64, i64)>>,
+    pub organisation: Option<Vec<KeySpan>>,
     /// Every per-person credit figure, from one pass over the credits.
     pub credits: credits::CreditTotals,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
@@ -215,7 +215,7 @@ pub fn summed(
 pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
     store.read(|reader| {
         let people = directory(reader, &config.recognition)?;
-        families_from(reader, config, now, people, None)
+        Ok(families_from(reader, config, now, people, None)?.0)
     })
 }
 
@@ -232,22 +232,19 @@ pub fn sharded_families(
     peers: &[PeopleSummary],
 ) -> Result<(Vec<Family>, PeopleSummary), StoreError> {
     store.read(|reader| {
-        map_forge_assets(reader, config)?;
-        let local = PeopleSummary {
+        let mut local = PeopleSummary {
             shard: shard.index,
             shards: shard.count,
             ready,
             stored: reader.people()?,
             name_uses: reader.name_uses()?,
-            credited: reader.credited_span_per_key()?,
+            credited: Vec::new(),
         };
         let (stored, uses) = crate::shard::merged_inputs(&local, peers);
         let people = people::unify(&stored, &uses, &config.recognition);
-        let spans: Vec<(String, i64, i64)> = std::iter::once(&local)
-            .chain(peers)
-            .flat_map(|s| s.credited.iter().cloned())
-            .collect();
-        let families = families_from(reader, config, now, people, Some(spans))?;
+        let (families, spans) = families_from(reader, config, now, people, Some(peers))?;
+        // This replica's spans come from the same pass over the credits as its families.
+        local.credited = spans;
         Ok((families, local))
     })
 }
@@ -259,12 +256,21 @@ fn context<'a>(
     config: &'a Config,
     now: i64,
     people: Directory,
-    organisation: Option<Vec<(String, i64, i64)>>,
+    peers: Option<&[PeopleSummary]>,
 ) -> Result<Context<'a>, StoreError> {
     reader.set_people(&people.key_map())?;
     map_forge_assets(reader, config)?;
     // One pass over the credits; what it holds is bounded by assets × people × kinds.
     let credits = credits::CreditTotals::read(reader, &people, now - 90 * DAY_SECONDS)?;
+    // A sharded replica counts the organisation over its own and its peers' key spans.
+    let organisation = peers.map(|peers| {
+        credits
+            .key_spans()
+            .iter()
+            .chain(peers.iter().flat_map(|p| &p.credited))
+            .cloned()
+            .collect()
+    });
     let kept_rows = credits.top_people(config.recognition.top_n);
     let mut kept: HashMap<String, Vec<String>> = HashMap::new();
     for (asset, person) in kept_rows {
@@ -281,14 +287,16 @@ fn context<'a>(
     })
 }
 
+/// Every family, and this store's credit spans per identity key (what a sharded replica
+/// publishes).
 fn families_from(
     reader: &Reader<'_>,
     config: &Config,
     now: i64,
     people: Directory,
-    organisation: Option<Vec<(String, i64, i64)>>,
-) -> Result<Vec<Family>, StoreError> {
-    let cx = context(reader, config, now, people, organisation)?;
+    peers: Option<&[PeopleSummary]>,
+) -> Result<(Vec<Family>, Vec<KeySpan>), StoreError> {
+    let cx = context(reader, config, now, people, peers)?;
     let mut out = Vec::new();
     out.extend(contributions::families(&cx)?);
     out.extend(ownership::families(&cx)?);
@@ -301,7 +309,7 @@ fn families_from(
     out.extend(probes::families(&cx)?);
     out.extend(registry::families(&cx)?);
     out.extend(responses::families(&cx)?);
-    Ok(out)
+    Ok((out, cx.credits.key_spans().to_vec()))
 }
 
 /// The recognition and activity families as `now` saw them, from a store that holds only what

@@ -405,18 +405,6 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Per identity key (before joining into people): the first and last commit time of its
-    /// credits on any asset. What a sharded replica tells its peers, so that one of them can
-    /// count organisation-wide distinct people. Needs [`crate::derive::map_forge_assets`].
-    pub fn credited_span_per_key(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT person, MIN(committed_at), MAX(committed_at) FROM temp.all_credits
-             WHERE person <> '' GROUP BY person ORDER BY person",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Valid credits per asset, person and kind, from commits at or after `since`.
     pub fn credits(&self, since: i64) -> Result<Vec<CreditRow>, StoreError> {
         let conn = self.conn;
