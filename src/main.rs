@@ -470,7 +470,7 @@ fn report(
     }
     let store = existing_store(cli)?;
     let since = since.map(|d| chrono::Utc::now().timestamp() - d.as_secs() as i64);
-    let report = mlsteward::report::build(&store, config, asset, since, &[])?;
+    let report = mlsteward::report::build(&store, config, asset, since, (0, &[]))?;
     let text = match format {
         ReportFormat::Markdown => report.to_markdown(),
         ReportFormat::Json => report.to_json(),

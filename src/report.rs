@@ -51,17 +51,17 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
 ];
 
 /// Builds the report from the store. `since` is a time in seconds since the epoch. On a
-/// sharded replica, `peers` are the other replicas' people summaries: people are then joined
-/// and named over every replica's history, as on `/metrics`.
+/// sharded replica, `peers` are its shard and the other replicas' people summaries: people
+/// are then joined and named over every replica's history, as on `/metrics`.
 pub fn build(
     store: &Store,
     config: &Config,
     asset: Option<&str>,
     since: Option<i64>,
-    peers: &[crate::shard::PeopleSummary],
+    peers: (u64, &[crate::shard::PeopleSummary]),
 ) -> Result<Report, StoreError> {
     store.read(|reader| {
-        let people = derive::directory_with(reader, &config.recognition, peers)?;
+        let people = derive::directory_with(reader, &config.recognition, peers.0, peers.1)?;
         reader.set_people(&people.key_map())?;
         crate::derive::map_forge_assets(reader, config)?;
         let from = since.unwrap_or(i64::MIN);

@@ -318,8 +318,10 @@ async fn api_recognition(State(app): State<App>, uri: axum::http::Uri) -> Respon
     }
     let store = app.store.clone();
     let peers = app.peers().map(|p| p.summaries()).unwrap_or_default();
+    let shard = app.shard().map_or(0, |s| s.index);
     let built = tokio::task::spawn_blocking(move || {
-        crate::report::build(&store, &config, asset.as_deref(), since, &peers).map(|r| r.to_json())
+        crate::report::build(&store, &config, asset.as_deref(), since, (shard, &peers))
+            .map(|r| r.to_json())
     })
     .await;
     match built {

@@ -257,15 +257,18 @@ impl PeopleSummary {
     }
 }
 
-/// The identity inputs of every replica together: stored names (this replica's first, then
-/// the peers' in shard order; a stored name only names a person who never signed a commit)
-/// and name uses summed per key and name (each commit is mined by one replica).
+/// The identity inputs of every replica together: stored names (for a key two replicas
+/// stored, the lower shard's, so every replica picks the same; a stored name only names a
+/// person who never signed a commit) and name uses summed per key and name (each commit is
+/// mined by one replica).
 pub fn merged_inputs(
     local: &PeopleSummary,
     peers: &[PeopleSummary],
 ) -> (BTreeMap<String, String>, Vec<NameUse>) {
-    let mut stored = local.stored.clone();
-    for (k, n) in peers.iter().flat_map(|p| &p.stored) {
+    let mut by_shard: Vec<&PeopleSummary> = std::iter::once(local).chain(peers).collect();
+    by_shard.sort_by_key(|s| s.shard);
+    let mut stored = BTreeMap::new();
+    for (k, n) in by_shard.iter().flat_map(|s| &s.stored) {
         stored.entry(k.clone()).or_insert_with(|| n.clone());
     }
     let mut uses: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
@@ -432,6 +435,15 @@ mod tests {
         };
         let (stored, name_uses) = merged_inputs(&local, std::slice::from_ref(&peer));
         assert_eq!(stored.len(), 2);
+        // A key both replicas stored gets the lower shard's name on either replica.
+        let mut a = local.clone();
+        a.stored.insert("handle:cy".into(), "Cy".into());
+        let mut b = peer.clone();
+        b.stored.insert("handle:cy".into(), "cy-park".into());
+        for (me, other) in [(&a, &b), (&b, &a)] {
+            let (stored, _) = merged_inputs(me, std::slice::from_ref(other));
+            assert_eq!(stored["handle:cy"], "Cy");
+        }
         let dana: Vec<&NameUse> = name_uses.iter().filter(|u| u.name == "Dana Wu").collect();
         assert_eq!(dana.len(), 2, "one row per key and name");
         let people = crate::people::unify(&stored, &name_uses, &recognition);

@@ -112,17 +112,19 @@ pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Direc
     ))
 }
 
-/// [`directory`], joined over the `peers`' identity inputs too (a sharded replica's
-/// [`PeopleSummary`]s).
+/// [`directory`], joined over the `peers`' identity inputs too (the [`PeopleSummary`]s of
+/// the other replicas of shard `local_shard`).
 pub fn directory_with(
     reader: &Reader<'_>,
     recognition: &Recognition,
+    local_shard: u64,
     peers: &[PeopleSummary],
 ) -> Result<Directory, StoreError> {
     if peers.is_empty() {
         return directory(reader, recognition);
     }
     let local = PeopleSummary {
+        shard: local_shard,
         stored: reader.people()?,
         name_uses: reader.name_uses()?,
         ..PeopleSummary::default()
