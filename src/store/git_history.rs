@@ -83,15 +83,81 @@ JOIN commits c ON c.repository = cr.repository AND c.sha = cr.sha
 WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = cr.sha)
   AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = cr.sha);
 "#,
+    r#"
+-- Per-commit rows keyed by mining order: `seq` numbers a repository's commits in the order
+-- they were mined (oldest first), so a stored batch appends to each table's B-tree instead
+-- of touching pages all over it (commit ids are random). The id stays in `commits`, which
+-- an index finds by it.
+DROP VIEW valid_credits;
+CREATE TABLE commits_by_seq (
+    repository    TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    sha           TEXT NOT NULL,
+    committed_at  INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    blobs_missing INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (repository, seq)
+) WITHOUT ROWID;
+INSERT INTO commits_by_seq
+  SELECT repository, ROW_NUMBER() OVER (PARTITION BY repository ORDER BY committed_at, sha),
+         sha, committed_at, outcome, blobs_missing
+  FROM commits;
+CREATE TABLE commit_assets_by_seq (
+    repository TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    asset      TEXT NOT NULL,
+    PRIMARY KEY (repository, seq, asset)
+) WITHOUT ROWID;
+INSERT INTO commit_assets_by_seq
+  SELECT a.repository, c.seq, a.asset FROM commit_assets a
+  JOIN commits_by_seq c ON c.repository = a.repository AND c.sha = a.sha;
+CREATE TABLE credits_by_seq (
+    repository TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    asset      TEXT NOT NULL,
+    person     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    authored   INTEGER NOT NULL,
+    PRIMARY KEY (repository, seq, asset, person, kind)
+) WITHOUT ROWID;
+INSERT INTO credits_by_seq
+  SELECT a.repository, c.seq, a.asset, a.person, a.kind, a.authored FROM credits a
+  JOIN commits_by_seq c ON c.repository = a.repository AND c.sha = a.sha;
+CREATE TABLE commit_signers_by_seq (
+    repository TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    position   INTEGER NOT NULL,
+    person     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    raw_email  TEXT NOT NULL,
+    via        TEXT NOT NULL,
+    PRIMARY KEY (repository, seq, position)
+) WITHOUT ROWID;
+INSERT INTO commit_signers_by_seq
+  SELECT a.repository, c.seq, a.position, a.person, a.name, a.raw_email, a.via FROM commit_signers a
+  JOIN commits_by_seq c ON c.repository = a.repository AND c.sha = a.sha;
+DROP TABLE commits;
+DROP TABLE commit_assets;
+DROP TABLE credits;
+DROP TABLE commit_signers;
+ALTER TABLE commits_by_seq RENAME TO commits;
+ALTER TABLE commit_assets_by_seq RENAME TO commit_assets;
+ALTER TABLE credits_by_seq RENAME TO credits;
+ALTER TABLE commit_signers_by_seq RENAME TO commit_signers;
+CREATE UNIQUE INDEX commits_by_sha ON commits (repository, sha);
+-- A credit counts while its commit is reachable, is not a revert, and has no standing revert.
+CREATE VIEW valid_credits AS
+SELECT cr.repository, c.sha, cr.asset, cr.person, cr.kind, cr.authored, c.committed_at
+FROM credits cr
+JOIN commits c ON c.repository = cr.repository AND c.seq = cr.seq
+WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = c.sha)
+  AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = c.sha);
+"#,
 ];
 
-const PER_COMMIT_TABLES: &[&str] = &[
-    "commits",
-    "commit_assets",
-    "credits",
-    "reverts",
-    "commit_signers",
-];
+/// The tables keyed by (repository, seq), one row set per stored commit (`reverts`, keyed
+/// by commit id, is handled beside them).
+const PER_COMMIT_TABLES: &[&str] = &["commits", "commit_assets", "credits", "commit_signers"];
 
 /// Applies mined commits of repository `repo` (one transaction is the caller's).
 pub(super) fn apply(
@@ -100,63 +166,57 @@ pub(super) fn apply(
     git: &GitHistory,
 ) -> Result<(), StoreError> {
     if git.reset {
-        for table in PER_COMMIT_TABLES {
+        for table in PER_COMMIT_TABLES.iter().chain(&["reverts"]) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE repository = ?1"),
                 [repo],
             )?;
         }
     }
-    for table in PER_COMMIT_TABLES {
-        let mut stmt = tx.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE repository = ?1 AND sha = ?2"
-        ))?;
-        for sha in &git.dropped {
-            stmt.execute([repo, sha])?;
-        }
+    for sha in &git.dropped {
+        forget_commit(tx, repo, sha)?;
     }
     {
-        let mut commit = tx.prepare_cached("INSERT OR REPLACE INTO commits (repository, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        let mut signer = tx.prepare_cached("INSERT OR REPLACE INTO commit_signers (repository, sha, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        let mut commit = tx.prepare_cached("INSERT INTO commits (repository, seq, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        let mut signer = tx.prepare_cached("INSERT INTO commit_signers (repository, seq, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
         let mut asset = tx.prepare_cached(
-            "INSERT OR REPLACE INTO commit_assets (repository, sha, asset) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO commit_assets (repository, seq, asset) VALUES (?1, ?2, ?3)",
         )?;
         let mut credit = tx.prepare_cached(
-            "INSERT OR REPLACE INTO credits (repository, sha, asset, person, kind, authored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR REPLACE INTO credits (repository, seq, asset, person, kind, authored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut revert = tx.prepare_cached(
             "INSERT OR REPLACE INTO reverts (repository, sha, reverted_sha) VALUES (?1, ?2, ?3)",
         )?;
-        // In key order: the rows of a batch then go down each table's B-tree once, in order,
-        // instead of jumping between pages at random (commit ids are random).
-        let mut sorted: Vec<&crate::facts::CommitFact> = git.commits.iter().collect();
-        sorted.sort_unstable_by(|a, b| a.sha.cmp(&b.sha));
-        for c in sorted {
+        // In mining order, numbered after the repository's last stored commit: each table's
+        // rows of a batch append to its B-tree.
+        let mut seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM commits WHERE repository = ?1",
+            [repo],
+            |r| r.get(0),
+        )?;
+        for c in &git.commits {
+            // Storing a commit again replaces it (collecting twice never stores twice).
+            forget_commit(tx, repo, &c.sha)?;
+            seq += 1;
             commit.execute(params![
                 repo,
+                seq,
                 c.sha,
                 c.committed_at,
                 c.outcome.as_str(),
                 c.blobs_missing
             ])?;
             for (i, s) in c.signers.iter().enumerate() {
-                signer.execute(params![
-                    repo,
-                    c.sha,
-                    i,
-                    s.person,
-                    s.name,
-                    s.raw_email,
-                    s.via
-                ])?;
+                signer.execute(params![repo, seq, i, s.person, s.name, s.raw_email, s.via])?;
             }
             for a in &c.assets {
-                asset.execute(params![repo, c.sha, a])?;
+                asset.execute(params![repo, seq, a])?;
             }
             for cr in &c.credits {
                 credit.execute(params![
                     repo,
-                    c.sha,
+                    seq,
                     cr.asset,
                     cr.person,
                     cr.kind,
@@ -177,6 +237,30 @@ pub(super) fn apply(
         params![repo, git.shallow],
     )?;
     refresh_reverted(tx, repo)
+}
+
+/// Removes a stored commit of `repo` (if stored) and its per-commit rows.
+fn forget_commit(tx: &rusqlite::Transaction, repo: &str, sha: &str) -> Result<(), StoreError> {
+    let seq: Option<i64> = {
+        let mut find =
+            tx.prepare_cached("SELECT seq FROM commits WHERE repository = ?1 AND sha = ?2")?;
+        let mut rows = find.query(params![repo, sha])?;
+        match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        }
+    };
+    if let Some(seq) = seq {
+        for table in PER_COMMIT_TABLES {
+            tx.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE repository = ?1 AND seq = ?2"
+            ))?
+            .execute(params![repo, seq])?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM reverts WHERE repository = ?1 AND sha = ?2")?
+        .execute(params![repo, sha])?;
+    Ok(())
 }
 
 /// Rewrites the repository's `reverted` rows from its revert edges.
@@ -243,11 +327,12 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::E
     })
 }
 
-/// Walks `commits` in primary-key order beside another scan in the same order (a merge join):
-/// [`CommitCursor::seek`] finds a commit's time without a lookup per row.
+/// Walks `commits` in primary-key order (repository, mining order) beside another scan in the
+/// same order (a merge join): [`CommitCursor::seek`] finds a commit without a lookup per row.
 struct CommitCursor<'s> {
     rows: rusqlite::Rows<'s>,
     repo: String,
+    seq: i64,
     sha: String,
     at: i64,
     done: bool,
@@ -255,35 +340,37 @@ struct CommitCursor<'s> {
 
 /// The query a [`CommitCursor`] walks.
 const COMMITS_IN_ORDER: &str =
-    "SELECT repository, sha, committed_at FROM commits ORDER BY repository, sha";
+    "SELECT repository, seq, sha, committed_at FROM commits ORDER BY repository, seq";
 
 impl<'s> CommitCursor<'s> {
     fn new(stmt: &'s mut rusqlite::Statement<'_>) -> Result<CommitCursor<'s>, rusqlite::Error> {
         Ok(CommitCursor {
             rows: stmt.query([])?,
             repo: String::new(),
+            seq: i64::MIN,
             sha: String::new(),
             at: 0,
             done: false,
         })
     }
 
-    /// The commit time of (`repo`, `sha`), if that commit is stored; calls must come in
-    /// non-decreasing key order.
-    fn seek(&mut self, repo: &str, sha: &str) -> Result<Option<i64>, rusqlite::Error> {
-        while !self.done && (self.repo.as_str(), self.sha.as_str()) < (repo, sha) {
+    /// Moves to commit (`repo`, `seq`) and says whether it is stored (then `sha` and `at` are
+    /// its); calls must come in non-decreasing key order.
+    fn seek(&mut self, repo: &str, seq: i64) -> Result<bool, rusqlite::Error> {
+        while !self.done && (self.repo.as_str(), self.seq) < (repo, seq) {
             match self.rows.next()? {
                 Some(c) => {
                     self.repo.clear();
                     self.repo.push_str(text(c, 0)?);
+                    self.seq = c.get(1)?;
                     self.sha.clear();
-                    self.sha.push_str(text(c, 1)?);
-                    self.at = c.get(2)?;
+                    self.sha.push_str(text(c, 2)?);
+                    self.at = c.get(3)?;
                 }
                 None => self.done = true,
             }
         }
-        Ok((self.repo == repo && self.sha == sha).then_some(self.at))
+        Ok(self.repo == repo && self.seq == seq)
     }
 }
 
@@ -341,37 +428,33 @@ impl Reader<'_> {
         let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
         let mut commits = CommitCursor::new(&mut commits_stmt)?;
         let mut credits_stmt = conn.prepare_cached(
-            "SELECT repository, sha, asset, person, kind, authored FROM credits
-             ORDER BY repository, sha, asset, person, kind",
+            "SELECT repository, seq, asset, person, kind, authored FROM credits
+             ORDER BY repository, seq, asset, person, kind",
         )?;
         let mut credits = credits_stmt.query([])?;
-        // The commit the credits are at, its time, and whether it counts.
-        let (mut last_repo, mut last_sha, mut at, mut counts) =
-            (String::new(), String::new(), 0i64, false);
+        // The commit the credits are at, and whether it counts.
+        let (mut last_repo, mut last_seq, mut counts) = (String::new(), i64::MIN, false);
         while let Some(row) = credits.next()? {
-            let (cr_repo, cr_sha) = (text(row, 0)?, text(row, 1)?);
-            let first = cr_repo != last_repo || cr_sha != last_sha;
+            let (cr_repo, cr_seq) = (text(row, 0)?, row.get::<_, i64>(1)?);
+            let first = cr_seq != last_seq || cr_repo != last_repo;
             if first {
                 last_repo.clear();
                 last_repo.push_str(cr_repo);
-                last_sha.clear();
-                last_sha.push_str(cr_sha);
-                let stored = commits.seek(cr_repo, cr_sha)?;
-                at = stored.unwrap_or_default();
-                counts = stored.is_some()
+                last_seq = cr_seq;
+                counts = commits.seek(cr_repo, cr_seq)?
                     && (excluded.is_empty()
-                        || !excluded.contains(&(last_repo.clone(), last_sha.clone())));
+                        || !excluded.contains(&(last_repo.clone(), commits.sha.clone())));
             }
             if counts {
                 f(
                     first,
                     CreditRef {
-                        sha: cr_sha,
+                        sha: &commits.sha,
                         asset: text(row, 2)?,
                         person: text(row, 3)?,
                         kind: text(row, 4)?,
                         authored: row.get::<_, i64>(5)? != 0,
-                        committed_at: at,
+                        committed_at: commits.at,
                     },
                 );
             }
@@ -482,7 +565,7 @@ impl Reader<'_> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
-             JOIN commits c ON c.repository = s.repository AND c.sha = s.sha
+             JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
              GROUP BY s.person, s.name ORDER BY s.person, s.name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -514,14 +597,15 @@ impl Reader<'_> {
         let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
         let mut commits = CommitCursor::new(&mut commits_stmt)?;
         let mut stmt = conn.prepare_cached(
-            "SELECT repository, sha, asset FROM commit_assets ORDER BY repository, sha, asset",
+            "SELECT repository, seq, asset FROM commit_assets ORDER BY repository, seq, asset",
         )?;
         let mut rows = stmt.query([])?;
         let mut last: HashMap<String, i64> = HashMap::new();
         while let Some(row) = rows.next()? {
-            let Some(at) = commits.seek(text(row, 0)?, text(row, 1)?)? else {
+            if !commits.seek(text(row, 0)?, row.get(1)?)? {
                 continue;
-            };
+            }
+            let at = commits.at;
             let asset = text(row, 2)?;
             match last.get_mut(asset) {
                 Some(t) => *t = (*t).max(at),

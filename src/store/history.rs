@@ -19,15 +19,15 @@ const BY_TIME: &[(&str, &str)] = &[
     ),
     (
         "commit_assets",
-        "SELECT a.* FROM src.commit_assets a JOIN src.commits c ON c.repository = a.repository AND c.sha = a.sha WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
+        "SELECT a.* FROM src.commit_assets a JOIN src.commits c ON c.repository = a.repository AND c.seq = a.seq WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
     ),
     (
         "credits",
-        "SELECT a.* FROM src.credits a JOIN src.commits c ON c.repository = a.repository AND c.sha = a.sha WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
+        "SELECT a.* FROM src.credits a JOIN src.commits c ON c.repository = a.repository AND c.seq = a.seq WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
     ),
     (
         "commit_signers",
-        "SELECT a.* FROM src.commit_signers a JOIN src.commits c ON c.repository = a.repository AND c.sha = a.sha WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
+        "SELECT a.* FROM src.commit_signers a JOIN src.commits c ON c.repository = a.repository AND c.seq = a.seq WHERE c.committed_at > ?1 AND c.committed_at <= ?2",
     ),
     (
         "reverts",

@@ -584,18 +584,38 @@ mod tests {
                 conn.execute_batch(migrations[0]).unwrap();
             }
             conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO commits (repository, sha, committed_at, outcome) VALUES ('r', 's', 1, 'credited')",
-                [],
+            conn.execute_batch(
+                "INSERT INTO commits (repository, sha, committed_at, outcome) VALUES ('r', 's', 1, 'credited'), ('r', 'q', 2, 'credited');
+                 INSERT INTO commit_assets (repository, sha, asset) VALUES ('r', 's', 'a'), ('r', 'q', 'a');
+                 INSERT INTO credits (repository, sha, asset, person, kind, authored) VALUES ('r', 's', 'a', 'p@x', 'code', 1), ('r', 'q', 'a', 'p@x', 'docs', 1);",
             )
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
         assert_current(&store);
-        assert_eq!(count_rows(&store, "commits").unwrap(), 1);
+        assert_eq!(count_rows(&store, "commits").unwrap(), 2);
+        assert_eq!(count_rows(&store, "commit_assets").unwrap(), 2);
         assert_eq!(count_rows(&store, "commit_signers").unwrap(), 0);
-        // The recreated view reads the old rows.
-        assert_eq!(count_rows(&store, "valid_credits").unwrap(), 0);
+        // The recreated view reads the old rows, each credit with its commit's id and time,
+        // numbered in commit time order.
+        let rows: Vec<(String, i64, String, i64)> = store
+            .lock()
+            .prepare(
+                "SELECT v.sha, v.committed_at, v.kind, c.seq FROM valid_credits v
+                 JOIN commits c ON c.repository = v.repository AND c.sha = v.sha ORDER BY c.seq",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("s".to_string(), 1, "code".to_string(), 1),
+                ("q".to_string(), 2, "docs".to_string(), 2)
+            ]
+        );
     }
 
     #[test]
