@@ -516,6 +516,11 @@ mod tests {
         });
         store.apply(&facts).unwrap();
         store.apply(&facts).unwrap();
+        // Stored again, each commit replaced its rows (none left behind under an old number).
+        for table in ["commits", "commit_assets", "credits", "reverts"] {
+            let expected = if table == "reverts" { 1 } else { 3 };
+            assert_eq!(count_rows(&store, table).unwrap(), expected, "{table}");
+        }
         let credits = store.read(|r| r.credits(i64::MIN)).unwrap();
         assert_eq!(
             credits.len(),
@@ -533,6 +538,8 @@ mod tests {
             .unwrap();
         let credits = store.read(|r| r.credits(i64::MIN)).unwrap();
         assert_eq!(credits[0].count, 2);
+        assert_eq!(count_rows(&store, "credits").unwrap(), 2);
+        assert_eq!(count_rows(&store, "reverts").unwrap(), 0);
         assert_current(&store);
     }
 
