@@ -212,7 +212,6 @@ impl App {
         &self.webhooks
     }
 
-    /// Marks the data as the demo's, written in `dir`.
     /// Exchanges people summaries with the other replicas (`--shard.peers`).
     pub fn with_peers(mut self, peers: Arc<crate::peers::PeerExchange>) -> App {
         self.peers = Some(peers);
@@ -229,6 +228,7 @@ impl App {
         locked(&self.own_people).clone()
     }
 
+    /// Marks the data as the demo's, written in `dir`.
     pub fn with_demo(mut self, dir: &Path) -> App {
         self.demo = Some(Arc::new(dir.to_path_buf()));
         self

@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long = "shard", global = true, value_parser = parse_shard)]
     shard: Option<mlsteward::shard::Shard>,
     /// The replicas' base URLs, one per shard in shard order, comma-separated, or one URL with
-    /// `{shard}` for the index (http://mlsteward-{shard}.mlsteward:9717): every replica joins
+    /// `{shard}` for the index (http://mlsteward-{shard}.mlsteward-peers:9717): every replica joins
     /// people over all replicas' histories, and shard 0 counts the organisation-wide people.
     #[arg(long = "shard.peers", global = true)]
     shard_peers: Option<String>,
