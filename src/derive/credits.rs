@@ -9,51 +9,15 @@
 //! assets × people × kinds, plus the commits with several (co-)author people (for
 //! `__other__`'s distinct commits) and the last 90 days' authorships; nothing per commit.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::people::Directory;
 use crate::store::{CreditRef, Reader, StoreError};
 
-/// FxHash (rustc's): a multiply-rotate hash for the maps keyed by small interned ids, which
-/// SipHash would slow down for nothing (string keys, which a history's authors choose, keep
-/// the standard SipHash).
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Fx {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-}
-
-type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+/// Maps keyed by small interned ids use foldhash (already in the build through hashbrown):
+/// SipHash would slow them down for nothing. String keys keep the standard hasher.
+type IdMap<K, V> = foldhash::HashMap<K, V>;
+type IdSet<T> = foldhash::HashSet<T>;
 
 /// Interned strings: an id per distinct value.
 #[derive(Default)]
@@ -248,10 +212,7 @@ impl CreditTotals {
     }
 
     /// `kept` (asset → person ids) as (asset, person) ids.
-    fn kept_ids(
-        &self,
-        kept: &HashMap<String, Vec<String>>,
-    ) -> HashSet<(u32, u32), BuildHasherDefault<Fx>> {
+    fn kept_ids(&self, kept: &HashMap<String, Vec<String>>) -> IdSet<(u32, u32)> {
         kept.iter()
             .filter_map(|(asset, people)| Some((*self.assets.ids.get(asset)?, people)))
             .flat_map(|(asset, people)| {
@@ -266,7 +227,7 @@ impl CreditTotals {
     /// everyone when not `per_person`.
     fn label<'a>(
         &'a self,
-        kept: &HashSet<(u32, u32), BuildHasherDefault<Fx>>,
+        kept: &IdSet<(u32, u32)>,
         per_person: bool,
         other: &'a str,
         asset: u32,
