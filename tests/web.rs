@@ -369,3 +369,83 @@ fn bad_web_configs_name_every_problem_with_its_position_and_exit_2() {
         }
     }
 }
+
+/// `--shard.peer-ca-file`, `--shard.peer-cert-file` and `--shard.peer-basic-auth-file`: two
+/// replicas behind TLS with required client certificates and basic auth read each other's
+/// people summaries; a replica given the wrong password cannot, says so, and logs no secret.
+#[test]
+fn sharded_replicas_reach_peers_behind_tls_client_certificates_and_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, _, identity, _] = two_cas(dir.path());
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let web = web_config(dir.path(), &format!("  alice: {hash}\n"), "");
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let good_auth = dir.path().join("peer-auth");
+    std::fs::write(&good_auth, format!("alice:{PASSWORD}\n")).unwrap();
+    let bad_auth = dir.path().join("peer-auth-bad");
+    std::fs::write(&bad_auth, "alice:not the password\n").unwrap();
+    let ports = [free_port(), free_port()];
+    let peers = format!(
+        "https://127.0.0.1:{},https://127.0.0.1:{}",
+        ports[0], ports[1]
+    );
+    let start = |k: usize, auth: &Path| {
+        let mut command = std::process::Command::new(bin());
+        command
+            .args(["run", "--config.file"])
+            .arg(&config)
+            .args(["--web.listen-address", &format!("127.0.0.1:{}", ports[k])])
+            .arg("--storage.path")
+            .arg(dir.path().join(format!("shard{k}/db.sqlite")))
+            .arg("--web.config.file")
+            .arg(&web)
+            .args(["--shard", &format!("{k}/2"), "--shard.peers", &peers])
+            .args(["--shard.peer-interval", "1s", "--shard.peer-ca-file"])
+            .arg(&ca)
+            .arg("--shard.peer-cert-file")
+            .arg(&identity)
+            .arg("--shard.peer-basic-auth-file")
+            .arg(auth);
+        Daemon::spawn(command)
+    };
+    let replicas = [start(0, &good_auth), start(1, &bad_auth)];
+    let scraper = client(&ca, Some(&identity), false);
+    let peer_up = |k: usize, peer: usize| {
+        get(
+            &scraper,
+            &replicas[k].addr,
+            "/metrics",
+            Some(("alice", PASSWORD)),
+        )
+        .ok()
+        .and_then(|r| r.text().ok())
+        .and_then(|t| {
+            sample(
+                &t,
+                &format!("mlsteward_shard_peer_up{{peer_shard=\"{peer}\"}}"),
+            )
+        })
+    };
+    wait_until(
+        "shard 0 to read shard 1's summary over TLS with basic auth",
+        Duration::from_secs(120),
+        || peer_up(0, 1) == Some(1.0),
+    );
+    // Shard 1's password is wrong: shard 0 refuses it, and shard 1 reports the peer down.
+    wait_until(
+        "shard 1 to have tried shard 0",
+        Duration::from_secs(60),
+        || peer_up(1, 0).is_some(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(peer_up(1, 0), Some(0.0));
+    let logs = replicas[1].logs();
+    assert!(logs.contains("shard peer does not answer"), "{logs}");
+    for replica in &replicas {
+        let logs = replica.logs();
+        assert!(
+            !logs.contains(PASSWORD) && !logs.contains("not the password"),
+            "{logs}"
+        );
+    }
+}
