@@ -753,6 +753,8 @@ impl App {
                 self.note_store(StoreProblem::ReadFailed(e.to_string()));
             }
         }
+        // Deriving built and dropped every per-person table: give that memory back.
+        crate::trim_heap();
         let mut text = locked(&self.derived).clone();
         text.push_str(&exposition::render(&self.self_families()));
         text

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
+use gix::objs::Kind;
 use gix::ObjectId;
 
 use super::message::{self, TrailerRole};
@@ -36,7 +37,9 @@ pub struct Miner<'a> {
     pub mention_names: &'a [(String, String)],
     /// Every person seen in this pass, by key.
     pub people: BTreeMap<String, Person>,
-    pub diff_cache: gix::diff::blob::Platform,
+    /// Objects read from the packs without mapping them (see [`super::odb`]).
+    pub objects: super::odb::Objects<'a>,
+    pub diff_state: gix::diff::tree::State,
     /// When the collection started: later commit times are clamped to it (a commit dated in
     /// the future must not stay "recent" until then).
     pub now: i64,
@@ -94,79 +97,104 @@ impl Miner<'_> {
         who
     }
 
+    /// An object's kind and data; `None` when it is absent (a partial, blobless clone).
+    fn object(&self, id: ObjectId, what: &str) -> Result<Option<(Kind, Vec<u8>)>, CollectError> {
+        let mut data = Vec::new();
+        let kind = gix::objs::Find::try_find(&self.objects, &id, &mut data)
+            .map_err(err(ErrorKind::RepositoryFailed, what))?
+            .map(|d| d.kind);
+        Ok(kind.map(|k| (k, data)))
+    }
+
+    /// An object that must be there and be of `kind`.
+    fn expect(&self, id: ObjectId, kind: Kind, what: &str) -> Result<Vec<u8>, CollectError> {
+        match self.object(id, what)? {
+            Some((k, data)) if k == kind => Ok(data),
+            Some((k, _)) => Err(CollectError::new(
+                ErrorKind::RepositoryFailed,
+                format!("{what}: object {id} is a {k}, not a {kind}"),
+            )),
+            None => Err(CollectError::new(
+                ErrorKind::RepositoryFailed,
+                format!("{what}: object {id} could not be found"),
+            )),
+        }
+    }
+
     /// A blob's content; `None` when the object is absent (a partial, blobless clone).
     fn blob(&self, side: Option<Side>) -> Result<Option<Vec<u8>>, CollectError> {
         match side {
             Some(side) => Ok(self
-                .repo
-                .try_find_object(side.id)
-                .map_err(err(ErrorKind::RepositoryFailed, "reading a blob"))?
-                .map(|o| o.detach().data)),
+                .object(side.id, "reading a blob")?
+                .map(|(_, data)| data)),
             None => Ok(Some(Vec::new())),
         }
     }
 
     /// The files `commit` changed relative to its first parent (or to nothing, for a root).
     pub fn changes(&mut self, commit: &gix::Commit<'_>) -> Result<Vec<FileChange>, CollectError> {
-        use gix::object::tree::diff::Change;
-        let e = err(ErrorKind::RepositoryFailed, "diffing a commit");
-        let new_tree = commit.tree().map_err(&e)?;
+        use gix::diff::tree::recorder::Change;
+        let what = "diffing a commit";
+        let e = err(ErrorKind::RepositoryFailed, what);
+        let new_tree = self.expect(commit.tree_id().map_err(&e)?.detach(), Kind::Tree, what)?;
         let old_tree = match commit.parent_ids().next() {
-            Some(parent) => self
-                .repo
-                .find_commit(parent)
-                .and_then(|p| p.tree())
-                .map_err(&e)?,
-            None => self.repo.empty_tree(),
+            Some(parent) => {
+                let parent = self.expect(parent.detach(), Kind::Commit, what)?;
+                let tree = gix::objs::CommitRefIter::from_bytes(&parent, gix::hash::Kind::Sha1)
+                    .tree_id()
+                    .map_err(&e)?;
+                self.expect(tree, Kind::Tree, what)?
+            }
+            None => Vec::new(),
         };
-        let file = |kind: EntryKind, id: ObjectId| {
+        let mut recorder = gix::diff::tree::Recorder::default();
+        gix::diff::tree(
+            gix::objs::TreeRefIter::from_bytes(&old_tree, gix::hash::Kind::Sha1),
+            gix::objs::TreeRefIter::from_bytes(&new_tree, gix::hash::Kind::Sha1),
+            &mut self.diff_state,
+            &self.objects,
+            &mut recorder,
+        )
+        .map_err(err(ErrorKind::RepositoryFailed, what))?;
+        let file = |mode: gix::objs::tree::EntryMode, id: ObjectId| {
+            let kind = mode.kind();
             (!matches!(kind, EntryKind::Tree | EntryKind::Commit)).then_some(Side { id, kind })
         };
         let mut out = Vec::new();
-        old_tree
-            .changes()
-            .map_err(&e)?
-            .options(|o| {
-                o.track_path().track_rewrites(None);
-            })
-            .for_each_to_obtain_tree_with_cache(&new_tree, &mut self.diff_cache, |change| {
-                let (path, old, new) = match change {
-                    Change::Addition {
-                        location,
-                        entry_mode,
-                        id,
-                        ..
-                    } => (location, None, file(entry_mode.kind(), id.detach())),
-                    Change::Deletion {
-                        location,
-                        entry_mode,
-                        id,
-                        ..
-                    } => (location, file(entry_mode.kind(), id.detach()), None),
-                    Change::Modification {
-                        location,
-                        previous_entry_mode,
-                        previous_id,
-                        entry_mode,
-                        id,
-                    } => (
-                        location,
-                        file(previous_entry_mode.kind(), previous_id.detach()),
-                        file(entry_mode.kind(), id.detach()),
-                    ),
-                    // Rewrite tracking is off, so no change is a rewrite.
-                    Change::Rewrite { .. } => return Ok(std::ops::ControlFlow::Continue(())),
-                };
-                if old.is_some() || new.is_some() {
-                    out.push(FileChange {
-                        path: path.to_str_lossy().into_owned(),
-                        old,
-                        new,
-                    });
-                }
-                Ok(std::ops::ControlFlow::Continue(()))
-            })
-            .map_err(&e)?;
+        for change in recorder.records {
+            let (path, old, new) = match change {
+                Change::Addition {
+                    path,
+                    entry_mode,
+                    oid,
+                    ..
+                } => (path, None, file(entry_mode, oid)),
+                Change::Deletion {
+                    path,
+                    entry_mode,
+                    oid,
+                    ..
+                } => (path, file(entry_mode, oid), None),
+                Change::Modification {
+                    path,
+                    previous_entry_mode,
+                    previous_oid,
+                    entry_mode,
+                    oid,
+                } => (
+                    path,
+                    file(previous_entry_mode, previous_oid),
+                    file(entry_mode, oid),
+                ),
+            };
+            if old.is_some() || new.is_some() {
+                out.push(FileChange {
+                    path: path.to_str_lossy().into_owned(),
+                    old,
+                    new,
+                });
+            }
+        }
         Ok(out)
     }
 
@@ -239,10 +267,11 @@ impl Miner<'_> {
     }
 
     pub fn commit(&mut self, id: ObjectId) -> Result<CommitFact, CollectError> {
-        let commit = self
-            .repo
-            .find_commit(id)
-            .map_err(err(ErrorKind::RepositoryFailed, "reading a commit"))?;
+        let commit = gix::Commit {
+            id,
+            data: self.expect(id, Kind::Commit, "reading a commit")?,
+            repo: self.repo,
+        };
         let mut fact = CommitFact {
             sha: id.to_string(),
             committed_at: self.now,

@@ -12,6 +12,7 @@ mod codeowners;
 pub mod message;
 mod mine;
 mod mirror;
+mod odb;
 mod pages;
 pub mod settings;
 mod tip;
@@ -72,6 +73,7 @@ struct Shared<'a> {
     cancel: &'a crate::collector::CancelFlag,
     now: i64,
     shallow: &'a [ObjectId],
+    packs: &'a odb::Packs,
 }
 
 /// The commits of one batch, in the order given, and the people they named.
@@ -206,7 +208,8 @@ impl GitCollector {
         );
         let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&fingerprint);
         let mut history = GitHistory::default();
-        let (ownership, entities) = self.tip_snapshot(&repo, tip)?;
+        let packs = odb::Packs::open(&repo);
+        let (ownership, entities) = self.tip_snapshot(&repo, &packs, tip)?;
         // One collection (or stored batch): the history so far, the tip's ownership and its
         // Backstage entities.
         let collection = |history: GitHistory, cursors: Cursors| Collection {
@@ -246,7 +249,7 @@ impl GitCollector {
             None => match old_tip {
                 Some(old) if same_shape && repo.find_commit(old).is_ok() => {
                     if old != tip {
-                        history.dropped = self.unreachable(&repo, old, tip)?;
+                        history.dropped = self.unreachable(&repo, &packs, old, tip)?;
                     }
                     (Some(old), 0)
                 }
@@ -286,7 +289,7 @@ impl GitCollector {
             }
             c
         };
-        let mut todo = walk::walk(&repo, tip, base)?;
+        let mut todo = walk::walk(&repo, &packs, tip, base)?;
         todo.reverse();
         let todo = todo.get(skip..).unwrap_or_default();
         let shared = repo.clone().into_sync();
@@ -297,6 +300,7 @@ impl GitCollector {
             cancel: &ctx.cancel,
             now: chrono::Utc::now().timestamp(),
             shallow: &shallow,
+            packs: &packs,
         };
         let chunks: Vec<&[ObjectId]> = todo.chunks(BATCH_COMMITS).collect();
         let pages = pages::PackPages::new(&repo);
@@ -350,6 +354,8 @@ impl GitCollector {
             }
             wait(&mut storing)
         })?;
+        // The mining threads' arenas hold what they freed; give it back before deriving.
+        crate::trim_heap();
         for (asset, _) in ownership.asset_files.iter().filter(|(_, n)| *n == 0) {
             if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
                 tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");
@@ -377,26 +383,19 @@ impl GitCollector {
         let slots: Vec<std::sync::Mutex<Option<Vec<CommitFact>>>> =
             pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let work = || -> Result<BTreeMap<String, Person>, CollectError> {
-            let mut repo = shared.repo.to_thread_local();
+            let repo = shared.repo.to_thread_local();
             // Tree diffs look up the same trees again and again; a few MiB per thread keep the
             // trees of neighbouring commits (measured: 4 MiB beats 1 and 16 on real histories).
-            repo.object_cache_size(OBJECT_CACHE_BYTES);
-            repo.objects.set_pack_cache(|| {
-                Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
-                    PACK_CACHE_BYTES,
-                ))
-            });
-            // Made once per thread: creating it reads the index and attributes.
-            let diff_cache = repo
-                .diff_resource_cache_for_tree_diff()
-                .map_err(err(ErrorKind::RepositoryFailed, "preparing diffs"))?;
+            let objects =
+                odb::Objects::new(shared.packs, &repo, PACK_CACHE_BYTES, OBJECT_CACHE_BYTES);
             let mut miner = Miner {
                 c: self,
                 repo: &repo,
                 mailmap: shared.mailmap,
                 mention_names: shared.mention_names,
                 people: BTreeMap::new(),
-                diff_cache,
+                objects,
+                diff_state: Default::default(),
                 now: shared.now,
                 shallow: shared.shallow,
             };

@@ -87,9 +87,9 @@ fn object_file_ranges(maps: &str, objects: &Path) -> Vec<(usize, usize)> {
 }
 
 #[cfg(target_os = "linux")]
-fn advise_dont_need(start: usize, len: usize) -> bool {
-    // SAFETY: the range is a whole read-only mapping of a file, taken from the kernel's own
-    // list of this process's mappings. MADV_DONTNEED on such a mapping only drops resident
+pub(super) fn advise_dont_need(start: usize, len: usize) -> bool {
+    // SAFETY: callers pass a whole read-only mapping of a pack file (from the kernel's own
+    // list of this process's mappings, or gix's mapping of a pack it holds). MADV_DONTNEED on such a mapping only drops resident
     // pages; the mapping stays, and a later read faults the same bytes back in from the file
     // (pack files are never modified in place). A mapping unmapped since the list was read
     // makes the call fail with ENOMEM, which is ignored.
@@ -97,7 +97,7 @@ fn advise_dont_need(start: usize, len: usize) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_dont_need(_start: usize, _len: usize) -> bool {
+pub(super) fn advise_dont_need(_start: usize, _len: usize) -> bool {
     false
 }
 

@@ -51,6 +51,7 @@ impl GitCollector {
     pub(super) fn tip_snapshot(
         &self,
         repo: &gix::Repository,
+        packs: &super::odb::Packs,
         tip: ObjectId,
     ) -> Result<(OwnershipSnapshot, RegistrySnapshot), CollectError> {
         let tree = repo
@@ -66,9 +67,14 @@ impl GitCollector {
         }
         let owners = text.as_deref().map(CodeOwners::parse);
         let mut recorder = gix::traverse::tree::Recorder::default();
-        tree.traverse()
-            .breadthfirst(&mut recorder)
-            .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
+        // Every tree of the tip, read without mapping the packs (see `odb`).
+        gix::traverse::tree::breadthfirst(
+            gix::objs::TreeRefIter::from_bytes(&tree.data, repo.object_hash()),
+            gix::traverse::tree::breadthfirst::State::default(),
+            super::odb::Objects::new(packs, repo, 1024 * 1024, 0),
+            &mut recorder,
+        )
+        .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;
         let mut per_asset: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         let mut files: BTreeMap<&str, u64> =
             self.assets.iter().map(|a| (a.id.as_str(), 0)).collect();

@@ -4,12 +4,14 @@ use std::collections::HashSet;
 
 use gix::ObjectId;
 
+use super::odb::{Objects, Packs};
 use super::pages::PackPages;
 use super::{err, GitCollector};
 
 /// The walk gives back the pack pages it has read every this many commits (see
-/// [`PackPages`]): a walk over all history otherwise keeps nearly every page of the pack.
-const RELEASE_EVERY: usize = 20_000;
+/// [`Packs::release`], and [`PackPages`] for what gix itself maps): a walk over all history
+/// otherwise keeps every page of the pack that holds a commit.
+const RELEASE_EVERY: usize = 1_000;
 use crate::collector::{CollectError, ErrorKind};
 
 impl GitCollector {
@@ -17,37 +19,74 @@ impl GitCollector {
     pub(super) fn unreachable(
         &self,
         repo: &gix::Repository,
+        packs: &Packs,
         old: ObjectId,
         tip: ObjectId,
     ) -> Result<Vec<String>, CollectError> {
-        Ok(walk(repo, old, Some(tip))?
+        Ok(walk(repo, packs, old, Some(tip))?
             .into_iter()
             .map(|id| id.to_string())
             .collect())
     }
 }
 
-/// The commits `tip` reaches and `hidden` does not, newest first. gix's walk is used; a commit
-/// it cannot decode (no author line, a time that overflows; `git log` shows such commits) makes
-/// it fail, and then a tolerant walk that reads only `parent` lines and the committer time
-/// takes over, so one malformed commit never blocks a source.
+/// The commits `tip` reaches and `hidden` does not, newest first: gix's revision walk (breadth
+/// first, every parent, a shallow clone's boundary respected), reading commits through
+/// [`Objects`] so that the pack stays out of resident memory. A commit it cannot decode (no
+/// author line, a time that overflows; `git log` shows such commits) makes it fail, and then a
+/// tolerant walk that reads only `parent` lines and the committer time takes over, so one
+/// malformed commit never blocks a source.
 pub(super) fn walk(
     repo: &gix::Repository,
+    packs: &Packs,
     tip: ObjectId,
     hidden: Option<ObjectId>,
 ) -> Result<Vec<ObjectId>, CollectError> {
     let pages = PackPages::new(repo);
+    // Commits are read once each: no cache by id; the delta-base cache as the miners'.
+    let objects = Objects::new(packs, repo, 1024 * 1024, 0);
     let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
+        use gix::objs::FindExt;
+        let shallow = repo.shallow_commits()?;
+        let mut grafted_parents_to_skip: Vec<ObjectId> = Vec::new();
+        let mut buf = Vec::new();
+        // As gix's `Platform::selected`: past a shallow boundary commit, its (absent) parents
+        // are not followed.
+        let filter = |id: &gix::hash::oid| -> bool {
+            let Some(commits) = shallow.as_ref() else {
+                return true;
+            };
+            let id = id.to_owned();
+            if let Ok(i) = grafted_parents_to_skip.binary_search(&id) {
+                grafted_parents_to_skip.remove(i);
+                return false;
+            }
+            if commits.binary_search(&id).is_ok() {
+                if let Ok(commit) = objects.find_commit_iter(&id, &mut buf) {
+                    grafted_parents_to_skip.extend(commit.parent_ids());
+                    grafted_parents_to_skip.sort();
+                }
+            }
+            true
+        };
         let mut ids = Vec::new();
-        for info in repo.rev_walk([tip]).with_hidden(hidden).all()? {
+        let commits = gix::traverse::commit::Simple::filtered([tip], &objects, filter)
+            .sorting(gix::traverse::commit::simple::Sorting::BreadthFirst)?
+            .parents(gix::traverse::commit::Parents::All)
+            .hide(hidden)?;
+        for info in commits {
             ids.push(info?.id);
             if ids.len() % RELEASE_EVERY == 0 {
-                pages.release();
+                packs.release();
             }
         }
+        pages.release();
         Ok(ids)
     };
-    match fast() {
+    let walked = fast();
+    // The walk's sets of seen commits are freed; give their memory back.
+    crate::trim_heap();
+    match walked {
         Ok(ids) => Ok(ids),
         Err(e) => {
             tracing::warn!(error = %e, "the history walk hit a commit it cannot decode; walking tolerantly");
