@@ -1177,16 +1177,19 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
         .collect::<Vec<_>>()
         .join(",");
     let start = |k: usize| {
-        let mut command = std::process::Command::new(bin());
-        command
-            .args(["run", "--config.file"])
-            .arg(&config)
-            .args(["--web.listen-address", &format!("127.0.0.1:{}", ports[k])])
-            .arg("--storage.path")
-            .arg(dir.path().join(format!("shard{k}.db")))
-            .args(["--shard", &format!("{k}/3"), "--shard.peers", &peers])
-            .args(["--shard.peer-interval", "1s"]);
-        Daemon::spawn(command)
+        Daemon::run_at(
+            &config,
+            &format!("127.0.0.1:{}", ports[k]),
+            &dir.path().join(format!("shard{k}.db")),
+            &[
+                "--shard",
+                &format!("{k}/3"),
+                "--shard.peers",
+                &peers,
+                "--shard.peer-interval",
+                "1s",
+            ],
+        )
     };
     let mut replicas: Vec<Daemon> = (0..3).map(start).collect();
     for r in &mut replicas {

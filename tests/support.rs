@@ -282,11 +282,17 @@ impl Daemon {
     /// `mlsteward run` on `config` and `storage`, listening on port 0 of the loopback (no
     /// bind-then-release race); the address is read from its log.
     pub fn run(config: &Path, storage: &Path, extra: &[&str]) -> Daemon {
+        Daemon::run_at(config, "127.0.0.1:0", storage, extra)
+    }
+
+    /// As [`Daemon::run`], listening on `listen` (replicas that must know each other's
+    /// addresses before they start).
+    pub fn run_at(config: &Path, listen: &str, storage: &Path, extra: &[&str]) -> Daemon {
         let mut command = Command::new(bin());
         command
             .args(["run", "--config.file"])
             .arg(config)
-            .args(["--web.listen-address", "127.0.0.1:0", "--storage.path"])
+            .args(["--web.listen-address", listen, "--storage.path"])
             .arg(storage)
             .args(extra);
         Daemon::spawn(command)

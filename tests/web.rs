@@ -390,23 +390,27 @@ fn sharded_replicas_reach_peers_behind_tls_client_certificates_and_basic_auth() 
         ports[0], ports[1]
     );
     let start = |k: usize, auth: &Path| {
-        let mut command = std::process::Command::new(bin());
-        command
-            .args(["run", "--config.file"])
-            .arg(&config)
-            .args(["--web.listen-address", &format!("127.0.0.1:{}", ports[k])])
-            .arg("--storage.path")
-            .arg(dir.path().join(format!("shard{k}/db.sqlite")))
-            .arg("--web.config.file")
-            .arg(&web)
-            .args(["--shard", &format!("{k}/2"), "--shard.peers", &peers])
-            .args(["--shard.peer-interval", "1s", "--shard.peer-ca-file"])
-            .arg(&ca)
-            .arg("--shard.peer-cert-file")
-            .arg(&identity)
-            .arg("--shard.peer-basic-auth-file")
-            .arg(auth);
-        Daemon::spawn(command)
+        Daemon::run_at(
+            &config,
+            &format!("127.0.0.1:{}", ports[k]),
+            &dir.path().join(format!("shard{k}/db.sqlite")),
+            &[
+                "--web.config.file",
+                web.to_str().unwrap(),
+                "--shard",
+                &format!("{k}/2"),
+                "--shard.peers",
+                &peers,
+                "--shard.peer-interval",
+                "1s",
+                "--shard.peer-ca-file",
+                ca.to_str().unwrap(),
+                "--shard.peer-cert-file",
+                identity.to_str().unwrap(),
+                "--shard.peer-basic-auth-file",
+                auth.to_str().unwrap(),
+            ],
+        )
     };
     let replicas = [start(0, &good_auth), start(1, &bad_auth)];
     let scraper = client(&ca, Some(&identity), false);

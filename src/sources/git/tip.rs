@@ -71,7 +71,7 @@ impl GitCollector {
         gix::traverse::tree::breadthfirst(
             gix::objs::TreeRefIter::from_bytes(&tree.data, repo.object_hash()),
             gix::traverse::tree::breadthfirst::State::default(),
-            super::odb::Objects::new(packs, repo, 1024 * 1024, 0),
+            super::odb::Objects::new(packs, repo, super::PACK_CACHE_BYTES, 0),
             &mut recorder,
         )
         .map_err(err(ErrorKind::RepositoryFailed, "listing files"))?;

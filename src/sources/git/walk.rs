@@ -44,7 +44,7 @@ pub(super) fn walk(
 ) -> Result<Vec<ObjectId>, CollectError> {
     let pages = PackPages::new(repo);
     // Commits are read once each: no cache by id; the delta-base cache as the miners'.
-    let objects = Objects::new(packs, repo, 1024 * 1024, 0);
+    let objects = Objects::new(packs, repo, super::PACK_CACHE_BYTES, 0);
     let fast = || -> Result<Vec<ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
         use gix::objs::FindExt;
         let shallow = repo.shallow_commits()?;
