@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Context, WINDOWS};
+use super::{window_starts, Context, WINDOWS};
 use crate::exposition::{Family, MetricType};
 use crate::store::StoreError;
 
@@ -65,19 +65,14 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         MetricType::Gauge,
         "Distinct people whose first credited contribution to any asset was committed within the window (30d or 90d) before the last derivation.",
     );
-    let since: Vec<i64> = WINDOWS
-        .iter()
-        .map(|(_, seconds)| cx.now - seconds)
-        .collect();
-    let per_asset = cx.credits.activity(true, &since);
-    let overall: Vec<(u64, u64)> = match &cx.organisation {
-        // A sharded replica: over every replica's credits, joined into the same people.
-        Some(spans) => crate::shard::organisation_activity(&cx.people, spans, &since),
-        None => {
-            let mut rows = cx.credits.activity(false, &since);
-            rows.remove("").unwrap_or_else(|| vec![(0, 0); since.len()])
-        }
-    };
+    let per_asset = cx.credits.activity();
+    // Each person's first and last credit over every asset, from the identity keys' spans: a
+    // sharded replica's and its peers', else this store's, joined into the same people.
+    let spans = cx
+        .organisation
+        .as_deref()
+        .unwrap_or_else(|| cx.credits.key_spans());
+    let overall = crate::shard::organisation_activity(&cx.people, spans, &window_starts(cx.now));
     for (i, (window, _)) in WINDOWS.iter().enumerate() {
         for a in &assets {
             let (n_active, n_new) = per_asset.get(&a.id).map_or((0, 0), |c| c[i]);

@@ -18,7 +18,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     summed(
         &mut contributions,
         cx.credits
-            .contributions(&cx.kept, per_person, OTHER_CONTRIBUTORS)
+            .contributions(per_person, OTHER_CONTRIBUTORS)
             .into_iter()
             .map(|(asset, label, kind, n)| {
                 let mut labels = vec![("asset", asset.clone())];
@@ -38,7 +38,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     summed(
         &mut credited_commits,
         cx.credits
-            .credited_commits(&cx.kept, per_person, OTHER_CONTRIBUTORS)
+            .credited_commits(per_person, OTHER_CONTRIBUTORS)
             .into_iter()
             .map(|(asset, label, n)| {
                 let mut labels = vec![("asset", asset.clone())];

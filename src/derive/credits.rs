@@ -1,13 +1,20 @@
-//! Every per-person credit figure, from one pass over the valid credits
-//! ([`Reader::for_each_valid_credit`]): contributions per asset, person and kind, credited
-//! commits, the `top_n` ranking, active and new contributors, and the (co-)authors of recent
-//! commits for the absence factor.
+//! Every per-person credit figure, from two passes over the valid credits
+//! ([`Reader::for_each_valid_credit`]) in one read transaction: contributions per asset,
+//! label and kind, credited commits, the `top_n` ranking, active and new contributors, and the
+//! (co-)authors of recent commits for the absence factor.
 //!
 //! Distinct commits are counted as the store's definition says, by commit: the credits of one
 //! commit arrive together, so each (asset, person, kind) and each (asset, person) counts once
-//! per commit however many of the person's keys were credited. What is held is bounded by
-//! assets × people × kinds, plus the commits with several (co-)author people (for
-//! `__other__`'s distinct commits) and the last 90 days' authorships; nothing per commit.
+//! per commit however many of the person's keys were credited.
+//!
+//! What is held does not grow with the length of history. The first pass keeps, per (asset,
+//! person), the contributions (distinct commits summed over kinds) that rank people for
+//! `top_n`, and two bit masks saying whether the person had a credit within each activity
+//! window and whether all of them were; per identity key, its first and last credit; and the
+//! authorships of the last 90 days. The second pass, with the ranking known, counts straight
+//! into the exported label sets: per (asset, label, kind) contributions and per (asset, label)
+//! distinct credited commits, `label` being a kept person or everyone else. Nothing is held
+//! per commit or per (asset, person, kind).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,6 +25,12 @@ use crate::store::{CreditRef, Reader, StoreError};
 /// SipHash would slow them down for nothing. String keys keep the standard hasher.
 type IdMap<K, V> = foldhash::HashMap<K, V>;
 type IdSet<T> = foldhash::HashSet<T>;
+
+/// The person id standing for everyone not kept on an asset.
+const OTHERS: u32 = u32::MAX;
+
+/// The most activity windows [`CreditTotals::read`] takes (bits of a [`Pair`] mask).
+pub const MAX_WINDOWS: usize = 8;
 
 /// Interned strings: an id per distinct value.
 #[derive(Default)]
@@ -42,68 +55,109 @@ impl Names {
     }
 }
 
+/// What the first pass keeps per (asset, person).
+#[derive(Clone, Copy)]
+struct Pair {
+    /// Distinct commits summed over kinds: what `top_n` ranks by.
+    contributions: u32,
+    /// Bit i: some credit at or after `since[i]` (active in window i).
+    active: u8,
+    /// Bit i: every credit at or after `since[i]` (first credit within window i: new).
+    new: u8,
+}
+
+/// One commit's credits as the passes collect them: (asset, person, kind, authored).
+type Group = Vec<(u32, u32, u32, bool)>;
+
 /// The per-person credit figures of one derivation.
 pub struct CreditTotals {
     assets: Names,
     people: Names,
     kinds: Names,
-    /// (asset, person, kind) → distinct commits.
-    tally: IdMap<(u32, u32, u32), u32>,
-    /// (asset, person) → the first and last commit time of their credits.
-    span: IdMap<(u32, u32), (i64, i64)>,
-    /// (asset, person) → authored commits of which the person is the only (co-)author person.
-    solo: IdMap<(u32, u32), u64>,
-    /// Authored commits with several (co-)author people: (asset, those people, sorted).
-    shared: Vec<(u32, Box<[u32]>)>,
+    /// Activity windows' starts (times), as [`CreditTotals::read`] was given them.
+    since: Vec<i64>,
+    pairs: IdMap<(u32, u32), Pair>,
     /// Authored commits at or after `recent_since`: per asset, each commit's people.
     recent: IdMap<u32, Vec<Box<[u32]>>>,
-    /// Scratch: one commit's authored (asset, person, time).
-    authored: Vec<(u32, u32, i64)>,
     /// Per identity key (before joining; opted-out keys too): the first and last commit time
     /// of its credits, sorted by key. What a sharded replica tells its peers.
     key_spans: Vec<crate::shard::KeySpan>,
+    /// (asset, person) ids of the `top_n` people per asset.
+    kept: IdSet<(u32, u32)>,
+    /// (asset, kept person or [`OTHERS`], kind) → contributions.
+    by_label: IdMap<(u32, u32, u32), u64>,
+    /// (asset, kept person or [`OTHERS`]) → distinct (co-)authored commits.
+    credited_by_label: IdMap<(u32, u32), u64>,
+    /// asset → distinct (co-)authored commits.
+    credited: IdMap<u32, u64>,
+}
+
+/// `group` sorted, without repeated (asset, person, kind) (several keys of one person).
+fn distinct(group: &mut Group) {
+    group.sort_unstable();
+    // A credit is authored when any of the person's keys' credits is.
+    group.dedup_by(|next, kept| {
+        let same = (next.0, next.1, next.2) == (kept.0, kept.1, kept.2);
+        kept.3 |= same && next.3;
+        same
+    });
 }
 
 impl CreditTotals {
-    /// Reads every valid credit once; `people` joins identity keys into people (opted-out
-    /// people's credits are dropped), `recent_since` bounds the authorships kept for
-    /// [`CreditTotals::recent_authorships`].
+    /// Reads every valid credit twice; `people` joins identity keys into people (opted-out
+    /// people's credits are dropped), `since` are the activity windows' starts (at most
+    /// [`MAX_WINDOWS`]), `recent_since` bounds the authorships kept for
+    /// [`CreditTotals::recent_authorships`], and `top_n` people per asset keep their label.
     pub fn read(
         reader: &Reader<'_>,
         people: &Directory,
+        since: &[i64],
         recent_since: i64,
+        top_n: usize,
     ) -> Result<CreditTotals, StoreError> {
-        Self::from_credits(|f| reader.for_each_valid_credit(f), people, recent_since)
+        Self::from_credits(
+            |f| reader.for_each_valid_credit(f),
+            people,
+            since,
+            recent_since,
+            top_n,
+        )
     }
 
     /// As [`CreditTotals::read`], from `credits`, which hands every credit to the function it
-    /// is given as [`Reader::for_each_valid_credit`] does.
+    /// is given as [`Reader::for_each_valid_credit`] does, the same way each time it is called.
     fn from_credits(
-        credits: impl FnOnce(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
+        mut credits: impl FnMut(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
         people: &Directory,
+        since: &[i64],
         recent_since: i64,
+        top_n: usize,
     ) -> Result<CreditTotals, StoreError> {
+        assert!(since.len() <= MAX_WINDOWS, "at most {MAX_WINDOWS} windows");
         let mut totals = CreditTotals {
             assets: Names::default(),
             people: Names::default(),
             kinds: Names::default(),
-            tally: IdMap::default(),
-            span: IdMap::default(),
-            solo: IdMap::default(),
-            shared: Vec::new(),
+            since: since.to_vec(),
+            pairs: IdMap::default(),
             recent: IdMap::default(),
-            authored: Vec::new(),
             key_spans: Vec::new(),
+            kept: IdSet::default(),
+            by_label: IdMap::default(),
+            credited_by_label: IdMap::default(),
+            credited: IdMap::default(),
         };
         // Identity key → person id (None: opted out), looked up once per key, and the key's
         // first and last credit.
         let mut who: HashMap<String, (Option<u32>, i64, i64)> = HashMap::new();
-        // The current commit's credits: (asset, person, kind, authored, time).
-        let mut group: Vec<(u32, u32, u32, bool, i64)> = Vec::new();
+        let mut group: Group = Vec::new();
+        // The current commit's time: every credit of one commit has it.
+        let mut at = 0;
         credits(&mut |first, c| {
             if first {
-                totals.close(&mut group, recent_since);
+                totals.first_close(&mut group, at, recent_since);
             }
+            at = c.committed_at;
             if c.person.is_empty() {
                 return;
             }
@@ -126,10 +180,28 @@ impl CreditTotals {
             if let Some(person) = person {
                 let asset = totals.assets.id(c.asset);
                 let kind = totals.kinds.id(c.kind);
-                group.push((asset, person, kind, c.authored, c.committed_at));
+                group.push((asset, person, kind, c.authored));
             }
         })?;
-        totals.close(&mut group, recent_since);
+        totals.first_close(&mut group, at, recent_since);
+        totals.kept = totals.ranking(top_n);
+
+        credits(&mut |first, c| {
+            if first {
+                totals.second_close(&mut group);
+            }
+            let Some(&(Some(person), _, _)) = who.get(c.person) else {
+                return;
+            };
+            // Every asset and kind was named in the first pass.
+            if let (Some(&asset), Some(&kind)) =
+                (totals.assets.ids.get(c.asset), totals.kinds.ids.get(c.kind))
+            {
+                group.push((asset, person, kind, c.authored));
+            }
+        })?;
+        totals.second_close(&mut group);
+
         totals.key_spans = who
             .into_iter()
             .map(|(key, (_, first, last))| (key, first, last))
@@ -138,48 +210,86 @@ impl CreditTotals {
         Ok(totals)
     }
 
-    /// Counts one commit's credits and empties `group`.
-    fn close(&mut self, group: &mut Vec<(u32, u32, u32, bool, i64)>, recent_since: i64) {
+    /// The window bits of a credit at `at`: bit i set when `at` is at or after `since[i]`.
+    fn mask(&self, at: i64) -> u8 {
+        self.since
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, s)| m | (((at >= *s) as u8) << i))
+    }
+
+    /// First pass: counts one commit (committed at `at`) into the per-(asset, person) figures
+    /// and empties `group`.
+    fn first_close(&mut self, group: &mut Group, at: i64, recent_since: i64) {
         if group.is_empty() {
             return;
         }
-        group.sort_unstable();
-        let mut previous: Option<(u32, u32, u32)> = None;
-        for &(asset, person, kind, _, at) in group.iter() {
-            let key = (asset, person, kind);
-            if previous != Some(key) {
-                *self.tally.entry(key).or_default() += 1;
-            }
-            let t = self.span.entry((asset, person)).or_insert((at, at));
-            t.0 = t.0.min(at);
-            t.1 = t.1.max(at);
-            previous = Some(key);
+        distinct(group);
+        let mask = self.mask(at);
+        for &(asset, person, _, _) in group.iter() {
+            let pair = self.pairs.entry((asset, person)).or_insert(Pair {
+                contributions: 0,
+                active: 0,
+                new: u8::MAX,
+            });
+            pair.contributions += 1;
+            pair.active |= mask;
+            pair.new &= mask;
         }
-        // Authored credits, per asset: the commit's distinct (co-)author people.
-        let mut authored = std::mem::take(&mut self.authored);
-        authored.clear();
-        authored.extend(
-            group
-                .iter()
-                .filter(|c| c.3)
-                .map(|&(asset, person, _, _, at)| (asset, person, at)),
-        );
-        authored.sort_unstable_by_key(|&(asset, person, _)| (asset, person));
-        authored.dedup_by_key(|&mut (asset, person, _)| (asset, person));
-        for chunk in authored.chunk_by(|a, b| a.0 == b.0) {
-            let asset = chunk[0].0;
-            let people: Box<[u32]> = chunk.iter().map(|c| c.1).collect();
-            if people.len() == 1 {
-                *self.solo.entry((asset, people[0])).or_default() += 1;
-            } else {
-                self.shared.push((asset, people.clone()));
-            }
-            if chunk.iter().any(|c| c.2 >= recent_since) {
-                self.recent.entry(asset).or_default().push(people);
+        if at >= recent_since {
+            // Per asset, the commit's distinct (co-)author people.
+            group.retain(|c| c.3);
+            group.dedup_by_key(|c| (c.0, c.1));
+            for chunk in group.chunk_by(|a, b| a.0 == b.0) {
+                let people: Box<[u32]> = chunk.iter().map(|c| c.1).collect();
+                self.recent.entry(chunk[0].0).or_default().push(people);
             }
         }
-        self.authored = authored;
         group.clear();
+    }
+
+    /// Second pass: counts one commit into the exported label sets and empties `group`.
+    fn second_close(&mut self, group: &mut Group) {
+        if group.is_empty() {
+            return;
+        }
+        distinct(group);
+        for c in group.iter_mut() {
+            if !self.kept.contains(&(c.0, c.1)) {
+                c.1 = OTHERS;
+            }
+            *self.by_label.entry((c.0, c.1, c.2)).or_default() += 1;
+        }
+        // Authored credits: each of the commit's labels once per asset, and the asset once.
+        group.retain(|c| c.3);
+        group.sort_unstable();
+        group.dedup_by_key(|c| (c.0, c.1));
+        for &(asset, label, _, _) in group.iter() {
+            *self.credited_by_label.entry((asset, label)).or_default() += 1;
+        }
+        group.dedup_by_key(|c| c.0);
+        for &(asset, _, _, _) in group.iter() {
+            *self.credited.entry(asset).or_default() += 1;
+        }
+        group.clear();
+    }
+
+    /// Per asset, the `top_n` people by contributions (ties by id).
+    fn ranking(&self, top_n: usize) -> IdSet<(u32, u32)> {
+        let mut per_asset: IdMap<u32, Vec<(u32, &str, u32)>> = IdMap::default();
+        for (&(asset, person), pair) in &self.pairs {
+            per_asset.entry(asset).or_default().push((
+                pair.contributions,
+                self.people.name(person),
+                person,
+            ));
+        }
+        let mut kept = IdSet::default();
+        for (asset, mut ranked) in per_asset {
+            ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            kept.extend(ranked.iter().take(top_n).map(|r| (asset, r.2)));
+        }
+        kept
     }
 
     /// Per identity key, the first and last commit time of its credits, sorted by key.
@@ -188,144 +298,90 @@ impl CreditTotals {
     }
 
     /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
-    /// ties by id): (asset, person id).
-    pub fn top_people(&self, top_n: usize) -> Vec<(String, String)> {
-        let mut totals: IdMap<(u32, u32), u64> = IdMap::default();
-        for (&(asset, person, _), n) in &self.tally {
-            *totals.entry((asset, person)).or_default() += *n as u64;
-        }
-        let mut per_asset: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
-        for ((asset, person), total) in totals {
-            per_asset
-                .entry(self.assets.name(asset))
-                .or_default()
-                .push((total, self.people.name(person)));
-        }
-        let mut out = Vec::new();
-        for (asset, mut ranked) in per_asset {
-            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-            let mut kept: Vec<&str> = ranked.iter().take(top_n).map(|r| r.1).collect();
-            kept.sort();
-            out.extend(kept.into_iter().map(|p| (asset.to_string(), p.to_string())));
-        }
+    /// ties by id): (asset, person id), sorted.
+    pub fn top_people(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .kept
+            .iter()
+            .map(|&(asset, person)| {
+                (
+                    self.assets.name(asset).to_string(),
+                    self.people.name(person).to_string(),
+                )
+            })
+            .collect();
+        out.sort_unstable();
         out
     }
 
-    /// `kept` (asset → person ids) as (asset, person) ids.
-    fn kept_ids(&self, kept: &HashMap<String, Vec<String>>) -> IdSet<(u32, u32)> {
-        kept.iter()
-            .filter_map(|(asset, people)| Some((*self.assets.ids.get(asset)?, people)))
-            .flat_map(|(asset, people)| {
-                people
-                    .iter()
-                    .filter_map(move |p| Some((asset, *self.people.ids.get(p)?)))
-            })
-            .collect()
-    }
-
-    /// The label of `person` on `asset`: the person id when kept, else `other`; '' for
-    /// everyone when not `per_person`.
-    fn label<'a>(
-        &'a self,
-        kept: &IdSet<(u32, u32)>,
-        per_person: bool,
-        other: &'a str,
-        asset: u32,
-        person: u32,
-    ) -> &'a str {
+    /// The label of `person` (an id or [`OTHERS`]): its id, or `other`; '' for everyone when
+    /// not `per_person`.
+    fn label<'a>(&'a self, per_person: bool, other: &'a str, person: u32) -> &'a str {
         if !per_person {
             ""
-        } else if kept.contains(&(asset, person)) {
-            self.people.name(person)
-        } else {
+        } else if person == OTHERS {
             other
+        } else {
+            self.people.name(person)
         }
     }
 
-    /// Contributions per asset, label and kind (see [`CreditTotals::label`]).
+    /// Contributions per asset, label and kind: the `top_n` people per asset by id, everyone
+    /// else as `other` (summed over them); with `per_person` false, per asset and kind under
+    /// the label ''.
     pub fn contributions(
         &self,
-        kept: &HashMap<String, Vec<String>>,
         per_person: bool,
         other: &str,
     ) -> Vec<(String, String, String, u64)> {
-        let kept = self.kept_ids(kept);
         let mut out: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for (&(asset, person, kind), n) in &self.tally {
-            let label = self.label(&kept, per_person, other, asset, person);
+        for (&(asset, person, kind), n) in &self.by_label {
+            let label = self.label(per_person, other, person);
             *out.entry((self.assets.name(asset), label, self.kinds.name(kind)))
-                .or_default() += *n as u64;
+                .or_default() += n;
         }
         out.into_iter()
             .map(|((a, l, k), n)| (a.to_string(), l.to_string(), k.to_string(), n))
             .collect()
     }
 
-    /// Distinct (co-)authored commits per asset and label (see [`CreditTotals::label`]): a
-    /// commit counts once for each label among its (co-)author people.
-    pub fn credited_commits(
-        &self,
-        kept: &HashMap<String, Vec<String>>,
-        per_person: bool,
-        other: &str,
-    ) -> Vec<(String, String, u64)> {
-        let kept = self.kept_ids(kept);
-        let mut out: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for (&(asset, person), n) in &self.solo {
-            let label = self.label(&kept, per_person, other, asset, person);
-            *out.entry((self.assets.name(asset), label)).or_default() += n;
-        }
-        for (asset, people) in &self.shared {
-            let mut labels: Vec<&str> = people
+    /// Distinct (co-)authored commits per asset and label (see
+    /// [`CreditTotals::contributions`]): a commit counts once for each label among its
+    /// (co-)author people; with `per_person` false, the asset's distinct commits under ''.
+    pub fn credited_commits(&self, per_person: bool, other: &str) -> Vec<(String, String, u64)> {
+        let mut out: Vec<(String, String, u64)> = if per_person {
+            self.credited_by_label
                 .iter()
-                .map(|p| self.label(&kept, per_person, other, *asset, *p))
-                .collect();
-            labels.sort_unstable();
-            labels.dedup();
-            for label in labels {
-                *out.entry((self.assets.name(*asset), label)).or_default() += 1;
-            }
-        }
-        out.into_iter()
-            .map(|((a, l), n)| (a.to_string(), l.to_string(), n))
-            .collect()
+                .map(|(&(asset, person), &n)| {
+                    let label = self.label(per_person, other, person);
+                    (self.assets.name(asset).to_string(), label.to_string(), n)
+                })
+                .collect()
+        } else {
+            self.credited
+                .iter()
+                .map(|(&asset, &n)| (self.assets.name(asset).to_string(), String::new(), n))
+                .collect()
+        };
+        out.sort_unstable();
+        out
     }
 
-    /// Per asset (or, with `per_asset` false, once for everyone under the asset ''), for each
-    /// time in `since`: the distinct people with a credit at or after it, and those whose
-    /// first credit is at or after it.
-    pub fn activity(&self, per_asset: bool, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
-        // Everyone: each person's first and last credit over every asset.
-        let mut everyone: IdMap<u32, (i64, i64)> = IdMap::default();
-        if !per_asset {
-            for (&(_, person), &(first, last)) in &self.span {
-                let e = everyone.entry(person).or_insert((first, last));
-                e.0 = e.0.min(first);
-                e.1 = e.1.max(last);
-            }
-        }
-        let spans: Box<dyn Iterator<Item = (Option<u32>, (i64, i64))>> = if per_asset {
-            Box::new(self.span.iter().map(|(&(asset, _), &t)| (Some(asset), t)))
-        } else {
-            Box::new(everyone.into_values().map(|t| (None, t)))
-        };
-        let mut out: IdMap<Option<u32>, Vec<(u64, u64)>> = IdMap::default();
-        for (asset, (first, last)) in spans {
+    /// Per asset, for each of the windows [`CreditTotals::read`] was given: the distinct
+    /// people with a credit within it, and those whose first credit is within it.
+    pub fn activity(&self) -> BTreeMap<String, Vec<(u64, u64)>> {
+        let mut out: IdMap<u32, Vec<(u64, u64)>> = IdMap::default();
+        for (&(asset, _), pair) in &self.pairs {
             let counts = out
                 .entry(asset)
-                .or_insert_with(|| vec![(0, 0); since.len()]);
-            for (i, s) in since.iter().enumerate() {
-                counts[i].0 += (last >= *s) as u64;
-                counts[i].1 += (first >= *s) as u64;
+                .or_insert_with(|| vec![(0, 0); self.since.len()]);
+            for (i, c) in counts.iter_mut().enumerate() {
+                c.0 += (pair.active >> i & 1) as u64;
+                c.1 += (pair.new >> i & 1) as u64;
             }
         }
         out.into_iter()
-            .map(|(asset, counts)| {
-                (
-                    asset.map_or("", |a| self.assets.name(a)).to_string(),
-                    counts,
-                )
-            })
+            .map(|(asset, counts)| (self.assets.name(asset).to_string(), counts))
             .collect()
     }
 
@@ -398,6 +454,7 @@ mod tests {
             }
         }
         let recent_since = 1_500;
+        let since = [1_200, 1_700];
         let totals = CreditTotals::from_credits(
             |f| {
                 let mut last = "";
@@ -418,7 +475,9 @@ mod tests {
                 Ok(())
             },
             &directory,
+            &since,
             recent_since,
+            2,
         )
         .unwrap();
 
@@ -443,7 +502,7 @@ mod tests {
             t.1 = t.1.max(*at);
         }
         assert!(by_kind.keys().all(|(_, p, _)| p != "k8@x"), "p4 opted out");
-        let top = totals.top_people(2);
+        let top = totals.top_people();
         let mut kept: HashMap<String, Vec<String>> = HashMap::new();
         for (a, p) in &top {
             kept.entry(a.clone()).or_default().push(p.clone());
@@ -480,7 +539,7 @@ mod tests {
                 .or_default() += shas.len() as u64;
         }
         let got: BTreeMap<(String, String, String), u64> = totals
-            .contributions(&kept, true, "other")
+            .contributions(true, "other")
             .into_iter()
             .map(|(a, l, k, n)| ((a, l, k), n))
             .collect();
@@ -499,7 +558,7 @@ mod tests {
                 .extend(shas.iter().cloned());
         }
         let got: BTreeMap<(String, String), u64> = totals
-            .credited_commits(&kept, true, "other")
+            .credited_commits(true, "other")
             .into_iter()
             .map(|(a, l, n)| ((a, l), n))
             .collect();
@@ -510,7 +569,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(want.keys().any(|(_, l)| l == "other"));
         let got: Vec<(String, u64)> = totals
-            .credited_commits(&kept, false, "other")
+            .credited_commits(false, "other")
             .into_iter()
             .map(|(a, _, n)| (a, n))
             .collect();
@@ -520,8 +579,7 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         // Activity: people with a credit at or after each time, and whose first is.
-        let since = [1_200, 1_700];
-        let got = totals.activity(true, &since);
+        let got = totals.activity();
         for asset in ["a0", "a1", "a2"] {
             let spans: Vec<&(i64, i64)> = times
                 .iter()
@@ -554,7 +612,11 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(totals.activity(false, &since)[""], want);
+        // Organisation-wide, from the key spans as a sharded replica counts it.
+        assert_eq!(
+            crate::shard::organisation_activity(&directory, totals.key_spans(), &since),
+            want
+        );
         // Key spans: every key's first and last credit, opted-out keys included.
         let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for (_, _, key, _, _, at) in &rows {

@@ -50,6 +50,11 @@ pub const DAY_SECONDS: i64 = 86_400;
 /// The windows of the windowed gauges, as label value and length.
 pub const WINDOWS: [(&str, i64); 2] = [("30d", 30 * DAY_SECONDS), ("90d", 90 * DAY_SECONDS)];
 
+/// The start of each of the [`WINDOWS`] ending at `now`, in their order.
+pub fn window_starts(now: i64) -> Vec<i64> {
+    WINDOWS.iter().map(|(_, seconds)| now - seconds).collect()
+}
+
 /// passes / (passes + failures) among `items` (time, `Some(passed)`, or `None` for an item
 /// that counts in no ratio) whose time is in `[from, to)`; `None` without any.
 pub fn windowed_ratio(
@@ -162,7 +167,7 @@ pub struct Context<'a> {
     /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
     /// counted from them instead of this store alone.
     pub organisation: Option<Vec<KeySpan>>,
-    /// Every per-person credit figure, from one pass over the credits.
+    /// Every per-person credit figure, from two passes over the credits.
     pub credits: credits::CreditTotals,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
@@ -262,8 +267,14 @@ fn context<'a>(
 ) -> Result<Context<'a>, StoreError> {
     reader.set_people(&people.key_map())?;
     map_forge_assets(reader, config)?;
-    // One pass over the credits; what it holds is bounded by assets × people × kinds.
-    let credits = credits::CreditTotals::read(reader, &people, now - 90 * DAY_SECONDS)?;
+    // Two passes over the credits; what they hold does not grow with history.
+    let credits = credits::CreditTotals::read(
+        reader,
+        &people,
+        &window_starts(now),
+        now - 90 * DAY_SECONDS,
+        config.recognition.top_n,
+    )?;
     // A sharded replica counts the organisation over its own and its peers' key spans.
     let organisation = peers.map(|peers| {
         credits
@@ -273,7 +284,7 @@ fn context<'a>(
             .cloned()
             .collect()
     });
-    let kept_rows = credits.top_people(config.recognition.top_n);
+    let kept_rows = credits.top_people();
     let mut kept: HashMap<String, Vec<String>> = HashMap::new();
     for (asset, person) in kept_rows {
         kept.entry(asset).or_default().push(person);
