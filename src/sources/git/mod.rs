@@ -16,6 +16,7 @@ mod odb;
 mod pages;
 pub mod settings;
 mod tip;
+mod todo;
 mod walk;
 
 pub use mirror::{mirror_name, redact_url};
@@ -61,6 +62,10 @@ const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 const PACK_CACHE_BYTES: usize = 1024 * 1024;
 /// Commits a mining thread takes at a time; a batch is shared out in such pieces.
 const PIECE_COMMITS: usize = 64;
+/// Every this many pieces, the pack pages mining read are given back ([`odb::Packs::release`]):
+/// resident pack pages then stay at what about a thousand commits touch, however long the
+/// history (a batch of a long history's commits touches tens of MiB).
+const RELEASE_PIECES: usize = 16;
 /// Tree diffs and blob reads run on this many threads at most (fewer when the machine has
 /// fewer cores).
 const MAX_MINING_THREADS: usize = 4;
@@ -289,9 +294,7 @@ impl GitCollector {
             }
             c
         };
-        let mut todo = walk::walk(&repo, &packs, tip, base)?;
-        todo.reverse();
-        let todo = todo.get(skip..).unwrap_or_default();
+        let todo = todo::Todo::new(walk::walk(&repo, &packs, tip, base)?, skip);
         let shared = repo.clone().into_sync();
         let shared_state = Shared {
             repo: &shared,
@@ -302,7 +305,7 @@ impl GitCollector {
             shallow: &shallow,
             packs: &packs,
         };
-        let chunks: Vec<&[ObjectId]> = todo.chunks(BATCH_COMMITS).collect();
+        let batches = todo.len().div_ceil(BATCH_COMMITS);
         let pages = pages::PackPages::new(&repo);
         let mut done = skip;
         std::thread::scope(|scope| -> Result<(), CollectError> {
@@ -319,11 +322,15 @@ impl GitCollector {
                     })
                 })
             };
-            for (i, chunk) in chunks.iter().enumerate() {
-                let mined = self.mine_chunk(&shared_state, chunk);
+            for i in 0..batches {
+                let chunk = todo.batch(i * BATCH_COMMITS, BATCH_COMMITS)?;
+                let mined = self.mine_chunk(&shared_state, &chunk);
                 // The pack pages this batch read are not needed by the next one.
                 pages.release();
                 wait(&mut storing)?;
+                // What the mining and storing threads freed (the batch before, its SQL)
+                // would otherwise stay in their arenas, growing batch after batch.
+                crate::trim_heap();
                 let mined = mined?;
                 done += mined.commits.len();
                 history.commits = mined.commits;
@@ -336,7 +343,7 @@ impl GitCollector {
                         "collection cancelled",
                     ));
                 }
-                if i + 1 < chunks.len() {
+                if i + 1 < batches {
                     let batch = collection(
                         GitHistory {
                             reset: history.reset,
@@ -404,6 +411,9 @@ impl GitCollector {
                 let Some(piece) = pieces.get(i) else {
                     return Ok(miner.people);
                 };
+                if i % RELEASE_PIECES == RELEASE_PIECES - 1 {
+                    shared.packs.release();
+                }
                 let mut mined = Vec::with_capacity(piece.len());
                 for id in *piece {
                     if shared.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
