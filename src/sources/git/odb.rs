@@ -199,7 +199,8 @@ impl Packs {
 impl Packs {
     /// Gives back the resident pages of the packs' data mappings (see [`super::pages`]): the
     /// next read of a page brings it back from the page cache. Cheap (one `madvise` per pack,
-    /// no reading of `/proc/self/maps`), so the walk calls it every thousand commits.
+    /// no reading of `/proc/self/maps`), so the walk calls it every 1,000 commits and the
+    /// miners every 1,024.
     pub fn release(&self) {
         for pack in &self.packs {
             if let Some(data) = pack.data.entry_slice(0..pack.data.data_len() as u64) {
