@@ -582,13 +582,9 @@ mod tests {
         assert_eq!(got, want);
         // Activity: people with a credit at or after each time, and whose first is.
         let got = totals.activity();
-        for asset in ["a0", "a1", "a2"] {
-            let spans: Vec<&(i64, i64)> = times
-                .iter()
-                .filter(|((a, _), _)| a == asset)
-                .map(|(_, t)| t)
-                .collect();
-            let want: Vec<(u64, u64)> = since
+        // Per window start: the spans whose last credit is at or after it, and whose first is.
+        let counts = |spans: &[(i64, i64)]| -> Vec<(u64, u64)> {
+            since
                 .iter()
                 .map(|s| {
                     (
@@ -596,8 +592,15 @@ mod tests {
                         spans.iter().filter(|t| t.0 >= *s).count() as u64,
                     )
                 })
+                .collect()
+        };
+        for asset in ["a0", "a1", "a2"] {
+            let spans: Vec<(i64, i64)> = times
+                .iter()
+                .filter(|((a, _), _)| a == asset)
+                .map(|(_, t)| *t)
                 .collect();
-            assert_eq!(got[asset], want, "{asset}");
+            assert_eq!(got[asset], counts(&spans), "{asset}");
         }
         let mut overall: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for ((_, p), (first, last)) in &times {
@@ -605,15 +608,7 @@ mod tests {
             t.0 = t.0.min(*first);
             t.1 = t.1.max(*last);
         }
-        let want: Vec<(u64, u64)> = since
-            .iter()
-            .map(|s| {
-                (
-                    overall.values().filter(|t| t.1 >= *s).count() as u64,
-                    overall.values().filter(|t| t.0 >= *s).count() as u64,
-                )
-            })
-            .collect();
+        let want = counts(&overall.into_values().collect::<Vec<_>>());
         // Organisation-wide, from the key spans as a sharded replica counts it.
         assert_eq!(
             crate::shard::organisation_activity(&directory, totals.key_spans(), &since),
