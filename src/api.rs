@@ -16,7 +16,10 @@ use crate::sources::Config;
 pub fn assets_json(config: &Config, families: &[Family]) -> String {
     let catalog = config.assets();
     let mut assets: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for family in families.iter().filter(|f| f.name == "mlsteward_asset_info") {
+    for family in families
+        .iter()
+        .filter(|f| f.name == crate::metrics::ASSET_INFO.name)
+    {
         for sample in &family.samples {
             let label = |name: &str| {
                 sample

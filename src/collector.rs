@@ -1,9 +1,10 @@
-//! The frame every source shares: its errors (one bounded list of kinds), the cancellation
-//! flag, and the context a collection gets (cursors, cancellation, the checkpoint for batches).
-//! The closed set of collectors is the registry in [`crate::sources`].
+//! The frame every source shares: its errors (one bounded list of kinds) and the context a
+//! collection gets (cursors, cancellation, the checkpoint for batches, the repositories a
+//! webhook named, a sharded replica's filter). The sources are the registry in `sources`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::facts::{Collection, Cursors};
 
@@ -189,34 +190,28 @@ mod error_tests {
     }
 }
 
-/// Set on shutdown or timeout; long collections check it between units of work.
-#[derive(Clone, Default, Debug)]
-pub struct CancelFlag(Arc<AtomicBool>);
-
-impl CancelFlag {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst)
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// The underlying flag, for libraries (gix) that poll an `AtomicBool`.
-    pub fn as_atomic(&self) -> &AtomicBool {
-        &self.0
+/// The error of a collection whose task ended without a result: it panicked (with the
+/// panic's message) or was cancelled.
+pub fn join_error(e: tokio::task::JoinError) -> CollectError {
+    if e.is_panic() {
+        CollectError::new(ErrorKind::Panic, panic_message(&e.into_panic()))
+    } else {
+        CollectError::new(ErrorKind::Cancelled, "collection cancelled")
     }
 }
 
 /// Stores part of a collection's facts (with the cursors that say how far it got) in a
 /// transaction of its own, before the collection ends. The collector never sees the store.
-pub type Checkpoint = Box<dyn Fn(&Collection) -> Result<(), CollectError> + Send + Sync>;
+pub type Checkpoint = Arc<dyn Fn(&Collection) -> Result<(), CollectError> + Send + Sync>;
 
 /// What a collection may know besides its configuration.
+#[derive(Clone)]
 pub struct CollectContext {
     /// The cursors the store holds for this source.
     pub cursors: Cursors,
-    pub cancel: CancelFlag,
+    /// Cancelled on shutdown, on timeout, and when a reload replaces the source: requests in
+    /// flight end at once, and long work stops at its next unit.
+    pub cancel: CancellationToken,
     /// Where a long collection hands over finished batches (see [`Checkpoint`]).
     pub checkpoint: Checkpoint,
     /// Only these repositories (a webhook named them), for sources that can limit a

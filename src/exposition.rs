@@ -4,7 +4,6 @@
 //! scrape serves it as is.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use axum::body::Bytes;
 
@@ -63,7 +62,13 @@ pub struct Family {
 }
 
 impl Family {
-    pub fn new(name: &'static str, kind: MetricType, help: &'static str) -> Self {
+    /// An empty family of the metric `spec` defines ([`crate::metrics`]).
+    pub fn of(spec: &'static crate::metrics::Spec) -> Self {
+        Family::new(spec.name, spec.metric_type, spec.help())
+    }
+
+    /// A family not in the catalog: tests of the format only.
+    pub(crate) fn new(name: &'static str, kind: MetricType, help: &'static str) -> Self {
         debug_assert_eq!(
             name.ends_with("_total"),
             kind == MetricType::Counter,
@@ -220,21 +225,129 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(text: String) -> Snapshot {
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(text.len() / 4),
-            flate2::Compression::fast(),
-        );
-        // Writing into a Vec cannot fail.
-        encoder
-            .write_all(text.as_bytes())
-            .expect("writing to a Vec");
-        let gzip = encoder
-            .finish()
-            .expect("finishing a gzip stream into a Vec");
+        Joined::default().finish(&Part::new(text))
+    }
+}
+
+/// Parts joined in order without their gzip header and trailer: the derived families of a
+/// render, to which each serving adds the self metrics ([`Joined::finish`]). Each part was
+/// compressed once, on its own; joining only copies (as pigz joins blocks compressed apart).
+#[derive(Clone, Default)]
+pub struct Joined {
+    pub text: Bytes,
+    deflated: Bytes,
+    crc: crc32fast::Hasher,
+}
+
+impl Joined {
+    pub fn join(parts: &[&Part]) -> Joined {
+        let mut text = Vec::with_capacity(parts.iter().map(|p| p.text.len()).sum());
+        let mut deflated = Vec::with_capacity(parts.iter().map(|p| p.deflated.len()).sum());
+        let mut crc = crc32fast::Hasher::new();
+        for part in parts {
+            text.extend_from_slice(part.text.as_bytes());
+            deflated.extend_from_slice(&part.deflated);
+            crc.combine(&part.crc);
+        }
+        Joined {
+            text: Bytes::from(text),
+            deflated: Bytes::from(deflated),
+            crc,
+        }
+    }
+
+    /// The exposition of these parts followed by `last`, as one text and one gzip member: a
+    /// header, the deflate segments, an empty final block, and the CRC of the whole text
+    /// combined from the parts' CRCs.
+    pub fn finish(&self, last: &Part) -> Snapshot {
+        let length = self.text.len() + last.text.len();
+        let mut text = Vec::with_capacity(length);
+        text.extend_from_slice(&self.text);
+        text.extend_from_slice(last.text.as_bytes());
+        let mut gzip = Vec::with_capacity(self.deflated.len() + last.deflated.len() + 20);
+        // RFC 1952 header: magic, deflate, no flags, no time, no extra flags, unknown OS.
+        gzip.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        gzip.extend_from_slice(&self.deflated);
+        gzip.extend_from_slice(&last.deflated);
+        // An empty final block with fixed codes (BFINAL 1, BTYPE 01, end-of-block), which a
+        // byte-aligned stream after a full flush can take as its last two bytes.
+        gzip.extend_from_slice(&[0x03, 0x00]);
+        let mut crc = self.crc.clone();
+        crc.combine(&last.crc);
+        gzip.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE: the length modulo 2^32, as RFC 1952 defines it.
+        gzip.extend_from_slice(&(length as u32).to_le_bytes());
         Snapshot {
             text: Bytes::from(text),
             gzip: Bytes::from(gzip),
         }
+    }
+}
+
+/// A piece of the exposition (one metric group's families, or the self metrics) with its
+/// deflate segment: compressed at the best level once when it is rendered, then joined into
+/// every snapshot it is part of without compressing it again.
+#[derive(Clone)]
+pub struct Part {
+    pub text: String,
+    /// Raw deflate blocks ending in a full flush (byte-aligned, no dictionary carried over),
+    /// never a final block: segments can follow one another in one stream.
+    deflated: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl Part {
+    pub fn new(text: String) -> Part {
+        let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut deflated = Vec::with_capacity(text.len() / 6 + 64);
+        let mut input = text.as_bytes();
+        loop {
+            if deflated.capacity() - deflated.len() < 64 {
+                deflated.reserve(deflated.capacity().max(1024));
+            }
+            let before = compress.total_in();
+            // Compressing into a Vec with room cannot fail: the stream is well formed.
+            let status = compress
+                .compress_vec(input, &mut deflated, flate2::FlushCompress::Full)
+                .expect("deflating into a Vec");
+            input = &input[(compress.total_in() - before) as usize..];
+            // Done once every input byte is in and the flush left room to spare.
+            if input.is_empty()
+                && deflated.len() < deflated.capacity()
+                && status != flate2::Status::BufError
+            {
+                break;
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text.as_bytes());
+        Part {
+            text,
+            deflated,
+            crc,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Size of the compressed segment.
+    pub fn compressed_len(&self) -> usize {
+        self.deflated.len()
+    }
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("len", &self.text.len())
+            .field("compressed", &self.deflated.len())
+            .finish()
     }
 }
 
@@ -277,5 +390,36 @@ mod tests {
         let mut out = String::new();
         d.read_to_string(&mut out).unwrap();
         assert_eq!(out, "a 1\n");
+    }
+
+    /// Parts compressed apart and joined are one gzip member (a single-member decoder, as
+    /// libcurl's, reads all of it) holding exactly the joined text, for empty, tiny and large
+    /// parts whose compressed segments do not end on a byte boundary by themselves.
+    #[test]
+    fn parts_join_into_one_gzip_member() {
+        use std::io::{Read, Write};
+        let mut rng = fastrand::Rng::with_seed(3);
+        let large: String = (0..200_000)
+            .map(|i| format!("m{{a=\"{}\"}} {}\n", rng.u32(..1000), i))
+            .collect();
+        let noise: String = (0..70_000).map(|_| rng.alphanumeric()).collect();
+        let texts = ["", "a 1\n", large.as_str(), "", noise.as_str(), "b 2\n"];
+        let parts: Vec<Part> = texts.iter().map(|t| Part::new(t.to_string())).collect();
+        let refs: Vec<&Part> = parts[..parts.len() - 1].iter().collect();
+        let snapshot = Joined::join(&refs).finish(&parts[parts.len() - 1]);
+        let joined: String = texts.concat();
+        assert_eq!(snapshot.text, joined.as_bytes());
+        // One member: the multi-member decoder would also accept concatenated members.
+        let mut d = flate2::read::GzDecoder::new(&snapshot.gzip[..]);
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).unwrap();
+        assert_eq!(out, joined.as_bytes());
+        let mut rest = Vec::new();
+        d.into_inner().read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "nothing after the one member");
+        // No larger than compressing the whole text at once at the fast level.
+        let mut whole = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        whole.write_all(joined.as_bytes()).unwrap();
+        assert!(snapshot.gzip.len() <= whole.finish().unwrap().len());
     }
 }

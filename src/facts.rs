@@ -40,6 +40,49 @@ pub enum FactSet {
     Registry(RegistrySnapshot),
 }
 
+impl FactSet {
+    /// The type of these facts: the store module that keeps them, and what derive groups read.
+    pub fn fact_type(&self) -> FactType {
+        match self {
+            FactSet::GitHistory(_) => FactType::GitHistory,
+            FactSet::Ownership(_) => FactType::Ownership,
+            FactSet::CiRuns(_) => FactType::Ci,
+            FactSet::ReproChecks(_) => FactType::Repro,
+            FactSet::ForgeItems(_) => FactType::ForgeItems,
+            FactSet::CoverageReports(_) => FactType::Coverage,
+            FactSet::ProbeSamples(_) => FactType::Probes,
+            FactSet::Registry(_) => FactType::Registry,
+        }
+    }
+}
+
+/// The types of facts the store keeps, one store module each. Derive groups declare which they
+/// read, and storing a collection reports which it changed, so only those groups derive again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FactType {
+    GitHistory,
+    Ownership,
+    Ci,
+    Repro,
+    ForgeItems,
+    Coverage,
+    Probes,
+    Registry,
+}
+
+impl FactType {
+    pub const ALL: [FactType; 8] = [
+        FactType::GitHistory,
+        FactType::Ownership,
+        FactType::Ci,
+        FactType::Repro,
+        FactType::ForgeItems,
+        FactType::Coverage,
+        FactType::Probes,
+        FactType::Registry,
+    ];
+}
+
 /// Persisted per-source state handed back to the next collection (e.g. the last mined tip).
 pub type Cursors = BTreeMap<String, String>;
 

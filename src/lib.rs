@@ -23,7 +23,6 @@
 //! The README's Architecture section has the invariants and cross-cutting concerns.
 
 pub mod api;
-pub mod app;
 pub mod backfill;
 pub mod collector;
 pub mod config;
@@ -31,14 +30,19 @@ pub mod demo;
 pub mod derive;
 pub mod exposition;
 pub mod facts;
+pub mod metrics;
 pub mod peers;
 pub mod people;
+pub mod render;
 pub mod report;
-pub mod scheduler;
+pub mod runner;
 pub mod server;
 pub mod shard;
+pub mod signal;
 pub mod sources;
+pub mod status;
 pub mod store;
+pub mod view;
 pub mod web;
 pub mod webhooks;
 
@@ -47,6 +51,25 @@ pub mod webhooks;
 /// cut short by a panic, so the data is valid whoever panicked while holding the lock.
 pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Seconds since the Unix epoch, now (0 if the clock is before it).
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Lower-case hexadecimal of `bytes` (digests, ETags, fingerprints).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Gives the heap's free memory back to the kernel. glibc keeps what a thread frees in that

@@ -4,15 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use mlsteward::app::{App, SHUTDOWN_GRACE};
+use mlsteward::runner::{Runner, Scheduler, SHUTDOWN_GRACE};
+use mlsteward::signal::Dirty;
 use mlsteward::sources::Config;
 use mlsteward::store::Store;
-use mlsteward::{config, scheduler, server};
+use mlsteward::{config, server};
 
 /// The port registered for mlsteward in the documentation; `:PORT` listens on every interface.
 const DEFAULT_LISTEN_ADDRESS: &str = ":9717";
@@ -223,6 +225,16 @@ fn main() -> ExitCode {
     if let Command::Demo { dir, write_only } = &cli.command {
         return demo(&cli, dir, *write_only);
     }
+    // The store alone: no configuration is read.
+    if let Command::CheckStore = cli.command {
+        return match check_store(&cli) {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "mlsteward failed");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match mlsteward::sources::load_config(&cli.config_file) {
         Ok(c) => c,
         Err(problems) => {
@@ -260,8 +272,9 @@ fn main() -> ExitCode {
             step,
             ref output,
         } => backfill(&cli, &config, since, step, output),
-        Command::CheckStore => check_store(&cli),
-        Command::Demo { .. } => unreachable!("handled before the config is read"),
+        Command::CheckStore | Command::Demo { .. } => {
+            unreachable!("handled before the config is read")
+        }
     };
     match result {
         Ok(code) => code,
@@ -403,14 +416,14 @@ fn check_config(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     // open each local repository and resolve its branch.
     let mut problems = Vec::new();
     for s in &config.sources {
-        let collector = match mlsteward::sources::Collector::build(&config, s, Path::new(".")) {
+        let built = match s.settings.build(&config, &s.name, Path::new(".")) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{}: sources: {}: {e:#}", cli.config_file.display(), s.name);
                 return Ok(ExitCode::from(2));
             }
         };
-        if let Err((at, message)) = collector.check_local(s) {
+        if let Err((at, message)) = built.check_local() {
             let at = at.unwrap_or_default();
             problems.push(config::Problem {
                 file: cli.config_file.clone(),
@@ -598,7 +611,7 @@ fn run_async(
     result
 }
 
-fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
+fn open_runner(cli: &Cli, config: Config) -> anyhow::Result<Runner> {
     let storage = cli.storage();
     let store = Store::open_exclusive(&storage)?;
     let storage_dir = storage
@@ -606,22 +619,21 @@ fn open_app(cli: &Cli, config: Config) -> anyhow::Result<App> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    Ok(App::new(config, store, &storage_dir, cli.shard)?.with_config_file(&cli.config_file))
+    Ok(Runner::new(config, store, &storage_dir, cli.shard)?.with_config_file(&cli.config_file))
 }
 
 async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
-    let app = open_app(cli, config)?;
+    let runner = open_runner(cli, config)?;
     let never = CancellationToken::new();
     let mut failed = false;
-    for source in app.sources().iter() {
-        failed |= app.collect(source, &never, None).await.0.is_err();
+    for source in runner.sources().iter() {
+        failed |= runner.collect(source, &never, None).await.0.is_err();
     }
-    let text = {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || app.render_text()).await?
-    };
+    let (_, renderer) = runner.renderer();
+    let text =
+        tokio::task::spawn_blocking(move || renderer.render_all(mlsteward::now_seconds())).await?;
     print!("{text}");
-    app.store.flush()?;
+    runner.store.flush()?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -655,11 +667,11 @@ async fn run(
     peers: Option<mlsteward::peers::PeerOptions>,
 ) -> anyhow::Result<ExitCode> {
     let fd_limit = server::raise_fd_limit();
-    let mut app = open_app(cli, config)?;
+    let mut app = open_runner(cli, config)?;
     if let (Some(options), Some(shard)) = (peers, cli.shard.filter(|s| s.count > 1)) {
         let exchange = mlsteward::peers::PeerExchange::new(shard, options)
             .map_err(|e| anyhow::anyhow!("--shard.peers: {e}"))?;
-        app = app.with_peers(std::sync::Arc::new(exchange));
+        app = app.with_peers(Arc::new(exchange));
     }
     if let Some(dir) = demo {
         app = app.with_demo(dir);
@@ -671,6 +683,7 @@ async fn run(
         let web = app.web();
         (web.tls().is_some(), web.requires_auth())
     };
+    let (view, renderer) = app.renderer();
     let address = listen_address(&cli.listen_address);
     let listener = server::bind(&address)
         .await
@@ -683,20 +696,21 @@ async fn run(
     if app.sources().is_empty() {
         tracing::warn!(config = %cli.config_file.display(), "the configuration has no sources: nothing will be collected");
     }
-    app.render().await;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    // The first render (what the store already holds) before anything else asks for one.
+    app.signals().send(Dirty::everything());
+    tracker.spawn(renderer.run(shutdown.clone()));
     {
         let app = app.clone();
         tokio::spawn(async move { app.check_store().await });
     }
-
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    app.start_scheduler(scheduler::Scheduler::new(&tracker, &shutdown))
+    app.start_scheduler(Scheduler::new(&tracker, &shutdown))
         .await;
     if let Some(exchange) = app.peers() {
         tracker.spawn(mlsteward::peers::run(
-            app.clone(),
             exchange,
+            app.signals(),
             shutdown.clone(),
         ));
     }
@@ -704,7 +718,7 @@ async fn run(
     let limits = server::Limits::for_fd_limit(fd_limit);
     let server = tokio::spawn(server::serve(
         listener,
-        app.clone(),
+        server::Handle::new(view, app.clone()),
         limits,
         shutdown.clone(),
         std::time::Duration::from_secs(2),

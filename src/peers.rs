@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::exposition::{Family, MetricType};
+use crate::exposition::Family;
 use crate::locked;
 use crate::shard::{PeopleSummary, Shard};
+use crate::signal::{Dirty, Signals};
 use crate::sources::http::{Client, Fetched, HttpConfig, Validators};
 
 /// The path every replica serves its own summary on.
 pub const PEOPLE_PATH: &str = "/api/v1/shard/people";
 
-/// A people summary as served: its JSON and its ETag.
-pub type Published = (Arc<String>, String);
+pub use crate::view::Published;
 
 /// How a replica reaches its peers.
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ impl PeerExchange {
                         tracing::info!(peer = *k, url = %url, "shard peer answers");
                     }
                     h.up = true;
-                    h.last_success = Some(crate::app::now_seconds());
+                    h.last_success = Some(crate::now_seconds());
                     if let Some((summary, validators)) = fresh {
                         h.validators = validators;
                         if h.summary.as_ref() != Some(&summary) {
@@ -145,16 +145,8 @@ impl PeerExchange {
 
     /// `mlsteward_shard_peer_up` and `mlsteward_shard_peer_last_success_timestamp_seconds`.
     pub fn families(&self) -> Vec<Family> {
-        let mut up = Family::new(
-            "mlsteward_shard_peer_up",
-            MetricType::Gauge,
-            "1 if the last request for this peer replica's people summary (--shard.peers) succeeded, 0 if it failed or none was made yet; a failed peer's last summary stays in use.",
-        );
-        let mut last = Family::new(
-            "mlsteward_shard_peer_last_success_timestamp_seconds",
-            MetricType::Gauge,
-            "When this peer replica last answered the request for its people summary; absent until it first does.",
-        );
+        let mut up = Family::of(&crate::metrics::SHARD_PEER_UP);
+        let mut last = Family::of(&crate::metrics::SHARD_PEER_LAST_SUCCESS_TIMESTAMP_SECONDS);
         for (k, h) in locked(&self.heard).iter() {
             let labels = vec![("peer_shard", k.to_string())];
             up.push(labels.clone(), if h.up { 1.0 } else { 0.0 });
@@ -166,12 +158,15 @@ impl PeerExchange {
     }
 }
 
-/// Polls the peers until `shutdown`, deriving again whenever a summary changed.
-pub async fn run(app: crate::app::App, exchange: Arc<PeerExchange>, shutdown: CancellationToken) {
+/// Polls the peers until `shutdown`: a changed summary makes the people derive again, a peer
+/// that comes or goes only the self metrics.
+pub async fn run(exchange: Arc<PeerExchange>, signals: Arc<Signals>, shutdown: CancellationToken) {
     loop {
         match exchange.poll(&shutdown).await {
-            (true, _) => app.render().await,
-            (false, true) => app.render_self().await,
+            (true, _) => {
+                signals.send(Dirty::peers());
+            }
+            (false, true) => signals.touch(),
             (false, false) => {}
         }
         tokio::select! {

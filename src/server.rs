@@ -26,11 +26,43 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::app::App;
+use crate::runner::Runner;
+use crate::view::View;
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn router(app: App) -> Router {
+/// What handlers reach: the rendered view (every read), and the runner (reloads, webhooks'
+/// intake, the sources' status on the landing page).
+#[derive(Clone)]
+pub struct Handle {
+    pub view: View,
+    pub runner: Runner,
+    /// Webhook bodies being read at once: each may hold up to [`crate::webhooks::MAX_BODY`].
+    bodies: Arc<tokio::sync::Semaphore>,
+}
+
+impl Handle {
+    pub fn new(view: View, runner: Runner) -> Handle {
+        Handle {
+            view,
+            runner,
+            bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_AT_ONCE)),
+        }
+    }
+}
+
+/// How many webhook bodies are read at once; a request beyond it waits (within its deadline).
+/// With [`crate::webhooks::MAX_BODY`], this bounds what webhooks can make the daemon hold.
+pub const MAX_BODIES_AT_ONCE: usize = 8;
+
+/// How long `POST /-/reload` waits for the families derived under the new configuration
+/// before answering anyway.
+pub const RELOAD_RENDER_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a webhook body may take to arrive, from the end of its headers.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+pub fn router(app: Handle) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/", get(landing))
@@ -62,11 +94,11 @@ pub fn router(app: App) -> Router {
 /// Every request: basic auth when the web config names users (401 otherwise, with nothing
 /// run), then the web config's response headers.
 async fn guard(
-    State(app): State<App>,
+    State(app): State<Handle>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let web = app.web();
+    let web = app.runner.web();
     // Webhooks carry their own authentication (a signature or token a forge cannot pair with
     // basic auth); every other route needs the configured users.
     let own_auth = request.uri().path().starts_with("/webhooks/");
@@ -100,8 +132,12 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
-    let snapshot = app.snapshot();
+async fn metrics(State(app): State<Handle>, headers: HeaderMap) -> Response {
+    let generation = app.runner.signals().generation();
+    let runner = app.runner.clone();
+    let snapshot = app
+        .view
+        .snapshot(generation, move || runner.self_families());
     if accepts_gzip(&headers) {
         (
             [
@@ -126,9 +162,15 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
 
 /// `POST /-/reload`: re-reads the configuration, as Prometheus's lifecycle endpoint does: 200
 /// with what changed, or 500 with every problem while the running configuration stays.
-async fn reload(State(app): State<App>) -> Response {
-    match app.reload().await {
-        Ok(summary) => (StatusCode::OK, format!("Reloaded ({summary})\n")).into_response(),
+async fn reload(State(app): State<Handle>) -> Response {
+    match app.runner.reload().await {
+        Ok(reloaded) => {
+            // Answered once what /metrics serves reflects the new configuration.
+            if let Some(number) = reloaded.render {
+                app.view.rendered(number, RELOAD_RENDER_WAIT).await;
+            }
+            (StatusCode::OK, format!("Reloaded ({})\n", reloaded.summary)).into_response()
+        }
         Err(why) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to reload config: {why}\n"),
@@ -137,28 +179,50 @@ async fn reload(State(app): State<App>) -> Response {
     }
 }
 
-/// Reads at most [`crate::webhooks::MAX_BODY`] bytes of the body, then hands the event over.
+/// A webhook: checked as far as it can be without its body (route, source, signature
+/// header); only then is the body read, at most [`crate::webhooks::MAX_BODY`] bytes, within
+/// [`BODY_DEADLINE`], and at most [`MAX_BODIES_AT_ONCE`] at a time.
 async fn webhook(
-    State(app): State<App>,
-    axum::extract::Path(forge): axum::extract::Path<String>,
+    State(app): State<Handle>,
+    axum::extract::Path(route): axum::extract::Path<String>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let Some(forge) = crate::webhooks::FORGES.into_iter().find(|f| *f == forge) else {
-        return (
-            StatusCode::NOT_FOUND,
-            "webhooks are taken from github and gitlab\n",
-        )
-            .into_response();
+    let webhooks = app.runner.webhooks();
+    let sources = app.runner.sources();
+    let (forge, takers) = match crate::webhooks::intake(webhooks, &sources, &route, &headers) {
+        Ok(accepted) => accepted,
+        Err((status, message)) => return (status, format!("{message}\n")).into_response(),
     };
-    let bytes = axum::body::to_bytes(body, crate::webhooks::MAX_BODY).await;
-    let (status, message) =
-        crate::webhooks::handle(&app, forge, &headers, bytes.as_deref().map_err(|_| ()));
-    if status != StatusCode::NOT_FOUND {
-        // The counters show at once, without waiting for a derive in progress.
-        tokio::spawn(async move { app.render_self().await });
-    }
+    let read = async {
+        let _permit = app.bodies.acquire().await;
+        axum::body::to_bytes(body, crate::webhooks::MAX_BODY).await
+    };
+    let bytes = match tokio::time::timeout(BODY_DEADLINE, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_over_limit(&e) => Err(crate::webhooks::BodyError::TooLarge),
+        Ok(Err(_)) | Err(_) => Err(crate::webhooks::BodyError::Incomplete),
+    };
+    let (status, message) = crate::webhooks::handle(
+        webhooks,
+        &takers,
+        forge,
+        &headers,
+        bytes.as_ref().map(|b| &b[..]).map_err(|e| *e),
+    );
     (status, format!("{message}\n")).into_response()
+}
+
+/// Whether reading a body failed because it was over its limit.
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// `a=1&b=x%20y` → {a: 1, b: x y}; `None` for bad percent-encoding or a repeated key.
@@ -247,14 +311,14 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 /// `GET /api/v1/shard/people`: a sharded replica's own people summary for its peers
 /// ([`crate::shard::PeopleSummary`]), with an ETag; 304 when `If-None-Match` names it.
-async fn api_shard_people(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
-    if app.shard().is_none_or(|s| s.count <= 1) {
+async fn api_shard_people(State(app): State<Handle>, headers: axum::http::HeaderMap) -> Response {
+    if app.runner.shard().is_none_or(|s| s.count <= 1) {
         return json_error(
             StatusCode::NOT_FOUND,
             "this replica is not sharded (--shard K/N)",
         );
     }
-    let Some((body, etag)) = app.own_people() else {
+    let Some((body, etag)) = app.view.own_people() else {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no people summary yet: the first derivation has not finished",
@@ -279,16 +343,17 @@ async fn api_shard_people(State(app): State<App>, headers: axum::http::HeaderMap
 
 /// `GET /api/v1/assets`: every asset with its catalog entry and asset-level series, as of the
 /// served metrics.
-async fn api_assets(State(app): State<App>) -> Response {
+async fn api_assets(State(app): State<Handle>) -> Response {
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
-        app.assets_json().as_str().to_owned(),
+        app.view.derived().assets_json.as_str().to_owned(),
     )
         .into_response()
 }
 
 /// `GET /api/v1/recognition[?asset=ID][&since=DURATION]`: `mlsteward report --format json`.
-async fn api_recognition(State(app): State<App>, uri: axum::http::Uri) -> Response {
+async fn api_recognition(State(app): State<Handle>, uri: axum::http::Uri) -> Response {
+    let app = &app.runner;
     let Some(query) = query_pairs(uri.query().unwrap_or("")) else {
         return json_error(StatusCode::BAD_REQUEST, "malformed query string");
     };
@@ -337,8 +402,8 @@ async fn api_recognition(State(app): State<App>, uri: axum::http::Uri) -> Respon
     }
 }
 
-async fn ready(State(app): State<App>) -> Response {
-    if app.is_ready() {
+async fn ready(State(app): State<Handle>) -> Response {
+    if app.view.is_ready() {
         (StatusCode::OK, "Ready\n").into_response()
     } else {
         (
@@ -356,7 +421,8 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn landing(State(app): State<App>) -> Html<String> {
+async fn landing(State(handle): State<Handle>) -> Html<String> {
+    let app = &handle.runner;
     let mut rows = String::new();
     for s in app.sources().iter() {
         let status = app.status(&s.config.name).unwrap_or_default();
@@ -382,7 +448,7 @@ async fn landing(State(app): State<App>) -> Html<String> {
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{last_success}</td><td>{:.2} s</td><td>{}</td></tr>",
             escape_html(&s.config.name),
-            s.collector_kind(),
+            s.kind(),
             status.duration_seconds,
             escape_html(&error),
         ));
@@ -394,7 +460,8 @@ async fn landing(State(app): State<App>) -> Html<String> {
             escape_html(&problem)
         ),
     };
-    let (assets, active) = app.counts();
+    let counts = handle.view.derived().counts;
+    let (assets, active) = (counts.assets, counts.active_90d);
     let people = match active {
         Some(n) => format!(
             "{n} {} credited in the last 90 days",
@@ -542,8 +609,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-fn web_tls(app: &App) -> Option<tokio_rustls::TlsAcceptor> {
-    app.web().tls()
+fn web_tls(app: &Handle) -> Option<tokio_rustls::TlsAcceptor> {
+    app.runner.web().tls()
 }
 
 /// The TLS handshake, bounded by the header-read timeout. A peer that speaks plain HTTP to the
@@ -640,7 +707,7 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 /// `grace`.
 pub async fn serve(
     listener: TcpListener,
-    app: App,
+    app: Handle,
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,

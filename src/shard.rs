@@ -38,9 +38,9 @@ use crate::sources::Config;
 
 /// Families that count distinct people across all assets: only shard 0 exports them, and only
 /// when it has heard from every peer.
-pub const ORGANISATION_WIDE: &[&str] = &[
-    "mlsteward_active_contributors",
-    "mlsteward_new_contributors",
+pub const ORGANISATION_WIDE: [&crate::metrics::Spec; 2] = [
+    &crate::metrics::ACTIVE_CONTRIBUTORS,
+    &crate::metrics::NEW_CONTRIBUTORS,
 ];
 
 /// This replica's shard: `index` of `count` (0-based).
@@ -96,7 +96,7 @@ impl Shard {
             .collect();
         families
             .into_iter()
-            .filter(|f| org_wide || !ORGANISATION_WIDE.contains(&f.name))
+            .filter(|f| org_wide || !ORGANISATION_WIDE.iter().any(|s| s.name == f.name))
             .map(|mut f| {
                 f.samples.retain(|s| {
                     let label = |name: &str| {

@@ -71,6 +71,8 @@ const AUTH_CACHE: usize = 1024;
 #[derive(Default)]
 pub struct WebConfig {
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// `client_auth_type` when TLS is on.
+    client_auth: Option<String>,
     /// User → bcrypt hash.
     users: BTreeMap<String, String>,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -92,6 +94,51 @@ impl WebConfig {
     /// loaded now, so a bad one is refused at start (or by a reload) and never at a handshake.
     pub fn load(file: &Path) -> Result<WebConfig, Vec<Problem>> {
         config::load_document(file, KEYS, decode)
+    }
+
+    /// Reads `file` again for a reload: as [`WebConfig::load`], except that an empty file is
+    /// an error (a file truncated by accident must not read as "no security").
+    pub fn reload(file: &Path) -> Result<WebConfig, Vec<Problem>> {
+        let empty = std::fs::read_to_string(file).is_ok_and(|t| {
+            t.lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        });
+        if empty {
+            return Err(vec![Problem {
+                file: file.to_path_buf(),
+                pos: Default::default(),
+                path: String::new(),
+                message: "the web config file is empty; a reload keeps the one in force (to serve without TLS and authentication, restart without --web.config.file)".into(),
+                more: 0,
+            }]);
+        }
+        Self::load(file)
+    }
+
+    /// Refuses a reload to `new` that would switch off a protection this configuration gives:
+    /// TLS, basic auth, or verified client certificates. Such a change takes a restart (as
+    /// with exporter-toolkit, whose TLS and authentication are set when the server starts).
+    pub fn check_reload(&self, new: &WebConfig) -> Result<(), String> {
+        let mut lost = Vec::new();
+        if self.tls.is_some() && new.tls.is_none() {
+            lost.push("TLS");
+        }
+        if self.requires_auth() && !new.requires_auth() {
+            lost.push("basic auth");
+        }
+        let verified =
+            |w: &WebConfig| w.client_auth.as_deref() == Some("RequireAndVerifyClientCert");
+        if verified(self) && !verified(new) && new.tls.is_some() {
+            lost.push("required client certificates");
+        }
+        if lost.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the web config would switch off {}; the one in force stays (switching protection off takes a restart)",
+                lost.join(" and ")
+            ))
+        }
     }
 
     pub fn tls(&self) -> Option<tokio_rustls::TlsAcceptor> {
@@ -181,6 +228,11 @@ fn decode(s: &mut Section) -> Option<WebConfig> {
     } else {
         Some(None)
     };
+    let (tls, client_auth) = match tls {
+        Some(Some((tls, client_auth))) => (Some(Some(tls)), Some(client_auth)),
+        Some(None) => (Some(None), None),
+        None => (None, None),
+    };
     let headers = if s.has("http_server_config") {
         s.nested("http_server_config", HTTP_KEYS, decode_http)
     } else {
@@ -193,6 +245,7 @@ fn decode(s: &mut Section) -> Option<WebConfig> {
     };
     Some(WebConfig {
         tls: tls?,
+        client_auth,
         users: users?,
         headers: headers?,
         verified: Mutex::default(),
@@ -268,7 +321,7 @@ fn decode_headers(s: &mut Section) -> Option<Vec<(HeaderName, HeaderValue)>> {
     ok.then_some(out)
 }
 
-fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
+fn decode_tls(s: &mut Section) -> Option<(Arc<rustls::ServerConfig>, String)> {
     let base = s.base_dir();
     let cert_file = s.required_string("cert_file").map(|f| base.join(f));
     let key_file = s.required_string("key_file").map(|f| base.join(f));
@@ -364,7 +417,7 @@ fn decode_tls(s: &mut Section) -> Option<Arc<rustls::ServerConfig>> {
     match built {
         Ok(mut config) => {
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Some(Arc::new(config))
+            Some((Arc::new(config), client_auth))
         }
         Err(e) => {
             s.problem(

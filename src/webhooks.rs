@@ -6,15 +6,23 @@
 //! (`X-Hub-Signature-256: sha256=HEX`); GitLab sends the secret token as `X-Gitlab-Token`.
 //! Both are compared in constant time. Nothing is collected, and nothing is written, for an
 //! unsigned or badly signed request.
+//!
+//! What can be checked without the body is checked before a byte of it is read ([`intake`]):
+//! the route's forge, that a source takes its webhooks, and the signature header (GitLab's
+//! token in full; GitHub's signature's form). Only then is the body read, under a size cap,
+//! a deadline, and a bound on how many are read at once (see the server), and a GitHub
+//! signature checked against it ([`handle`]). A refused request is counted; it derives and
+//! renders nothing (the counter shows with the next render).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
-use crate::exposition::{Family, MetricType};
+use crate::config::Secret;
+use crate::exposition::Family;
+use crate::sources::Configured;
 
 /// The largest body read. GitHub caps payloads at 25 MB, but the events that matter here
 /// (runs, pull requests, issues, pushes) are far smaller; a bigger one is refused with 413.
@@ -69,11 +77,7 @@ impl Webhooks {
         if forges.is_empty() {
             return None;
         }
-        let mut family = Family::new(
-            "mlsteward_webhook_requests_total",
-            MetricType::Counter,
-            "Webhook requests since the process started, by forge and result: accepted (a source covering the named repository was woken to collect it), duplicate (a redelivery of an event already taken), ignored (authentic, but no repository of a source, or a ping), unauthorized (unsigned or badly signed: nothing collected), too_large (body over 5 MiB), bad_request (not JSON).",
-        );
+        let mut family = Family::of(&crate::metrics::WEBHOOK_REQUESTS_TOTAL);
         let counts = crate::locked(&self.counts);
         for forge in forges {
             for result in RESULTS {
@@ -113,10 +117,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -129,7 +129,7 @@ fn authentic(forge: &str, secret: &str, headers: &HeaderMap, body: &[u8]) -> boo
             .is_some_and(|sig| {
                 same(
                     sig.to_ascii_lowercase().as_bytes(),
-                    hex(&hmac_sha256(secret.as_bytes(), body)).as_bytes(),
+                    crate::hex(&hmac_sha256(secret.as_bytes(), body)).as_bytes(),
                 )
             }),
         _ => header(headers, "x-gitlab-token")
@@ -147,49 +147,123 @@ fn repository(forge: &str, event: &serde_json::Value) -> Option<String> {
     name.as_str().map(String::from)
 }
 
-/// Handles one webhook request for `forge`; returns the status and a one-line answer (shown in
-/// the forge's delivery log).
-pub fn handle(
-    app: &App,
-    forge: &'static str,
+/// The sources of one forge that may take a request, with their secrets.
+pub type Takers = Vec<(Arc<Configured>, Secret)>;
+
+/// What went wrong reading a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over [`MAX_BODY`].
+    TooLarge,
+    /// Not all of it arrived within the deadline, or the connection broke.
+    Incomplete,
+}
+
+/// The checks made before any body byte is read: the forge `route` names one of [`FORGES`],
+/// some source of it takes webhooks, and the request's signature header can be one of theirs
+/// (GitLab's token is checked in full, GitHub's signature for its form). Returns the forge
+/// and the sources the request may be for, or the answer to give at once.
+pub fn intake(
+    webhooks: &Webhooks,
+    sources: &[Arc<Configured>],
+    route: &str,
     headers: &HeaderMap,
-    body: Result<&[u8], ()>,
-) -> (StatusCode, String) {
-    let webhooks = app.webhooks();
-    let sources = app.sources();
-    // The sources of this forge that take webhooks, with their secrets.
-    let takers: Vec<_> = sources
+) -> Result<(&'static str, Takers), (StatusCode, String)> {
+    let Some(forge) = FORGES.into_iter().find(|f| *f == route) else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "webhooks are taken from github and gitlab".into(),
+        ));
+    };
+    let takers: Takers = sources
         .iter()
         .filter_map(|s| match s.config.settings.webhook() {
-            Some((f, secret)) if f == forge => Some((s, secret)),
+            Some((f, secret)) if f == forge => Some((s.clone(), secret.clone())),
             _ => None,
         })
         .collect();
     if takers.is_empty() {
-        return (
+        return Err((
             StatusCode::NOT_FOUND,
             format!("no {forge} source takes webhooks (set its webhook_secret)"),
-        );
+        ));
     }
-    let Ok(body) = body else {
+    // A body declared over the cap is refused before it is read, whoever sent it.
+    let declared = header(headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
         webhooks.count(forge, "too_large");
-        return (
+        return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is over {MAX_BODY} bytes"),
-        );
+        ));
+    }
+    let plausible: Takers = match forge {
+        "github" => {
+            let well_formed = header(headers, "x-hub-signature-256")
+                .and_then(|v| v.strip_prefix("sha256="))
+                .is_some_and(|sig| sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit()));
+            if well_formed {
+                takers
+            } else {
+                Vec::new()
+            }
+        }
+        _ => takers
+            .into_iter()
+            .filter(|(_, secret)| {
+                header(headers, "x-gitlab-token")
+                    .is_some_and(|token| same(token.as_bytes(), secret.expose().as_bytes()))
+            })
+            .collect(),
     };
-    let signed: Vec<_> = takers
+    if plausible.is_empty() {
+        return Err(unauthorized(webhooks, forge));
+    }
+    Ok((forge, plausible))
+}
+
+fn unauthorized(webhooks: &Webhooks, forge: &'static str) -> (StatusCode, String) {
+    webhooks.count(forge, "unauthorized");
+    tracing::debug!(forge, "webhook refused: unsigned or badly signed");
+    (
+        StatusCode::UNAUTHORIZED,
+        "unsigned, or signed with another secret".into(),
+    )
+}
+
+/// Handles one webhook request for `forge` whose [`intake`] passed, once its body is read;
+/// returns the status and a one-line answer (shown in the forge's delivery log).
+pub fn handle(
+    webhooks: &Webhooks,
+    takers: &Takers,
+    forge: &'static str,
+    headers: &HeaderMap,
+    body: Result<&[u8], BodyError>,
+) -> (StatusCode, String) {
+    let body = match body {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            webhooks.count(forge, "too_large");
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {MAX_BODY} bytes"),
+            );
+        }
+        Err(BodyError::Incomplete) => {
+            webhooks.count(forge, "bad_request");
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time".into(),
+            );
+        }
+    };
+    let signed: Vec<&Arc<Configured>> = takers
         .iter()
         .filter(|(_, secret)| authentic(forge, secret.expose(), headers, body))
-        .map(|(s, _)| *s)
+        .map(|(s, _)| s)
         .collect();
     if signed.is_empty() {
-        webhooks.count(forge, "unauthorized");
-        tracing::warn!(forge, "webhook refused: unsigned or badly signed");
-        return (
-            StatusCode::UNAUTHORIZED,
-            "unsigned, or signed with another secret".into(),
-        );
+        return unauthorized(webhooks, forge);
     }
     let delivery = match forge {
         "github" => header(headers, "x-github-delivery"),
@@ -252,11 +326,11 @@ mod tests {
     fn hmac_sha256_matches_rfc_4231() {
         // RFC 4231, test cases 2 and 6 (a key longer than the block).
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            crate::hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(
-            hex(&hmac_sha256(
+            crate::hex(&hmac_sha256(
                 &[0xaa; 131],
                 b"Test Using Larger Than Block-Size Key - Hash Key First"
             )),

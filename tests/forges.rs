@@ -243,11 +243,12 @@ fn github_runs_give_build_stability_worked_out_by_hand() {
     );
 }
 
+/// The metrics once `check` holds and the derived families reflect every collection.
 fn wait_for(daemon: &Daemon, what: &str, check: impl Fn(&str) -> bool) -> String {
     let mut last = String::new();
     wait_until(what, Duration::from_secs(60), || {
         last = daemon.metrics();
-        check(&last)
+        check(&last) && settled(&last)
     });
     last
 }

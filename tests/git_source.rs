@@ -971,6 +971,9 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
             "mlsteward_upstream_",
             "mlsteward_shard_info",
             "mlsteward_webhook_",
+            "mlsteward_deriv",
+            "mlsteward_render",
+            "mlsteward_snapshot_",
         ]
         .iter()
         .any(|p| l.starts_with(p))
@@ -1149,6 +1152,9 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
                         "mlsteward_config_",
                         "mlsteward_shard_",
                         "mlsteward_webhook_",
+                        "mlsteward_deriv",
+                        "mlsteward_render",
+                        "mlsteward_snapshot_",
                     ]
                     .iter()
                     .any(|p| l.starts_with(p))
@@ -1339,10 +1345,12 @@ fn a_restarted_replica_is_ready_at_once_when_its_store_remembers_its_collections
             store.record_success("r1", 1_700_000_000.0).unwrap();
         }
         let config = mlsteward::sources::load_config(&config).unwrap();
-        let app = mlsteward::app::App::new(config, store, dir.path(), Some(shard)).unwrap();
+        let runner =
+            mlsteward::runner::Runner::new(config, store, dir.path(), Some(shard)).unwrap();
+        let (view, renderer) = runner.renderer();
         // Rendered before any collection of this run, as at start-up.
-        app.render_text();
-        let (json, _) = app.own_people().expect("a summary once derived");
+        renderer.render_all(mlsteward::now_seconds());
+        let (json, _) = view.own_people().expect("a summary once derived");
         mlsteward::shard::PeopleSummary::from_json(json.as_bytes()).unwrap()
     };
     assert!(

@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use mlsteward::app::App;
 use mlsteward::facts::{
     Collection, CommitFact, CommitOutcome, Credit, FactSet, GitHistory, OwnershipSnapshot, Person,
     Signer,
 };
+use mlsteward::runner::Runner;
 use mlsteward::store::Store;
 
 use crate::support::*;
@@ -24,7 +24,7 @@ fn credit(asset: &str, person: &str, kind: &str, authored: bool) -> Credit {
     }
 }
 
-fn fixed_app(dir: &std::path::Path) -> App {
+fn fixed_app(dir: &std::path::Path) -> Runner {
     let yaml = "organisation: org\nsources:\n  - name: repo\n    type: git\n    path: .\ncatalog:\n  - id: churn-model\n    kind: model\n    owner: ml-team\n    stewards: [\"ann@x\"]\n    lifecycle: production\n    repository: repo\n    paths: [\"src/**\"]\n";
     let cfg = mlsteward::sources::parse_config(&dir.join("golden.yaml"), yaml, &|_| None).unwrap();
     let store = Store::open(&dir.join("golden.db")).unwrap();
@@ -125,23 +125,44 @@ fn fixed_app(dir: &std::path::Path) -> App {
             cursors: Default::default(),
         })
         .unwrap();
-    App::with_sources(cfg, store, vec![]).unwrap()
+    Runner::with_sources(cfg, store, vec![]).unwrap()
 }
 
 #[test]
 fn exposition_matches_golden_file_and_passes_promtool() {
     let dir = tempfile::tempdir().unwrap();
     // The one wall-clock value, when the app loaded its configuration, is pinned.
-    let text: String = fixed_app(dir.path())
-        .render_text_at(NOW)
+    let (_, renderer) = fixed_app(dir.path()).renderer();
+    let rendered = renderer.render_all(NOW as f64);
+    // The snapshot states its own size and samples exactly.
+    let stated = |name: &str| {
+        rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {rendered}"))
+    };
+    assert_eq!(stated("mlsteward_snapshot_bytes") as usize, rendered.len());
+    assert_eq!(
+        stated("mlsteward_snapshot_series") as usize,
+        rendered.lines().filter(|l| !l.starts_with('#')).count()
+    );
+    // The wall-clock values (when the configuration was loaded, how long deriving took, and
+    // the size that their digits change) are pinned.
+    let pinned = [
+        "mlsteward_config_last_reload_success_timestamp_seconds",
+        "mlsteward_derive_duration_seconds",
+        "mlsteward_render_duration_seconds",
+        "mlsteward_snapshot_bytes",
+    ];
+    let text: String = rendered
         .lines()
-        .map(
-            |l| match l.strip_prefix("mlsteward_config_last_reload_success_timestamp_seconds ") {
-                Some(_) => "mlsteward_config_last_reload_success_timestamp_seconds 1700000000\n"
-                    .to_string(),
+        .map(|l| match pinned.iter().find(|p| l.starts_with(*p)) {
+            Some(_) => match l.rsplit_once(' ') {
+                Some((series, _)) => format!("{series} 1\n"),
                 None => format!("{l}\n"),
             },
-        )
+            None => format!("{l}\n"),
+        })
         .collect();
     let golden = repo_root().join("tests/golden/exposition.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -176,75 +197,82 @@ fn exposition_matches_golden_file_and_passes_promtool() {
     );
 }
 
-/// Every metric the code defines is documented in the README's metrics reference, and the
-/// reference documents no metric the code does not define.
-#[test]
-fn readme_documents_exactly_the_metrics_the_code_defines() {
-    let mut defined = std::collections::BTreeSet::new();
-    let mut files = vec![repo_root().join("src")];
-    let mut sources = Vec::new();
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            sources.push(path);
-        }
+/// Replaces what lies between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path` with
+/// `generated` when `UPDATE_GOLDEN` is set; otherwise asserts they are equal.
+fn generated_section(path: &std::path::Path, name: &str, generated: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (start, end) = (
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
+    );
+    let a = text
+        .find(&start)
+        .unwrap_or_else(|| panic!("{} has a {name}:start marker", path.display()))
+        + start.len();
+    let b = text
+        .find(&end)
+        .unwrap_or_else(|| panic!("{} has a {name}:end marker", path.display()));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, format!("{}{generated}{}", &text[..a], &text[b..])).unwrap();
+        return;
     }
-    for file in sources {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for piece in text.split("Family::new(").skip(1) {
-            // A name given through a variable comes from a table (below).
-            let Some(name) = piece
-                .trim_start()
-                .strip_prefix('"')
-                .and_then(|r| r.split('"').next())
-            else {
-                continue;
-            };
-            if name.starts_with("mlsteward_") {
-                defined.insert(name.to_string());
-            }
-        }
-    }
-    for (_, family, _) in mlsteward::derive::registry::NUMBERS {
-        defined.insert(family.to_string());
-    }
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let documented: std::collections::BTreeSet<String> = readme
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `mlsteward_"))
-        .map(|rest| format!("mlsteward_{}", rest.split('`').next().unwrap()))
-        .collect();
-    assert!(defined.len() >= 18, "{defined:?}");
-    assert_eq!(defined, documented);
+    assert_eq!(
+        &text[a..b],
+        generated,
+        "{}'s {name} section differs from the code (UPDATE_GOLDEN=1 regenerates it)",
+        path.display()
+    );
 }
 
-/// The bounded error kinds are one list: the errors metric's HELP and the README's table are
-/// generated from it (`UPDATE_GOLDEN=1` rewrites the README's table between its markers).
+/// The metrics reference is generated from the catalog, so it documents exactly the families
+/// the code can export, with the definition their HELP carries.
+#[test]
+fn the_metrics_reference_is_the_catalog() {
+    generated_section(
+        &repo_root().join("docs/metrics.md"),
+        "metrics",
+        &mlsteward::metrics::markdown_table(),
+    );
+    assert!(mlsteward::metrics::ALL.len() >= 90);
+}
+
+/// Every family in the golden exposition is in the catalog, with its type and definition.
+#[test]
+fn exposed_families_are_the_catalog_s() {
+    let golden = std::fs::read_to_string(repo_root().join("tests/golden/exposition.prom")).unwrap();
+    let mut seen = 0;
+    for line in golden.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            let spec = mlsteward::metrics::spec(name)
+                .unwrap_or_else(|| panic!("{name} is exported but not in the catalog"));
+            assert_eq!(help.replace("\\\\", "\\"), spec.help(), "{name}");
+            seen += 1;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            let spec = mlsteward::metrics::spec(name).unwrap();
+            assert_eq!(
+                kind,
+                format!("{:?}", spec.metric_type).to_lowercase(),
+                "{name}"
+            );
+        }
+    }
+    assert!(seen >= 30, "{seen} families in the golden exposition");
+}
+
+/// The bounded error kinds are one list: the errors metric's HELP and the reference's table
+/// are generated from it.
 #[test]
 fn every_error_kind_is_documented() {
     use mlsteward::collector::ErrorKind;
     for kind in ErrorKind::ALL {
         assert!(ErrorKind::help().contains(kind.as_str()));
     }
-    let path = repo_root().join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let (start, end) = ("<!-- error-kinds:start -->\n", "<!-- error-kinds:end -->");
-    let a = readme
-        .find(start)
-        .expect("README has an error-kinds:start marker")
-        + start.len();
-    let b = readme
-        .find(end)
-        .expect("README has an error-kinds:end marker");
-    let table = ErrorKind::markdown_table();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, format!("{}{table}{}", &readme[..a], &readme[b..])).unwrap();
-        return;
-    }
-    assert_eq!(
-        &readme[a..b],
-        table,
-        "the README's error kinds differ from ErrorKind (UPDATE_GOLDEN=1 regenerates them)"
+    generated_section(
+        &repo_root().join("docs/metrics.md"),
+        "error-kinds",
+        &ErrorKind::markdown_table(),
     );
 }

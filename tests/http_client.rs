@@ -412,7 +412,7 @@ async fn the_client_statistics_render_as_metrics_that_pass_promtool() {
         .await
         .unwrap();
     let families =
-        mlsteward::app::upstream_families(std::iter::once(("github", "gh", client.stats())));
+        mlsteward::runner::upstream_families(std::iter::once(("github", "gh", client.stats())));
     let text = mlsteward::exposition::render(&families);
     for line in [
         "mlsteward_upstream_requests_total{collector=\"github\",source=\"gh\",code=\"200\"} 1",

@@ -138,10 +138,12 @@ fn a_first_mine_longer_than_the_timeout_completes_across_attempts() {
             return false;
         };
         last = response.text();
+        // Succeeded, and the derived families served were rendered after it.
         sample(
             &last,
             "mlsteward_collector_success{collector=\"git\",source=\"big\"}",
         ) == Some(1.0)
+            && settled(&last)
     });
     let timeouts = sample(
         &last,

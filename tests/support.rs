@@ -183,7 +183,16 @@ fn http_request(
     req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
     if let Some(b) = body {
-        stream.write_all(b)?;
+        // A server may answer (and close) before reading a body it refuses, as a webhook
+        // without a valid signature header is: its answer is still read, as curl does.
+        if let Err(e) = stream.write_all(b) {
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                return Err(e);
+            }
+        }
     }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -403,6 +412,16 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the derived families in `text` were rendered after every collection that
+/// succeeded (the self metrics are live; derived families follow within a render).
+pub fn settled(text: &str) -> bool {
+    let rendered = sample(text, "mlsteward_snapshot_timestamp_seconds").unwrap_or(0.0);
+    text.lines()
+        .filter(|l| l.starts_with("mlsteward_collector_last_success_timestamp_seconds{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .all(|at| at <= rendered)
 }
 
 /// Value of the sample whose name and labels (given as `name{a="b",...}`) match exactly.

@@ -192,49 +192,72 @@ fn every_client_auth_type_and_allowed_sans_decide_who_connects() {
     let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
     let storage = dir.path().join("data/db.sqlite");
     let web_arg = web.to_str().unwrap().to_string();
-    let daemon = Daemon::run(&config, &storage, &["--web.config.file", &web_arg]);
-    let addr = daemon.addr.clone();
     let clients = [
         ("no certificate", client(&ca, None, false)),
         ("our CA", client(&ca, Some(&identity), false)),
         ("another CA", client(&ca, Some(&rogue_identity), false)),
     ];
-    let admitted = || -> Vec<&str> {
+    let admitted = |daemon: &Daemon| -> Vec<&str> {
         clients
             .iter()
-            .filter(|(_, c)| get(c, &addr, "/-/healthy", None).is_ok_and(|r| r.status() == 200))
+            .filter(|(_, c)| {
+                get(c, &daemon.addr, "/-/healthy", None).is_ok_and(|r| r.status() == 200)
+            })
             .map(|(name, _)| *name)
             .collect()
     };
-    wait_until(
-        "the daemon to listen over TLS",
-        Duration::from_secs(120),
-        || !admitted().is_empty(),
-    );
-    // Reloads by SIGHUP: the policy in force may admit no client that could ask.
-    let apply = |tls: &str| {
-        write(tls);
-        let before = daemon.logs().matches("configuration reloaded").count();
-        crate::cli::signal(&daemon, "HUP");
-        wait_until("the reload", Duration::from_secs(30), || {
-            daemon.logs().matches("configuration reloaded").count() > before
-        });
+    let start = || {
+        let daemon = Daemon::run(&config, &storage, &["--web.config.file", &web_arg]);
+        wait_until(
+            "the daemon to listen over TLS",
+            Duration::from_secs(120),
+            || daemon.logs().contains("mlsteward listening"),
+        );
+        daemon
     };
-    assert_eq!(admitted(), ["our CA", "another CA"], "RequireAnyClientCert");
-    apply("  client_auth_type: RequestClientCert\n");
+    // Reloads by SIGHUP: the policy in force may admit no client that could ask. Returns
+    // whether the reload was taken.
+    let apply = |daemon: &Daemon, tls: &str| -> bool {
+        write(tls);
+        let logs = daemon.logs();
+        let (ok, failed) = (
+            logs.matches("configuration reloaded").count(),
+            logs.matches("reloading the configuration failed").count(),
+        );
+        crate::cli::signal(daemon, "HUP");
+        wait_until("the reload", Duration::from_secs(30), || {
+            let logs = daemon.logs();
+            logs.matches("configuration reloaded").count() > ok
+                || logs.matches("reloading the configuration failed").count() > failed
+        });
+        daemon.logs().matches("configuration reloaded").count() > ok
+    };
+    let daemon = start();
     assert_eq!(
-        admitted(),
+        admitted(&daemon),
+        ["our CA", "another CA"],
+        "RequireAnyClientCert"
+    );
+    assert!(apply(&daemon, "  client_auth_type: RequestClientCert\n"));
+    assert_eq!(
+        admitted(&daemon),
         ["no certificate", "our CA", "another CA"],
         "RequestClientCert"
     );
-    apply("  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n");
+    assert!(apply(
+        &daemon,
+        "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n"
+    ));
     assert_eq!(
-        admitted(),
+        admitted(&daemon),
         ["no certificate", "our CA"],
         "VerifyClientCertIfGiven"
     );
-    apply("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n");
-    assert_eq!(admitted(), ["our CA"], "RequireAndVerifyClientCert");
+    assert!(apply(
+        &daemon,
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n"
+    ));
+    assert_eq!(admitted(&daemon), ["our CA"], "RequireAndVerifyClientCert");
     // SANs: an exact match of a DNS name, an email address, a URI or an IP address.
     for san in [
         "scraper.example",
@@ -243,21 +266,37 @@ fn every_client_auth_type_and_allowed_sans_decide_who_connects() {
         "10.0.0.7",
         "2001:db8::7",
     ] {
-        apply(&format!("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, \"{san}\"]\n"));
-        assert_eq!(admitted(), ["our CA"], "allowed SAN {san}");
+        assert!(apply(&daemon, &format!("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, \"{san}\"]\n")));
+        assert_eq!(admitted(&daemon), ["our CA"], "allowed SAN {san}");
     }
+    // A reload never stops verifying client certificates: that takes a restart.
+    let weaker =
+        "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [scraper.example]\n";
+    assert!(
+        !apply(&daemon, weaker),
+        "verification switched off by a reload"
+    );
+    assert!(daemon
+        .logs()
+        .contains("would switch off required client certificates"));
+    assert_eq!(admitted(&daemon), ["our CA"], "the policy in force stays");
+    drop(daemon);
     // A listed SAN is needed even where the type lets a client without a certificate in.
-    apply("  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [scraper.example]\n");
+    let daemon = start();
     assert_eq!(
-        admitted(),
+        admitted(&daemon),
         ["our CA", "another CA"],
         "any certificate with the SAN"
     );
-    apply("  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [scraper.example]\n");
-    assert_eq!(admitted(), ["our CA"], "VerifyClientCertIfGiven with SANs");
+    assert!(apply(&daemon, "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [scraper.example]\n"));
+    assert_eq!(
+        admitted(&daemon),
+        ["our CA"],
+        "VerifyClientCertIfGiven with SANs"
+    );
     // No exact match (a suffix or a wildcard is not one): nobody.
-    apply("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, example, \"*.example\", 10.0.0.8]\n");
-    assert!(admitted().is_empty(), "{:?}", admitted());
+    assert!(apply(&daemon, "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.pem\n  client_allowed_sans: [other.example, example, \"*.example\", 10.0.0.8]\n"));
+    assert!(admitted(&daemon).is_empty(), "{:?}", admitted(&daemon));
 }
 
 #[test]

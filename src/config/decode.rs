@@ -68,6 +68,31 @@ pub struct Problems<'e> {
     pub dropped: usize,
     /// Looks up `${NAME}` references; injected so tests need not touch the process environment.
     pub env: &'e dyn Fn(&str) -> Option<String>,
+    /// A digest of every secret read so far (its key path and value), in reading order.
+    pub secrets: Vec<[u8; 32]>,
+}
+
+/// A digest of secret values: a reload compares configurations by value, and a rotated
+/// token, token file or webhook secret is a change, while the values themselves are neither
+/// kept twice nor shown. `Debug` shows nothing of it.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(digests: &[[u8; 32]]) -> Fingerprint {
+        use sha2::Digest;
+        let mut all = sha2::Sha256::new();
+        for d in digests {
+            all.update(d);
+        }
+        Fingerprint(all.finalize().into())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<fingerprint>")
+    }
 }
 
 /// At most this many problems are reported; the rest are counted (a huge file of unknown keys
@@ -109,7 +134,18 @@ impl<'e> Problems<'e> {
             list: Vec::new(),
             dropped: 0,
             env,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Remembers a digest of a secret read at `path` (see [`Fingerprint`]).
+    pub fn note_secret(&mut self, path: &str, secret: &Secret) {
+        use sha2::Digest;
+        let mut d = sha2::Sha256::new();
+        d.update(path.as_bytes());
+        d.update([0]);
+        d.update(secret.expose().as_bytes());
+        self.secrets.push(d.finalize().into());
     }
 
     pub fn add(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
@@ -347,13 +383,22 @@ impl<'n> MapReader<'n> {
                 );
                 None
             }
-            (Some(node), None) => string(p, node, &self.child_path(key)).map(Secret),
+            (Some(node), None) => {
+                let path = self.child_path(key);
+                let secret = string(p, node, &path).map(Secret)?;
+                p.note_secret(&path, &secret);
+                Some(secret)
+            }
             (None, Some(node)) => {
                 let path = self.child_path(&file_key);
                 let name = string(p, node, &path)?;
                 let full = p.base_dir().join(&name);
                 match read_small_file(&full) {
-                    Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
+                    Ok(text) => {
+                        let secret = Secret(text.trim_end_matches(['\n', '\r']).to_string());
+                        p.note_secret(&path, &secret);
+                        Some(secret)
+                    }
                     Err(e) => {
                         p.add(
                             node.pos,

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use decode::{index, seq, MapReader, Problems};
-pub use decode::{parse_duration, Problem, Secret};
+pub use decode::{parse_duration, Fingerprint, Problem, Secret};
 pub use schedule::parse_schedule;
 pub use section::{At, Section};
 use yaml::Node;
@@ -55,6 +55,8 @@ pub struct Config<S> {
     pub recognition: Recognition,
     pub sources: Vec<SourceConfig<S>>,
     pub catalog: Vec<AssetConfig>,
+    /// The secrets read outside the sources (the pseudonym salt), by value.
+    pub secrets: Fingerprint,
 }
 
 /// Files matching any of `paths` are of kind `kind`; the first matching rule wins.
@@ -83,6 +85,8 @@ pub struct SourceConfig<S> {
     pub timeout: Duration,
     /// What the kind's own decoder read.
     pub settings: S,
+    /// The secrets its settings read, by value (see [`Fingerprint`]).
+    pub secrets: Fingerprint,
 }
 
 /// The source kinds a configuration can hold. `sources::Registry` implements it: this module
@@ -90,9 +94,9 @@ pub struct SourceConfig<S> {
 pub trait SourceKinds {
     type Settings: std::fmt::Debug + Clone + Send + Sync;
     /// Every kind, as written in `type`.
-    const KINDS: &'static [&'static str];
+    fn kinds() -> Vec<&'static str>;
     /// The keys `kind` reads, beyond `name`, `type`, `schedule` and `timeout`.
-    fn keys(kind: &str) -> &'static [&'static str];
+    fn keys(kind: &str) -> Vec<&'static str>;
     /// Decodes one source of `kind`; problems go to the section.
     fn decode(kind: &'static str, section: &mut Section) -> Option<Self::Settings>;
 }
@@ -245,6 +249,7 @@ fn decode_root<K: SourceKinds>(p: &mut Problems, root: &Node) -> Option<Config<K
         recognition: recognition?,
         sources,
         catalog,
+        secrets: Fingerprint::of(&p.secrets),
     })
 }
 
@@ -368,19 +373,23 @@ fn decode_sources<K: SourceKinds>(p: &mut Problems, node: &Node) -> Vec<SourceCo
         if !map.has("type") {
             p.add(map.pos(), &path, "missing required key `type`");
         }
+        let kinds = K::kinds();
+        let before = p.secrets.len();
+        let mut secrets = Fingerprint::default();
         let kind = map
-            .choice(p, "type", K::KINDS)
-            .and_then(|t| K::KINDS.iter().copied().find(|k| *k == t));
+            .choice(p, "type", &kinds)
+            .and_then(|t| kinds.iter().copied().find(|k| *k == t));
         let (kind, settings, keys) = match kind {
             Some(kind) => {
                 let settings = K::decode(kind, &mut Section::new(p, &mut map));
+                secrets = Fingerprint::of(&p.secrets.drain(before..).collect::<Vec<_>>());
                 // A decoder that stopped early leaves keys unread; they are still known.
-                map.ignore(K::keys(kind));
-                (Some(kind), settings, K::keys(kind).to_vec())
+                map.ignore(&K::keys(kind));
+                (Some(kind), settings, K::keys(kind))
             }
             None => {
                 // Without a known type, its keys cannot be judged; the type problem is enough.
-                let all: Vec<&str> = K::KINDS.iter().flat_map(|k| K::keys(k)).copied().collect();
+                let all: Vec<&str> = kinds.iter().flat_map(|k| K::keys(k)).collect();
                 map.ignore(&all);
                 (None, None, Vec::new())
             }
@@ -396,6 +405,7 @@ fn decode_sources<K: SourceKinds>(p: &mut Problems, node: &Node) -> Vec<SourceCo
                 schedule,
                 timeout,
                 settings,
+                secrets,
             });
         }
     }
@@ -428,9 +438,11 @@ mod tests {
 
     impl SourceKinds for OneKind {
         type Settings = PathBuf;
-        const KINDS: &'static [&'static str] = &["git"];
-        fn keys(_: &str) -> &'static [&'static str] {
-            &["path"]
+        fn kinds() -> Vec<&'static str> {
+            vec!["git"]
+        }
+        fn keys(_: &str) -> Vec<&'static str> {
+            vec!["path"]
         }
         fn decode(_: &'static str, s: &mut Section) -> Option<PathBuf> {
             let path = s.required_string("path")?;

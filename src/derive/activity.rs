@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{window_starts, Context, WINDOWS};
-use crate::exposition::{Family, MetricType};
+use super::{window_starts, Context, Credited, RECENT_SECONDS, WINDOWS};
+use crate::exposition::Family;
 use crate::store::StoreError;
 
 /// How many people, taken greedily (each time the one who (co-)authored the most commits not yet
@@ -43,36 +43,19 @@ pub fn absence_factor(commits: &[Vec<&str>]) -> u64 {
     }
 }
 
-pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
+pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>, StoreError> {
+    let credits = &credited.shared.credits;
     let assets = cx.config.assets();
-    let mut active = Family::new(
-        "mlsteward_asset_active_contributors",
-        MetricType::Gauge,
-        "Distinct people credited with any contribution to the asset by commits committed within the window (30d or 90d) before the last derivation.",
-    );
-    let mut newcomers = Family::new(
-        "mlsteward_asset_new_contributors",
-        MetricType::Gauge,
-        "Distinct people whose first credited contribution to the asset was committed within the window (30d or 90d) before the last derivation.",
-    );
-    let mut org_active = Family::new(
-        "mlsteward_active_contributors",
-        MetricType::Gauge,
-        "Distinct people credited with any contribution to any asset by commits committed within the window (30d or 90d) before the last derivation; each person once, however many assets they touched.",
-    );
-    let mut org_new = Family::new(
-        "mlsteward_new_contributors",
-        MetricType::Gauge,
-        "Distinct people whose first credited contribution to any asset was committed within the window (30d or 90d) before the last derivation.",
-    );
-    let per_asset = cx.credits.activity();
+    let mut active = Family::of(&crate::metrics::ASSET_ACTIVE_CONTRIBUTORS);
+    let mut newcomers = Family::of(&crate::metrics::ASSET_NEW_CONTRIBUTORS);
+    let mut org_active = Family::of(&crate::metrics::ACTIVE_CONTRIBUTORS);
+    let mut org_new = Family::of(&crate::metrics::NEW_CONTRIBUTORS);
+    let per_asset = credits.activity(&window_starts(cx.now));
     // Each person's first and last credit over every asset, from the identity keys' spans: a
     // sharded replica's and its peers', else this store's, joined into the same people.
-    let spans = cx
-        .organisation
-        .as_deref()
-        .unwrap_or_else(|| cx.credits.key_spans());
-    let overall = crate::shard::organisation_activity(&cx.people, spans, &window_starts(cx.now));
+    let spans = credited.organisation.unwrap_or_else(|| credits.key_spans());
+    let overall =
+        crate::shard::organisation_activity(&credited.shared.people, spans, &window_starts(cx.now));
     for (i, (window, _)) in WINDOWS.iter().enumerate() {
         for a in &assets {
             let (n_active, n_new) = per_asset.get(&a.id).map_or((0, 0), |c| c[i]);
@@ -85,13 +68,9 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         org_new.push(vec![("window", window.to_string())], n_new as f64);
     }
 
-    let mut absence = Family::new(
-        "mlsteward_asset_contributor_absence_factor",
-        MetricType::Gauge,
-        "CHAOSS contributor absence factor over 90 days: how many people, taken greedily (each time the one who (co-)authored the most commits not yet covered), cover more than half of the asset's distinct credited commits committed in the last 90 days; 0 when there were none.",
-    );
+    let mut absence = Family::of(&crate::metrics::ASSET_CONTRIBUTOR_ABSENCE_FACTOR);
     // asset → each recent commit's (co-)authors (the credits were read with a 90-day bound).
-    let recent = cx.credits.recent_authorships();
+    let recent = credits.recent_authorships(cx.now - RECENT_SECONDS);
     for a in &assets {
         let commits: &[Vec<&str>] = recent.get(a.id.as_str()).map_or(&[], |c| c.as_slice());
         absence.push(

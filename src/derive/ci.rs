@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{daily_baseline, windowed_ratio, Context};
 use crate::config::Baseline;
-use crate::exposition::{Family, Histogram, MetricType};
+use crate::exposition::{Family, Histogram};
 use crate::facts::{ci_class, CiClass, CI_RESULTS};
 use crate::store::{CiAttemptRow, StoreError};
 
@@ -204,51 +204,15 @@ pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError
             .push(a);
     }
 
-    let mut by_result = Family::new(
-        "mlsteward_ci_runs_total",
-        MetricType::Counter,
-        "Finished CI run attempts stored (GitHub Actions runs, GitLab pipelines, Jenkins builds), by asset, pipeline, branch and result. A re-run is one more attempt. Results: success; failure-like failure, timed_out, startup_failure, unstable; neutral cancelled, skipped, neutral, action_required, stale, other.",
-    );
-    let mut durations = Family::new(
-        "mlsteward_ci_run_duration_seconds",
-        MetricType::Histogram,
-        "Duration of finished CI run attempts, from the attempt's start to its completion.",
-    );
-    let mut ratio = Family::new(
-        "mlsteward_ci_success_ratio",
-        MetricType::Gauge,
-        "success / (success + failure-like) among the attempts completed in the window; absent when there were none.",
-    );
-    let mut ratio_baseline = Family::new(
-        "mlsteward_ci_success_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the daily success ratios over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut last_success = Family::new(
-        "mlsteward_ci_last_success_timestamp_seconds",
-        MetricType::Gauge,
-        "Completion time of the newest successful attempt.",
-    );
-    let mut last_failure = Family::new(
-        "mlsteward_ci_last_failure_timestamp_seconds",
-        MetricType::Gauge,
-        "Completion time of the newest failure-like attempt.",
-    );
-    let mut failing_since = Family::new(
-        "mlsteward_ci_failing_since_timestamp_seconds",
-        MetricType::Gauge,
-        "Completion time of the first failure-like attempt of the failing streak still open; absent while the pipeline passes.",
-    );
-    let mut flaky = Family::new(
-        "mlsteward_ci_flaky_runs_total",
-        MetricType::Counter,
-        "Runs whose attempts show a failure-like attempt followed by a successful re-run of the same run (same commit and pipeline); each run counted once.",
-    );
-    let mut recovery = Family::new(
-        "mlsteward_ci_recovery_seconds",
-        MetricType::Histogram,
-        "Time to recovery: from the completion of the first failure-like attempt of a streak to the completion of the next successful attempt.",
-    );
+    let mut by_result = Family::of(&crate::metrics::CI_RUNS_TOTAL);
+    let mut durations = Family::of(&crate::metrics::CI_RUN_DURATION_SECONDS);
+    let mut ratio = Family::of(&crate::metrics::CI_SUCCESS_RATIO);
+    let mut ratio_baseline = Family::of(&crate::metrics::CI_SUCCESS_RATIO_BASELINE);
+    let mut last_success = Family::of(&crate::metrics::CI_LAST_SUCCESS_TIMESTAMP_SECONDS);
+    let mut last_failure = Family::of(&crate::metrics::CI_LAST_FAILURE_TIMESTAMP_SECONDS);
+    let mut failing_since = Family::of(&crate::metrics::CI_FAILING_SINCE_TIMESTAMP_SECONDS);
+    let mut flaky = Family::of(&crate::metrics::CI_FLAKY_RUNS_TOTAL);
+    let mut recovery = Family::of(&crate::metrics::CI_RECOVERY_SECONDS);
 
     let mut flaky_count: BTreeMap<Key, u64> = BTreeMap::new();
     for (key, attempts) in runs.values() {
@@ -313,31 +277,11 @@ pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError
     }
 
     // Asset level: every pipeline of the asset, on its repositories' default branches.
-    let mut asset_ratio = Family::new(
-        "mlsteward_asset_build_success_ratio",
-        MetricType::Gauge,
-        "Build success of an asset: success / (success + failure-like) among the attempts of all its pipelines on its repositories' default branches completed in the window; absent when there were none.",
-    );
-    let mut asset_baseline = Family::new(
-        "mlsteward_asset_build_success_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the asset's daily build success over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut asset_target = Family::new(
-        "mlsteward_asset_build_success_target",
-        MetricType::Gauge,
-        "The asset's build success target from the catalog (`targets.build_success`).",
-    );
-    let mut coverage = Family::new(
-        "mlsteward_ci_coverage_ratio",
-        MetricType::Gauge,
-        "Line coverage (0 to 1) reported by the newest finished attempt that reported any (GitLab's pipeline coverage).",
-    );
-    let mut tests = Family::new(
-        "mlsteward_ci_tests",
-        MetricType::Gauge,
-        "Tests of the newest finished attempt that had a test report (Jenkins JUnit reports), by outcome: passed, failed, skipped.",
-    );
+    let mut asset_ratio = Family::of(&crate::metrics::ASSET_BUILD_SUCCESS_RATIO);
+    let mut asset_baseline = Family::of(&crate::metrics::ASSET_BUILD_SUCCESS_RATIO_BASELINE);
+    let mut asset_target = Family::of(&crate::metrics::ASSET_BUILD_SUCCESS_TARGET);
+    let mut coverage = Family::of(&crate::metrics::CI_COVERAGE_RATIO);
+    let mut tests = Family::of(&crate::metrics::CI_TESTS);
     for (key, s) in &series {
         if let Some(c) = last_coverage(&s.attempts, i64::MIN, i64::MAX) {
             coverage.push(labels(key), c);

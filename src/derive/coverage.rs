@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{ci, daily_baseline, Context};
-use crate::exposition::{Family, MetricType};
+use crate::exposition::Family;
 use crate::store::StoreError;
 
 /// (time, line coverage, branch coverage, commit) of one observation.
@@ -56,31 +56,11 @@ pub fn families(cx: &Context, attempts: &[ci::Mapped]) -> Result<Vec<Family>, St
     if by_asset.is_empty() && targets.is_empty() {
         return Ok(Vec::new());
     }
-    let mut line = Family::new(
-        "mlsteward_asset_coverage_ratio",
-        MetricType::Gauge,
-        "The asset's line coverage (0 to 1): the newest reported by its CI pipelines on its repositories' default branches or by a coverage report.",
-    );
-    let mut branch = Family::new(
-        "mlsteward_asset_branch_coverage_ratio",
-        MetricType::Gauge,
-        "The asset's branch coverage (0 to 1): the newest coverage report that measured branches.",
-    );
-    let mut baseline = Family::new(
-        "mlsteward_asset_coverage_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the asset's daily line coverage (each day's newest value) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut target = Family::new(
-        "mlsteward_asset_coverage_target",
-        MetricType::Gauge,
-        "The asset's coverage target from the catalog (`targets.coverage`).",
-    );
-    let mut commit = Family::new(
-        "mlsteward_asset_coverage_commit_info",
-        MetricType::Gauge,
-        "Always 1: the commit the asset's newest coverage report belongs to, when its origin says (a CI artifact's run).",
-    );
+    let mut line = Family::of(&crate::metrics::ASSET_COVERAGE_RATIO);
+    let mut branch = Family::of(&crate::metrics::ASSET_BRANCH_COVERAGE_RATIO);
+    let mut baseline = Family::of(&crate::metrics::ASSET_COVERAGE_RATIO_BASELINE);
+    let mut target = Family::of(&crate::metrics::ASSET_COVERAGE_TARGET);
+    let mut commit = Family::of(&crate::metrics::ASSET_COVERAGE_COMMIT_INFO);
     for (asset, obs) in &by_asset {
         let l = || vec![("asset", asset.clone())];
         if let Some(v) = newest(obs, i64::MIN, i64::MAX, |o| o.1) {

@@ -1,7 +1,7 @@
 //! Every per-person credit figure, from two passes over the valid credits
 //! ([`Reader::for_each_valid_credit`]) in one read transaction: contributions per asset,
-//! label and kind, credited commits, the `top_n` ranking, active and new contributors, and the
-//! (co-)authors of recent commits for the absence factor.
+//! label and kind, credited commits, the `top_n` ranking, and what the time-dependent figures
+//! need (active and new contributors, the absence factor's recent (co-)authors).
 //!
 //! Distinct commits are counted as the store's definition says, by commit: the credits of one
 //! commit arrive together, so each (asset, person, kind) and each (asset, person) counts once
@@ -9,12 +9,15 @@
 //!
 //! What is held does not grow with the length of history. The first pass keeps, per (asset,
 //! person), the contributions (distinct commits summed over kinds) that rank people for
-//! `top_n`, and two bit masks saying whether the person had a credit within each activity
-//! window and whether all of them were; per identity key, its first and last credit; and the
-//! authorships of the last 90 days. The second pass, with the ranking known, counts straight
-//! into the exported label sets: per (asset, label, kind) contributions and per (asset, label)
-//! distinct credited commits, `label` being a kept person or everyone else. Nothing is held
-//! per commit or per (asset, person, kind).
+//! `top_n` and the times of the person's first and last credit there; per identity key, its
+//! first and last credit; and the authorships of the last 90 days. The second pass, with the
+//! ranking known, counts straight into the exported label sets: per (asset, label, kind)
+//! contributions and per (asset, label) distinct credited commits, `label` being a kept person
+//! or everyone else. Nothing is held per commit or per (asset, person, kind).
+//!
+//! The totals are kept between derivations: the time-dependent figures (windows that end at
+//! `now`) are computed from them at any later `now`, so time passing never reads the credits
+//! again; only new facts do.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,9 +33,6 @@ type IdSet<T> = foldhash::HashSet<T>;
 
 /// The person id standing for everyone not kept on an asset.
 const OTHERS: u32 = u32::MAX;
-
-/// The most activity windows [`CreditTotals::read`] takes (bits of a [`Pair`] mask).
-pub const MAX_WINDOWS: usize = 8;
 
 /// Interned strings: an id per distinct value.
 #[derive(Default)]
@@ -62,11 +62,14 @@ impl Names {
 struct Pair {
     /// Distinct commits summed over kinds: what `top_n` ranks by.
     contributions: u32,
-    /// Bit i: some credit at or after `since[i]` (active in window i).
-    active: u8,
-    /// Bit i: every credit at or after `since[i]` (first credit within window i: new).
-    new: u8,
+    /// Commit times of the first and last credit (active within a window when `last` is in it;
+    /// new when `first` is).
+    first: i64,
+    last: i64,
 }
+
+/// One authored commit: its time and its (co-)author people.
+type Authorship = (i64, Box<[u32]>);
 
 /// One commit's credits as the passes collect them: (asset, person, kind, authored).
 type Group = Vec<(u32, u32, u32, bool)>;
@@ -76,11 +79,11 @@ pub struct CreditTotals {
     assets: Names,
     people: Names,
     kinds: Names,
-    /// Activity windows' starts (times), as [`CreditTotals::read`] was given them.
-    since: Vec<i64>,
     pairs: IdMap<(u32, u32), Pair>,
-    /// Authored commits at or after `recent_since`: per asset, each commit's people.
-    recent: IdMap<u32, Vec<Box<[u32]>>>,
+    /// Authored commits at or after `recent_since`: per asset, each commit's time and people.
+    recent: IdMap<u32, Vec<Authorship>>,
+    /// The earliest time [`CreditTotals::recent_authorships`] can answer from.
+    recent_since: i64,
     /// Per identity key (before joining; opted-out keys too): the first and last commit time
     /// of its credits, sorted by key. What a sharded replica tells its peers.
     key_spans: Vec<crate::shard::KeySpan>,
@@ -107,20 +110,17 @@ fn distinct(group: &mut Group) {
 
 impl CreditTotals {
     /// Reads every valid credit twice; `people` joins identity keys into people (opted-out
-    /// people's credits are dropped), `since` are the activity windows' starts (at most
-    /// [`MAX_WINDOWS`]), `recent_since` bounds the authorships kept for
+    /// people's credits are dropped), `recent_since` bounds the authorships kept for
     /// [`CreditTotals::recent_authorships`], and `top_n` people per asset keep their label.
     pub fn read(
         reader: &Reader<'_>,
         people: &Directory,
-        since: &[i64],
         recent_since: i64,
         top_n: usize,
     ) -> Result<CreditTotals, StoreError> {
         Self::from_credits(
             |f| reader.for_each_valid_credit(f),
             people,
-            since,
             recent_since,
             top_n,
         )
@@ -131,18 +131,16 @@ impl CreditTotals {
     fn from_credits(
         mut credits: impl FnMut(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
         people: &Directory,
-        since: &[i64],
         recent_since: i64,
         top_n: usize,
     ) -> Result<CreditTotals, StoreError> {
-        assert!(since.len() <= MAX_WINDOWS, "at most {MAX_WINDOWS} windows");
         let mut totals = CreditTotals {
             assets: Names::default(),
             people: Names::default(),
             kinds: Names::default(),
-            since: since.to_vec(),
             pairs: IdMap::default(),
             recent: IdMap::default(),
+            recent_since,
             key_spans: Vec::new(),
             kept: IdSet::default(),
             by_label: IdMap::default(),
@@ -212,14 +210,6 @@ impl CreditTotals {
         Ok(totals)
     }
 
-    /// The window bits of a credit at `at`: bit i set when `at` is at or after `since[i]`.
-    fn mask(&self, at: i64) -> u8 {
-        self.since
-            .iter()
-            .enumerate()
-            .fold(0, |m, (i, s)| m | (((at >= *s) as u8) << i))
-    }
-
     /// First pass: counts one commit (committed at `at`) into the per-(asset, person) figures
     /// and empties `group`.
     fn first_close(&mut self, group: &mut Group, at: i64, recent_since: i64) {
@@ -227,16 +217,15 @@ impl CreditTotals {
             return;
         }
         distinct(group);
-        let mask = self.mask(at);
         for &(asset, person, _, _) in group.iter() {
             let pair = self.pairs.entry((asset, person)).or_insert(Pair {
                 contributions: 0,
-                active: 0,
-                new: u8::MAX,
+                first: at,
+                last: at,
             });
             pair.contributions += 1;
-            pair.active |= mask;
-            pair.new &= mask;
+            pair.first = pair.first.min(at);
+            pair.last = pair.last.max(at);
         }
         if at >= recent_since {
             // Per asset, the commit's distinct (co-)author people.
@@ -244,7 +233,10 @@ impl CreditTotals {
             group.dedup_by_key(|c| (c.0, c.1));
             for chunk in group.chunk_by(|a, b| a.0 == b.0) {
                 let people: Box<[u32]> = chunk.iter().map(|c| c.1).collect();
-                self.recent.entry(chunk[0].0).or_default().push(people);
+                self.recent
+                    .entry(chunk[0].0)
+                    .or_default()
+                    .push((at, people));
             }
         }
         group.clear();
@@ -292,6 +284,11 @@ impl CreditTotals {
             kept.extend(ranked.iter().take(top_n).map(|r| (asset, r.2)));
         }
         kept
+    }
+
+    /// The earliest commit time the recent authorships reach back to.
+    pub fn recent_since(&self) -> i64 {
+        self.recent_since
     }
 
     /// Per identity key, the first and last commit time of its credits, sorted by key.
@@ -369,17 +366,18 @@ impl CreditTotals {
         out
     }
 
-    /// Per asset, for each of the windows [`CreditTotals::read`] was given: the distinct
-    /// people with a credit within it, and those whose first credit is within it.
-    pub fn activity(&self) -> BTreeMap<String, Vec<(u64, u64)>> {
+    /// Per asset, for each window starting at `since[i]` (and ending at the derivation's
+    /// `now`): the distinct people with a credit at or after its start, and those whose first
+    /// credit is.
+    pub fn activity(&self, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
         let mut out: IdMap<u32, Vec<(u64, u64)>> = IdMap::default();
         for (&(asset, _), pair) in &self.pairs {
             let counts = out
                 .entry(asset)
-                .or_insert_with(|| vec![(0, 0); self.since.len()]);
-            for (i, c) in counts.iter_mut().enumerate() {
-                c.0 += (pair.active >> i & 1) as u64;
-                c.1 += (pair.new >> i & 1) as u64;
+                .or_insert_with(|| vec![(0, 0); since.len()]);
+            for (c, start) in counts.iter_mut().zip(since) {
+                c.0 += (pair.last >= *start) as u64;
+                c.1 += (pair.first >= *start) as u64;
             }
         }
         out.into_iter()
@@ -387,14 +385,21 @@ impl CreditTotals {
             .collect()
     }
 
-    /// Per asset, the (co-)author people (ids) of each authored commit since `recent_since`.
-    pub fn recent_authorships(&self) -> HashMap<&str, Vec<Vec<&str>>> {
+    /// Per asset, the (co-)author people (ids) of each authored commit at or after `since`,
+    /// which must not be before the `recent_since` the totals were read with (older commits
+    /// were not kept).
+    pub fn recent_authorships(&self, since: i64) -> HashMap<&str, Vec<Vec<&str>>> {
+        debug_assert!(
+            since >= self.recent_since,
+            "older authorships were not kept"
+        );
         self.recent
             .iter()
             .map(|(asset, commits)| {
                 let commits = commits
                     .iter()
-                    .map(|people| people.iter().map(|p| self.people.name(*p)).collect())
+                    .filter(|(at, _)| *at >= since)
+                    .map(|(_, people)| people.iter().map(|p| self.people.name(*p)).collect())
                     .collect();
                 (self.assets.name(*asset), commits)
             })
@@ -477,7 +482,6 @@ mod tests {
                 Ok(())
             },
             &directory,
-            &since,
             recent_since,
             2,
         )
@@ -581,7 +585,7 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         // Activity: people with a credit at or after each time, and whose first is.
-        let got = totals.activity();
+        let got = totals.activity(&since);
         // Per window start: the spans whose last credit is at or after it, and whose first is.
         let counts = |spans: &[(i64, i64)]| -> Vec<(u64, u64)> {
             since
@@ -646,7 +650,7 @@ mod tests {
             }
         }
         let mut got: BTreeMap<String, Vec<Vec<String>>> = totals
-            .recent_authorships()
+            .recent_authorships(recent_since)
             .into_iter()
             .map(|(a, commits)| {
                 let mut commits: Vec<Vec<String>> = commits

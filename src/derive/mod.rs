@@ -23,7 +23,7 @@ mod activity;
 pub mod ci;
 mod contributions;
 pub mod coverage;
-mod credits;
+pub mod credits;
 mod ownership;
 pub mod probes;
 pub mod registry;
@@ -36,10 +36,12 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Baseline, ContributorLabel, Recognition};
 use crate::exposition::Family;
+use crate::facts::FactType;
 use crate::people::{self, Directory};
 use crate::shard::{KeySpan, PeopleSummary};
 use crate::sources::Config;
 use crate::store::{Reader, Store, StoreError};
+pub use credits::CreditTotals;
 
 pub use activity::absence_factor;
 pub use ownership::{normal_owner, resolve_owner};
@@ -104,8 +106,7 @@ pub fn daily_baseline(
 /// Stable pseudonym: the first 12 hex digits of SHA-256(salt, person id).
 pub fn pseudonym(salt: &str, person: &str) -> String {
     let digest = Sha256::digest(format!("{salt}\0{}", person.to_lowercase()).as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("p-{hex}")
+    format!("p-{}", crate::hex(&digest[..6]))
 }
 
 /// Everyone the store knows, joined into people by the configured rules.
@@ -138,6 +139,28 @@ pub fn directory_with(
     Ok(people::unify(&stored, &uses, recognition))
 }
 
+/// A sharded replica's people, joined over this store's and the `peers`' identity inputs, and
+/// its own [`PeopleSummary`] for its peers, still without its credited spans (they come from
+/// the credit totals, [`Shared::key_spans`]).
+pub fn sharded_people(
+    reader: &Reader<'_>,
+    recognition: &Recognition,
+    shard: crate::shard::Shard,
+    ready: bool,
+    peers: &[PeopleSummary],
+) -> Result<(Directory, PeopleSummary), StoreError> {
+    let local = PeopleSummary {
+        shard: shard.index,
+        shards: shard.count,
+        ready,
+        stored: reader.people()?,
+        name_uses: reader.name_uses()?,
+        credited: Vec::new(),
+    };
+    let (stored, uses) = crate::shard::merged_inputs(&local, peers);
+    Ok((people::unify(&stored, &uses, recognition), local))
+}
+
 /// Tells the store which asset each forge repository's credits count on (the forge source's
 /// `assets` mapping, read from the current config), so they join the git credits.
 pub fn map_forge_assets(reader: &Reader<'_>, config: &Config) -> Result<(), StoreError> {
@@ -157,28 +180,162 @@ pub fn map_forge_assets(reader: &Reader<'_>, config: &Config) -> Result<(), Stor
     reader.set_forge_assets(&rows)
 }
 
-/// What every group needs: the read view, the catalog, the people, and the label rules.
-pub struct Context<'a> {
-    pub reader: &'a Reader<'a>,
-    pub config: &'a Config,
-    pub now: i64,
+/// The metric groups, in the order their families appear in the exposition. A group derives
+/// its families from the fact types it [reads](Group::reads), the configuration and, for some,
+/// the people and the per-person credit totals ([`Shared`]); a group that
+/// [depends on time](Group::timed) also changes as `now` moves (windows, baselines, ages).
+/// The render task derives a group again only when one of these changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    Contributions,
+    Ownership,
+    Activity,
+    Ci,
+    Coverage,
+    Repro,
+    Probes,
+    Registry,
+    Responses,
+}
+
+impl Group {
+    pub const ALL: [Group; 9] = [
+        Group::Contributions,
+        Group::Ownership,
+        Group::Activity,
+        Group::Ci,
+        Group::Coverage,
+        Group::Repro,
+        Group::Probes,
+        Group::Registry,
+        Group::Responses,
+    ];
+
+    /// The `group` label of the pipeline's self metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Contributions => "contributions",
+            Group::Ownership => "ownership",
+            Group::Activity => "activity",
+            Group::Ci => "ci",
+            Group::Coverage => "coverage",
+            Group::Repro => "repro",
+            Group::Probes => "probes",
+            Group::Registry => "registry",
+            Group::Responses => "responses",
+        }
+    }
+
+    /// The fact types (store tables) the group reads, directly or through [`Shared`].
+    pub fn reads(self) -> &'static [FactType] {
+        use FactType::*;
+        match self {
+            // Credits (git's and the forges'), commit outcomes, CODEOWNERS' invalid lines.
+            Group::Contributions => &[GitHistory, ForgeItems, Ownership],
+            // CODEOWNERS, files, last updates, registry owners.
+            Group::Ownership => &[Ownership, GitHistory, Registry],
+            Group::Activity => &[GitHistory, ForgeItems],
+            Group::Ci => &[Ci],
+            Group::Coverage => &[Ci, Coverage],
+            Group::Repro => &[Repro],
+            Group::Probes => &[Probes],
+            Group::Registry => &[Registry],
+            Group::Responses => &[ForgeItems],
+        }
+    }
+
+    /// Whether the group reads the per-person credit totals (and so the people).
+    pub fn uses_credits(self) -> bool {
+        matches!(self, Group::Contributions | Group::Activity)
+    }
+
+    /// Whether the group's families change as time passes with no new facts: windows that
+    /// end at `now`, daily baselines, ages, deprecation by update cadence.
+    pub fn timed(self) -> bool {
+        !matches!(self, Group::Contributions | Group::Registry)
+    }
+}
+
+/// What several groups read, derived once per change of what it comes from (not per group,
+/// and not per render): the people, and every per-person credit figure.
+pub struct Shared {
     pub people: Directory,
-    /// A sharded replica's and its peers' credited spans per identity key
-    /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
-    /// counted from them instead of this store alone.
-    pub organisation: Option<Vec<KeySpan>>,
-    /// Every per-person credit figure, from two passes over the credits.
-    pub credits: credits::CreditTotals,
+    pub credits: CreditTotals,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
 }
 
-impl Context<'_> {
+impl Shared {
+    /// Reads the people (joined over `peers`' identity inputs too, on a sharded replica) and
+    /// the per-person credit totals. `now` bounds the recent authorships kept for the absence
+    /// factor: derivations at `now` or later can use these totals.
+    pub fn read(
+        reader: &Reader<'_>,
+        config: &Config,
+        now: i64,
+        people: Directory,
+    ) -> Result<Shared, StoreError> {
+        map_forge_assets(reader, config)?;
+        // Two passes over the credits; what they hold does not grow with history.
+        let credits = credits::CreditTotals::read(
+            reader,
+            &people,
+            now - RECENT_SECONDS,
+            config.recognition.top_n,
+        )?;
+        let mut kept: HashMap<String, Vec<String>> = HashMap::new();
+        for (asset, person) in credits.top_people() {
+            kept.entry(asset).or_default().push(person);
+        }
+        Ok(Shared {
+            people,
+            credits,
+            kept,
+        })
+    }
+
+    /// Whether derivations at `now` can use these totals: the recent authorships they kept
+    /// reach back far enough.
+    pub fn covers(&self, now: i64) -> bool {
+        now - RECENT_SECONDS >= self.credits.recent_since()
+    }
+
+    /// This store's credited spans per identity key (what a sharded replica publishes).
+    pub fn key_spans(&self) -> &[KeySpan] {
+        self.credits.key_spans()
+    }
+}
+
+/// How far back the absence factor looks.
+pub const RECENT_SECONDS: i64 = 90 * DAY_SECONDS;
+
+/// What every group reads: the read view, the catalog, the time.
+pub struct Context<'a> {
+    pub reader: &'a Reader<'a>,
+    pub config: &'a Config,
+    pub now: i64,
+}
+
+/// What the per-person groups read besides the [`Context`].
+pub struct Credited<'a> {
+    pub shared: &'a Shared,
+    /// A sharded replica's and its peers' credited spans per identity key
+    /// ([`crate::shard::PeopleSummary`]): the organisation-wide distinct-people families are
+    /// counted from them instead of this store alone.
+    pub organisation: Option<&'a [KeySpan]>,
+}
+
+impl Credited<'_> {
     /// The contributor label pair for `person` (an id) on `asset`, or nothing in `none` mode.
-    pub fn label(&self, asset: &str, person: &str) -> Option<(&'static str, String)> {
-        let recognition = &self.config.recognition;
+    pub fn label(
+        &self,
+        recognition: &Recognition,
+        asset: &str,
+        person: &str,
+    ) -> Option<(&'static str, String)> {
         let value = if person == OTHER_CONTRIBUTORS
             || !self
+                .shared
                 .kept
                 .get(asset)
                 .is_some_and(|k| k.iter().any(|p| p == person))
@@ -188,6 +345,7 @@ impl Context<'_> {
             match recognition.contributor_label {
                 ContributorLabel::None => return None,
                 ContributorLabel::Name => self
+                    .shared
                     .people
                     .by_id(person)
                     .map_or_else(|| person.to_string(), |p| p.name.clone()),
@@ -218,111 +376,53 @@ pub fn summed(
     }
 }
 
-/// All families derived from the store at time `now` (seconds since the epoch).
-pub fn families(store: &Store, config: &Config, now: i64) -> Result<Vec<Family>, StoreError> {
-    store.read(|reader| {
-        let people = directory(reader, &config.recognition)?;
-        Ok(families_from(reader, config, now, people, None)?.0)
-    })
+/// The families of one `group`. `credited` is needed by the groups that
+/// [use credits](Group::uses_credits); without it they derive nothing.
+pub fn derive_group(
+    cx: &Context<'_>,
+    credited: Option<&Credited<'_>>,
+    group: Group,
+) -> Result<Vec<Family>, StoreError> {
+    match (group, credited) {
+        (Group::Contributions, Some(c)) => contributions::families(cx, c),
+        (Group::Activity, Some(c)) => activity::families(cx, c),
+        (Group::Contributions | Group::Activity, None) => Ok(Vec::new()),
+        (Group::Ownership, _) => ownership::families(cx),
+        (Group::Ci, _) => ci::families(cx, &ci::mapped(cx)?),
+        (Group::Coverage, _) => coverage::families(cx, &ci::mapped(cx)?),
+        (Group::Repro, _) => repro::families(cx),
+        (Group::Probes, _) => probes::families(cx),
+        (Group::Registry, _) => registry::families(cx),
+        (Group::Responses, _) => responses::families(cx),
+    }
 }
 
-/// A sharded replica's derivation ([`crate::shard`]): people are joined over this store's and
-/// the `peers`' identity inputs, and the organisation-wide families counted over every
-/// replica's credited spans. Also returns this replica's own [`PeopleSummary`], read in the
-/// same transaction, for its peers.
-pub fn sharded_families(
+/// The families of `groups` derived from the store at time `now` (seconds since the epoch)
+/// in one read, as a fresh render task would.
+pub fn families_of(
     store: &Store,
     config: &Config,
     now: i64,
-    shard: crate::shard::Shard,
-    ready: bool,
-    peers: &[PeopleSummary],
-) -> Result<(Vec<Family>, PeopleSummary), StoreError> {
+    groups: &[Group],
+) -> Result<Vec<Family>, StoreError> {
     store.read(|reader| {
-        let mut local = PeopleSummary {
-            shard: shard.index,
-            shards: shard.count,
-            ready,
-            stored: reader.people()?,
-            name_uses: reader.name_uses()?,
-            credited: Vec::new(),
+        let people = directory(reader, &config.recognition)?;
+        let shared = Shared::read(reader, config, now, people)?;
+        let cx = Context {
+            reader,
+            config,
+            now,
         };
-        let (stored, uses) = crate::shard::merged_inputs(&local, peers);
-        let people = people::unify(&stored, &uses, &config.recognition);
-        let (families, spans) = families_from(reader, config, now, people, Some(peers))?;
-        // This replica's spans come from the same pass over the credits as its families.
-        local.credited = spans;
-        Ok((families, local))
+        let credited = Credited {
+            shared: &shared,
+            organisation: None,
+        };
+        let mut out = Vec::new();
+        for group in groups {
+            out.extend(derive_group(&cx, Some(&credited), *group)?);
+        }
+        Ok(out)
     })
-}
-
-/// The shared start of every derivation: people unified, forge repositories mapped to assets,
-/// the per-person credit figures read and the `top_n` ranking made.
-fn context<'a>(
-    reader: &'a Reader<'a>,
-    config: &'a Config,
-    now: i64,
-    people: Directory,
-    peers: Option<&[PeopleSummary]>,
-) -> Result<Context<'a>, StoreError> {
-    reader.set_people(&people.key_map())?;
-    map_forge_assets(reader, config)?;
-    // Two passes over the credits; what they hold does not grow with history.
-    let credits = credits::CreditTotals::read(
-        reader,
-        &people,
-        &window_starts(now),
-        now - 90 * DAY_SECONDS,
-        config.recognition.top_n,
-    )?;
-    // A sharded replica counts the organisation over its own and its peers' key spans.
-    let organisation = peers.map(|peers| {
-        credits
-            .key_spans()
-            .iter()
-            .chain(peers.iter().flat_map(|p| &p.credited))
-            .cloned()
-            .collect()
-    });
-    let kept_rows = credits.top_people();
-    let mut kept: HashMap<String, Vec<String>> = HashMap::new();
-    for (asset, person) in kept_rows {
-        kept.entry(asset).or_default().push(person);
-    }
-    Ok(Context {
-        reader,
-        config,
-        now,
-        people,
-        organisation,
-        credits,
-        kept,
-    })
-}
-
-/// Every family, and this store's credit spans per identity key (what a sharded replica
-/// publishes).
-fn families_from(
-    reader: &Reader<'_>,
-    config: &Config,
-    now: i64,
-    people: Directory,
-    peers: Option<&[PeopleSummary]>,
-) -> Result<(Vec<Family>, Vec<KeySpan>), StoreError> {
-    let cx = context(reader, config, now, people, peers)?;
-    let mut out = Vec::new();
-    out.extend(contributions::families(&cx)?);
-    out.extend(ownership::families(&cx)?);
-    out.extend(activity::families(&cx)?);
-    // CI attempts are read and mapped once, for the ci and coverage groups.
-    let attempts = ci::mapped(&cx)?;
-    out.extend(ci::families(&cx, &attempts)?);
-    out.extend(coverage::families(&cx, &attempts)?);
-    out.extend(repro::families(&cx)?);
-    out.extend(probes::families(&cx)?);
-    out.extend(registry::families(&cx)?);
-    out.extend(responses::families(&cx)?);
-    Ok((out, cx.credits.key_spans().to_vec()))
 }
 
 /// The recognition and activity families as `now` saw them, from a store that holds only what
@@ -332,13 +432,7 @@ pub fn history_families(
     config: &Config,
     now: i64,
 ) -> Result<Vec<Family>, StoreError> {
-    store.read(|reader| {
-        let people = directory(reader, &config.recognition)?;
-        let cx = context(reader, config, now, people, None)?;
-        let mut out = contributions::families(&cx)?;
-        out.extend(activity::families(&cx)?);
-        Ok(out)
-    })
+    families_of(store, config, now, &[Group::Contributions, Group::Activity])
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::Context;
-use crate::exposition::{Family, MetricType};
+use crate::exposition::Family;
 use crate::store::StoreError;
 
 /// An owner in normal form.
@@ -73,22 +73,10 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     let assets = cx.config.assets();
     let codeowners = cx.reader.codeowners()?;
     let defaults = cx.reader.codeowners_default()?;
-    let mut info = Family::new("mlsteward_asset_info", MetricType::Gauge, "Catalog metadata of an asset, always 1: kind, owner in normal form (no leading @, lower-case, without the organisation prefix; the catalog's, else for a repository CODEOWNERS's default rule, else for other assets the one owner set CODEOWNERS gives all its files, else empty) and lifecycle.");
-    let mut owned = Family::new(
-        "mlsteward_asset_owned",
-        MetricType::Gauge,
-        "1 if the asset has an owner (see mlsteward_asset_info), else 0.",
-    );
-    let mut conflict = Family::new(
-        "mlsteward_asset_ownership_conflict",
-        MetricType::Gauge,
-        "1 if ownership sources disagree about the asset, else 0. A repository: the catalog owner is not among the owners of CODEOWNERS's default rule. Another asset: CODEOWNERS assigns some of its files to owners without the catalog owner, or, with no catalog owner, to different owner sets. Any asset: a registry (MLflow, Feast, Hugging Face) or a Backstage catalog file names another owner than the catalog.",
-    );
-    let mut stewards = Family::new(
-        "mlsteward_asset_steward_info",
-        MetricType::Gauge,
-        "The stewards the catalog names for an asset, one series per steward, always 1.",
-    );
+    let mut info = Family::of(&crate::metrics::ASSET_INFO);
+    let mut owned = Family::of(&crate::metrics::ASSET_OWNED);
+    let mut conflict = Family::of(&crate::metrics::ASSET_OWNERSHIP_CONFLICT);
+    let mut stewards = Family::of(&crate::metrics::ASSET_STEWARD_INFO);
     // What registries (MLflow, Feast) say about assets: the catalog overrides it, and an owner
     // that disagrees with the catalog's is a conflict, as with CODEOWNERS.
     let registry: Vec<_> = cx
@@ -192,11 +180,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         }
     }
 
-    let mut files = Family::new(
-        "mlsteward_asset_files",
-        MetricType::Gauge,
-        "Files at the tip of the asset's repository branch that its paths match (0: the globs match nothing, which is also logged as a warning).",
-    );
+    let mut files = Family::of(&crate::metrics::ASSET_FILES);
     let counts = cx.reader.asset_files()?;
     for a in &assets {
         if let Some(n) = counts.get(&a.id) {
@@ -204,11 +188,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         }
     }
 
-    let mut last_update = Family::new(
-        "mlsteward_asset_last_update_timestamp_seconds",
-        MetricType::Gauge,
-        "Committer time of the newest non-merge commit on the mined branch that changed a file of the asset (any author, bots included).",
-    );
+    let mut last_update = Family::of(&crate::metrics::ASSET_LAST_UPDATE_TIMESTAMP_SECONDS);
     let updates = cx.reader.asset_last_updates()?;
     let mut newest: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for a in &assets {
@@ -230,11 +210,7 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
 
     // Deprecation candidates: production assets with a cadence, unchanged for twice it, and
     // without usage recorded over the last 30 days (no usage source counts as none recorded).
-    let mut candidate = Family::new(
-        "mlsteward_asset_deprecation_candidate",
-        MetricType::Gauge,
-        "1 if the asset is a deprecation candidate: in production, unchanged (commits, registry updates) for more than twice the catalog's update_cadence, and with no usage recorded over the last 30 days (downloads; an asset no source reports usage for has none recorded); else 0. Only for assets with an update_cadence.",
-    );
+    let mut candidate = Family::of(&crate::metrics::ASSET_DEPRECATION_CANDIDATE);
     let usage: std::collections::BTreeMap<String, f64> = cx
         .reader
         .registry_numbers()?

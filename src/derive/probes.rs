@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{daily_baseline, Context};
-use crate::exposition::{Family, Histogram, MetricType};
+use crate::exposition::{Family, Histogram};
 use crate::facts::PROBE_RESULTS;
 use crate::store::probes::LATENCY_BUCKETS;
 use crate::store::{ProbeRow, StoreError};
@@ -28,41 +28,13 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     }
     let samples = cx.reader.probe_samples()?;
     let configured: Vec<&str> = cx.config.sources.iter().map(|s| s.name.as_str()).collect();
-    let mut by_result = Family::new(
-        "mlsteward_probes_total",
-        MetricType::Counter,
-        "Probes sent, by result: ok, or the failure reason (timeout, connect, http_4xx, http_5xx, bad_body, values_missing).",
-    );
-    let mut duration = Family::new(
-        "mlsteward_probe_duration_seconds",
-        MetricType::Histogram,
-        "Probe latency as a client sees it: from sending the request to reading the whole answer, on a monotonic clock, for probes that got an HTTP answer.",
-    );
-    let mut reconnects = Family::new(
-        "mlsteward_probe_reconnects_total",
-        MetricType::Counter,
-        "Probes sent over a new connection because the server closed the kept one (their latency includes connecting).",
-    );
-    let mut success = Family::new(
-        "mlsteward_probe_success",
-        MetricType::Gauge,
-        "1 if the target's last probe was ok, else 0.",
-    );
-    let mut value_age = Family::new(
-        "mlsteward_probe_value_age_seconds",
-        MetricType::Gauge,
-        "Age of the oldest value the target's last answered probe returned (probe time minus the value's event time).",
-    );
-    let mut p95_baseline = Family::new(
-        "mlsteward_probe_latency_p95_baseline_seconds",
-        MetricType::Gauge,
-        "Median of the daily p95 latencies (nearest rank, answered probes) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut target = Family::new(
-        "mlsteward_probe_latency_target_seconds",
-        MetricType::Gauge,
-        "The target's configured latency target (`latency_target`), for the p95.",
-    );
+    let mut by_result = Family::of(&crate::metrics::PROBES_TOTAL);
+    let mut duration = Family::of(&crate::metrics::PROBE_DURATION_SECONDS);
+    let mut reconnects = Family::of(&crate::metrics::PROBE_RECONNECTS_TOTAL);
+    let mut success = Family::of(&crate::metrics::PROBE_SUCCESS);
+    let mut value_age = Family::of(&crate::metrics::PROBE_VALUE_AGE_SECONDS);
+    let mut p95_baseline = Family::of(&crate::metrics::PROBE_LATENCY_P95_BASELINE_SECONDS);
+    let mut target = Family::of(&crate::metrics::PROBE_LATENCY_TARGET_SECONDS);
     // Per (asset, target), summed over results: the histogram, probes by result, reconnects.
     type Summed<'r> = (Histogram, BTreeMap<&'r str, u64>, u64);
     let mut per_target: BTreeMap<(String, String), Summed> = BTreeMap::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{daily_baseline, windowed_ratio, Context};
-use crate::exposition::{Family, MetricType};
+use crate::exposition::Family;
 use crate::store::{ReproRow, StoreError};
 
 /// The windows when no forge source names any.
@@ -42,26 +42,10 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
             .map(|(w, s)| (w.to_string(), Duration::from_secs(*s)))
             .collect();
     }
-    let mut checks = Family::new(
-        "mlsteward_repro_checks_total",
-        MetricType::Counter,
-        "Reproducibility checks stored, by asset, environment and result (pass, fail): each job (matrix environment) of each finished attempt of a workflow marked as the reproducibility check.",
-    );
-    let mut ratio = Family::new(
-        "mlsteward_repro_pass_ratio",
-        MetricType::Gauge,
-        "Passing / all reproducibility checks made in the window; absent when there were none.",
-    );
-    let mut baseline = Family::new(
-        "mlsteward_repro_pass_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the asset's daily pass ratios over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut target = Family::new(
-        "mlsteward_asset_reproducibility_target",
-        MetricType::Gauge,
-        "The asset's reproducibility target from the catalog (`targets.reproducibility`).",
-    );
+    let mut checks = Family::of(&crate::metrics::REPRO_CHECKS_TOTAL);
+    let mut ratio = Family::of(&crate::metrics::REPRO_PASS_RATIO);
+    let mut baseline = Family::of(&crate::metrics::REPRO_PASS_RATIO_BASELINE);
+    let mut target = Family::of(&crate::metrics::ASSET_REPRODUCIBILITY_TARGET);
     for (asset, rows) in &by_asset {
         let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for r in rows {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{daily_baseline, windowed_ratio, Context};
 use crate::config::DEFAULT_RESPONSE_OBJECTIVE;
-use crate::exposition::{Family, Histogram, MetricType};
+use crate::exposition::{Family, Histogram};
 use crate::store::{ForgeItemRow, StoreError};
 
 /// Upper bounds of the time-to-first-response histogram, in seconds.
@@ -30,11 +30,7 @@ pub fn within(item: &ForgeItemRow, objective: i64, now: i64) -> Option<bool> {
 /// The newest release (published, neither draft nor prerelease) of each asset's
 /// repositories.
 fn last_releases(cx: &Context) -> Result<Family, StoreError> {
-    let mut family = Family::new(
-        "mlsteward_asset_last_release_timestamp_seconds",
-        MetricType::Gauge,
-        "Publication time of the newest published release of the asset's repositories that is neither a draft nor a prerelease.",
-    );
+    let mut family = Family::of(&crate::metrics::ASSET_LAST_RELEASE_TIMESTAMP_SECONDS);
     let mut newest: BTreeMap<String, i64> = BTreeMap::new();
     for (source, repository, at) in cx.reader.last_releases()? {
         let Some(forge) = cx
@@ -97,36 +93,12 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
             .map_or(DEFAULT_RESPONSE_OBJECTIVE, |a| a.response_objective)
             .as_secs() as i64
     };
-    let mut first = Family::new(
-        "mlsteward_first_response_seconds",
-        MetricType::Histogram,
-        "Time from opening an issue or pull request (opened by a person) to its first comment, review or inline review comment by a human other than the author; answered items only.",
-    );
-    let mut objective = Family::new(
-        "mlsteward_asset_response_objective_seconds",
-        MetricType::Gauge,
-        "The asset's response objective: the catalog's `response_objective`, else 2 days.",
-    );
-    let mut ratio = Family::new(
-        "mlsteward_responses_within_objective_ratio",
-        MetricType::Gauge,
-        "Among items opened in the window: answered within the objective / (all answered + unanswered ones whose objective has elapsed); absent when there are none.",
-    );
-    let mut baseline = Family::new(
-        "mlsteward_responses_within_objective_ratio_baseline",
-        MetricType::Gauge,
-        "Median of the daily shares within the objective (items by the day they were opened) over the `baseline.days` UTC days before today (default 28); absent with fewer than `baseline.min_days` (default 7) days that have a value.",
-    );
-    let mut target = Family::new(
-        "mlsteward_asset_responses_within_objective_target",
-        MetricType::Gauge,
-        "The asset's target for the share within the objective, from the catalog (`targets.responses_within_objective`).",
-    );
-    let mut waiting = Family::new(
-        "mlsteward_items_waiting_beyond_objective",
-        MetricType::Gauge,
-        "Open items with no response yet, older than the asset's objective, by kind.",
-    );
+    let mut first = Family::of(&crate::metrics::FIRST_RESPONSE_SECONDS);
+    let mut objective = Family::of(&crate::metrics::ASSET_RESPONSE_OBJECTIVE_SECONDS);
+    let mut ratio = Family::of(&crate::metrics::RESPONSES_WITHIN_OBJECTIVE_RATIO);
+    let mut baseline = Family::of(&crate::metrics::RESPONSES_WITHIN_OBJECTIVE_RATIO_BASELINE);
+    let mut target = Family::of(&crate::metrics::ASSET_RESPONSES_WITHIN_OBJECTIVE_TARGET);
+    let mut waiting = Family::of(&crate::metrics::ITEMS_WAITING_BEYOND_OBJECTIVE);
     for (asset, items) in &by_asset {
         let obj = objective_of(asset);
         objective.push(vec![("asset", asset.clone())], obj as f64);

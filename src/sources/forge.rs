@@ -1,16 +1,15 @@
 //! What every forge source (GitHub, GitLab, Jenkins) shares: which asset a repository's runs
 //! belong to, which pipelines and branches count, how far back a first collection looks, the
-//! windows of the ratios, the TLS settings of a private server, and running the async HTTP
-//! client from a collector's blocking thread with cancellation.
+//! windows of the ratios, the TLS settings of a private server, and which repositories a
+//! collection reads (a webhook's, a shard's).
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use tokio_util::sync::CancellationToken;
 
-use crate::collector::{CancelFlag, CollectError, ErrorKind};
+use crate::collector::{CollectError, ErrorKind};
 use crate::config::{parse_duration, Section};
 use crate::facts::Cursors;
 use crate::sources::http::{Client, Fetched, Validators};
@@ -266,35 +265,20 @@ pub fn http_settings(
     }
 }
 
-/// Runs the future `make` builds on the runtime of the calling blocking thread, ending it with
-/// a `cancelled` error as soon as `cancel` is raised.
-pub fn block_on<T, F>(
-    cancel: &CancelFlag,
-    make: impl FnOnce(CancellationToken) -> F,
-) -> Result<T, CollectError>
-where
-    F: Future<Output = Result<T, CollectError>>,
-{
-    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
-        CollectError::new(
-            ErrorKind::RequestFailed,
-            "no async runtime to run requests on",
-        )
-    })?;
-    let token = CancellationToken::new();
-    let work = make(token.clone());
-    handle.block_on(async {
-        let watch = async {
-            while !cancel.is_cancelled() {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            token.cancel();
-        };
-        tokio::select! {
-            result = work => result,
-            _ = watch => Err(CollectError::new(ErrorKind::Cancelled, "collection cancelled")),
-        }
-    })
+/// The configured spelling of `repository` when it is `listed` or under `parent` (an
+/// organisation or group); names compare case-insensitively.
+pub fn covered(listed: &[String], parent: Option<&str>, repository: &str) -> Option<String> {
+    listed
+        .iter()
+        .find(|r| r.eq_ignore_ascii_case(repository))
+        .cloned()
+        .or_else(|| {
+            let prefix = format!("{}/", parent?.to_ascii_lowercase());
+            repository
+                .to_ascii_lowercase()
+                .starts_with(&prefix)
+                .then(|| repository.to_string())
+        })
 }
 
 /// The names a listing (an organisation's repositories, a group's projects) gives, read

@@ -7,8 +7,15 @@ use std::time::Duration;
 use crate::collector::{CollectContext, CollectError};
 use crate::config::Section;
 use crate::facts::{Collection, FactSet, ProbeSample};
-use crate::sources::forge;
 use crate::sources::probe::{json_at, status_reason, Answer, Prober};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
+
+/// The `http_probe` source kind.
+pub const KIND: Kind = Kind {
+    name: "http_probe",
+    keys: &[KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
 
 pub const KEYS: &[&str] = &[
     "asset",
@@ -104,6 +111,33 @@ pub struct HttpProbeCollector {
     prober: Prober,
 }
 
+impl KindSettings for HttpProbeSettings {
+    fn build(
+        &self,
+        _: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(HttpProbeCollector::new(name, self)?))
+    }
+
+    fn latency_targets(&self, name: &str) -> Vec<(String, Duration)> {
+        self.latency_target
+            .map(|t| vec![(name.to_string(), t)])
+            .unwrap_or_default()
+    }
+
+    fn probed_asset(&self) -> Option<&str> {
+        Some(&self.asset)
+    }
+}
+
+impl Source for HttpProbeCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        Box::pin(self.collect_async(ctx))
+    }
+}
+
 impl HttpProbeCollector {
     pub fn new(name: &str, settings: &HttpProbeSettings) -> Result<Self, CollectError> {
         Ok(HttpProbeCollector {
@@ -113,9 +147,9 @@ impl HttpProbeCollector {
         })
     }
 
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
+    async fn collect_async(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
         let s = &self.settings;
-        let samples = forge::block_on(&ctx.cancel, |_| async {
+        let probing = async {
             let mut samples = Vec::new();
             for _ in 0..s.probes {
                 let at_ms = self.prober.stamp();
@@ -177,8 +211,12 @@ impl HttpProbeCollector {
                     reconnected,
                 });
             }
-            Ok(samples)
-        })?;
+            samples
+        };
+        let samples = tokio::select! {
+            samples = probing => samples,
+            _ = ctx.cancel.cancelled() => return Err(CollectError::new(crate::collector::ErrorKind::Cancelled, "collection cancelled")),
+        };
         Ok(Collection {
             source: self.name.clone(),
             sets: vec![FactSet::ProbeSamples(samples)],

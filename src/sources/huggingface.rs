@@ -11,6 +11,14 @@ use crate::config::Section;
 use crate::facts::{Collection, FactSet, RegistryAsset, RegistrySnapshot};
 use crate::sources::forge::{self, decode_error, parse_time, urlencode};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
+
+/// The `huggingface` source kind.
+pub const KIND: Kind = Kind {
+    name: "huggingface",
+    keys: &[KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
 
 pub const KEYS: &[&str] = &[
     "api_url",
@@ -112,6 +120,38 @@ pub struct HuggingfaceCollector {
     client: Client,
 }
 
+impl KindSettings for HuggingfaceSettings {
+    fn build(
+        &self,
+        _: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(HuggingfaceCollector::new(name, self)?))
+    }
+}
+
+impl Source for HuggingfaceCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        Box::pin(async move {
+            let mut collection = self.collect_async(ctx.cancel.clone()).await?;
+            // A sharded replica keeps the models it owns (the listing is read whole).
+            if let Some(wants) = &ctx.wants {
+                for set in &mut collection.sets {
+                    if let FactSet::Registry(snapshot) = set {
+                        snapshot.retain_assets(|a| wants(a));
+                    }
+                }
+            }
+            Ok(collection)
+        })
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl HuggingfaceCollector {
     pub fn new(name: &str, settings: &HuggingfaceSettings) -> Result<Self, CollectError> {
         Ok(HuggingfaceCollector {
@@ -123,19 +163,6 @@ impl HuggingfaceCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let mut collection = forge::block_on(&ctx.cancel, |token| self.collect_async(token))?;
-        // A sharded replica keeps the models it owns (the listing is read whole).
-        if let Some(wants) = &ctx.wants {
-            for set in &mut collection.sets {
-                if let FactSet::Registry(snapshot) = set {
-                    snapshot.retain_assets(|a| wants(a));
-                }
-            }
-        }
-        Ok(collection)
     }
 
     async fn collect_async(&self, cancel: CancellationToken) -> Result<Collection, CollectError> {

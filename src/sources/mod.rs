@@ -1,8 +1,9 @@
 //! The source registry: one module per source kind, each with its settings (keys and decoder),
-//! its collector, its pure parsers and their tests, and two closed enums with one variant per
-//! kind: [`Settings`] and [`Collector`]. Adding a source kind is a module here, a variant in each
-//! enum and an arm in each `match` below (the compiler checks they are exhaustive). `http` is
-//! the upstream HTTP client every HTTP source shares.
+//! its collector, its pure parsers and their tests. Every kind is one [`Kind`] in [`KINDS`]:
+//! adding a source kind is its module and one line there. A kind's settings implement
+//! [`KindSettings`] (what the rest of the daemon asks of a configured source) and build its
+//! [`Source`] (one collection, async). `http` is the upstream HTTP client every HTTP source
+//! shares.
 
 pub mod coverage;
 pub mod feast;
@@ -17,20 +18,166 @@ pub mod jenkins;
 pub mod mlflow;
 pub mod probe;
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::collector::{CollectContext, CollectError};
-use crate::config::{self, At, Problem, Section, SourceKinds};
+use crate::config::{self, At, Problem, Secret, Section, SourceKinds};
 use crate::facts::Collection;
-use coverage::CoverageCollector;
-use feast::FeastCollector;
-use git::GitCollector;
-use github::GithubCollector;
-use gitlab::GitlabCollector;
-use http_probe::HttpProbeCollector;
-use huggingface::HuggingfaceCollector;
-use jenkins::JenkinsCollector;
-use mlflow::MlflowCollector;
+
+/// Every source kind, in the order `check-config` names them. A new kind is its module and
+/// one line here.
+pub const KINDS: &[Kind] = &[
+    git::KIND,
+    github::KIND,
+    gitlab::KIND,
+    jenkins::KIND,
+    coverage::KIND,
+    http_probe::KIND,
+    mlflow::KIND,
+    feast::KIND,
+    huggingface::KIND,
+];
+
+/// One source kind: its name (the config `type`, the `collector` label, its module's name),
+/// the keys its settings read, and its decoder.
+pub struct Kind {
+    pub name: &'static str,
+    /// The keys it reads beyond `name`, `type`, `schedule` and `timeout`, in groups (a forge
+    /// shares the forges' keys).
+    pub keys: &'static [&'static [&'static str]],
+    pub decode: fn(&mut Section) -> Option<Settings>,
+}
+
+/// A kind's decoded settings, shared by the configuration and the source they build.
+pub type Settings = Arc<dyn KindSettings>;
+
+/// Boxes decoded settings of any kind (each kind's [`Kind::decode`] ends with it).
+pub fn settings<T: KindSettings>(decoded: Option<T>) -> Option<Settings> {
+    decoded.map(|s| Arc::new(s) as Settings)
+}
+
+/// What the daemon asks of a configured source's settings. Only `build` is required; the rest
+/// answers for the kinds that have the trait (probes, forges, webhooks).
+pub trait KindSettings: std::fmt::Debug + Send + Sync + 'static {
+    /// Builds the source named `name`; `storage_dir` holds mirrors of remote repositories.
+    fn build(
+        &self,
+        config: &Config,
+        name: &str,
+        storage_dir: &Path,
+    ) -> anyhow::Result<Box<dyn Source>>;
+
+    /// The latency target of each probe target of a probing source (`name` is the target of
+    /// an `http_probe`).
+    fn latency_targets(&self, _name: &str) -> Vec<(String, Duration)> {
+        Vec::new()
+    }
+
+    /// The asset a source's credits of `repository` count on: a forge's mapping, an MLflow
+    /// model's own name; `None` for sources that credit nobody.
+    fn asset_of_repository(&self, _repository: &str) -> Option<String> {
+        None
+    }
+
+    /// For a source that takes webhooks (`webhook_secret` set): its forge (`github`,
+    /// `gitlab`) and its secret.
+    fn webhook(&self) -> Option<(&'static str, &Secret)> {
+        None
+    }
+
+    /// The configured spelling of `repository` when this source covers it (listed, or under
+    /// its organisation or group; names compare case-insensitively).
+    fn covered_repository(&self, _repository: &str) -> Option<String> {
+        None
+    }
+
+    /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
+    fn forge(&self) -> Option<&forge::ForgeSettings> {
+        None
+    }
+
+    /// The asset a probing source probes alone (a sharded replica runs it only when it owns
+    /// the asset).
+    fn probed_asset(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A boxed future of a collection, borrowing the source and its context.
+pub type Collecting<'a> =
+    Pin<Box<dyn Future<Output = Result<Collection, CollectError>> + Send + 'a>>;
+
+/// One configured source, ready to collect. Collections are async: a source's timeout drops
+/// its future (and with it every request in flight) after cancelling `ctx.cancel`; a source
+/// that works on blocking threads (git mining) watches the token itself.
+pub trait Source: Send + Sync {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a>;
+
+    /// The source's upstream HTTP statistics, for sources that speak HTTP.
+    fn http_stats(&self) -> Option<http::Stats> {
+        None
+    }
+
+    /// What `check-config` can check without collecting (a local repository and its
+    /// branch): the problem, and where the setting at fault is written.
+    fn check_local(&self) -> Result<(), (Option<At>, String)> {
+        Ok(())
+    }
+}
+
+/// A source in force: its configuration, the source it built, and the webhook requests
+/// waiting for its next collection.
+pub struct Configured {
+    pub config: SourceConfig,
+    pub source: Box<dyn Source>,
+    /// Wakes the source's loop for a collection now (a webhook); wake-ups while one is
+    /// pending or running coalesce into one.
+    pub wake: tokio::sync::Notify,
+    /// The repositories webhooks asked for since the last collection.
+    pending: Mutex<BTreeSet<String>>,
+}
+
+impl Configured {
+    pub fn new(config: SourceConfig, source: Box<dyn Source>) -> Configured {
+        Configured {
+            config,
+            source,
+            wake: tokio::sync::Notify::new(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Builds the source of `source` under `config`.
+    pub fn build(
+        config: &Config,
+        source: &SourceConfig,
+        storage_dir: &Path,
+    ) -> anyhow::Result<Configured> {
+        let built = source.settings.build(config, &source.name, storage_dir)?;
+        Ok(Configured::new(source.clone(), built))
+    }
+
+    /// The kind name: the `collector` label.
+    pub fn kind(&self) -> &'static str {
+        self.config.kind
+    }
+
+    /// Asks for a collection of `repository` now; a repository already asked for is asked once.
+    pub fn request(&self, repository: &str) {
+        crate::locked(&self.pending).insert(repository.to_string());
+        self.wake.notify_one();
+    }
+
+    /// The repositories asked for, emptied.
+    pub fn take_requests(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *crate::locked(&self.pending))
+    }
+}
 
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
@@ -50,314 +197,29 @@ pub fn parse_config(
     config::parse::<Registry>(file, text, env)
 }
 
-/// One source's own settings, by kind.
-#[derive(Debug, Clone)]
-pub enum Settings {
-    Git(git::GitSettings),
-    Github(github::GithubSettings),
-    Gitlab(gitlab::GitlabSettings),
-    Jenkins(jenkins::JenkinsSettings),
-    Coverage(coverage::CoverageSettings),
-    HttpProbe(http_probe::HttpProbeSettings),
-    Mlflow(mlflow::MlflowSettings),
-    Feast(feast::FeastSettings),
-    Huggingface(huggingface::HuggingfaceSettings),
-}
-
-impl Settings {
-    /// The latency target of each probe target of a probing source (`source name` is the
-    /// target of an `http_probe`).
-    pub fn latency_targets(&self, source: &str) -> Vec<(String, std::time::Duration)> {
-        match self {
-            Settings::HttpProbe(p) => p
-                .latency_target
-                .map(|t| vec![(source.to_string(), t)])
-                .unwrap_or_default(),
-            Settings::Feast(f) => f
-                .probes
-                .iter()
-                .filter_map(|p| Some((p.name.clone(), p.latency_target?)))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// The asset a source's credits of `repository` count on: a forge's mapping, an MLflow
-    /// model's own name; `None` for sources that credit nobody.
-    pub fn asset_of_repository(&self, repository: &str) -> Option<String> {
-        match self {
-            Settings::Mlflow(_) => Some(repository.to_string()),
-            other => other.forge().map(|f| f.asset_of(repository)),
-        }
-    }
-
-    /// For a source that takes webhooks (`webhook_secret` set): its forge (`github`,
-    /// `gitlab`) and its secret.
-    pub fn webhook(&self) -> Option<(&'static str, &config::Secret)> {
-        match self {
-            Settings::Github(g) => Some(("github", g.forge.webhook_secret.as_ref()?)),
-            Settings::Gitlab(g) => Some(("gitlab", g.forge.webhook_secret.as_ref()?)),
-            _ => None,
-        }
-    }
-
-    /// The configured spelling of `repository` when this GitHub or GitLab source covers it
-    /// (listed, or under its organisation or group; names compare case-insensitively).
-    pub fn covered_repository(&self, repository: &str) -> Option<String> {
-        let (listed, parent) = match self {
-            Settings::Github(g) => (&g.repositories, &g.organisation),
-            Settings::Gitlab(g) => (&g.projects, &g.group),
-            _ => return None,
-        };
-        listed
-            .iter()
-            .find(|r| r.eq_ignore_ascii_case(repository))
-            .cloned()
-            .or_else(|| {
-                let prefix = format!("{}/", parent.as_ref()?.to_ascii_lowercase());
-                repository
-                    .to_ascii_lowercase()
-                    .starts_with(&prefix)
-                    .then(|| repository.to_string())
-            })
-    }
-
-    /// The forge settings of a forge source (GitHub, GitLab, Jenkins).
-    pub fn forge(&self) -> Option<&forge::ForgeSettings> {
-        match self {
-            Settings::Git(_) => None,
-            Settings::Github(g) => Some(&g.forge),
-            Settings::Gitlab(g) => Some(&g.forge),
-            Settings::Jenkins(j) => Some(&j.forge),
-            Settings::Coverage(_)
-            | Settings::HttpProbe(_)
-            | Settings::Mlflow(_)
-            | Settings::Feast(_)
-            | Settings::Huggingface(_) => None,
-        }
-    }
-}
-
 /// The registry as the config decoder sees it.
 pub struct Registry;
 
 impl SourceKinds for Registry {
     type Settings = Settings;
-    const KINDS: &'static [&'static str] = &[
-        "git",
-        "github",
-        "gitlab",
-        "jenkins",
-        "coverage",
-        "http_probe",
-        "mlflow",
-        "feast",
-        "huggingface",
-    ];
 
-    fn keys(kind: &str) -> &'static [&'static str] {
-        static GITHUB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        static GITLAB: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        static JENKINS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        match kind {
-            "git" => git::settings::KEYS,
-            "github" => {
-                GITHUB.get_or_init(|| [github::KEYS, forge::KEYS, forge::WEBHOOK_KEYS].concat())
-            }
-            "gitlab" => {
-                GITLAB.get_or_init(|| [gitlab::KEYS, forge::KEYS, forge::WEBHOOK_KEYS].concat())
-            }
-            "jenkins" => JENKINS.get_or_init(|| [jenkins::KEYS, forge::KEYS].concat()),
-            "coverage" => coverage::KEYS,
-            "http_probe" => http_probe::KEYS,
-            "mlflow" => mlflow::KEYS,
-            "feast" => feast::KEYS,
-            "huggingface" => huggingface::KEYS,
-            _ => &[],
-        }
+    fn kinds() -> Vec<&'static str> {
+        KINDS.iter().map(|k| k.name).collect()
+    }
+
+    fn keys(kind: &str) -> Vec<&'static str> {
+        KINDS
+            .iter()
+            .filter(|k| k.name == kind)
+            .flat_map(|k| k.keys.iter().copied().flatten().copied())
+            .collect()
     }
 
     fn decode(kind: &'static str, section: &mut Section) -> Option<Settings> {
-        match kind {
-            "git" => git::settings::decode(section).map(Settings::Git),
-            "github" => github::decode(section).map(Settings::Github),
-            "gitlab" => gitlab::decode(section).map(Settings::Gitlab),
-            "jenkins" => jenkins::decode(section).map(Settings::Jenkins),
-            "coverage" => coverage::decode(section).map(Settings::Coverage),
-            "http_probe" => http_probe::decode(section).map(Settings::HttpProbe),
-            "mlflow" => mlflow::decode(section).map(Settings::Mlflow),
-            "feast" => feast::decode(section).map(Settings::Feast),
-            "huggingface" => huggingface::decode(section).map(Settings::Huggingface),
-            _ => None,
-        }
-    }
-}
-
-/// One configured source, ready to collect.
-pub enum Collector {
-    Git(Box<GitCollector>),
-    Github(Box<GithubCollector>),
-    Gitlab(Box<GitlabCollector>),
-    Jenkins(Box<JenkinsCollector>),
-    Coverage(Box<CoverageCollector>),
-    HttpProbe(Box<HttpProbeCollector>),
-    Mlflow(Box<MlflowCollector>),
-    Feast(Box<FeastCollector>),
-    Huggingface(Box<HuggingfaceCollector>),
-    /// Test double with scripted outcomes (succeed, fail, panic, hang).
-    #[cfg(test)]
-    Scripted(scripted::Scripted),
-}
-
-impl Collector {
-    /// Builds the collector for `source`; `storage_dir` holds mirrors of remote repositories.
-    pub fn build(
-        config: &Config,
-        source: &SourceConfig,
-        storage_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
-        match &source.settings {
-            Settings::Git(git) => Ok(Collector::Git(Box::new(GitCollector::new(
-                config,
-                &source.name,
-                git,
-                storage_dir,
-            )?))),
-            Settings::Github(github) => Ok(Collector::Github(Box::new(GithubCollector::new(
-                config,
-                &source.name,
-                github,
-            )?))),
-            Settings::Gitlab(gitlab) => Ok(Collector::Gitlab(Box::new(GitlabCollector::new(
-                config,
-                &source.name,
-                gitlab,
-            )?))),
-            Settings::Jenkins(jenkins) => Ok(Collector::Jenkins(Box::new(JenkinsCollector::new(
-                &source.name,
-                jenkins,
-            )?))),
-            Settings::Coverage(coverage) => Ok(Collector::Coverage(Box::new(
-                CoverageCollector::new(&source.name, coverage)?,
-            ))),
-            Settings::HttpProbe(probe) => Ok(Collector::HttpProbe(Box::new(
-                HttpProbeCollector::new(&source.name, probe)?,
-            ))),
-            Settings::Mlflow(mlflow) => Ok(Collector::Mlflow(Box::new(MlflowCollector::new(
-                config,
-                &source.name,
-                mlflow,
-            )?))),
-            Settings::Feast(feast) => Ok(Collector::Feast(Box::new(FeastCollector::new(
-                &source.name,
-                feast,
-            )?))),
-            Settings::Huggingface(hf) => Ok(Collector::Huggingface(Box::new(
-                HuggingfaceCollector::new(&source.name, hf)?,
-            ))),
-        }
-    }
-
-    /// What `check-config` can check without collecting (a local repository and its branch):
-    /// the problem, and where the setting at fault is written.
-    pub fn check_local(&self, source: &SourceConfig) -> Result<(), (Option<At>, String)> {
-        match (self, &source.settings) {
-            (Collector::Git(git), Settings::Git(settings)) => {
-                git.check_local().map_err(|(repository, message)| {
-                    let at = match &settings.branch_at {
-                        Some(branch) if !repository => Some(branch.clone()),
-                        _ => settings.path_at.clone(),
-                    };
-                    (at, message)
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The source's upstream HTTP statistics, for sources that speak HTTP.
-    pub fn http_stats(&self) -> Option<http::Stats> {
-        match self {
-            Collector::Git(_) => None,
-            Collector::Github(c) => Some(c.client().stats()),
-            Collector::Gitlab(c) => Some(c.client().stats()),
-            Collector::Jenkins(c) => Some(c.client().stats()),
-            Collector::Coverage(c) => Some(c.client().stats()),
-            Collector::HttpProbe(_) => None,
-            Collector::Mlflow(c) => Some(c.client().stats()),
-            Collector::Feast(c) => Some(c.client().stats()),
-            Collector::Huggingface(c) => Some(c.client().stats()),
-            #[cfg(test)]
-            Collector::Scripted(_) => None,
-        }
-    }
-
-    /// Runs one collection. Blocking: the scheduler calls it on a blocking thread.
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        match self {
-            Collector::Git(c) => c.collect(ctx),
-            Collector::Github(c) => c.collect(ctx),
-            Collector::Gitlab(c) => c.collect(ctx),
-            Collector::Jenkins(c) => c.collect(ctx),
-            Collector::Coverage(c) => c.collect(ctx),
-            Collector::HttpProbe(c) => c.collect(ctx),
-            Collector::Mlflow(c) => c.collect(ctx),
-            Collector::Feast(c) => c.collect(ctx),
-            Collector::Huggingface(c) => c.collect(ctx),
-            #[cfg(test)]
-            Collector::Scripted(c) => c.collect(ctx),
-        }
-    }
-}
-
-#[cfg(test)]
-pub mod scripted {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use crate::collector::{CollectContext, CollectError, ErrorKind};
-    use crate::facts::Collection;
-
-    #[derive(Clone, Copy, Debug)]
-    pub enum Behaviour {
-        Succeed,
-        Fail,
-        Panic,
-        /// Blocks until cancelled.
-        Hang,
-    }
-
-    pub struct Scripted {
-        pub name: String,
-        pub behaviour: Behaviour,
-        pub calls: Arc<AtomicUsize>,
-    }
-
-    impl Scripted {
-        pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            match self.behaviour {
-                Behaviour::Succeed => Ok(Collection {
-                    source: self.name.clone(),
-                    ..Collection::default()
-                }),
-                Behaviour::Fail => Err(CollectError::new(
-                    ErrorKind::RepositoryFailed,
-                    "scripted failure",
-                )),
-                Behaviour::Panic => panic!("scripted panic"),
-                Behaviour::Hang => {
-                    while !ctx.cancel.is_cancelled() {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(CollectError::new(
-                        ErrorKind::Cancelled,
-                        "scripted hang cancelled",
-                    ))
-                }
-            }
-        }
+        KINDS
+            .iter()
+            .find(|k| k.name == kind)
+            .and_then(|k| (k.decode)(section))
     }
 }
 

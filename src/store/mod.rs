@@ -6,13 +6,14 @@
 //! twice stores them once. A whole collection is applied in one transaction together with the
 //! source's cursors, so a crash (even `kill -9`) leaves either all of it or none of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
+use sha2::Digest;
 
-use crate::facts::{Collection, Cursors, FactSet};
+use crate::facts::{Collection, Cursors, FactSet, FactType};
 
 mod ci;
 mod coverage;
@@ -119,11 +120,24 @@ CREATE TABLE collector_state (
     "-- nothing in the second legacy migration",
 ];
 
-/// A cheap-to-clone handle. The mutex is `std`'s, not tokio's: it is only taken on blocking
-/// threads and never held across an `.await`.
+/// The digest of the last fact set applied, per (source, fact type).
+type Digests = HashMap<(String, FactType), [u8; 32]>;
+
+/// A cheap-to-clone handle. The mutexes are `std`'s, not tokio's: they are only taken on
+/// blocking threads and never held across an `.await`.
+///
+/// Two connections: one writes (applies, cursors, state), the other reads for derive. In WAL
+/// mode a reader never blocks the writer, so a long derivation of a large history never holds
+/// back a probe's samples or a webhook's collection.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+    /// The digest of the last fact set applied per (source, fact type), to tell an unchanged
+    /// snapshot from a change. In memory only: after a restart everything is derived anyway.
+    digests: Arc<Mutex<Digests>>,
+    /// The device and inode of the file opened, to notice it deleted or replaced under us.
+    identity: Option<(u64, u64)>,
     /// The database file, named in every error.
     path: Arc<str>,
     /// Held for the store's lifetime by a daemon (see [`Store::open_exclusive`]).
@@ -204,6 +218,11 @@ impl Store {
     fn open_with(path: &Path, lock: Option<Arc<std::fs::File>>) -> Result<Store, StoreError> {
         Self::create_dir(path)?;
         let shown = path.display().to_string();
+        // SQLite takes an empty file for a new database; a store emptied by accident (a full
+        // disk, a bad copy) would be started afresh without a word.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            tracing::warn!(store = %shown, "the store file is empty: starting a new store in it (every fact will be collected again)");
+        }
         let at = |e: StoreError| with_path(&shown, e);
         let mut conn = Connection::open(path).map_err(|e| StoreError::Io {
             path: shown.clone(),
@@ -232,8 +251,18 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| at(e.into()))?;
         migrate(&mut conn, &shown).map_err(at)?;
+        let reader = Connection::open(path).map_err(|e| StoreError::Io {
+            path: shown.clone(),
+            error: e.to_string(),
+        })?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| at(e.into()))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            digests: Arc::default(),
+            identity: file_identity(path),
             path: shown.into(),
             _lock: lock,
         })
@@ -248,6 +277,23 @@ impl Store {
         &self.path
     }
 
+    /// Why the store's path no longer names the file this store has open (it was deleted or
+    /// replaced: what is written now would be lost at the next start); `None` while it does.
+    pub fn file_gone(&self) -> Option<String> {
+        let opened = self.identity?;
+        match std::fs::metadata(&*self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "{}: the store file was deleted while the daemon runs; what it stores now is lost at the next start (restart it to start a new store, or restore the file)",
+                self.path
+            )),
+            Ok(_) if file_identity(Path::new(&*self.path)) != Some(opened) => Some(format!(
+                "{}: the store file was replaced while the daemon runs; the daemon still writes the old one (restart it to use the new file)",
+                self.path
+            )),
+            _ => None,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         crate::locked(&self.conn)
     }
@@ -258,7 +304,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.lock();
+        let conn = crate::locked(&self.reader);
         self.at((|| {
             let tx = conn.unchecked_transaction()?;
             // Derive's person map lives in the temporary schema: a read never writes the file.
@@ -303,13 +349,36 @@ impl Store {
         })())
     }
 
-    /// Applies one collection's facts and cursors atomically.
-    pub fn apply(&self, collection: &Collection) -> Result<(), StoreError> {
+    /// Applies one collection's facts and cursors atomically, and says which fact types it
+    /// changed. A fact set equal to the one last applied for its source and type changes
+    /// nothing (applying facts is idempotent) and is skipped; so is a git history without
+    /// commits whose identities and shallowness are as before.
+    pub fn apply(&self, collection: &Collection) -> Result<Written, StoreError> {
         let mut conn = self.lock();
+        let source = collection.source.as_str();
+        let mut written = Written::default();
+        let mut digests = Vec::new();
+        {
+            let known = crate::locked(&self.digests);
+            for (i, set) in collection.sets.iter().enumerate() {
+                let fact_type = set.fact_type();
+                let digest = digest_of(set);
+                let changes_rows = match set {
+                    FactSet::GitHistory(g) => {
+                        g.reset || !g.dropped.is_empty() || !g.commits.is_empty()
+                    }
+                    _ => false,
+                };
+                if changes_rows || known.get(&(source.to_string(), fact_type)) != Some(&digest) {
+                    written.types.insert(fact_type);
+                    digests.push((i, fact_type, digest));
+                }
+            }
+        }
         self.at((|| {
             let tx = conn.transaction()?;
-            let source = collection.source.as_str();
-            for set in &collection.sets {
+            for &(i, _, _) in &digests {
+                let set = &collection.sets[i];
                 match set {
                     FactSet::GitHistory(history) => git_history::apply(&tx, source, history)?,
                     FactSet::Ownership(ownership) => ownership::apply(&tx, source, ownership)?,
@@ -324,7 +393,12 @@ impl Store {
             write_cursors(&tx, source, &collection.cursors)?;
             tx.commit()?;
             Ok(())
-        })())
+        })())?;
+        let mut known = crate::locked(&self.digests);
+        for (_, fact_type, digest) in digests {
+            known.insert((source.to_string(), fact_type), digest);
+        }
+        Ok(written)
     }
 
     pub fn record_success(&self, source: &str, at_seconds: f64) -> Result<(), StoreError> {
@@ -377,6 +451,38 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })())
     }
+}
+
+/// A file's (device, inode), where the platform has them.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// What storing a collection changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The fact types whose stored rows it changed.
+    pub types: BTreeSet<FactType>,
+}
+
+/// A fact set's digest for telling a repeated snapshot from a change: its full value (facts
+/// hold no secrets). A git history's commits are always new, so its digest covers only what a
+/// collection without new commits repeats: the identities seen and shallowness.
+fn digest_of(set: &FactSet) -> [u8; 32] {
+    let text = match set {
+        FactSet::GitHistory(g) => format!("{:?}|{}", g.people, g.shallow),
+        other => format!("{other:?}"),
+    };
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// A consistent read view of the store, for derive: every query sees the same snapshot.

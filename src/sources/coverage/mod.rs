@@ -20,8 +20,16 @@ use crate::config::{Secret, Section};
 use crate::facts::{Collection, CoverageReport, Cursors, FactSet};
 use crate::sources::forge::{self, decode_error, parse_time, urlencode};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 
 /// The keys a `coverage` source reads.
+/// The `coverage` source kind.
+pub const KIND: Kind = Kind {
+    name: "coverage",
+    keys: &[KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
+
 pub const KEYS: &[&str] = &[
     "reports",
     "token",
@@ -179,6 +187,28 @@ pub struct CoverageCollector {
     client: Client,
 }
 
+impl KindSettings for CoverageSettings {
+    fn build(
+        &self,
+        _: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(CoverageCollector::new(name, self)?))
+    }
+}
+
+impl Source for CoverageCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        let now = chrono::Utc::now().timestamp();
+        Box::pin(self.collect_async(&ctx.cursors, now, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl CoverageCollector {
     pub fn new(name: &str, settings: &CoverageSettings) -> Result<Self, CollectError> {
         Ok(CoverageCollector {
@@ -190,13 +220,6 @@ impl CoverageCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let now = chrono::Utc::now().timestamp();
-        forge::block_on(&ctx.cancel, |token| {
-            self.collect_async(&ctx.cursors, now, token)
-        })
     }
 
     async fn collect_async(
@@ -255,10 +278,7 @@ impl CoverageCollector {
             Origin::Path(path) => {
                 let shown = path.display().to_string();
                 let bytes = read_file(path)?;
-                let hash: String = Sha256::digest(&bytes)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let hash = crate::hex(&Sha256::digest(&bytes));
                 if seen.as_deref() == Some(hash.as_str()) {
                     keep(cursors, seen);
                     return Ok(None);

@@ -15,6 +15,14 @@ use crate::facts::{Collection, FactSet, ProbeSample, RegistrySnapshot};
 use crate::sources::forge::{self, decode_error, urlencode};
 use crate::sources::http::{Auth, Client, HttpConfig};
 use crate::sources::probe::{status_reason, Answer, Prober};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
+
+/// The `feast` source kind.
+pub const KIND: Kind = Kind {
+    name: "feast",
+    keys: &[KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
 
 pub const KEYS: &[&str] = &[
     "registry_url",
@@ -147,6 +155,34 @@ pub struct FeastCollector {
     prober: Prober,
 }
 
+impl KindSettings for FeastSettings {
+    fn build(
+        &self,
+        _: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(FeastCollector::new(name, self)?))
+    }
+
+    fn latency_targets(&self, _: &str) -> Vec<(String, Duration)> {
+        self.probes
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.latency_target?)))
+            .collect()
+    }
+}
+
+impl Source for FeastCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        Box::pin(self.collect_async(ctx, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl FeastCollector {
     pub fn new(name: &str, settings: &FeastSettings) -> Result<Self, CollectError> {
         Ok(FeastCollector {
@@ -159,10 +195,6 @@ impl FeastCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
     async fn collect_async(

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 
 use super::GitLocation;
 use super::{err, hex, GitCollector};
-use crate::collector::{CollectContext, CollectError, ErrorKind};
+use std::sync::atomic::AtomicBool;
+
+use crate::collector::{CollectError, ErrorKind};
 
 /// The directory of a source's mirror: its name made safe for a file name, then a hash of the
 /// exact name, so that no two source names share a mirror (`team/x` and `team_x` do not) and a
@@ -39,7 +41,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl GitCollector {
-    pub(super) fn open(&self, ctx: &CollectContext) -> Result<gix::Repository, CollectError> {
+    pub(super) fn open(&self, cancel: &AtomicBool) -> Result<gix::Repository, CollectError> {
         match (&self.location, &self.mirror) {
             (GitLocation::Path(path), _) => gix::open(path).map_err(|e| {
                 CollectError::new(
@@ -117,7 +119,7 @@ impl GitCollector {
                 connection
                     .prepare_fetch(gix::progress::Discard, Default::default())
                     .map_err(fetch_err)?
-                    .receive(gix::progress::Discard, ctx.cancel.as_atomic())
+                    .receive(gix::progress::Discard, cancel)
                     .map_err(fetch_err)?;
                 drop(remote);
                 gix::open(mirror).map_err(|e| {

@@ -24,6 +24,8 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use gix::ObjectId;
 use globset::GlobSet;
@@ -32,11 +34,19 @@ use sha2::{Digest, Sha256};
 use crate::collector::{CollectContext, CollectError, ErrorKind};
 use crate::config::KindRule;
 use crate::facts::{Collection, CommitFact, Cursors, FactSet, GitHistory, Person};
+use crate::hex;
 use crate::people::People;
-use crate::sources::Config;
+use crate::sources::{Collecting, Config, KindSettings, Source};
 use mine::Miner;
 use rules::{AssetMatcher, KindClassifier};
 pub use settings::{GitLocation, GitSettings};
+
+/// The `git` source kind.
+pub const KIND: crate::sources::Kind = crate::sources::Kind {
+    name: "git",
+    keys: &[settings::KEYS],
+    decode: |s| crate::sources::settings(settings::decode(s)),
+};
 
 /// Bump when the meaning of mined facts changes, so stored facts are mined again.
 const FACTS_VERSION: u32 = 2;
@@ -75,7 +85,7 @@ struct Shared<'a> {
     repo: &'a gix::ThreadSafeRepository,
     mailmap: &'a gix::mailmap::Snapshot,
     mention_names: &'a [(String, String)],
-    cancel: &'a crate::collector::CancelFlag,
+    cancel: &'a AtomicBool,
     now: i64,
     shallow: &'a [ObjectId],
     packs: &'a odb::Packs,
@@ -121,6 +131,58 @@ pub(super) fn err<E: std::fmt::Display>(
     context: &str,
 ) -> impl Fn(E) -> CollectError + '_ {
     move |e| CollectError::new(kind, format!("{context}: {e}"))
+}
+
+/// The git source: mining runs on a blocking thread, which the collection's cancellation
+/// token stops through the flag gix and the miner poll.
+pub struct GitSource {
+    miner: Arc<GitCollector>,
+    settings: GitSettings,
+}
+
+impl KindSettings for GitSettings {
+    fn build(
+        &self,
+        config: &Config,
+        name: &str,
+        storage_dir: &Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(GitSource {
+            miner: Arc::new(GitCollector::new(config, name, self, storage_dir)?),
+            settings: self.clone(),
+        }))
+    }
+}
+
+impl Source for GitSource {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        let miner = self.miner.clone();
+        let owned = ctx.clone();
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = flag.clone();
+        Box::pin(async move {
+            let mut mining = tokio::task::spawn_blocking(move || miner.collect(&owned, &seen));
+            let joined = tokio::select! {
+                joined = &mut mining => joined,
+                _ = ctx.cancel.cancelled() => {
+                    // The miner stores the commits it finished, then stops.
+                    flag.store(true, Ordering::SeqCst);
+                    mining.await
+                }
+            };
+            joined.unwrap_or_else(|e| Err(crate::collector::join_error(e)))
+        })
+    }
+
+    fn check_local(&self) -> Result<(), (Option<crate::config::At>, String)> {
+        self.miner.check_local().map_err(|(repository, message)| {
+            let at = match &self.settings.branch_at {
+                Some(branch) if !repository => Some(branch.clone()),
+                _ => self.settings.path_at.clone(),
+            };
+            (at, message)
+        })
+    }
 }
 
 impl GitCollector {
@@ -195,8 +257,14 @@ impl GitCollector {
         })
     }
 
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let repo = self.open(ctx)?;
+    /// One collection, on the calling (blocking) thread; `cancel` stops it after the batch
+    /// being mined, which is stored first.
+    pub fn collect(
+        &self,
+        ctx: &CollectContext,
+        cancel: &AtomicBool,
+    ) -> Result<Collection, CollectError> {
+        let repo = self.open(cancel)?;
         let tip = self.tip(&repo)?;
         let cursor_id = |key: &str| {
             ctx.cursors
@@ -300,7 +368,7 @@ impl GitCollector {
             repo: &shared,
             mailmap: &mailmap,
             mention_names: &mention_names,
-            cancel: &ctx.cancel,
+            cancel,
             now: chrono::Utc::now().timestamp(),
             shallow: &shallow,
             packs: &packs,
@@ -379,7 +447,7 @@ impl GitCollector {
     /// and caches, taking [`PIECE_COMMITS`] at a time. The commits come back in the given order;
     /// when cancelled, only the finished prefix comes back (`complete` is false).
     fn mine_chunk(&self, shared: &Shared<'_>, ids: &[ObjectId]) -> Result<Mined, CollectError> {
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::atomic::AtomicUsize;
         let pieces: Vec<&[ObjectId]> = ids.chunks(PIECE_COMMITS).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -416,7 +484,7 @@ impl GitCollector {
                 }
                 let mut mined = Vec::with_capacity(piece.len());
                 for id in *piece {
-                    if shared.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
+                    if shared.cancel.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
                         return Ok(miner.people);
                     }
                     match miner.commit(*id) {
@@ -466,8 +534,4 @@ impl GitCollector {
             complete,
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

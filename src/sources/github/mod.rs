@@ -27,6 +27,7 @@ use crate::facts::{
 use crate::people::People;
 use crate::sources::forge::{self, day, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, Validators};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 use parse::Run;
 
 /// How far behind the newest run the watermark stays, so re-runs of recent runs are read.
@@ -34,6 +35,13 @@ pub const RERUN_LOOKBACK: Duration = Duration::from_secs(3 * 86_400);
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// The keys a `github` source reads (beside the forge keys).
+/// The `github` source kind.
+pub const KIND: Kind = Kind {
+    name: "github",
+    keys: &[KEYS, forge::KEYS, forge::WEBHOOK_KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
+
 pub const KEYS: &[&str] = &[
     "api_url",
     "token",
@@ -108,6 +116,44 @@ pub struct GithubCollector {
     people: People,
 }
 
+impl KindSettings for GithubSettings {
+    fn build(
+        &self,
+        config: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(GithubCollector::new(config, name, self)?))
+    }
+
+    fn asset_of_repository(&self, repository: &str) -> Option<String> {
+        Some(self.forge.asset_of(repository))
+    }
+
+    fn webhook(&self) -> Option<(&'static str, &Secret)> {
+        Some(("github", self.forge.webhook_secret.as_ref()?))
+    }
+
+    fn covered_repository(&self, repository: &str) -> Option<String> {
+        forge::covered(&self.repositories, self.organisation.as_deref(), repository)
+    }
+
+    fn forge(&self) -> Option<&ForgeSettings> {
+        Some(&self.forge)
+    }
+}
+
+impl Source for GithubCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        let now = chrono::Utc::now().timestamp();
+        Box::pin(self.collect_async(ctx, now, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl GithubCollector {
     pub fn new(
         config: &crate::sources::Config,
@@ -129,11 +175,6 @@ impl GithubCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let now = chrono::Utc::now().timestamp();
-        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, now, token))
     }
 
     async fn collect_async(

@@ -20,10 +20,18 @@ use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet
 use crate::people::People;
 use crate::sources::forge::{self, decode_error, urlencode, ForgeSettings};
 use crate::sources::http::{Auth, Client, Fetched, Validators};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 
 pub const DEFAULT_API_URL: &str = "https://gitlab.com/api/v4";
 
 /// The keys a `gitlab` source reads (beside the forge keys).
+/// The `gitlab` source kind.
+pub const KIND: Kind = Kind {
+    name: "gitlab",
+    keys: &[KEYS, forge::KEYS, forge::WEBHOOK_KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
+
 pub const KEYS: &[&str] = &[
     "api_url",
     "token",
@@ -92,6 +100,44 @@ pub struct GitlabCollector {
     people: People,
 }
 
+impl KindSettings for GitlabSettings {
+    fn build(
+        &self,
+        config: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(GitlabCollector::new(config, name, self)?))
+    }
+
+    fn asset_of_repository(&self, repository: &str) -> Option<String> {
+        Some(self.forge.asset_of(repository))
+    }
+
+    fn webhook(&self) -> Option<(&'static str, &Secret)> {
+        Some(("gitlab", self.forge.webhook_secret.as_ref()?))
+    }
+
+    fn covered_repository(&self, repository: &str) -> Option<String> {
+        forge::covered(&self.projects, self.group.as_deref(), repository)
+    }
+
+    fn forge(&self) -> Option<&ForgeSettings> {
+        Some(&self.forge)
+    }
+}
+
+impl Source for GitlabCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        let now = chrono::Utc::now().timestamp();
+        Box::pin(self.collect_async(ctx, now, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl GitlabCollector {
     pub fn new(
         config: &crate::sources::Config,
@@ -116,11 +162,6 @@ impl GitlabCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        let now = chrono::Utc::now().timestamp();
-        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, now, token))
     }
 
     async fn collect_async(

@@ -16,8 +16,16 @@ use crate::config::{Secret, Section};
 use crate::facts::{CiAttempt, CiRepository, CiRuns, Collection, Cursors, FactSet};
 use crate::sources::forge::{self, decode_error, ForgeSettings};
 use crate::sources::http::{Auth, Client};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 
 /// The keys a `jenkins` source reads (beside the forge keys).
+/// The `jenkins` source kind.
+pub const KIND: Kind = Kind {
+    name: "jenkins",
+    keys: &[KEYS, forge::KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
+
 pub const KEYS: &[&str] = &["url", "username", "token", "token_file", "default_branch"];
 
 /// Builds read per job and collection (Jenkins's `{0,50}` range).
@@ -70,6 +78,35 @@ pub struct JenkinsCollector {
     client: Client,
 }
 
+impl KindSettings for JenkinsSettings {
+    fn build(
+        &self,
+        _: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(JenkinsCollector::new(name, self)?))
+    }
+
+    fn asset_of_repository(&self, repository: &str) -> Option<String> {
+        Some(self.forge.asset_of(repository))
+    }
+
+    fn forge(&self) -> Option<&ForgeSettings> {
+        Some(&self.forge)
+    }
+}
+
+impl Source for JenkinsCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        Box::pin(self.collect_async(ctx, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl JenkinsCollector {
     pub fn new(name: &str, settings: &JenkinsSettings) -> Result<Self, CollectError> {
         let auth = match (&settings.username, &settings.token) {
@@ -89,10 +126,6 @@ impl JenkinsCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
     async fn body(&self, url: &str, cancel: &CancellationToken) -> Result<Vec<u8>, CollectError> {

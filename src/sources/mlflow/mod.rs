@@ -17,7 +17,15 @@ use crate::facts::{
 use crate::people::{People, Who};
 use crate::sources::forge::{self, decode_error, urlencode};
 use crate::sources::http::{Auth, Client, HttpConfig};
+use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 use parse::Tolerance;
+
+/// The `mlflow` source kind.
+pub const KIND: Kind = Kind {
+    name: "mlflow",
+    keys: &[KEYS],
+    decode: |s| crate::sources::settings(decode(s)),
+};
 
 pub const KEYS: &[&str] = &[
     "url",
@@ -153,6 +161,32 @@ pub struct MlflowCollector {
     people: People,
 }
 
+impl KindSettings for MlflowSettings {
+    fn build(
+        &self,
+        config: &SourcesConfig,
+        name: &str,
+        _: &std::path::Path,
+    ) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(MlflowCollector::new(config, name, self)?))
+    }
+
+    /// A model's credits count on the model itself.
+    fn asset_of_repository(&self, repository: &str) -> Option<String> {
+        Some(repository.to_string())
+    }
+}
+
+impl Source for MlflowCollector {
+    fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+        Box::pin(self.collect_async(ctx, ctx.cancel.clone()))
+    }
+
+    fn http_stats(&self) -> Option<crate::sources::http::Stats> {
+        Some(self.client.stats())
+    }
+}
+
 impl MlflowCollector {
     pub fn new(
         config: &crate::sources::Config,
@@ -169,10 +203,6 @@ impl MlflowCollector {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    pub fn collect(&self, ctx: &CollectContext) -> Result<Collection, CollectError> {
-        forge::block_on(&ctx.cancel, |token| self.collect_async(ctx, token))
     }
 
     fn api(&self, path: &str) -> String {

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{App, Source};
+use super::Runner;
 use crate::config::Schedule;
+use crate::sources::Configured;
 
 /// Initial jitter: uniform in [0, min(interval / 10, 15s)], so sources configured alike do
 /// not all hit their upstreams at the same instant, yet readiness is not delayed long. Cron
@@ -46,7 +47,7 @@ pub struct Scheduler {
     tracker: TaskTracker,
     shutdown: CancellationToken,
     /// Source name → the source its loop runs and the token that stops that loop.
-    running: BTreeMap<String, (Arc<Source>, CancellationToken)>,
+    running: BTreeMap<String, (Arc<Configured>, CancellationToken)>,
 }
 
 impl Scheduler {
@@ -58,10 +59,10 @@ impl Scheduler {
         }
     }
 
-    /// Makes the running loops match the app's sources: a loop whose source is still in force
-    /// (the same collector) keeps running; the others stop, and sources without a loop get one.
-    pub fn sync(&mut self, app: &App) {
-        let sources = app.sources();
+    /// Makes the running loops match the runner's sources: a loop whose source is still in
+    /// force (the same one) keeps running; the others stop, and sources without a loop get one.
+    pub fn sync(&mut self, runner: &Runner) {
+        let sources = runner.sources();
         self.running.retain(|name, (source, token)| {
             let keep = sources
                 .iter()
@@ -80,14 +81,14 @@ impl Scheduler {
             }
             let token = self.shutdown.child_token();
             self.tracker
-                .spawn(run_source(app.clone(), source.clone(), token.clone()));
+                .spawn(run_source(runner.clone(), source.clone(), token.clone()));
             self.running
                 .insert(source.config.name.clone(), (source.clone(), token));
         }
     }
 }
 
-async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) {
+async fn run_source(runner: Runner, source: Arc<Configured>, shutdown: CancellationToken) {
     let jitter = initial_jitter(&source.config.schedule);
     tokio::select! {
         _ = tokio::time::sleep(jitter) => {}
@@ -130,8 +131,7 @@ async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) 
                 continue;
             }
             tracing::warn!(source = %source.config.name, "previous collection still running; skipping this tick");
-            app.note_skipped(&source.config.name);
-            app.render().await;
+            runner.note_skipped(&source.config.name);
             continue;
         }
         // A scheduled collection reads everything, so it answers pending requests too.
@@ -144,9 +144,8 @@ async fn run_source(app: App, source: Arc<Source>, shutdown: CancellationToken) 
                 Some(requested)
             }
         };
-        let (_, still_running) = app.collect(&source, &shutdown, targets).await;
+        let (_, still_running) = runner.collect(&source, &shutdown, targets).await;
         leftover = still_running;
-        app.render().await;
     }
 }
 
@@ -155,26 +154,69 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::collector::ErrorKind;
+    use crate::collector::{CollectContext, CollectError, ErrorKind};
     use crate::config::Recognition;
+    use crate::facts::Collection;
+    use crate::render::Renderer;
     use crate::sources::git::{GitLocation, GitSettings};
-    use crate::sources::scripted::{Behaviour, Scripted};
-    use crate::sources::Collector;
-    use crate::sources::{Config, Settings, SourceConfig};
+    use crate::sources::{Collecting, Config, Source, SourceConfig};
+    use crate::view::View;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Behaviour {
+        Succeed,
+        Fail,
+        Panic,
+        /// Waits until cancelled.
+        Hang,
+    }
+
+    /// A test double with scripted outcomes.
+    struct Scripted {
+        name: String,
+        behaviour: Behaviour,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Source for Scripted {
+        fn collect<'a>(&'a self, ctx: &'a CollectContext) -> Collecting<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                match self.behaviour {
+                    Behaviour::Succeed => Ok(Collection {
+                        source: self.name.clone(),
+                        ..Collection::default()
+                    }),
+                    Behaviour::Fail => Err(CollectError::new(
+                        ErrorKind::RepositoryFailed,
+                        "scripted failure",
+                    )),
+                    Behaviour::Panic => panic!("scripted panic"),
+                    Behaviour::Hang => {
+                        ctx.cancel.cancelled().await;
+                        Err(CollectError::new(
+                            ErrorKind::Cancelled,
+                            "scripted hang cancelled",
+                        ))
+                    }
+                }
+            })
+        }
+    }
 
     fn source(
         name: &str,
         behaviour: Behaviour,
         every: Duration,
         timeout: Duration,
-    ) -> (Source, Arc<AtomicUsize>) {
+    ) -> (Configured, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let config = SourceConfig {
             name: name.into(),
             schedule: Schedule::Interval(every),
             timeout,
             kind: "git",
-            settings: Settings::Git(GitSettings {
+            settings: Arc::new(GitSettings {
                 location: GitLocation::Path(".".into()),
                 branch: None,
                 path_kinds: vec![],
@@ -183,16 +225,28 @@ mod tests {
                 path_at: None,
                 branch_at: None,
             }),
+            secrets: Default::default(),
         };
-        let collector = Collector::Scripted(Scripted {
+        let scripted = Scripted {
             name: name.into(),
             behaviour,
             calls: calls.clone(),
-        });
-        (Source::new(config, collector), calls)
+        };
+        (Configured::new(config, Box::new(scripted)), calls)
     }
 
-    /// Advances paused time in small steps, letting blocking collector threads run in between.
+    fn empty_config() -> Config {
+        Config {
+            organisation: None,
+            baseline: Default::default(),
+            recognition: Recognition::default(),
+            sources: vec![],
+            catalog: vec![],
+            secrets: Default::default(),
+        }
+    }
+
+    /// Advances paused time in small steps, letting blocking threads run in between.
     async fn advance(total: Duration) {
         let step = Duration::from_millis(100);
         let mut done = Duration::ZERO;
@@ -206,22 +260,28 @@ mod tests {
         }
     }
 
-    /// An app over `sources` with its scheduler loops running; the store lives in `dir`.
-    fn start(dir: &std::path::Path, sources: Vec<Source>) -> (App, CancellationToken, TaskTracker) {
+    /// A runner over `sources` with its scheduler loops and its render task running; the
+    /// store lives in `dir`.
+    fn start(
+        dir: &std::path::Path,
+        sources: Vec<Configured>,
+    ) -> (Runner, View, Arc<Renderer>, CancellationToken, TaskTracker) {
         let store = crate::store::Store::open(&dir.join("s.db")).unwrap();
-        let config = Config {
-            organisation: None,
-            baseline: Default::default(),
-            recognition: Recognition::default(),
-            sources: vec![],
-            catalog: vec![],
-        };
-        let app = App::with_sources(config, store, sources).unwrap();
+        let runner = Runner::with_sources(empty_config(), store.clone(), sources).unwrap();
+        let view = View::default();
+        let renderer = Arc::new(Renderer::new(
+            store,
+            view.clone(),
+            Arc::new(runner.clone()),
+            runner.health(),
+            runner.signals(),
+        ));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        Scheduler::new(&tracker, &shutdown).sync(&app);
+        tracker.spawn(renderer.clone().run(shutdown.clone()));
+        Scheduler::new(&tracker, &shutdown).sync(&runner);
         tracker.close();
-        (app, shutdown, tracker)
+        (runner, view, renderer, shutdown, tracker)
     }
 
     #[tokio::test(start_paused = true)]
@@ -235,13 +295,14 @@ mod tests {
         let (fail, _) = source("fail", Behaviour::Fail, every, generous);
         let (boom, _) = source("boom", Behaviour::Panic, every, generous);
         let (hang, hang_calls) = source("hang", Behaviour::Hang, every, Duration::from_secs(5));
-        let (app, shutdown, tracker) = start(dir.path(), vec![ok, fail, boom, hang]);
-        assert!(!app.is_ready());
+        let (app, view, renderer, shutdown, tracker) =
+            start(dir.path(), vec![ok, fail, boom, hang]);
+        assert!(!view.is_ready());
 
         // First ticks (after at most 1s of jitter) plus the hanging one's 5s timeout.
         advance(Duration::from_secs(7)).await;
         assert!(
-            app.is_ready(),
+            view.is_ready(),
             "every source finished or failed its first collection"
         );
         assert_eq!(app.status("ok").unwrap().success, Some(true));
@@ -263,7 +324,7 @@ mod tests {
         advance(Duration::from_secs(30)).await;
         assert_eq!(ok_calls.load(Ordering::SeqCst), 4);
         assert!(hang_calls.load(Ordering::SeqCst) >= 1);
-        let text = app.render_text();
+        let text = renderer.render_all(crate::now_seconds());
         assert!(
             text.contains("mlsteward_collector_success{collector=\"git\",source=\"ok\"} 1"),
             "{text}"
@@ -285,14 +346,7 @@ mod tests {
         let (old, old_calls) = source("changed", Behaviour::Succeed, every, generous);
         let (gone, gone_calls) = source("removed", Behaviour::Succeed, every, generous);
         let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
-        let config = Config {
-            organisation: None,
-            baseline: Default::default(),
-            recognition: Recognition::default(),
-            sources: vec![],
-            catalog: vec![],
-        };
-        let app = App::with_sources(config, store, vec![kept, old, gone]).unwrap();
+        let app = Runner::with_sources(empty_config(), store, vec![kept, old, gone]).unwrap();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut scheduler = Scheduler::new(&tracker, &shutdown);
@@ -357,7 +411,7 @@ mod tests {
             Duration::from_secs(2),
             Duration::from_secs(60),
         );
-        let (app, shutdown, tracker) = start(dir.path(), vec![hang]);
+        let (app, _view, _renderer, shutdown, tracker) = start(dir.path(), vec![hang]);
         advance(Duration::from_secs(20)).await;
         assert_eq!(
             hang_calls.load(Ordering::SeqCst),
@@ -387,9 +441,9 @@ mod tests {
             Duration::from_secs(5),
         );
         yearly.config.schedule = crate::config::parse_schedule("0 0 1 1 *").unwrap();
-        let (app, shutdown, tracker) = start(dir.path(), vec![yearly]);
+        let (_app, view, _renderer, shutdown, tracker) = start(dir.path(), vec![yearly]);
         advance(Duration::from_secs(60)).await;
-        assert!(app.is_ready());
+        assert!(view.is_ready());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), tracker.wait())
