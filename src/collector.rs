@@ -140,15 +140,11 @@ impl CollectError {
         } else {
             message
         };
-        // Running out of files or disk shows up deep inside library errors as the OS's error
-        // text; it is reported as what it is, whichever operation hit it.
-        let exhausted = ["(os error 23)", "(os error 24)", "(os error 28)"]
-            .iter()
-            .any(|code| message.contains(code));
-        let kind = if exhausted {
-            ErrorKind::ResourceExhausted
+        // No URL in a message shows its credentials, whoever wrote the message.
+        let message = if message.contains("://") {
+            redact_urls(&message)
         } else {
-            kind
+            message
         };
         CollectError {
             kind,
@@ -156,6 +152,95 @@ impl CollectError {
             status: None,
         }
     }
+}
+
+/// A URL as logs, errors, metrics and pages show it: userinfo masked (`***@`) and every
+/// query value masked (`?private_token=***`), since either may carry a credential; the
+/// fragment dropped.
+pub fn shown_url(url: &str) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &base[..scheme_end], &base[at + 1..])
+        }
+        _ => base.to_string(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => format!("{key}=***"),
+                    None => pair.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", masked.join("&"))
+        }
+    }
+}
+
+/// `text` with every URL in it shown as [`shown_url`] shows it (an error message that
+/// quotes the URL it failed on).
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The URL starts at its scheme, the run of letters before `://`.
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |i| i + 1);
+        let mut end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .map_or(rest.len(), |i| at + i);
+        // A closing parenthesis that closes the prose around the URL is not part of it.
+        while rest[start..end].ends_with([')', ',', '.', ';'])
+            && !(rest[start..end].ends_with(')') && rest[start..end].contains('('))
+        {
+            end -= 1;
+        }
+        out.push_str(&rest[..start]);
+        out.push_str(&shown_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Which resource the process has run out of now, if any: open files (`EMFILE`, `ENFILE`,
+/// asked of the system by opening a file) or disk space where `storage` lives (`statvfs`).
+/// A failure while one has run out is reported as `resource_exhausted`, whatever the
+/// failing library made of it (a repository that "does not appear to be a git repository"
+/// because its files could not be opened).
+pub fn exhausted(storage: &std::path::Path) -> Option<&'static str> {
+    if let Err(e) = std::fs::File::open("/dev/null") {
+        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            return Some("open files");
+        }
+    }
+    disk_full(storage).then_some("disk space")
+}
+
+#[cfg(unix)]
+fn disk_full(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs writes only the struct it is given; the path is a valid C string.
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c_path.as_ptr(), &mut stat) == 0 && stat.f_bavail == 0
+    }
+}
+
+#[cfg(not(unix))]
+fn disk_full(_: &std::path::Path) -> bool {
+    false
 }
 
 /// `collector panicked: <the panic's message>`, from a caught panic's payload.
@@ -175,12 +260,23 @@ mod error_tests {
     use super::*;
 
     #[test]
-    fn exhaustion_is_named_and_messages_are_one_line() {
+    fn messages_are_one_line_and_name_no_credentials() {
+        // A kind is what the caller says: exhaustion is found by asking the system, never
+        // by reading a message.
         let e = CollectError::new(
             ErrorKind::RepositoryFailed,
             "opening x: Too many open files (os error 24)",
         );
-        assert_eq!(e.kind, ErrorKind::ResourceExhausted);
+        assert_eq!(e.kind, ErrorKind::RepositoryFailed);
+        assert_eq!(exhausted(std::path::Path::new("/")), None);
+        let e = CollectError::new(
+            ErrorKind::RequestFailed,
+            "fetching https://u:tok@h/r.git?private_token=t failed",
+        );
+        assert_eq!(
+            e.message,
+            "fetching https://***@h/r.git?private_token=*** failed"
+        );
         let e = CollectError::new(
             ErrorKind::RequestFailed,
             "fetching:\n  Caused by:\n 0: Io\n",

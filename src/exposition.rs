@@ -7,13 +7,7 @@ use std::fmt::Write as _;
 
 use axum::body::Bytes;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    Counter,
-    Gauge,
-    /// Samples carry the `_bucket`, `_sum` and `_count` suffixes (see [`Family::push_histogram`]).
-    Histogram,
-}
+pub use crate::metrics::MetricType;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

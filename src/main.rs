@@ -305,7 +305,7 @@ fn peer_options(cli: &Cli) -> Result<Option<mlsteward::peers::PeerOptions>, Stri
                 .ok_or_else(|| format!("{} does not hold USER:PASSWORD", file.display()))?;
             mlsteward::sources::http::Auth::Basic {
                 username: user.to_string(),
-                password: mlsteward::config::Secret(password.to_string()),
+                password: mlsteward::config::Secret::new(password),
             }
         }
     };

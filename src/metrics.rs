@@ -4,7 +4,16 @@
 //! list). Code builds a family from its [`Spec`]; no metric name is spelled anywhere else.
 
 use crate::collector::ErrorKind;
-use crate::exposition::MetricType;
+
+/// A family's type in the exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    /// Samples carry the `_bucket`, `_sum` and `_count` suffixes (see
+    /// [`crate::exposition::Family::push_histogram`]).
+    Histogram,
+}
 
 /// One metric family's definition.
 #[derive(Debug)]

@@ -113,7 +113,7 @@ impl PeerExchange {
                 Ok(fresh) => {
                     if !h.up {
                         state_changed = true;
-                        tracing::info!(peer = *k, url = %url, "shard peer answers");
+                        tracing::info!(peer = *k, url = %crate::collector::shown_url(url), "shard peer answers");
                     }
                     h.up = true;
                     h.last_success = Some(crate::now_seconds());
@@ -127,7 +127,7 @@ impl PeerExchange {
                 }
                 Err(why) => {
                     if h.up || h.last_success.is_none() {
-                        tracing::warn!(peer = *k, url = %url, error = %why, "shard peer does not answer; its last summary stays");
+                        tracing::warn!(peer = *k, url = %crate::collector::shown_url(url), error = %why, "shard peer does not answer; its last summary stays");
                     }
                     state_changed |= h.up;
                     h.up = false;

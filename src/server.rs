@@ -649,12 +649,14 @@ async fn tls_handshake(
     }
 }
 
-/// Serves one connection until it ends, `token` closes it, or it idles past the limit.
+/// Serves one connection until it ends, `evict` drops it (at once: the cap needs its
+/// descriptor), `shutdown` closes it gracefully, or it idles past the limit.
 async fn drive<S, V>(
     stream: S,
     service: V,
     limits: Limits,
-    token: CancellationToken,
+    evict: CancellationToken,
+    shutdown: CancellationToken,
     grace: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -681,7 +683,8 @@ async fn drive<S, V>(
     loop {
         tokio::select! {
             _ = conn.as_mut() => break,
-            _ = token.cancelled() => {
+            _ = evict.cancelled() => break,
+            _ = shutdown.cancelled() => {
                 conn.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(grace, conn.as_mut()).await;
                 break;
@@ -713,8 +716,10 @@ pub async fn serve(
     grace: Duration,
 ) {
     let service = hyper_util::service::TowerToHyperService::new(router(app.clone()));
-    // Open connections by age: sequence number → the token that closes it.
+    // Open connections by age: sequence number → the token that drops it.
     let open: Arc<Mutex<BTreeMap<u64, CancellationToken>>> = Arc::default();
+    // Connections whose task still runs, those closing included: each holds a descriptor.
+    let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tracker = tokio_util::task::TaskTracker::new();
     let mut next_id: u64 = 0;
     loop {
@@ -734,31 +739,47 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let id = next_id;
         next_id += 1;
-        let token = shutdown.child_token();
+        let evict = CancellationToken::new();
         {
             let mut open = crate::locked(&open);
-            while open.len() >= limits.max_connections {
+            // At the cap (counting connections still closing), the oldest open ones go.
+            let mut over = (live.load(Ordering::SeqCst) + 1).saturating_sub(limits.max_connections);
+            while over > 0 {
                 let Some((_, oldest)) = open.pop_first() else {
                     break;
                 };
                 oldest.cancel();
+                over -= 1;
             }
-            open.insert(id, token.clone());
+            if over > 0 {
+                // Every connection is already closing: this one waits for none of them.
+                drop(stream);
+                continue;
+            }
+            open.insert(id, evict.clone());
         }
         let service = service.clone();
         let open = open.clone();
+        let live = live.clone();
+        live.fetch_add(1, Ordering::SeqCst);
+        let shutdown = shutdown.clone();
         // Read per connection, so a reload that changes TLS applies to the next one.
         let tls = web_tls(&app);
         tracker.spawn(async move {
             match tls {
-                None => drive(stream, service, limits, token, grace).await,
+                None => drive(stream, service, limits, evict, shutdown, grace).await,
                 Some(acceptor) => {
-                    if let Some(stream) = tls_handshake(stream, acceptor, limits).await {
-                        drive(stream, service, limits, token, grace).await;
+                    let handshake = tokio::select! {
+                        s = tls_handshake(stream, acceptor, limits) => s,
+                        _ = evict.cancelled() => None,
+                    };
+                    if let Some(stream) = handshake {
+                        drive(stream, service, limits, evict, shutdown, grace).await;
                     }
                 }
             }
             crate::locked(&open).remove(&id);
+            live.fetch_sub(1, Ordering::SeqCst);
         });
     }
     tracker.close();

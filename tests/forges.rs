@@ -11,7 +11,7 @@ use crate::fake_forge::*;
 use crate::git_source::collect_once;
 use crate::support::*;
 
-const HOUR: i64 = 3600;
+pub(crate) const HOUR: i64 = 3600;
 
 fn attempt(conclusion: Option<&'static str>, completed: i64) -> Attempt {
     Attempt {
@@ -1406,7 +1406,7 @@ catalog:
 }
 
 /// One successful `ci` run on `main`, finished at `at`, in each (repository, run id).
-fn one_run_each(gh: &FakeGithub, repos: &[(&str, u64)], at: i64) {
+pub(crate) fn one_run_each(gh: &FakeGithub, repos: &[(&str, u64)], at: i64) {
     gh.with(|s| {
         for (name, id) in repos {
             s.repos.insert(
@@ -1464,7 +1464,7 @@ fn every_repository_of_an_organisation_is_read_and_its_list_costs_a_304() {
 
 /// `sha256=HEX` of `body` under `secret`, as GitHub signs webhooks; computed here with
 /// `openssl` so the daemon's HMAC is checked against another implementation.
-fn github_signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn github_signature(secret: &str, body: &[u8]) -> String {
     let mut child = std::process::Command::new("openssl")
         .args(["dgst", "-sha256", "-hmac", secret, "-r"])
         .stdin(std::process::Stdio::piped())

@@ -503,3 +503,50 @@ fn a_config_file_over_the_size_cap_is_refused_unread() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("more than the 4194304 allowed"), "{stderr}");
 }
+
+/// A source's timeout ends its requests in flight: against an upstream that accepts and
+/// never answers (the request's own timeout is a minute), the connection is closed soon
+/// after the source's 1 s timeout, and the collection counts as a timeout.
+#[test]
+fn a_source_timeout_cancels_its_requests_in_flight() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let accepted = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        // Read the request, answer nothing, and wait for the client to hang up.
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = tx.send(accepted.elapsed());
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: hub\n    type: huggingface\n    author: acme\n    api_url: http://{upstream}\n    request_timeout: 60s\n    timeout: 1s\n    schedule: 1h\n"
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
+    let held = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the request was closed");
+    assert!(
+        held < Duration::from_secs(5),
+        "the request outlived the source's timeout: {held:?}"
+    );
+    wait_until("the timeout counted", Duration::from_secs(30), || {
+        sample(
+            &daemon.metrics(),
+            "mlsteward_collector_errors_total{collector=\"huggingface\",source=\"hub\",error_kind=\"timeout\"}",
+        ) == Some(1.0)
+    });
+}

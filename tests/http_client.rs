@@ -300,7 +300,7 @@ async fn bad_credentials_fail_at_once_and_the_token_never_shows() {
     ])
     .await;
     let client = Client::new(HttpConfig {
-        auth: Auth::Bearer(Secret("s3cr3t-t0ken".into())),
+        auth: Auth::Bearer(Secret::new("s3cr3t-t0ken")),
         ..quick()
     })
     .unwrap();
@@ -321,7 +321,7 @@ async fn bad_credentials_fail_at_once_and_the_token_never_shows() {
     let basic = Client::new(HttpConfig {
         auth: Auth::Basic {
             username: "jenkins".into(),
-            password: Secret("api-token".into()),
+            password: Secret::new("api-token"),
         },
         ..quick()
     })
@@ -519,4 +519,91 @@ async fn requests_in_flight_are_bounded_per_source() {
         "{:?}: more than two requests were in flight",
         started.elapsed()
     );
+}
+
+/// No credential crosses to another host: a redirect to another origin is not followed by a
+/// client with credentials of any scheme (bearer, a header of its own such as GitLab's
+/// `PRIVATE-TOKEN`, basic), and the error says so; a redirect on the same origin is followed
+/// with them, and a client without credentials follows any.
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_host() {
+    let schemes = [
+        Auth::Bearer(Secret::new("bearer-s3cret")),
+        Auth::Header {
+            name: "PRIVATE-TOKEN".into(),
+            token: Secret::new("gitlab-s3cret"),
+        },
+        Auth::Basic {
+            username: "jenkins".into(),
+            password: Secret::new("basic-s3cret"),
+        },
+    ];
+    for auth in schemes {
+        let elsewhere = Server::start(vec![answer(200).body("{}")]).await;
+        let origin = Server::start(vec![
+            answer(302).header("location", &elsewhere.url("/stolen"))
+        ])
+        .await;
+        let client = Client::new(HttpConfig {
+            auth: auth.clone(),
+            ..quick()
+        })
+        .unwrap();
+        let e = get(&client, &origin.url("/api")).await.unwrap_err();
+        assert!(e.message.contains("redirected"), "{auth:?}: {}", e.message);
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{auth:?}: the other host was asked: {:?}",
+            elsewhere.requests()
+        );
+        // On the same origin, the redirect is followed, with the credentials.
+        let same = Server::start(vec![]).await;
+        same.then(answer(301).header("location", &same.url("/moved")));
+        same.then(answer(200).body("{}"));
+        get(&client, &same.url("/api")).await.unwrap();
+        assert_eq!(same.requests().len(), 2, "{auth:?}");
+        let second = &same.requests()[1];
+        assert!(
+            second.contains("authorization") || second.contains("private-token"),
+            "{auth:?}: {second}"
+        );
+    }
+    // Without credentials, a redirect anywhere is followed.
+    let elsewhere = Server::start(vec![answer(200).body("{}")]).await;
+    let origin = Server::start(vec![answer(302).header("location", &elsewhere.url("/x"))]).await;
+    let anonymous = Client::new(quick()).unwrap();
+    get(&anonymous, &origin.url("/api")).await.unwrap();
+    assert_eq!(elsewhere.requests().len(), 1);
+}
+
+/// A token read from a file that the upstream refuses is read again, once: after a rotation
+/// the request succeeds with the new token without a reload; an unchanged file fails at once.
+#[tokio::test]
+async fn a_refused_token_from_a_file_is_read_again_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "old-token\n").unwrap();
+    let server = Server::start(vec![
+        answer(200).body("{}"),
+        answer(401),
+        answer(200).body("{}"),
+    ])
+    .await;
+    let client = Client::new(HttpConfig {
+        auth: Auth::Bearer(Secret::from_file(&file).unwrap()),
+        ..quick()
+    })
+    .unwrap();
+    get(&client, &server.url("/a")).await.unwrap();
+    std::fs::write(&file, "new-token\n").unwrap();
+    get(&client, &server.url("/b")).await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests[1].contains("bearer old-token"), "{}", requests[1]);
+    assert!(requests[2].contains("bearer new-token"), "{}", requests[2]);
+    // Refused again with the file unchanged: one request, then the error.
+    let server = Server::start(vec![answer(401), answer(200)]).await;
+    let e = get(&client, &server.url("/c")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AuthFailed);
+    assert_eq!(server.requests().len(), 1);
 }

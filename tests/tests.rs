@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod cli;
 mod deploy;
 mod fake_forge;
@@ -15,5 +16,6 @@ mod persistence;
 mod probes;
 mod prometheus;
 mod registries;
+mod security;
 mod trust;
 mod web;

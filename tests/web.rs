@@ -492,3 +492,90 @@ fn sharded_replicas_reach_peers_behind_tls_client_certificates_and_basic_auth() 
         );
     }
 }
+
+/// A reload never switches protection off: an emptied web config, one without users, and one
+/// without TLS are each refused (the settings in force stay, the reload metric says 0 and
+/// the log says why); a reload that keeps both is taken.
+#[test]
+fn a_reload_never_switches_tls_or_authentication_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let [ca, _, _, identity] = certificates(&certs);
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let users = format!("  alice: {hash}\n");
+    let web = web_config(dir.path(), &users, "");
+    let full = std::fs::read_to_string(&web).unwrap();
+    let (_repo, config) = crate::git_source::build_fixture(dir.path(), "");
+    let daemon = Daemon::run(
+        &config,
+        &dir.path().join("db.sqlite"),
+        &["--web.config.file", web.to_str().unwrap()],
+    );
+    let tls = client(&ca, Some(&identity), false);
+    let alice = Some(("alice", PASSWORD));
+    wait_until("the daemon over TLS", Duration::from_secs(60), || {
+        get(&tls, &daemon.addr, "/-/healthy", alice).is_ok_and(|r| r.status() == 200)
+    });
+    let reload = || {
+        tls.post(format!("https://{}/-/reload", daemon.addr))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .unwrap()
+    };
+    let without_tls = full
+        .split("http_server_config:")
+        .nth(1)
+        .map(|rest| format!("http_server_config:{rest}"))
+        .unwrap();
+    for (what, text, why) in [
+        ("emptied", String::new(), "empty"),
+        (
+            "no users",
+            full.split("basic_auth_users:").next().unwrap().to_string(),
+            "basic auth",
+        ),
+        ("no TLS", without_tls, "TLS"),
+    ] {
+        std::fs::write(&web, &text).unwrap();
+        let r = reload();
+        assert_eq!(r.status(), 500, "{what}");
+        let body = r.text().unwrap();
+        assert!(body.contains(why), "{what}: {body}");
+        let m = get(&tls, &daemon.addr, "/metrics", alice)
+            .unwrap()
+            .text()
+            .unwrap();
+        assert_eq!(
+            sample(&m, "mlsteward_config_last_reload_successful"),
+            Some(0.0),
+            "{what}"
+        );
+        assert_eq!(
+            get(&tls, &daemon.addr, "/metrics", None).unwrap().status(),
+            401,
+            "{what}: anonymous scrapes stay refused"
+        );
+        assert!(
+            http_get(&daemon.addr, "/metrics", &[]).map_or(true, |r| r.status != 200),
+            "{what}: plain HTTP stays refused"
+        );
+    }
+    assert!(daemon.logs().contains("would switch off basic auth"));
+    // Protection kept, a header added: taken.
+    std::fs::write(
+        &web,
+        full.replace(
+            "X-Frame-Options: deny",
+            "X-Frame-Options: deny\n    X-Content-Type-Options: nosniff",
+        ),
+    )
+    .unwrap();
+    let r = reload();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let r = get(&tls, &daemon.addr, "/-/healthy", alice).unwrap();
+    assert_eq!(
+        r.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+}

@@ -385,7 +385,7 @@ impl<'n> MapReader<'n> {
             }
             (Some(node), None) => {
                 let path = self.child_path(key);
-                let secret = string(p, node, &path).map(Secret)?;
+                let secret = string(p, node, &path).map(Secret::new)?;
                 p.note_secret(&path, &secret);
                 Some(secret)
             }
@@ -393,9 +393,8 @@ impl<'n> MapReader<'n> {
                 let path = self.child_path(&file_key);
                 let name = string(p, node, &path)?;
                 let full = p.base_dir().join(&name);
-                match read_small_file(&full) {
-                    Ok(text) => {
-                        let secret = Secret(text.trim_end_matches(['\n', '\r']).to_string());
+                match Secret::from_file(&full) {
+                    Ok(secret) => {
                         p.note_secret(&path, &secret);
                         Some(secret)
                     }
@@ -435,13 +434,42 @@ impl<'n> MapReader<'n> {
     }
 }
 
-/// A value that must never be printed: `Debug` and `Display` redact it.
+/// A value that must never be printed: `Debug` redacts it. One read from a `*_file` key
+/// remembers its file, so that a client whose credentials were refused can read a rotated
+/// one ([`Secret::reread`]).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(pub String);
+pub struct Secret {
+    value: String,
+    file: Option<std::path::PathBuf>,
+}
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret {
+            value: value.into(),
+            file: None,
+        }
+    }
+
+    /// A secret read from `file` (its content without the line end).
+    pub fn from_file(file: &Path) -> Result<Secret, String> {
+        let text = read_small_file(file)?;
+        Ok(Secret {
+            value: text.trim_end_matches(['\n', '\r']).to_string(),
+            file: Some(file.to_path_buf()),
+        })
+    }
+
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// The file's content now, when this secret came from a file and the content changed.
+    pub fn reread(&self) -> Option<Secret> {
+        let file = self.file.as_ref()?;
+        Secret::from_file(file)
+            .ok()
+            .filter(|s| s.value != self.value)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::config::Secret;
 use crate::exposition::Histogram;
 
 /// How a source authenticates.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Auth {
     #[default]
     None,
@@ -36,6 +36,25 @@ pub enum Auth {
     Header { name: String, token: Secret },
     /// `Authorization: Basic …` (Jenkins user and API token).
     Basic { username: String, password: Secret },
+}
+
+impl Auth {
+    /// The same credentials with a secret read again from its file, when it came from one
+    /// and its content changed (the token was rotated).
+    fn reread(&self) -> Option<Auth> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(token) => token.reread().map(Auth::Bearer),
+            Auth::Header { name, token } => token.reread().map(|token| Auth::Header {
+                name: name.clone(),
+                token,
+            }),
+            Auth::Basic { username, password } => password.reread().map(|password| Auth::Basic {
+                username: username.clone(),
+                password,
+            }),
+        }
+    }
 }
 
 /// Everything a source configures about its upstream connection.
@@ -177,13 +196,20 @@ impl Stats {
 pub struct Client {
     inner: reqwest::Client,
     config: HttpConfig,
+    /// The credentials in use: the configured ones, or a rotated secret read again from its
+    /// file after the upstream refused the old one.
+    auth: Arc<Mutex<Auth>>,
     permits: Arc<tokio::sync::Semaphore>,
     stats: Arc<Mutex<Stats>>,
 }
 
-/// A URL for messages: scheme, host and path, never the query (which may carry a token).
-pub fn shown_url(url: &str) -> String {
-    url.split(['?', '#']).next().unwrap_or(url).to_string()
+pub use crate::sources::shown_url;
+
+/// Whether `a` and `b` have the same origin (scheme, host and port).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn now_seconds() -> i64 {
@@ -265,8 +291,26 @@ impl Client {
         let build_err = |what: &str, e: &dyn std::fmt::Display| {
             error(ErrorKind::RequestFailed, format!("{what}: {e}"))
         };
+        // A redirect to another origin is never followed with credentials: reqwest drops
+        // `Authorization` on one, but not a token in a header of its own (GitLab's
+        // `PRIVATE-TOKEN`), so an authenticated client stops there and reports it.
+        let authenticated = config.auth != Auth::None;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let cross = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| !same_origin(first, attempt.url()));
+            if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else if cross && authenticated {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("mlsteward/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirects)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)));
         if let Some(path) = &config.ca_bundle {
@@ -292,6 +336,7 @@ impl Client {
         Ok(Client {
             inner,
             permits: Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1))),
+            auth: Arc::new(Mutex::new(config.auth.clone())),
             config,
             stats: Arc::default(),
         })
@@ -370,6 +415,7 @@ impl Client {
             .await
             .map_err(|_| error(ErrorKind::Cancelled, "the client is closed"))?;
         let mut attempt = 0u32;
+        let mut reread = false;
         loop {
             self.pace(cancel).await?;
             let outcome = tokio::select! {
@@ -379,6 +425,20 @@ impl Client {
             };
             let (wait, last_error) = match outcome {
                 Attempt::Done(fetched) => return Ok(fetched),
+                // Refused credentials: a secret from a file may have been rotated since it was
+                // read; read it again, once, before giving up.
+                Attempt::Fail(e) if e.status == Some(401) && !reread => {
+                    reread = true;
+                    let rotated = crate::locked(&self.auth).reread();
+                    match rotated {
+                        Some(auth) => {
+                            tracing::info!(url = %shown_url(url), "credentials refused; using the secret read again from its file");
+                            *crate::locked(&self.auth) = auth;
+                            continue;
+                        }
+                        None => return Err(e),
+                    }
+                }
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(wait, e) => (wait, e),
             };
@@ -507,7 +567,8 @@ impl Client {
         if let Some(date) = &validators.last_modified {
             request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
         }
-        request = match &self.config.auth {
+        let auth = crate::locked(&self.auth).clone();
+        request = match &auth {
             Auth::None => request,
             Auth::Bearer(token) => request.bearer_auth(token.expose()),
             Auth::Header { name, token } => request.header(name.as_str(), token.expose()),
@@ -581,10 +642,25 @@ impl Client {
                     format!("{shown}: answered 403 (rate limit)"),
                 ),
             ),
-            401 | 403 => Attempt::Fail(error(
-                ErrorKind::AuthFailed,
-                format!("{shown}: answered {status}: check the source's credentials"),
-            )),
+            401 | 403 => Attempt::Fail(CollectError {
+                status: Some(status),
+                ..error(
+                    ErrorKind::AuthFailed,
+                    format!("{shown}: answered {status}: check the source's credentials"),
+                )
+            }),
+            300..=399 => Attempt::Fail(CollectError {
+                status: Some(status),
+                ..error(
+                    ErrorKind::RequestFailed,
+                    format!(
+                        "{shown}: redirected ({status}) to another host{}: not followed with the source's credentials; configure the address it redirects to",
+                        header(&headers, "location")
+                            .map(|l| format!(" ({})", shown_url(l)))
+                            .unwrap_or_default()
+                    ),
+                )
+            }),
             500..=599 => Attempt::Retry(
                 None,
                 error(
@@ -602,26 +678,39 @@ impl Client {
         }
     }
 
-    /// The whole body, refusing one larger than the configured cap.
+    /// The whole body, refusing one larger than the configured cap as soon as it is known to
+    /// be (its declared length, or the bytes streamed so far): what is held never exceeds the
+    /// cap by more than a chunk, and the body is copied once into an allocation of its size.
     async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
         let cap = self.config.max_body_bytes;
-        if response.content_length().is_some_and(|n| n as usize > cap) {
+        let declared = response.content_length();
+        if declared.is_some_and(|n| n as usize > cap) {
             return Err(BodyError::TooLarge(cap));
         }
-        let mut body = Vec::new();
+        let mut chunks = Vec::new();
+        let mut length = 0usize;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > cap {
+                    length += chunk.len();
+                    if length > cap {
                         return Err(BodyError::TooLarge(cap));
                     }
-                    body.extend_from_slice(&chunk);
+                    chunks.push(chunk);
                 }
-                Ok(None) => return Ok(body),
+                Ok(None) => break,
                 Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
                 Err(e) => return Err(BodyError::Broken(e.without_url().to_string())),
             }
         }
+        if chunks.len() == 1 {
+            return Ok(chunks.pop().map(|c| c.to_vec()).unwrap_or_default());
+        }
+        let mut body = Vec::with_capacity(length);
+        for chunk in chunks {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -713,13 +802,5 @@ mod tests {
         );
         Validators::default().to_cursors(&mut cursors, "https://h/runs");
         assert!(cursors.is_empty());
-    }
-
-    #[test]
-    fn urls_are_shown_without_their_query() {
-        assert_eq!(
-            shown_url("https://h/api?private_token=s3cret#x"),
-            "https://h/api"
-        );
     }
 }

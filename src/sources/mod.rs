@@ -179,6 +179,8 @@ impl Configured {
     }
 }
 
+pub use crate::collector::{redact_urls, shown_url};
+
 /// The configuration with this registry's source kinds.
 pub type Config = config::Config<Settings>;
 pub type SourceConfig = config::SourceConfig<Settings>;
@@ -227,7 +229,25 @@ impl SourceKinds for Registry {
 mod tests {
     use std::path::Path;
 
-    use super::parse_config;
+    use super::{parse_config, redact_urls, shown_url};
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown_url("https://h/api?private_token=s3cret&page=2#x"),
+            "https://h/api?private_token=***&page=***"
+        );
+        assert_eq!(
+            shown_url("https://user:tok@host/x.git?private_token=s3cret"),
+            "https://***@host/x.git?private_token=***"
+        );
+        assert_eq!(shown_url("https://host/x.git"), "https://host/x.git");
+        assert_eq!(
+            redact_urls("fetching 'https://u:p@h/r.git?token=t': refused (see http://h/a?b=c)"),
+            "fetching 'https://***@h/r.git?token=***': refused (see http://h/a?b=***)"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
 
     /// Every prefix of the shipped configs, and a run of byte-level mutations of them, decodes
     /// to a config or to problems: never a panic.

@@ -41,6 +41,8 @@ pub enum StoreError {
         message: String,
         /// SQLite says the file is damaged or not a database.
         corrupt: bool,
+        /// SQLite says the disk is full (`SQLITE_FULL`).
+        full: bool,
     },
     #[error("storage: cannot use {path}: {error}")]
     Io { path: String, error: String },
@@ -61,6 +63,11 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, StoreError::Sqlite { corrupt: true, .. })
     }
+
+    /// Whether the disk is full: a resource ran out, the store is not at fault.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite { full: true, .. })
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -72,6 +79,7 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Sqlite {
             message: e.to_string(),
             corrupt,
+            full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
         }
     }
 }
@@ -493,12 +501,15 @@ pub struct Reader<'c> {
 /// `e` with the store's path in its message.
 fn with_path(path: &str, e: StoreError) -> StoreError {
     match e {
-        StoreError::Sqlite { message, corrupt } if !message.starts_with(path) => {
-            StoreError::Sqlite {
-                message: format!("{path}: {message}"),
-                corrupt,
-            }
-        }
+        StoreError::Sqlite {
+            message,
+            corrupt,
+            full,
+        } if !message.starts_with(path) => StoreError::Sqlite {
+            message: format!("{path}: {message}"),
+            corrupt,
+            full,
+        },
         other => other,
     }
 }

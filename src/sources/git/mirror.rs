@@ -30,14 +30,9 @@ pub fn mirror_name(source: &str) -> String {
     )
 }
 
-/// A URL with any password replaced, for logs and errors.
+/// A URL as logs and errors show it (see [`crate::sources::shown_url`]).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
+    crate::sources::shown_url(url)
 }
 
 impl GitCollector {
@@ -78,7 +73,10 @@ impl GitCollector {
                 let fetch_err = |e: gix::Error| {
                     CollectError::new(
                         ErrorKind::RequestFailed,
-                        format!("fetching {shown}: {}", redact_url(&format!("{e:#}"))),
+                        format!(
+                            "fetching {shown}: {}",
+                            crate::sources::redact_urls(&format!("{e:#}"))
+                        ),
                     )
                 };
                 let remote = repo
