@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Writes a `git fast-import` stream for a synthetic ML repository to stdout.
 
-usage: make_repo.py COMMITS [FIRST [AUTHORS [ASSETS]]]
+usage: make_repo.py COMMITS [FIRST [AUTHORS [ASSETS [SEED [MAX_FILES]]]]]
   FIRST: number of the first commit, to extend a repo (default 1)
   AUTHORS: number of authors (default 50)
   ASSETS: 0 (default) for the layout below; N > 0 spreads the files over N asset directories
           `assets/aK/` (each with the eight sub-directories below, 12 files each)
+  SEED: another repository of the same shape (default 0: the original one); the authors are
+        the same people, as in an organisation's repositories
+  MAX_FILES: files a commit changes at most (default 4; at least 1)
 
 Deterministic: commit i always has the same author, files and message. 50 authors; each commit
 changes 1-4 of 1,200 files spread over code, tests, docs, data, evaluation, notebooks and CI;
@@ -25,13 +28,15 @@ def main():
     first = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     authors = int(sys.argv[3]) if len(sys.argv) > 3 else 50
     assets = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    max_files = int(sys.argv[6]) if len(sys.argv) > 6 else 4
     if assets:
         FILES = [f"assets/a{k}/{d}/f{i}.{ext}" for k in range(assets) for d, ext in DIRS
                  for i in range(12)]
     out = sys.stdout.buffer
     start = 1_700_000_000
     for i in range(first, first + commits):
-        rng = random.Random(i)
+        rng = random.Random(i if seed == 0 else i * 1_000_003 + seed)
         author = rng.randrange(authors)
         who = f"Dev {author} <dev{author}@example.com>"
         at = start + i * 300
@@ -49,7 +54,7 @@ def main():
         out.write(f"data {len(data)}\n".encode() + data)
         if i > 1:
             out.write(f"from :{i - 1}\n".encode() if i > first else b"from refs/heads/main^0\n")
-        for path in rng.sample(FILES, rng.randint(1, 4)):
+        for path in rng.sample(FILES, rng.randint(1, max_files)):
             body = "".join(f"line {j} of {path} at {i if j == i % 20 else 0}\n" for j in range(20)).encode()
             out.write(f"M 100644 inline {path}\ndata {len(body)}\n".encode() + body + b"\n")
     out.flush()

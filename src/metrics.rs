@@ -923,7 +923,7 @@ pub static SNAPSHOT_TIMESTAMP_SECONDS: Spec = Spec {
     group: "self",
     labels: &[],
     help: Help::Text(
-        "When the derived families served were rendered (0 before the first render); their age is the scrape time minus this. Self metrics are rendered at most a second before the scrape.",
+        "The derived families served reflect every fact stored before this time: when the last render ran, or the last collection that changed nothing derived ended (0 before the first render). Self metrics are rendered at most a second before the scrape.",
     ),
 };
 

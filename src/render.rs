@@ -81,6 +81,9 @@ struct State {
     sharded_ready: Option<bool>,
     org_wide: Option<bool>,
     counts: Counts,
+    /// How often the credit totals were read whole, and how often brought up to date.
+    credit_reads: u64,
+    credit_updates: u64,
 }
 
 /// The name under which the shared read of the people and the credit totals is timed.
@@ -160,6 +163,12 @@ impl Renderer {
         String::from_utf8_lossy(&snapshot.text).into_owned()
     }
 
+    /// How often the credit totals were read whole rather than brought up to date.
+    pub fn credit_reads(&self) -> (u64, u64) {
+        let state = locked(&self.state);
+        (state.credit_reads, state.credit_updates)
+    }
+
     /// How many group derivations there have been (the shared credits read not counted).
     pub fn derivations(&self) -> u64 {
         locked(&self.pipeline)
@@ -180,12 +189,13 @@ impl Renderer {
         let config = self.inputs.config();
         // Decided before deriving, so the render holds what readiness promises.
         let complete = self.inputs.all_collected_once();
-        if dirty.is_empty() && !timed && self.view.derived().at > 0.0 {
-            // Nothing derived changed (a collection that found nothing new): at most the
-            // readiness it waited for.
-            if complete {
-                self.view.set_ready();
-            }
+        let last = self.view.derived();
+        if dirty.is_empty() && !timed && last.at > 0.0 {
+            // Nothing derived changed (a collection that found nothing new): the families
+            // served reflect everything stored up to now.
+            let mut same = (*last).clone();
+            same.at = at;
+            self.view.publish(same, complete);
             return;
         }
         let mut state = locked(&self.state);
@@ -298,19 +308,37 @@ impl Renderer {
                         }
                         None => derive::directory(reader, &config.recognition)?,
                     };
-                    // Dropped first: the old totals and the new would otherwise peak together.
-                    state.shared = None;
-                    let shared = Shared::read(reader, config, now, people)?;
+                    // Brought up to date from what changed when that is exact; else read anew
+                    // (the old totals dropped first: both would otherwise peak together).
+                    let forge_changed = dirty.facts.contains(&FactType::ForgeItems);
+                    let declined = match state.shared.as_mut() {
+                        Some(shared) if !dirty.config => {
+                            shared.update(reader, config, now, people, forge_changed)?
+                        }
+                        _ => Some(people),
+                    };
+                    if declined.is_none() {
+                        state.credit_updates += 1;
+                    }
+                    if let Some(people) = declined {
+                        state.shared = None;
+                        state.shared = Some(Shared::read(reader, config, now, people)?);
+                        state.credit_reads += 1;
+                    }
+                    let spans = state
+                        .shared
+                        .as_ref()
+                        .map(|s| s.key_spans())
+                        .unwrap_or_default();
                     if let Some(own) = state.own_summary.as_mut() {
-                        own.credited = shared.key_spans().to_vec();
                         state.organisation = Some(
-                            shared
-                                .key_spans()
+                            spans
                                 .iter()
                                 .chain(peers.iter().flat_map(|p| &p.credited))
                                 .cloned()
                                 .collect(),
                         );
+                        own.credited = spans;
                         let json = own.to_json();
                         let etag = format!(
                             "\"{}\"",
@@ -318,7 +346,6 @@ impl Renderer {
                         );
                         self.view.publish_people((Arc::new(json), etag));
                     }
-                    state.shared = Some(shared);
                     state.sharded_ready = Some(ready);
                     timings.push((CREDITS, started.elapsed().as_secs_f64()));
                 }
@@ -460,13 +487,46 @@ mod tests {
     fn collection(rng: &mut fastrand::Rng, step: usize, shas: &mut Vec<String>) -> Collection {
         let people = ["ann@x", "bob@x", "cy@x", "dee@x", "eve@x"];
         let at = |rng: &mut fastrand::Rng| NOW as i64 - rng.i64(0..60 * DAY);
-        match rng.usize(0..7) {
-            0 | 1 => {
+        match rng.usize(0..9) {
+            7 if !shas.is_empty() => {
+                // History rewritten: a commit dropped, or everything mined again.
+                let reset = rng.usize(0..4) == 0;
+                let dropped = if reset {
+                    vec![]
+                } else {
+                    vec![shas[rng.usize(0..shas.len())].clone()]
+                };
+                if reset {
+                    shas.clear();
+                }
+                Collection {
+                    source: "repo".into(),
+                    sets: vec![FactSet::GitHistory(GitHistory {
+                        reset,
+                        dropped,
+                        ..GitHistory::default()
+                    })],
+                    cursors: Default::default(),
+                }
+            }
+            0 | 1 | 7 | 8 => {
                 let mut commits = Vec::new();
                 for i in 0..rng.usize(1..6) {
                     let sha = format!("c{step}x{i}");
                     let asset = ["churn-model", "features", "repo"][rng.usize(0..3)];
-                    let who = people[rng.usize(0..people.len())];
+                    // Now and then a known person signs with a new email (joined by name).
+                    let alt;
+                    let (who, name) = match rng.usize(0..10) {
+                        0 => {
+                            let p = people[rng.usize(0..people.len())];
+                            alt = format!("{}.{step}@y", &p[..3]);
+                            (alt.as_str(), format!("Name {p}"))
+                        }
+                        _ => {
+                            let p = people[rng.usize(0..people.len())];
+                            (p, format!("Name {p}"))
+                        }
+                    };
                     let mut credits = vec![Credit {
                         asset: asset.into(),
                         person: who.into(),
@@ -492,7 +552,7 @@ mod tests {
                         assets: vec![asset.into()],
                         signers: vec![Signer {
                             person: who.into(),
-                            name: format!("Name {who}"),
+                            name,
                             raw_email: who.into(),
                             via: String::new(),
                         }],
@@ -650,7 +710,8 @@ mod tests {
     #[test]
     fn incremental_renders_equal_a_full_derivation_byte_for_byte() {
         let config = Arc::new(config());
-        for seed in 0..6 {
+        let (mut updates, mut reads) = (0, 0);
+        for seed in 0..8 {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("s.db")).unwrap();
             let (view, incremental) = renderer(&store, &config);
@@ -658,7 +719,7 @@ mod tests {
             let mut rng = fastrand::Rng::with_seed(seed);
             let mut shas = Vec::new();
             let mut skipped = 0;
-            for step in 0..25 {
+            for step in 0..40 {
                 let c = collection(&mut rng, step, &mut shas);
                 let written = store.apply(&c).unwrap();
                 // The same facts again change nothing.
@@ -687,6 +748,14 @@ mod tests {
                 );
             }
             assert!(skipped > 0, "some renders derived fewer groups than all");
+            let (r, u) = incremental.credit_reads();
+            reads += r;
+            updates += u;
         }
+        // Both ways were taken, often (reverts, drops and joined identities make reads).
+        assert!(
+            updates > 50 && reads > 16,
+            "credit totals: {updates} updates, {reads} whole reads"
+        );
     }
 }

@@ -53,7 +53,14 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
     let per_asset = credits.activity(&window_starts(cx.now));
     // Each person's first and last credit over every asset, from the identity keys' spans: a
     // sharded replica's and its peers', else this store's, joined into the same people.
-    let spans = credited.organisation.unwrap_or_else(|| credits.key_spans());
+    let own;
+    let spans = match credited.organisation {
+        Some(spans) => spans,
+        None => {
+            own = credits.key_spans();
+            &own
+        }
+    };
     let overall =
         crate::shard::organisation_activity(&credited.shared.people, spans, &window_starts(cx.now));
     for (i, (window, _)) in WINDOWS.iter().enumerate() {

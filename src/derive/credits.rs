@@ -1,23 +1,25 @@
-//! Every per-person credit figure, from two passes over the valid credits
-//! ([`Reader::for_each_valid_credit`]) in one read transaction: contributions per asset,
-//! label and kind, credited commits, the `top_n` ranking, and what the time-dependent figures
-//! need (active and new contributors, the absence factor's recent (co-)authors).
+//! Every per-person credit figure, kept between derivations and brought up to date from what
+//! changed: contributions per asset, label and kind, credited commits, the `top_n` ranking,
+//! and what the time-dependent figures need (active and new contributors, the absence
+//! factor's recent (co-)authors, each identity key's first and last credit).
 //!
 //! Distinct commits are counted as the store's definition says, by commit: the credits of one
 //! commit arrive together, so each (asset, person, kind) and each (asset, person) counts once
 //! per commit however many of the person's keys were credited.
 //!
-//! What is held does not grow with the length of history. The first pass keeps, per (asset,
-//! person), the contributions (distinct commits summed over kinds) that rank people for
-//! `top_n` and the times of the person's first and last credit there; per identity key, its
-//! first and last credit; and the authorships of the last 90 days. The second pass, with the
-//! ranking known, counts straight into the exported label sets: per (asset, label, kind)
-//! contributions and per (asset, label) distinct credited commits, `label` being a kept person
-//! or everyone else. Nothing is held per commit or per (asset, person, kind).
+//! **Cost follows change.** The totals hold, per asset and person, the contributions, the
+//! authored commits (and those authored alone), the first and last credit, and the
+//! contributions per kind; per asset, the totals per kind, its credited commits, and the
+//! people of each commit that several people authored. Every exported figure is computed
+//! from these for any `top_n` ranking, so [`CreditTotals::update`] only adds the commits
+//! stored since the last read (each repository's mark) and re-ranks the assets they touched.
+//! It declines (and the caller reads everything again) when history was rewritten (a
+//! repository's generation moved: a reset, dropped commits, a change of standing reverts)
+//! or when identities were joined anew (a known key now belongs to another person). The
+//! forges' credits are few and replaced as items change: their part is read again whole.
 //!
 //! The totals are kept between derivations: the time-dependent figures (windows that end at
-//! `now`) are computed from them at any later `now`, so time passing never reads the credits
-//! again; only new facts do.
+//! `now`) are computed from them at any later `now`, so time passing never reads the credits.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,9 +32,6 @@ use crate::store::{CreditRef, Reader, StoreError};
 /// resistance enough for keys that come from the organisation's own repositories.
 type IdMap<K, V> = foldhash::HashMap<K, V>;
 type IdSet<T> = foldhash::HashSet<T>;
-
-/// The person id standing for everyone not kept on an asset.
-const OTHERS: u32 = u32::MAX;
 
 /// Interned strings: an id per distinct value.
 #[derive(Default)]
@@ -57,45 +56,50 @@ impl Names {
     }
 }
 
-/// What the first pass keeps per (asset, person).
-#[derive(Clone, Copy)]
+/// One person's figures on one asset.
+#[derive(Clone, Copy, Default)]
 struct Pair {
     /// Distinct commits summed over kinds: what `top_n` ranks by.
     contributions: u32,
-    /// Commit times of the first and last credit (active within a window when `last` is in it;
-    /// new when `first` is).
+    /// Distinct commits the person (co-)authored.
+    authored: u32,
+    /// Of those, the ones nobody else authored.
+    solo: u32,
+    /// Commit times of the first and last credit (active within a window when `last` is in
+    /// it; new when `first` is).
     first: i64,
     last: i64,
+}
+
+/// One asset's figures in one part (git's or the forges').
+#[derive(Default)]
+struct AssetTotals {
+    people: IdMap<u32, Pair>,
+    /// (person, kind) → contributions.
+    kinds: IdMap<(u32, u32), u32>,
+    /// kind → contributions of everyone.
+    kind_totals: IdMap<u32, u64>,
+    /// The people of each commit that two or more people authored.
+    shared: Vec<Box<[u32]>>,
+    /// Distinct authored commits.
+    credited: u64,
 }
 
 /// One authored commit: its time and its (co-)author people.
 type Authorship = (i64, Box<[u32]>);
 
-/// One commit's credits as the passes collect them: (asset, person, kind, authored).
-type Group = Vec<(u32, u32, u32, bool)>;
-
-/// The per-person credit figures of one derivation.
-pub struct CreditTotals {
-    assets: Names,
-    people: Names,
-    kinds: Names,
-    pairs: IdMap<(u32, u32), Pair>,
+/// What one source of credits (git, or the forges) adds up to.
+#[derive(Default)]
+struct Part {
+    assets: IdMap<u32, AssetTotals>,
     /// Authored commits at or after `recent_since`: per asset, each commit's time and people.
     recent: IdMap<u32, Vec<Authorship>>,
-    /// The earliest time [`CreditTotals::recent_authorships`] can answer from.
-    recent_since: i64,
-    /// Per identity key (before joining; opted-out keys too): the first and last commit time
-    /// of its credits, sorted by key. What a sharded replica tells its peers.
-    key_spans: Vec<crate::shard::KeySpan>,
-    /// (asset, person) ids of the `top_n` people per asset.
-    kept: IdSet<(u32, u32)>,
-    /// (asset, kept person or [`OTHERS`], kind) → contributions.
-    by_label: IdMap<(u32, u32, u32), u64>,
-    /// (asset, kept person or [`OTHERS`]) → distinct (co-)authored commits.
-    credited_by_label: IdMap<(u32, u32), u64>,
-    /// asset → distinct (co-)authored commits.
-    credited: IdMap<u32, u64>,
+    /// Per identity key (opted-out keys too): the first and last commit time of its credits.
+    spans: IdMap<u32, (i64, i64)>,
 }
+
+/// One commit's credits as they are collected: (asset, person, kind, authored).
+type Group = Vec<(u32, u32, u32, bool)>;
 
 /// `group` sorted, without repeated (asset, person, kind) (several keys of one person).
 fn distinct(group: &mut Group) {
@@ -108,8 +112,78 @@ fn distinct(group: &mut Group) {
     });
 }
 
+impl Part {
+    /// Counts one commit (committed at `at`) and empties `group`.
+    fn add(&mut self, group: &mut Group, at: i64, recent_since: i64, touched: &mut IdSet<u32>) {
+        if group.is_empty() {
+            return;
+        }
+        distinct(group);
+        for chunk in group.chunk_by(|a, b| a.0 == b.0) {
+            let asset = chunk[0].0;
+            touched.insert(asset);
+            let totals = self.assets.entry(asset).or_default();
+            for &(_, person, kind, _) in chunk {
+                *totals.kinds.entry((person, kind)).or_default() += 1;
+                *totals.kind_totals.entry(kind).or_default() += 1;
+                let pair = totals.people.entry(person).or_insert(Pair {
+                    first: at,
+                    last: at,
+                    ..Pair::default()
+                });
+                pair.contributions += 1;
+                pair.first = pair.first.min(at);
+                pair.last = pair.last.max(at);
+            }
+            // The commit's distinct (co-)author people on this asset.
+            let mut authors: Vec<u32> = chunk.iter().filter(|c| c.3).map(|c| c.1).collect();
+            authors.dedup();
+            if authors.is_empty() {
+                continue;
+            }
+            totals.credited += 1;
+            for person in &authors {
+                let pair = totals.people.get_mut(person).expect("counted above");
+                pair.authored += 1;
+                if authors.len() == 1 {
+                    pair.solo += 1;
+                }
+            }
+            if authors.len() > 1 {
+                totals.shared.push(authors.clone().into_boxed_slice());
+            }
+            if at >= recent_since {
+                self.recent
+                    .entry(asset)
+                    .or_default()
+                    .push((at, authors.into_boxed_slice()));
+            }
+        }
+        group.clear();
+    }
+}
+
+/// The per-person credit figures, brought up to date by [`CreditTotals::update`].
+pub struct CreditTotals {
+    assets: Names,
+    people: Names,
+    kinds: Names,
+    keys: Names,
+    git: Part,
+    forge: Part,
+    /// Each identity key's person (`None`: opted out) as the totals were counted with.
+    who: IdMap<u32, Option<u32>>,
+    /// Per git repository, its mark (mining order, generation) as of the totals.
+    marks: BTreeMap<String, (i64, i64)>,
+    /// The earliest time the recent authorships reach back to.
+    recent_since: i64,
+    top_n: usize,
+    /// (asset, person) of the `top_n` people per asset.
+    kept: IdMap<u32, Vec<u32>>,
+}
+
 impl CreditTotals {
-    /// Reads every valid credit twice; `people` joins identity keys into people (opted-out
+    /// Reads every valid credit once; `people` joins identity keys into people (opted-out
     /// people's credits are dropped), `recent_since` bounds the authorships kept for
     /// [`CreditTotals::recent_authorships`], and `top_n` people per asset keep their label.
     pub fn read(
@@ -118,182 +192,256 @@ impl CreditTotals {
         recent_since: i64,
         top_n: usize,
     ) -> Result<CreditTotals, StoreError> {
-        Self::from_credits(
-            |f| reader.for_each_valid_credit(f),
+        let marks = reader.git_marks()?;
+        let mut totals = CreditTotals::empty(recent_since, top_n);
+        totals.marks = marks;
+        let mut touched = IdSet::default();
+        totals.add_git(
+            |f| reader.for_each_git_credit(None, f),
             people,
-            recent_since,
-            top_n,
-        )
+            &mut touched,
+        )?;
+        totals.read_forge(|f| reader.for_each_forge_credit(f), people, &mut touched)?;
+        totals.rank(&touched);
+        Ok(totals)
     }
 
-    /// As [`CreditTotals::read`], from `credits`, which hands every credit to the function it
-    /// is given as [`Reader::for_each_valid_credit`] does, the same way each time it is called.
-    fn from_credits(
-        mut credits: impl FnMut(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
-        people: &Directory,
-        recent_since: i64,
-        top_n: usize,
-    ) -> Result<CreditTotals, StoreError> {
-        let mut totals = CreditTotals {
+    fn empty(recent_since: i64, top_n: usize) -> CreditTotals {
+        CreditTotals {
             assets: Names::default(),
             people: Names::default(),
             kinds: Names::default(),
-            pairs: IdMap::default(),
-            recent: IdMap::default(),
+            keys: Names::default(),
+            git: Part::default(),
+            forge: Part::default(),
+            who: IdMap::default(),
+            marks: BTreeMap::new(),
             recent_since,
-            key_spans: Vec::new(),
-            kept: IdSet::default(),
-            by_label: IdMap::default(),
-            credited_by_label: IdMap::default(),
-            credited: IdMap::default(),
+            top_n,
+            kept: IdMap::default(),
+        }
+    }
+
+    /// Brings the totals up to date with the store, adding only the git commits stored since
+    /// they were read and reading the forges' part again when `forge_changed`; authorships
+    /// older than `recent_since` are let go. Returns false, changing nothing, when that cannot
+    /// be exact (history rewritten, identities joined anew): the caller reads everything.
+    pub fn update(
+        &mut self,
+        reader: &Reader<'_>,
+        people: &Directory,
+        forge_changed: bool,
+        recent_since: i64,
+    ) -> Result<bool, StoreError> {
+        // Every key counted so far must still belong to the same person.
+        for (&key, &was) in &self.who {
+            let now = match people.person(self.keys.name(key)) {
+                Some(p) if p.opted_out => None,
+                Some(p) => self.people.ids.get(&p.id).copied().or(Some(u32::MAX)),
+                None => self
+                    .people
+                    .ids
+                    .get(self.keys.name(key))
+                    .copied()
+                    .or(Some(u32::MAX)),
+            };
+            if now != was {
+                return Ok(false);
+            }
+        }
+        let marks = reader.git_marks()?;
+        let mut after = BTreeMap::new();
+        for (repo, &(seq, generation)) in &self.marks {
+            match marks.get(repo) {
+                Some(&(now_seq, now_generation))
+                    if now_generation == generation && now_seq >= seq =>
+                {
+                    after.insert(repo.clone(), seq);
+                }
+                _ => return Ok(false),
+            }
+        }
+        if recent_since > self.recent_since {
+            self.recent_since = recent_since;
+            for commits in self.git.recent.values_mut() {
+                commits.retain(|(at, _)| *at >= recent_since);
+            }
+        }
+        let mut touched = IdSet::default();
+        self.add_git(
+            |f| reader.for_each_git_credit(Some(&after), f),
+            people,
+            &mut touched,
+        )?;
+        if forge_changed {
+            touched.extend(self.forge.assets.keys().copied());
+            self.forge = Part::default();
+            self.read_forge(|f| reader.for_each_forge_credit(f), people, &mut touched)?;
+        }
+        self.marks = marks;
+        self.rank(&touched);
+        Ok(true)
+    }
+
+    /// The person id of identity key `key` (`None`: opted out), recorded for later updates.
+    fn person_of(&mut self, people: &Directory, key: &str) -> (u32, Option<u32>) {
+        let key_id = self.keys.id(key);
+        if let Some(&p) = self.who.get(&key_id) {
+            return (key_id, p);
+        }
+        let p = match people.person(key) {
+            Some(p) if p.opted_out => None,
+            Some(p) => Some(self.people.id(&p.id)),
+            None => Some(self.people.id(key)),
         };
-        // Identity key → person id (None: opted out), looked up once per key, and the key's
-        // first and last credit.
-        let mut who: IdMap<String, (Option<u32>, i64, i64)> = IdMap::default();
+        self.who.insert(key_id, p);
+        (key_id, p)
+    }
+
+    /// Adds what `credits` hands over (grouped by commit) to the git part.
+    fn add_git(
+        &mut self,
+        credits: impl FnOnce(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
+        people: &Directory,
+        touched: &mut IdSet<u32>,
+    ) -> Result<(), StoreError> {
+        let mut git = std::mem::take(&mut self.git);
+        let result = self.count(&mut git, credits, people, touched);
+        self.git = git;
+        result
+    }
+
+    /// Reads the forges' part (into an empty one).
+    fn read_forge(
+        &mut self,
+        credits: impl FnOnce(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
+        people: &Directory,
+        touched: &mut IdSet<u32>,
+    ) -> Result<(), StoreError> {
+        let mut forge = std::mem::take(&mut self.forge);
+        let result = self.count(&mut forge, credits, people, touched);
+        self.forge = forge;
+        result
+    }
+
+    fn count(
+        &mut self,
+        part: &mut Part,
+        credits: impl FnOnce(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
+        people: &Directory,
+        touched: &mut IdSet<u32>,
+    ) -> Result<(), StoreError> {
+        let recent_since = self.recent_since;
         let mut group: Group = Vec::new();
         // The current commit's time: every credit of one commit has it.
         let mut at = 0;
         credits(&mut |first, c| {
             if first {
-                totals.first_close(&mut group, at, recent_since);
+                part.add(&mut group, at, recent_since, touched);
             }
             at = c.committed_at;
             if c.person.is_empty() {
                 return;
             }
-            let person = match who.get_mut(c.person) {
-                Some(entry) => {
-                    entry.1 = entry.1.min(c.committed_at);
-                    entry.2 = entry.2.max(c.committed_at);
-                    entry.0
-                }
-                None => {
-                    let p = match people.person(c.person) {
-                        Some(p) if p.opted_out => None,
-                        Some(p) => Some(totals.people.id(&p.id)),
-                        None => Some(totals.people.id(c.person)),
-                    };
-                    who.insert(c.person.to_string(), (p, c.committed_at, c.committed_at));
-                    p
-                }
-            };
+            let (key, person) = self.person_of(people, c.person);
+            let span = part.spans.entry(key).or_insert((at, at));
+            span.0 = span.0.min(at);
+            span.1 = span.1.max(at);
             if let Some(person) = person {
-                let asset = totals.assets.id(c.asset);
-                let kind = totals.kinds.id(c.kind);
+                let asset = self.assets.id(c.asset);
+                let kind = self.kinds.id(c.kind);
                 group.push((asset, person, kind, c.authored));
             }
         })?;
-        totals.first_close(&mut group, at, recent_since);
-        totals.kept = totals.ranking(top_n);
-
-        credits(&mut |first, c| {
-            if first {
-                totals.second_close(&mut group);
-            }
-            let Some(&(Some(person), _, _)) = who.get(c.person) else {
-                return;
-            };
-            // Every asset and kind was named in the first pass.
-            if let (Some(&asset), Some(&kind)) =
-                (totals.assets.ids.get(c.asset), totals.kinds.ids.get(c.kind))
-            {
-                group.push((asset, person, kind, c.authored));
-            }
-        })?;
-        totals.second_close(&mut group);
-
-        totals.key_spans = who
-            .into_iter()
-            .map(|(key, (_, first, last))| (key, first, last))
-            .collect();
-        totals.key_spans.sort_unstable();
-        Ok(totals)
+        part.add(&mut group, at, recent_since, touched);
+        Ok(())
     }
 
-    /// First pass: counts one commit (committed at `at`) into the per-(asset, person) figures
-    /// and empties `group`.
-    fn first_close(&mut self, group: &mut Group, at: i64, recent_since: i64) {
-        if group.is_empty() {
-            return;
-        }
-        distinct(group);
-        for &(asset, person, _, _) in group.iter() {
-            let pair = self.pairs.entry((asset, person)).or_insert(Pair {
-                contributions: 0,
-                first: at,
-                last: at,
-            });
-            pair.contributions += 1;
-            pair.first = pair.first.min(at);
-            pair.last = pair.last.max(at);
-        }
-        if at >= recent_since {
-            // Per asset, the commit's distinct (co-)author people.
-            group.retain(|c| c.3);
-            group.dedup_by_key(|c| (c.0, c.1));
-            for chunk in group.chunk_by(|a, b| a.0 == b.0) {
-                let people: Box<[u32]> = chunk.iter().map(|c| c.1).collect();
-                self.recent
-                    .entry(chunk[0].0)
-                    .or_default()
-                    .push((at, people));
+    /// Both parts' figures of `person` on `asset`, summed.
+    fn pair(&self, asset: u32, person: u32) -> Pair {
+        let mut out: Option<Pair> = None;
+        for part in [&self.git, &self.forge] {
+            if let Some(p) = part.assets.get(&asset).and_then(|a| a.people.get(&person)) {
+                out = Some(match out {
+                    None => *p,
+                    Some(o) => Pair {
+                        contributions: o.contributions + p.contributions,
+                        authored: o.authored + p.authored,
+                        solo: o.solo + p.solo,
+                        first: o.first.min(p.first),
+                        last: o.last.max(p.last),
+                    },
+                });
             }
         }
-        group.clear();
+        out.unwrap_or_default()
     }
 
-    /// Second pass: counts one commit into the exported label sets and empties `group`.
-    fn second_close(&mut self, group: &mut Group) {
-        if group.is_empty() {
-            return;
-        }
-        distinct(group);
-        for c in group.iter_mut() {
-            if !self.kept.contains(&(c.0, c.1)) {
-                c.1 = OTHERS;
+    /// The people with a credit on `asset` in either part.
+    fn people_of(&self, asset: u32) -> IdSet<u32> {
+        let mut out = IdSet::default();
+        for part in [&self.git, &self.forge] {
+            if let Some(a) = part.assets.get(&asset) {
+                out.extend(a.people.keys().copied());
             }
-            *self.by_label.entry((c.0, c.1, c.2)).or_default() += 1;
         }
-        // Authored credits: each of the commit's labels once per asset, and the asset once.
-        group.retain(|c| c.3);
-        group.sort_unstable();
-        group.dedup_by_key(|c| (c.0, c.1));
-        for &(asset, label, _, _) in group.iter() {
-            *self.credited_by_label.entry((asset, label)).or_default() += 1;
-        }
-        group.dedup_by_key(|c| c.0);
-        for &(asset, _, _, _) in group.iter() {
-            *self.credited.entry(asset).or_default() += 1;
-        }
-        group.clear();
+        out
     }
 
-    /// Per asset, the `top_n` people by contributions (ties by id).
-    fn ranking(&self, top_n: usize) -> IdSet<(u32, u32)> {
-        let mut per_asset: IdMap<u32, Vec<(u32, &str, u32)>> = IdMap::default();
-        for (&(asset, person), pair) in &self.pairs {
-            per_asset.entry(asset).or_default().push((
-                pair.contributions,
-                self.people.name(person),
-                person,
-            ));
-        }
-        let mut kept = IdSet::default();
-        for (asset, mut ranked) in per_asset {
+    /// Every asset with a credit in either part.
+    fn all_assets(&self) -> IdSet<u32> {
+        self.git
+            .assets
+            .keys()
+            .chain(self.forge.assets.keys())
+            .copied()
+            .collect()
+    }
+
+    /// Ranks the `touched` assets again: the `top_n` people by contributions (ties by id).
+    fn rank(&mut self, touched: &IdSet<u32>) {
+        for &asset in touched {
+            let mut ranked: Vec<(u32, &str, u32)> = self
+                .people_of(asset)
+                .into_iter()
+                .map(|p| (self.pair(asset, p).contributions, self.people.name(p), p))
+                .collect();
             ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-            kept.extend(ranked.iter().take(top_n).map(|r| (asset, r.2)));
+            let mut kept: Vec<u32> = ranked.iter().take(self.top_n).map(|r| r.2).collect();
+            kept.sort_unstable();
+            if kept.is_empty() {
+                self.kept.remove(&asset);
+            } else {
+                self.kept.insert(asset, kept);
+            }
         }
-        kept
+    }
+
+    fn is_kept(&self, asset: u32, person: u32) -> bool {
+        self.kept
+            .get(&asset)
+            .is_some_and(|k| k.binary_search(&person).is_ok())
+    }
+
+    /// Per identity key, the first and last commit time of its credits, sorted by key.
+    pub fn key_spans(&self) -> Vec<crate::shard::KeySpan> {
+        let mut spans: IdMap<u32, (i64, i64)> = self.git.spans.clone();
+        for (&key, &(first, last)) in &self.forge.spans {
+            let s = spans.entry(key).or_insert((first, last));
+            s.0 = s.0.min(first);
+            s.1 = s.1.max(last);
+        }
+        let mut out: Vec<crate::shard::KeySpan> = spans
+            .into_iter()
+            .map(|(key, (first, last))| (self.keys.name(key).to_string(), first, last))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The earliest commit time the recent authorships reach back to.
     pub fn recent_since(&self) -> i64 {
         self.recent_since
-    }
-
-    /// Per identity key, the first and last commit time of its credits, sorted by key.
-    pub fn key_spans(&self) -> &[crate::shard::KeySpan] {
-        &self.key_spans
     }
 
     /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
@@ -302,26 +450,26 @@ impl CreditTotals {
         let mut out: Vec<(String, String)> = self
             .kept
             .iter()
-            .map(|&(asset, person)| {
-                (
-                    self.assets.name(asset).to_string(),
-                    self.people.name(person).to_string(),
-                )
+            .flat_map(|(&asset, people)| {
+                people.iter().map(move |&p| {
+                    (
+                        self.assets.name(asset).to_string(),
+                        self.people.name(p).to_string(),
+                    )
+                })
             })
             .collect();
         out.sort_unstable();
         out
     }
 
-    /// The label of `person` (an id or [`OTHERS`]): its id, or `other`; '' for everyone when
-    /// not `per_person`.
-    fn label<'a>(&'a self, per_person: bool, other: &'a str, person: u32) -> &'a str {
-        if !per_person {
-            ""
-        } else if person == OTHERS {
-            other
-        } else {
-            self.people.name(person)
+    /// The label of `person` (an id, or `None` for everyone not kept): its id, or `other`;
+    /// '' for everyone when not `per_person`.
+    fn label<'a>(&'a self, per_person: bool, other: &'a str, person: Option<u32>) -> &'a str {
+        match (per_person, person) {
+            (false, _) => "",
+            (true, None) => other,
+            (true, Some(p)) => self.people.name(p),
         }
     }
 
@@ -334,10 +482,44 @@ impl CreditTotals {
         other: &str,
     ) -> Vec<(String, String, String, u64)> {
         let mut out: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for (&(asset, person, kind), n) in &self.by_label {
-            let label = self.label(per_person, other, person);
-            *out.entry((self.assets.name(asset), label, self.kinds.name(kind)))
-                .or_default() += n;
+        for asset in self.all_assets() {
+            let asset_name = self.assets.name(asset);
+            // Everyone's per kind, then the kept people's own taken out of the rest.
+            let mut rest: IdMap<u32, u64> = IdMap::default();
+            for part in [&self.git, &self.forge] {
+                let Some(a) = part.assets.get(&asset) else {
+                    continue;
+                };
+                for (&kind, &n) in &a.kind_totals {
+                    *rest.entry(kind).or_default() += n;
+                }
+                if !per_person {
+                    continue;
+                }
+                for &person in self.kept.get(&asset).into_iter().flatten() {
+                    for &kind in a.kind_totals.keys() {
+                        if let Some(&n) = a.kinds.get(&(person, kind)) {
+                            *out.entry((
+                                asset_name,
+                                self.label(true, other, Some(person)),
+                                self.kinds.name(kind),
+                            ))
+                            .or_default() += n as u64;
+                            *rest.entry(kind).or_default() -= n as u64;
+                        }
+                    }
+                }
+            }
+            for (kind, n) in rest {
+                if n > 0 {
+                    *out.entry((
+                        asset_name,
+                        self.label(per_person, other, None),
+                        self.kinds.name(kind),
+                    ))
+                    .or_default() += n;
+                }
+            }
         }
         out.into_iter()
             .map(|((a, l, k), n)| (a.to_string(), l.to_string(), k.to_string(), n))
@@ -347,21 +529,42 @@ impl CreditTotals {
     /// Distinct (co-)authored commits per asset and label (see
     /// [`CreditTotals::contributions`]): a commit counts once for each label among its
     /// (co-)author people; with `per_person` false, the asset's distinct commits under ''.
+    /// Only git's commits are authored.
     pub fn credited_commits(&self, per_person: bool, other: &str) -> Vec<(String, String, u64)> {
-        let mut out: Vec<(String, String, u64)> = if per_person {
-            self.credited_by_label
+        let mut out = Vec::new();
+        for (&asset, a) in &self.git.assets {
+            if a.credited == 0 {
+                continue;
+            }
+            let name = self.assets.name(asset).to_string();
+            if !per_person {
+                out.push((name, String::new(), a.credited));
+                continue;
+            }
+            // Commits every author of which is kept: the kept people's solo ones, and the
+            // shared ones with no author below `top_n`.
+            let mut all_kept = 0u64;
+            for &person in self.kept.get(&asset).into_iter().flatten() {
+                if let Some(p) = a.people.get(&person) {
+                    if p.authored > 0 {
+                        out.push((
+                            name.clone(),
+                            self.people.name(person).to_string(),
+                            p.authored as u64,
+                        ));
+                    }
+                    all_kept += p.solo as u64;
+                }
+            }
+            all_kept += a
+                .shared
                 .iter()
-                .map(|(&(asset, person), &n)| {
-                    let label = self.label(per_person, other, person);
-                    (self.assets.name(asset).to_string(), label.to_string(), n)
-                })
-                .collect()
-        } else {
-            self.credited
-                .iter()
-                .map(|(&asset, &n)| (self.assets.name(asset).to_string(), String::new(), n))
-                .collect()
-        };
+                .filter(|people| people.iter().all(|p| self.is_kept(asset, *p)))
+                .count() as u64;
+            if a.credited > all_kept {
+                out.push((name, other.to_string(), a.credited - all_kept));
+            }
+        }
         out.sort_unstable();
         out
     }
@@ -370,30 +573,31 @@ impl CreditTotals {
     /// `now`): the distinct people with a credit at or after its start, and those whose first
     /// credit is.
     pub fn activity(&self, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
-        let mut out: IdMap<u32, Vec<(u64, u64)>> = IdMap::default();
-        for (&(asset, _), pair) in &self.pairs {
-            let counts = out
-                .entry(asset)
-                .or_insert_with(|| vec![(0, 0); since.len()]);
-            for (c, start) in counts.iter_mut().zip(since) {
-                c.0 += (pair.last >= *start) as u64;
-                c.1 += (pair.first >= *start) as u64;
+        let mut out = BTreeMap::new();
+        for asset in self.all_assets() {
+            let mut counts = vec![(0u64, 0u64); since.len()];
+            for person in self.people_of(asset) {
+                let pair = self.pair(asset, person);
+                for (c, start) in counts.iter_mut().zip(since) {
+                    c.0 += (pair.last >= *start) as u64;
+                    c.1 += (pair.first >= *start) as u64;
+                }
             }
+            out.insert(self.assets.name(asset).to_string(), counts);
         }
-        out.into_iter()
-            .map(|(asset, counts)| (self.assets.name(asset).to_string(), counts))
-            .collect()
+        out
     }
 
     /// Per asset, the (co-)author people (ids) of each authored commit at or after `since`,
-    /// which must not be before the `recent_since` the totals were read with (older commits
-    /// were not kept).
+    /// which must not be before the `recent_since` the totals hold (older commits were not
+    /// kept).
     pub fn recent_authorships(&self, since: i64) -> HashMap<&str, Vec<Vec<&str>>> {
         debug_assert!(
             since >= self.recent_since,
             "older authorships were not kept"
         );
-        self.recent
+        self.git
+            .recent
             .iter()
             .map(|(asset, commits)| {
                 let commits = commits
@@ -404,6 +608,21 @@ impl CreditTotals {
                 (self.assets.name(*asset), commits)
             })
             .collect()
+    }
+
+    /// As [`CreditTotals::read`], from `credits` alone (as git's), for tests.
+    #[cfg(test)]
+    fn from_credits(
+        credits: impl FnOnce(&mut dyn FnMut(bool, CreditRef<'_>)) -> Result<(), StoreError>,
+        people: &Directory,
+        recent_since: i64,
+        top_n: usize,
+    ) -> Result<CreditTotals, StoreError> {
+        let mut totals = CreditTotals::empty(recent_since, top_n);
+        let mut touched = IdSet::default();
+        totals.add_git(credits, people, &mut touched)?;
+        totals.rank(&touched);
+        Ok(totals)
     }
 }
 
@@ -615,7 +834,7 @@ mod tests {
         let want = counts(&overall.into_values().collect::<Vec<_>>());
         // Organisation-wide, from the key spans as a sharded replica counts it.
         assert_eq!(
-            crate::shard::organisation_activity(&directory, totals.key_spans(), &since),
+            crate::shard::organisation_activity(&directory, &totals.key_spans(), &since),
             want
         );
         // Key spans: every key's first and last credit, opted-out keys included.
@@ -629,7 +848,7 @@ mod tests {
             .into_iter()
             .map(|(k, (first, last))| (k.to_string(), first, last))
             .collect();
-        assert_eq!(totals.key_spans(), want.as_slice());
+        assert_eq!(totals.key_spans(), want);
         assert!(want.iter().any(|(k, _, _)| k == "k9@x"));
         // Recent authorships: each recent authored commit's people, per asset.
         let mut want: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();

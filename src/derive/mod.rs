@@ -294,6 +294,32 @@ impl Shared {
         })
     }
 
+    /// Brings the totals up to date from what changed since they were read (see
+    /// [`CreditTotals::update`]), with `people` as identities are now. Gives `people` back
+    /// when that cannot be exact, and the caller reads everything ([`Shared::read`]).
+    pub fn update(
+        &mut self,
+        reader: &Reader<'_>,
+        config: &Config,
+        now: i64,
+        people: Directory,
+        forge_changed: bool,
+    ) -> Result<Option<Directory>, StoreError> {
+        map_forge_assets(reader, config)?;
+        if !self
+            .credits
+            .update(reader, &people, forge_changed, now - RECENT_SECONDS)?
+        {
+            return Ok(Some(people));
+        }
+        self.people = people;
+        self.kept.clear();
+        for (asset, person) in self.credits.top_people() {
+            self.kept.entry(asset).or_default().push(person);
+        }
+        Ok(None)
+    }
+
     /// Whether derivations at `now` can use these totals: the recent authorships they kept
     /// reach back far enough.
     pub fn covers(&self, now: i64) -> bool {
@@ -301,7 +327,7 @@ impl Shared {
     }
 
     /// This store's credited spans per identity key (what a sharded replica publishes).
-    pub fn key_spans(&self) -> &[KeySpan] {
+    pub fn key_spans(&self) -> Vec<KeySpan> {
         self.credits.key_spans()
     }
 }

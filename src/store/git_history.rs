@@ -153,18 +153,60 @@ JOIN commits c ON c.repository = cr.repository AND c.seq = cr.seq
 WHERE NOT EXISTS (SELECT 1 FROM reverts r WHERE r.repository = cr.repository AND r.sha = c.sha)
   AND NOT EXISTS (SELECT 1 FROM reverted v WHERE v.repository = cr.repository AND v.sha = c.sha);
 "#,
+    r#"
+-- Cost in proportion to change: what derive reads of a whole history is tallied as commits
+-- are stored, so reading it costs no scan of the history. Appending commits adds to the
+-- tallies; anything else (a reset, dropped or re-stored commits) counts the repository's
+-- again, and bumps its generation, which tells derive that what it built from the
+-- repository's earlier commits no longer holds (a changed set of standing reverts too).
+ALTER TABLE git_repositories ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE git_counts (
+    repository TEXT NOT NULL,
+    -- `outcome:<stored outcome>` or `blobs_missing`
+    name       TEXT NOT NULL,
+    commits    INTEGER NOT NULL,
+    PRIMARY KEY (repository, name)
+) WITHOUT ROWID;
+INSERT INTO git_counts SELECT repository, 'outcome:' || outcome, COUNT(*) FROM commits GROUP BY repository, outcome;
+INSERT INTO git_counts SELECT repository, 'blobs_missing', COUNT(*) FROM commits WHERE blobs_missing = 1 GROUP BY repository;
+CREATE TABLE git_name_uses (
+    repository TEXT NOT NULL,
+    person     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    uses       INTEGER NOT NULL,
+    last_at    INTEGER NOT NULL,
+    PRIMARY KEY (repository, person, name)
+) WITHOUT ROWID;
+INSERT INTO git_name_uses
+  SELECT s.repository, s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
+  JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
+  GROUP BY s.repository, s.person, s.name;
+CREATE TABLE git_asset_updates (
+    repository TEXT NOT NULL,
+    asset      TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (repository, asset)
+) WITHOUT ROWID;
+INSERT INTO git_asset_updates
+  SELECT a.repository, a.asset, MAX(c.committed_at) FROM commit_assets a
+  JOIN commits c ON c.repository = a.repository AND c.seq = a.seq
+  GROUP BY a.repository, a.asset;
+"#,
 ];
 
 /// The tables keyed by (repository, seq), one row set per stored commit (`reverts`, keyed
 /// by commit id, is handled beside them).
 const PER_COMMIT_TABLES: &[&str] = &["commits", "commit_assets", "credits", "commit_signers"];
 
-/// Applies mined commits of repository `repo` (one transaction is the caller's).
+/// Applies mined commits of repository `repo` (one transaction is the caller's), keeping the
+/// repository's tallies and generation (see the migration above).
 pub(super) fn apply(
     tx: &rusqlite::Transaction,
     repo: &str,
     git: &GitHistory,
 ) -> Result<(), StoreError> {
+    // Anything but an append makes what was built from the earlier commits stale.
+    let mut rewritten = git.reset;
     if git.reset {
         for table in PER_COMMIT_TABLES.iter().chain(&["reverts"]) {
             tx.execute(
@@ -174,8 +216,12 @@ pub(super) fn apply(
         }
     }
     for sha in &git.dropped {
-        forget_commit(tx, repo, sha)?;
+        rewritten |= forget_commit(tx, repo, sha)?;
     }
+    // What the appended commits add to the tallies.
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let mut uses: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
+    let mut updates: HashMap<&str, i64> = HashMap::new();
     {
         let mut commit = tx.prepare_cached("INSERT INTO commits (repository, seq, sha, committed_at, outcome, blobs_missing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         let mut signer = tx.prepare_cached("INSERT INTO commit_signers (repository, seq, position, person, name, raw_email, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
@@ -197,7 +243,7 @@ pub(super) fn apply(
         )?;
         for c in &git.commits {
             // Storing a commit again replaces it (collecting twice never stores twice).
-            forget_commit(tx, repo, &c.sha)?;
+            rewritten |= forget_commit(tx, repo, &c.sha)?;
             seq += 1;
             commit.execute(params![
                 repo,
@@ -207,11 +253,22 @@ pub(super) fn apply(
                 c.outcome.as_str(),
                 c.blobs_missing
             ])?;
+            *counts
+                .entry(format!("outcome:{}", c.outcome.as_str()))
+                .or_default() += 1;
+            if c.blobs_missing {
+                *counts.entry("blobs_missing".into()).or_default() += 1;
+            }
             for (i, s) in c.signers.iter().enumerate() {
                 signer.execute(params![repo, seq, i, s.person, s.name, s.raw_email, s.via])?;
+                let u = uses.entry((&s.person, &s.name)).or_insert((0, i64::MIN));
+                u.0 += 1;
+                u.1 = u.1.max(c.committed_at);
             }
             for a in &c.assets {
                 asset.execute(params![repo, seq, a])?;
+                let at = updates.entry(a).or_insert(i64::MIN);
+                *at = (*at).max(c.committed_at);
             }
             for cr in &c.credits {
                 credit.execute(params![
@@ -233,14 +290,82 @@ pub(super) fn apply(
         }
     }
     tx.execute(
-        "INSERT OR REPLACE INTO git_repositories (repository, shallow) VALUES (?1, ?2)",
+        "INSERT INTO git_repositories (repository, shallow) VALUES (?1, ?2)
+         ON CONFLICT(repository) DO UPDATE SET shallow = excluded.shallow",
         params![repo, git.shallow],
     )?;
-    refresh_reverted(tx, repo)
+    rewritten |= refresh_reverted(tx, repo)?;
+    if rewritten {
+        recount(tx, repo)?;
+        tx.execute(
+            "UPDATE git_repositories SET generation = generation + 1 WHERE repository = ?1",
+            [repo],
+        )?;
+    } else {
+        let mut count = tx.prepare_cached(
+            "INSERT INTO git_counts (repository, name, commits) VALUES (?1, ?2, ?3)
+             ON CONFLICT(repository, name) DO UPDATE SET commits = commits + excluded.commits",
+        )?;
+        for (name, n) in &counts {
+            count.execute(params![repo, name, n])?;
+        }
+        let mut name_use = tx.prepare_cached(
+            "INSERT INTO git_name_uses (repository, person, name, uses, last_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(repository, person, name) DO UPDATE SET uses = uses + excluded.uses,
+               last_at = MAX(last_at, excluded.last_at)",
+        )?;
+        for ((person, name), (n, at)) in &uses {
+            name_use.execute(params![repo, person, name, n, at])?;
+        }
+        let mut update = tx.prepare_cached(
+            "INSERT INTO git_asset_updates (repository, asset, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(repository, asset) DO UPDATE SET at = MAX(at, excluded.at)",
+        )?;
+        for (asset, at) in &updates {
+            update.execute(params![repo, asset, at])?;
+        }
+    }
+    Ok(())
 }
 
-/// Removes a stored commit of `repo` (if stored) and its per-commit rows.
-fn forget_commit(tx: &rusqlite::Transaction, repo: &str, sha: &str) -> Result<(), StoreError> {
+/// Counts the tallies of `repo` again from its stored commits (after anything but an append).
+fn recount(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
+    for table in ["git_counts", "git_name_uses", "git_asset_updates"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE repository = ?1"),
+            [repo],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO git_counts SELECT repository, 'outcome:' || outcome, COUNT(*) FROM commits
+         WHERE repository = ?1 GROUP BY outcome",
+        [repo],
+    )?;
+    tx.execute(
+        "INSERT INTO git_counts SELECT repository, 'blobs_missing', COUNT(*) FROM commits
+         WHERE repository = ?1 AND blobs_missing = 1 GROUP BY repository",
+        [repo],
+    )?;
+    tx.execute(
+        "INSERT INTO git_name_uses
+         SELECT s.repository, s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
+         JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
+         WHERE s.repository = ?1 GROUP BY s.person, s.name",
+        [repo],
+    )?;
+    tx.execute(
+        "INSERT INTO git_asset_updates
+         SELECT a.repository, a.asset, MAX(c.committed_at) FROM commit_assets a
+         JOIN commits c ON c.repository = a.repository AND c.seq = a.seq
+         WHERE a.repository = ?1 GROUP BY a.asset",
+        [repo],
+    )?;
+    Ok(())
+}
+
+/// Removes a stored commit of `repo` (if stored) and its per-commit rows; says whether one
+/// was stored.
+fn forget_commit(tx: &rusqlite::Transaction, repo: &str, sha: &str) -> Result<bool, StoreError> {
     let seq: Option<i64> = {
         let mut find =
             tx.prepare_cached("SELECT seq FROM commits WHERE repository = ?1 AND sha = ?2")?;
@@ -258,26 +383,37 @@ fn forget_commit(tx: &rusqlite::Transaction, repo: &str, sha: &str) -> Result<()
             .execute(params![repo, seq])?;
         }
     }
-    tx.prepare_cached("DELETE FROM reverts WHERE repository = ?1 AND sha = ?2")?
+    let edges = tx
+        .prepare_cached("DELETE FROM reverts WHERE repository = ?1 AND sha = ?2")?
         .execute(params![repo, sha])?;
-    Ok(())
+    Ok(seq.is_some() || edges > 0)
 }
 
-/// Rewrites the repository's `reverted` rows from its revert edges.
-pub(super) fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<(), StoreError> {
+/// Rewrites the repository's `reverted` rows from its revert edges; says whether the set of
+/// commits with a standing revert changed.
+pub(super) fn refresh_reverted(tx: &rusqlite::Transaction, repo: &str) -> Result<bool, StoreError> {
     let edges: Vec<(String, String)> = {
         let mut stmt =
             tx.prepare_cached("SELECT sha, reverted_sha FROM reverts WHERE repository = ?1")?;
         let rows = stmt.query_map([repo], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
+    let before: BTreeSet<String> = {
+        let mut stmt = tx.prepare_cached("SELECT sha FROM reverted WHERE repository = ?1")?;
+        let rows = stmt.query_map([repo], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let after = with_standing_revert(&edges);
+    if before.len() == after.len() && after.iter().all(|sha| before.contains(*sha)) {
+        return Ok(false);
+    }
     tx.execute("DELETE FROM reverted WHERE repository = ?1", [repo])?;
     let mut insert =
         tx.prepare_cached("INSERT OR IGNORE INTO reverted (repository, sha) VALUES (?1, ?2)")?;
-    for sha in with_standing_revert(&edges) {
+    for sha in after {
         insert.execute([repo, sha])?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The commits that have a standing revert, given (revert, target) edges. A revert stands
@@ -343,15 +479,16 @@ const COMMITS_IN_ORDER: &str =
     "SELECT repository, seq, sha, committed_at FROM commits ORDER BY repository, seq";
 
 impl<'s> CommitCursor<'s> {
-    fn new(stmt: &'s mut rusqlite::Statement<'_>) -> Result<CommitCursor<'s>, rusqlite::Error> {
-        Ok(CommitCursor {
-            rows: stmt.query([])?,
+    /// A cursor over `rows`, which hold (repository, seq, sha, committed_at) in key order.
+    fn from_rows(rows: rusqlite::Rows<'s>) -> CommitCursor<'s> {
+        CommitCursor {
+            rows,
             repo: String::new(),
             seq: i64::MIN,
             sha: String::new(),
             at: 0,
             done: false,
-        })
+        }
     }
 
     /// Moves to commit (`repo`, `seq`) and says whether it is stored (then `sha` and `at` are
@@ -403,14 +540,15 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Calls `f` with every valid credit (what `all_credits` holds): git's, in commit order
-    /// by repository and id, then the forges' on their mapped assets, by item. All credits of
-    /// one commit (or item) come one after the other, and `f` is told when a new one starts
-    /// (its first argument is true). Two sequential scans merged here, commits and credits in
-    /// their primary-key order, with the (few) reverts held in memory: no per-credit lookups,
-    /// and nothing held per commit. Needs [`crate::derive::map_forge_assets`].
-    pub fn for_each_valid_credit(
+    /// Calls `f` with every valid git credit, in commit order by repository and mining order;
+    /// with `after`, only those of commits stored after the given mining order of their
+    /// repository (absent repositories: all). All credits of one commit come one after the
+    /// other, and `f` is told when a new one starts (its first argument is true). Scans in
+    /// primary-key order merged here, with the (few) reverts held in memory: no per-credit
+    /// lookups, and nothing held per commit.
+    pub fn for_each_git_credit(
         &self,
+        after: Option<&BTreeMap<String, i64>>,
         mut f: impl FnMut(bool, CreditRef<'_>),
     ) -> Result<(), StoreError> {
         let conn = self.conn;
@@ -425,41 +563,91 @@ impl Reader<'_> {
                 excluded.insert(row?);
             }
         }
-        let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
-        let mut commits = CommitCursor::new(&mut commits_stmt)?;
-        let mut credits_stmt = conn.prepare_cached(
-            "SELECT repository, seq, asset, person, kind, authored FROM credits
-             ORDER BY repository, seq, asset, person, kind",
-        )?;
-        let mut credits = credits_stmt.query([])?;
-        // The commit the credits are at, and whether it counts.
-        let (mut last_repo, mut last_seq, mut counts) = (String::new(), i64::MIN, false);
-        while let Some(row) = credits.next()? {
-            let (cr_repo, cr_seq) = (text(row, 0)?, row.get::<_, i64>(1)?);
-            let first = cr_seq != last_seq || cr_repo != last_repo;
-            if first {
-                last_repo.clear();
-                last_repo.push_str(cr_repo);
-                last_seq = cr_seq;
-                counts = commits.seek(cr_repo, cr_seq)?
-                    && (excluded.is_empty()
-                        || !excluded.contains(&(last_repo.clone(), commits.sha.clone())));
+        // One range of each repository (from its mark on), or every commit.
+        let ranges: Vec<(Option<String>, i64)> = match after {
+            None => vec![(None, 0)],
+            Some(marks) => {
+                let mut stmt = conn.prepare_cached("SELECT repository FROM git_repositories")?;
+                let repos: Vec<String> = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                repos
+                    .into_iter()
+                    .map(|r| {
+                        let from = marks.get(&r).copied().unwrap_or(0);
+                        (Some(r), from)
+                    })
+                    .collect()
             }
-            if counts {
-                f(
-                    first,
-                    CreditRef {
-                        sha: &commits.sha,
-                        asset: text(row, 2)?,
-                        person: text(row, 3)?,
-                        kind: text(row, 4)?,
-                        authored: row.get::<_, i64>(5)? != 0,
-                        committed_at: commits.at,
-                    },
-                );
+        };
+        for (repo, from) in ranges {
+            let (commits_sql, credits_sql) = match repo {
+                None => (
+                    COMMITS_IN_ORDER.to_string(),
+                    "SELECT repository, seq, asset, person, kind, authored FROM credits
+                     ORDER BY repository, seq, asset, person, kind"
+                        .to_string(),
+                ),
+                Some(_) => (
+                    "SELECT repository, seq, sha, committed_at FROM commits
+                     WHERE repository = ?1 AND seq > ?2 ORDER BY repository, seq"
+                        .to_string(),
+                    "SELECT repository, seq, asset, person, kind, authored FROM credits
+                     WHERE repository = ?1 AND seq > ?2 ORDER BY repository, seq, asset, person, kind"
+                        .to_string(),
+                ),
+            };
+            let mut commits_stmt = conn.prepare_cached(&commits_sql)?;
+            let mut credits_stmt = conn.prepare_cached(&credits_sql)?;
+            let (mut commits, mut credits) = match &repo {
+                None => (
+                    CommitCursor::from_rows(commits_stmt.query([])?),
+                    credits_stmt.query([])?,
+                ),
+                Some(r) => (
+                    CommitCursor::from_rows(commits_stmt.query(params![r, from])?),
+                    credits_stmt.query(params![r, from])?,
+                ),
+            };
+            // The commit the credits are at, and whether it counts.
+            let (mut last_repo, mut last_seq, mut counts) = (String::new(), i64::MIN, false);
+            while let Some(row) = credits.next()? {
+                let (cr_repo, cr_seq) = (text(row, 0)?, row.get::<_, i64>(1)?);
+                let first = cr_seq != last_seq || cr_repo != last_repo;
+                if first {
+                    last_repo.clear();
+                    last_repo.push_str(cr_repo);
+                    last_seq = cr_seq;
+                    counts = commits.seek(cr_repo, cr_seq)?
+                        && (excluded.is_empty()
+                            || !excluded.contains(&(last_repo.clone(), commits.sha.clone())));
+                }
+                if counts {
+                    f(
+                        first,
+                        CreditRef {
+                            sha: &commits.sha,
+                            asset: text(row, 2)?,
+                            person: text(row, 3)?,
+                            kind: text(row, 4)?,
+                            authored: row.get::<_, i64>(5)? != 0,
+                            committed_at: commits.at,
+                        },
+                    );
+                }
             }
         }
-        let mut forge_stmt = conn.prepare_cached(
+        Ok(())
+    }
+
+    /// Calls `f` with every forge credit on the asset its repository maps to (never as
+    /// authored; the item stands for the commit), by item; as [`Reader::for_each_git_credit`]
+    /// tells it when a new item starts. Needs [`crate::derive::map_forge_assets`].
+    pub fn for_each_forge_credit(
+        &self,
+        mut f: impl FnMut(bool, CreditRef<'_>),
+    ) -> Result<(), StoreError> {
+        let mut forge_stmt = self.conn.prepare_cached(
             "SELECT 'item:' || f.repository || '#' || f.number AS item, a.asset, f.person, f.kind, f.at
              FROM main.forge_credits f JOIN temp.forge_assets a ON a.source = f.source AND a.repository = f.repository
              ORDER BY item",
@@ -486,6 +674,16 @@ impl Reader<'_> {
             );
         }
         Ok(())
+    }
+
+    /// Every valid credit: git's ([`Reader::for_each_git_credit`]), then the forges'
+    /// ([`Reader::for_each_forge_credit`]).
+    pub fn for_each_valid_credit(
+        &self,
+        mut f: impl FnMut(bool, CreditRef<'_>),
+    ) -> Result<(), StoreError> {
+        self.for_each_git_credit(None, &mut f)?;
+        self.for_each_forge_credit(f)
     }
 
     /// Valid credits per asset, person and kind, from commits at or after `since`.
@@ -560,13 +758,13 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// How often each key signed a non-merge commit as author or co-author under each name.
+    /// How often each key signed a non-merge commit as author or co-author under each name
+    /// (from the tallies kept as commits are stored).
     pub fn name_uses(&self) -> Result<Vec<NameUse>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(
-            "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
-             JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
-             GROUP BY s.person, s.name ORDER BY s.person, s.name",
+            "SELECT person, name, SUM(uses), MAX(last_at) FROM git_name_uses
+             GROUP BY person, name ORDER BY person, name",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(NameUse {
@@ -590,60 +788,75 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Newest commit time per asset, over every mined non-merge commit that touched it.
-    /// (A merge join of two scans in key order, not a lookup and a sort per row.)
+    /// Newest commit time per asset, over every mined non-merge commit that touched it (from
+    /// the tallies kept as commits are stored).
     pub fn asset_last_updates(&self) -> Result<BTreeMap<String, i64>, StoreError> {
         let conn = self.conn;
-        let mut commits_stmt = conn.prepare_cached(COMMITS_IN_ORDER)?;
-        let mut commits = CommitCursor::new(&mut commits_stmt)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT repository, seq, asset FROM commit_assets ORDER BY repository, seq, asset",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut last: HashMap<String, i64> = HashMap::new();
-        while let Some(row) = rows.next()? {
-            if !commits.seek(text(row, 0)?, row.get(1)?)? {
-                continue;
-            }
-            let at = commits.at;
-            let asset = text(row, 2)?;
-            match last.get_mut(asset) {
-                Some(t) => *t = (*t).max(at),
-                None => {
-                    last.insert(asset.to_string(), at);
-                }
-            }
-        }
-        Ok(last.into_iter().collect())
+        let mut stmt =
+            conn.prepare_cached("SELECT asset, MAX(at) FROM git_asset_updates GROUP BY asset")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a
-    /// standing revert) are reported as outcomes of their own, ahead of the stored one.
+    /// standing revert) are reported as outcomes of their own, ahead of the stored one (but
+    /// never for a merge). From the stored outcomes' tallies, moved for the (few) commits in
+    /// revert edges.
     pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn;
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
         let mut stmt = conn.prepare_cached(
-            "SELECT repository, outcome, COUNT(*) FROM (
-                SELECT c.repository,
-                  CASE
-                    WHEN c.outcome = 'merge' THEN 'merge'
-                    WHEN EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha) THEN 'revert'
-                    WHEN EXISTS (SELECT 1 FROM reverted v WHERE v.repository = c.repository AND v.sha = c.sha) THEN 'reverted'
-                    ELSE c.outcome
-                  END AS outcome
-                FROM commits c)
-             GROUP BY repository, outcome ORDER BY repository, outcome",
+            "SELECT repository, substr(name, 9), commits FROM git_counts WHERE name LIKE 'outcome:%'",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?)))? {
+            let (repo, outcome, n) = row?;
+            *counts.entry((repo, outcome)).or_default() += n;
+        }
+        let mut moved = conn.prepare_cached(
+            "SELECT c.repository, c.outcome,
+                    EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha)
+             FROM (SELECT repository, sha FROM reverts UNION SELECT repository, sha FROM reverted) x
+             JOIN commits c ON c.repository = x.repository AND c.sha = x.sha
+             WHERE c.outcome <> 'merge'",
+        )?;
+        for row in moved.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })? {
+            let (repo, outcome, revert) = row?;
+            *counts.entry((repo.clone(), outcome)).or_default() -= 1;
+            let now = if revert { "revert" } else { "reverted" };
+            *counts.entry((repo, now.to_string())).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|((repo, outcome), n)| (repo, outcome, n as u64))
+            .collect())
     }
 
     /// Commits per repository mined without some blob they needed (partial clones).
     pub fn commits_without_blobs(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let conn = self.conn;
         let mut stmt = conn.prepare_cached(
-            "SELECT repository, COUNT(*) FROM commits WHERE blobs_missing = 1 GROUP BY repository",
+            "SELECT repository, commits FROM git_counts WHERE name = 'blobs_missing'",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per git repository: the mining order of its newest stored commit (0 without any) and
+    /// its generation, which changes whenever anything but an append changed what it holds.
+    pub fn git_marks(&self) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT g.repository, COALESCE((SELECT MAX(seq) FROM commits c WHERE c.repository = g.repository), 0), g.generation
+             FROM git_repositories g",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

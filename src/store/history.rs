@@ -39,6 +39,29 @@ const BY_TIME: &[(&str, &str)] = &[
     ),
 ];
 
+/// The tallies of what `BY_TIME` copied in `(?1, ?2]` (see `git_history`), added to.
+const TALLIES: &[&str] = &[
+    "INSERT INTO main.git_counts (repository, name, commits)
+     SELECT repository, 'outcome:' || outcome, COUNT(*) FROM src.commits
+     WHERE committed_at > ?1 AND committed_at <= ?2 GROUP BY repository, outcome
+     ON CONFLICT(repository, name) DO UPDATE SET commits = commits + excluded.commits",
+    "INSERT INTO main.git_counts (repository, name, commits)
+     SELECT repository, 'blobs_missing', COUNT(*) FROM src.commits
+     WHERE committed_at > ?1 AND committed_at <= ?2 AND blobs_missing = 1 GROUP BY repository
+     ON CONFLICT(repository, name) DO UPDATE SET commits = commits + excluded.commits",
+    "INSERT INTO main.git_name_uses (repository, person, name, uses, last_at)
+     SELECT s.repository, s.person, s.name, COUNT(*), MAX(c.committed_at) FROM src.commit_signers s
+     JOIN src.commits c ON c.repository = s.repository AND c.seq = s.seq
+     WHERE c.committed_at > ?1 AND c.committed_at <= ?2 GROUP BY s.repository, s.person, s.name
+     ON CONFLICT(repository, person, name) DO UPDATE SET uses = uses + excluded.uses,
+       last_at = MAX(last_at, excluded.last_at)",
+    "INSERT INTO main.git_asset_updates (repository, asset, at)
+     SELECT a.repository, a.asset, MAX(c.committed_at) FROM src.commit_assets a
+     JOIN src.commits c ON c.repository = a.repository AND c.seq = a.seq
+     WHERE c.committed_at > ?1 AND c.committed_at <= ?2 GROUP BY a.repository, a.asset
+     ON CONFLICT(repository, asset) DO UPDATE SET at = MAX(at, excluded.at)",
+];
+
 /// Tables copied whole at the start: identities, and which repositories exist.
 const WHOLE: &[&str] = &["people", "git_repositories", "ci_repositories"];
 
@@ -90,6 +113,9 @@ impl AsOf {
             let tx = conn.transaction()?;
             for (table, select) in BY_TIME {
                 tx.execute(&format!("INSERT INTO main.{table} {select}"), [from, to])?;
+            }
+            for tally in TALLIES {
+                tx.execute(tally, [from, to])?;
             }
             let touched: BTreeSet<String> = {
                 let mut stmt = tx.prepare(
