@@ -147,17 +147,29 @@ fn format_value(v: f64, out: &mut String) {
 pub fn render(families: &[Family]) -> String {
     let mut out = String::new();
     for f in families {
-        let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
-        let kind = match f.kind {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-            MetricType::Histogram => "histogram",
-        };
-        let _ = writeln!(out, "# HELP {} {help}\n# TYPE {} {kind}", f.name, f.name);
-        for s in &f.samples {
-            push_sample(f.name, s, &mut out);
-            out.push('\n');
-        }
+        out.push_str(&render_header(f));
+        out.push_str(&render_samples(f));
+    }
+    out
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+pub fn render_header(f: &Family) -> String {
+    let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
+    let kind = match f.kind {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Histogram => "histogram",
+    };
+    format!("# HELP {} {help}\n# TYPE {} {kind}\n", f.name, f.name)
+}
+
+/// A family's sample lines, in the order pushed.
+pub fn render_samples(f: &Family) -> String {
+    let mut out = String::new();
+    for s in &f.samples {
+        push_sample(f.name, s, &mut out);
+        out.push('\n');
     }
     out
 }
@@ -284,6 +296,8 @@ impl Joined {
 #[derive(Clone)]
 pub struct Part {
     pub text: String,
+    /// Sample lines in `text`, counted once.
+    samples: usize,
     /// Raw deflate blocks ending in a full flush (byte-aligned, no dictionary carried over),
     /// never a final block: segments can follow one another in one stream.
     deflated: Vec<u8>,
@@ -316,6 +330,7 @@ impl Part {
         let mut crc = crc32fast::Hasher::new();
         crc.update(text.as_bytes());
         Part {
+            samples: text.lines().filter(|l| !l.starts_with('#')).count(),
             text,
             deflated,
             crc,
@@ -324,6 +339,11 @@ impl Part {
 
     pub fn len(&self) -> usize {
         self.text.len()
+    }
+
+    /// Sample lines in the text.
+    pub fn samples(&self) -> usize {
+        self.samples
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,23 +4,29 @@
 //! The flow, and the module that owns each step:
 //!
 //! - [`config`]: the YAML file, decoded strictly and with positions. Only this module knows YAML.
-//! - [`scheduler`]: runs each source on its own schedule.
-//! - [`collector`]: the frame every source shares: errors, cancellation, collection context.
+//! - [`runner`]: the sources in force, each run on its own schedule; collections, their
+//!   statuses, reloads. It sends [`signal`]s saying what changed.
+//! - [`collector`]: the frame every source shares: errors, the collection context, URLs shown.
 //! - [`sources`]: the registry: one module per source kind (git, github, gitlab, jenkins,
-//!   coverage, http_probe, feast, mlflow, huggingface) and the closed `Settings` and
-//!   `Collector` enums; [`sources::http`] is the shared upstream HTTP client and
+//!   coverage, http_probe, feast, mlflow, huggingface), each one [`sources::Kind`] in
+//!   [`sources::KINDS`], its settings a [`sources::KindSettings`] that builds its async
+//!   [`sources::Source`]; [`sources::http`] is the shared upstream HTTP client and
 //!   [`sources::probe`] the shared prober. A source returns [`facts`] and never touches the
 //!   store, the server or the exposition.
-//! - [`store`]: the SQLite fact store, one transaction per collection. Only this module knows SQL.
+//! - [`store`]: the SQLite fact store, one transaction per collection, which says which fact
+//!   types it changed. Only this module knows SQL.
 //! - [`people`]: identity for every source (aliases, bots, opt-outs) and one person
 //!   everywhere (identity keys joined into people).
-//! - [`derive`](mod@derive): stored facts → metric families, one module per group.
+//! - [`derive`](mod@derive): stored facts → metric families, one module per group
+//!   ([`derive::Group`]), and the per-person credit totals they share.
+//! - [`render`]: the one render task: derives only the dirty groups and publishes to the
+//!   [`view`], which HTTP serves (with the self metrics added when serving).
+//! - [`metrics`]: every metric family as data; [`exposition`]: families → the text format and
+//!   the compressed parts joined into a snapshot.
 //! - [`report`]: the recognition report and the identity review (the only JSON writer).
-//! - [`exposition`]: families → the Prometheus text format, rendered once per collection.
-//! - [`server`]: HTTP serving of the cached snapshot: binding, limits, shutdown.
-//! - [`app`]: the shared runtime state that ties them together.
+//! - [`server`]: HTTP serving of the view: binding, limits, shutdown.
 //!
-//! The README's Architecture section has the invariants and cross-cutting concerns.
+//! `docs/architecture.md` has the invariants and cross-cutting concerns.
 
 pub mod api;
 pub mod backfill;

@@ -10,14 +10,15 @@
 //! one. The self metrics are not rendered here: the view adds them when serving
 //! ([`crate::view`]), so what changes only them renders nothing.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::derive::{self, Context, Credited, Group, Shared};
-use crate::exposition::{self, Family, Joined, Part};
+use crate::derive::{self, Context, Credited, Group, Output, Shared};
+use crate::exposition::{self, Family, Part};
 use crate::facts::FactType;
 use crate::locked;
 use crate::shard::{KeySpan, PeopleSummary, Shard};
@@ -48,23 +49,52 @@ pub trait Inputs: Send + Sync {
 }
 
 /// One group's last derivation.
+#[derive(Default)]
 struct Slot {
-    part: Part,
-    /// Samples in `part`.
-    series: usize,
+    /// Its text in exposition order: one part, or one per block of a group that derives in
+    /// blocks.
+    parts: Vec<Arc<Part>>,
+    /// The parts by block key (blocks only), so an unchanged block keeps its part.
+    keyed: HashMap<String, Arc<Part>>,
     /// Its asset-level series (an `asset` label and no `contributor`), for `/api/v1/assets`.
-    api: Vec<Family>,
+    api: Arc<Vec<Family>>,
     derived: bool,
 }
 
-impl Default for Slot {
-    fn default() -> Self {
-        Slot {
-            part: Part::new(String::new()),
-            series: 0,
-            api: Vec::new(),
-            derived: false,
+impl Slot {
+    /// Takes a group's new output: only text that changed is compressed again.
+    fn take(&mut self, output: Output) {
+        match output {
+            Output::Families(families) => {
+                let text = exposition::render(&families);
+                // Unchanged text (a timed group with nothing new) keeps its segment.
+                if !self.derived
+                    || !self.keyed.is_empty()
+                    || self.parts.len() != 1
+                    || self.parts[0].text != text
+                {
+                    self.parts = vec![Arc::new(Part::new(text))];
+                    self.keyed.clear();
+                    self.api = Arc::new(asset_level(families));
+                }
+            }
+            Output::Blocks { blocks, api } => {
+                let mut keyed = HashMap::with_capacity(blocks.len());
+                let mut parts = Vec::with_capacity(blocks.len());
+                for (key, text) in blocks {
+                    let part = match self.keyed.remove(&key) {
+                        Some(part) if part.text.as_str() == &*text => part,
+                        _ => Arc::new(Part::new(text.to_string())),
+                    };
+                    parts.push(part.clone());
+                    keyed.insert(key, part);
+                }
+                self.parts = parts;
+                self.keyed = keyed;
+                self.api = Arc::new(api);
+            }
         }
+        self.derived = true;
     }
 }
 
@@ -81,6 +111,8 @@ struct State {
     sharded_ready: Option<bool>,
     org_wide: Option<bool>,
     counts: Counts,
+    /// The time the derivations run at: the last time step's.
+    tick: Option<i64>,
     /// How often the credit totals were read whole, and how often brought up to date.
     credit_reads: u64,
     credit_updates: u64,
@@ -184,8 +216,6 @@ impl Renderer {
     /// merges.
     pub fn render(&self, dirty: Dirty, signals: u64, timed: bool, at: f64) {
         let started = Instant::now();
-        // Windows and baselines count whole seconds.
-        let now = at.floor() as i64;
         let config = self.inputs.config();
         // Decided before deriving, so the render holds what readiness promises.
         let complete = self.inputs.all_collected_once();
@@ -199,12 +229,22 @@ impl Renderer {
             return;
         }
         let mut state = locked(&self.state);
+        // Windows, baselines and ages end at the last time step (in whole seconds), so that
+        // what a group keeps between derivations holds until the next step.
+        if timed || state.tick.is_none() {
+            state.tick = Some(at.floor() as i64);
+        }
+        let now = state.tick.unwrap_or(at.floor() as i64);
         let derived = self.derive(&mut state, &config, &dirty, timed, now);
+        let mut derived_groups = Vec::new();
+        let mut heavy = false;
         match derived {
             Ok(timings) => {
                 self.health.recovered(true);
                 let mut pipeline = locked(&self.pipeline);
                 for (group, seconds) in timings {
+                    heavy |= group == CREDITS;
+                    derived_groups.push((group, seconds));
                     pipeline.derive_seconds.insert(group, seconds);
                     *pipeline.derivations.entry(group).or_default() += 1;
                 }
@@ -214,18 +254,12 @@ impl Renderer {
                 self.health.note(StoreProblem::ReadFailed(e.to_string()));
             }
         }
-        let assets_json = Arc::new(crate::api::assets_json(
-            &config,
-            &state
-                .slots
-                .iter()
-                .flat_map(|s| s.api.iter().cloned())
-                .collect::<Vec<_>>(),
-        ));
-        let series: usize = state.slots.iter().map(|s| s.series).sum();
-        let parts: Vec<&Part> = state.slots.iter().map(|s| &s.part).collect();
-        let joined = Joined::join(&parts);
-        drop(parts);
+        let parts: Vec<Arc<Part>> = state
+            .slots
+            .iter()
+            .flat_map(|s| s.parts.iter().cloned())
+            .collect();
+        let api: Vec<Arc<Vec<Family>>> = state.slots.iter().map(|s| s.api.clone()).collect();
         let counts = state.counts;
         drop(state);
         let pipeline = {
@@ -235,19 +269,20 @@ impl Renderer {
             p.render_seconds = started.elapsed().as_secs_f64();
             p.clone()
         };
-        // Deriving built and dropped per-person tables: give that memory back.
-        crate::trim_heap();
         self.view.publish(
-            Derived {
-                joined,
-                series,
-                assets_json,
-                counts,
-                at,
-                pipeline,
-            },
+            Derived::new(parts, api, config, counts, at, pipeline),
             complete,
         );
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            derived = ?derived_groups,
+            "rendered"
+        );
+        // The per-person totals built and dropped tables: give that memory back, once what
+        // they were for is served.
+        if heavy {
+            crate::trim_heap();
+        }
     }
 
     /// Derives the dirty groups in one read transaction (every group sees the same store);
@@ -290,117 +325,115 @@ impl Renderer {
         }
         let needs_credits = wanted.iter().any(|(_, g)| g.uses_credits());
         let mut timings = Vec::new();
-        let derived =
-            self.store.read(|reader| {
-                if needs_credits && shared_stale {
-                    let started = Instant::now();
-                    let people = match shard {
-                        Some(shard) => {
-                            let (people, own) = derive::sharded_people(
-                                reader,
-                                &config.recognition,
-                                shard,
-                                ready,
-                                &peers,
-                            )?;
-                            state.own_summary = Some(own);
-                            people
-                        }
-                        None => derive::directory(reader, &config.recognition)?,
-                    };
-                    // Brought up to date from what changed when that is exact; else read anew
-                    // (the old totals dropped first: both would otherwise peak together).
-                    let forge_changed = dirty.facts.contains(&FactType::ForgeItems);
-                    let declined = match state.shared.as_mut() {
-                        Some(shared) if !dirty.config => {
-                            shared.update(reader, config, now, people, forge_changed)?
-                        }
-                        _ => Some(people),
-                    };
-                    if declined.is_none() {
-                        state.credit_updates += 1;
+        let derived = self.store.read(|reader| {
+            if needs_credits && shared_stale {
+                let started = Instant::now();
+                let people = match shard {
+                    Some(shard) => {
+                        let (people, own) = derive::sharded_people(
+                            reader,
+                            &config.recognition,
+                            shard,
+                            ready,
+                            &peers,
+                        )?;
+                        state.own_summary = Some(own);
+                        people
                     }
-                    if let Some(people) = declined {
-                        state.shared = None;
-                        state.shared = Some(Shared::read(reader, config, now, people)?);
-                        state.credit_reads += 1;
-                    }
-                    let spans = state
-                        .shared
-                        .as_ref()
-                        .map(|s| s.key_spans())
-                        .unwrap_or_default();
-                    if let Some(own) = state.own_summary.as_mut() {
-                        state.organisation = Some(
-                            spans
-                                .iter()
-                                .chain(peers.iter().flat_map(|p| &p.credited))
-                                .cloned()
-                                .collect(),
-                        );
-                        own.credited = spans;
-                        let json = own.to_json();
-                        let etag = format!(
-                            "\"{}\"",
-                            crate::hex(&sha2::Sha256::digest(json.as_bytes())[..16])
-                        );
-                        self.view.publish_people((Arc::new(json), etag));
-                    }
-                    state.sharded_ready = Some(ready);
-                    timings.push((CREDITS, started.elapsed().as_secs_f64()));
-                }
-                let cx = Context {
-                    reader,
-                    config,
-                    now,
+                    None => derive::directory(reader, &config.recognition)?,
                 };
-                let credited = state.shared.as_ref().map(|shared| Credited {
-                    shared,
-                    organisation: state.organisation.as_deref(),
-                });
-                let mut out = Vec::new();
-                for (i, group) in &wanted {
-                    let started = Instant::now();
-                    let families = derive::derive_group(&cx, credited.as_ref(), *group)?;
-                    let families = match shard {
-                        Some(shard) => shard.filter(config, families, org_wide),
-                        None => families,
-                    };
-                    timings.push((group.name(), started.elapsed().as_secs_f64()));
+                // Brought up to date from what changed when that is exact; else read anew
+                // (the old totals dropped first: both would otherwise peak together).
+                let forge_changed = dirty.facts.contains(&FactType::ForgeItems);
+                let declined = match state.shared.as_mut() {
+                    Some(shared) if !dirty.config => {
+                        shared.update(reader, config, now, people, forge_changed)?
+                    }
+                    _ => Some(people),
+                };
+                if declined.is_none() {
+                    state.credit_updates += 1;
+                }
+                if let Some(people) = declined {
+                    state.shared = None;
+                    state.shared = Some(Shared::read(reader, config, now, people)?);
+                    state.credit_reads += 1;
+                }
+                let spans = state
+                    .shared
+                    .as_ref()
+                    .map(|s| s.key_spans())
+                    .unwrap_or_default();
+                if let Some(own) = state.own_summary.as_mut() {
+                    state.organisation = Some(
+                        spans
+                            .iter()
+                            .chain(peers.iter().flat_map(|p| &p.credited))
+                            .cloned()
+                            .collect(),
+                    );
+                    own.credited = spans;
+                    let json = own.to_json();
+                    let etag = format!(
+                        "\"{}\"",
+                        crate::hex(&sha2::Sha256::digest(json.as_bytes())[..16])
+                    );
+                    self.view.publish_people((Arc::new(json), etag));
+                }
+                state.sharded_ready = Some(ready);
+                timings.push((CREDITS, started.elapsed().as_secs_f64()));
+            }
+            let cx = Context {
+                reader,
+                config,
+                now,
+            };
+            let credited = state.shared.as_ref().map(|shared| Credited {
+                shared,
+                organisation: state.organisation.as_deref(),
+            });
+            let mut out = Vec::new();
+            for (i, group) in &wanted {
+                let started = Instant::now();
+                // A sharded replica filters whole families, so it takes no blocks.
+                let output = derive::derive_group(&cx, credited.as_ref(), *group, shard.is_none())?;
+                let output = match (shard, output) {
+                    (Some(shard), Output::Families(families)) => {
+                        Output::Families(shard.filter(config, families, org_wide))
+                    }
+                    (_, output) => output,
+                };
+                timings.push((group.name(), started.elapsed().as_secs_f64()));
+                if let Output::Families(families) = &output {
                     debug_assert!(
                         families.iter().all(|f| crate::metrics::spec(f.name)
                             .is_some_and(|s| s.group == group.name())),
                         "group {} rendered a family of another group",
                         group.name()
                     );
-                    out.push((*i, families));
                 }
-                Ok(out)
-            })?;
+                out.push((*i, output));
+            }
+            Ok(out)
+        })?;
         state.org_wide = Some(org_wide);
-        for (i, families) in derived {
-            if Group::ALL[i] == Group::Ownership {
-                state.counts.assets =
-                    find(&families, &crate::metrics::ASSET_INFO).map_or(0, |f| f.samples.len());
+        for (i, output) in derived {
+            if let Output::Families(families) = &output {
+                if Group::ALL[i] == Group::Ownership {
+                    state.counts.assets =
+                        find(families, &crate::metrics::ASSET_INFO).map_or(0, |f| f.samples.len());
+                }
+                if Group::ALL[i] == Group::Activity {
+                    state.counts.active_90d = find(families, &crate::metrics::ACTIVE_CONTRIBUTORS)
+                        .and_then(|f| {
+                            f.samples.iter().find(|s| {
+                                s.labels.iter().any(|(k, v)| *k == "window" && v == "90d")
+                            })
+                        })
+                        .map(|s| s.value);
+                }
             }
-            if Group::ALL[i] == Group::Activity {
-                state.counts.active_90d = find(&families, &crate::metrics::ACTIVE_CONTRIBUTORS)
-                    .and_then(|f| {
-                        f.samples
-                            .iter()
-                            .find(|s| s.labels.iter().any(|(k, v)| *k == "window" && v == "90d"))
-                    })
-                    .map(|s| s.value);
-            }
-            let slot = &mut state.slots[i];
-            slot.series = families.iter().map(|f| f.samples.len()).sum();
-            let text = exposition::render(&families);
-            // Unchanged text (a timed group with nothing new) keeps its compressed segment.
-            if !slot.derived || slot.part.text != text {
-                slot.part = Part::new(text);
-            }
-            slot.api = asset_level(families);
-            slot.derived = true;
+            state.slots[i].take(output);
         }
         Ok(timings)
     }
@@ -521,6 +554,12 @@ mod tests {
                             let p = people[rng.usize(0..people.len())];
                             alt = format!("{}.{step}@y", &p[..3]);
                             (alt.as_str(), format!("Name {p}"))
+                        }
+                        // Another spelling of the same name: the display name is the one
+                        // used most, so it can change.
+                        1 | 2 => {
+                            let p = people[rng.usize(0..people.len())];
+                            (p, format!("NAME {}", p.to_uppercase()))
                         }
                         _ => {
                             let p = people[rng.usize(0..people.len())];
@@ -741,8 +780,8 @@ mod tests {
                 let (full_view, full) = renderer(&store, &config);
                 full.render(Dirty::everything(), 1, true, NOW);
                 assert_eq!(
-                    String::from_utf8_lossy(&view.derived().joined.text),
-                    String::from_utf8_lossy(&full_view.derived().joined.text),
+                    view.derived().text(),
+                    full_view.derived().text(),
                     "seed {seed}, step {step}: {:?}",
                     written.types
                 );

@@ -346,7 +346,7 @@ async fn api_shard_people(State(app): State<Handle>, headers: axum::http::Header
 async fn api_assets(State(app): State<Handle>) -> Response {
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)],
-        app.view.derived().assets_json.as_str().to_owned(),
+        app.view.derived().assets_json().as_str().to_owned(),
     )
         .into_response()
 }

@@ -47,16 +47,66 @@ pub struct Pipeline {
 /// What one render publishes, swapped in at once.
 #[derive(Clone, Default)]
 pub struct Derived {
-    /// Every metric group's families, joined.
-    pub joined: Joined,
-    /// Samples in `joined`.
+    /// Every metric group's families, rendered and compressed (shared with the render task:
+    /// publishing copies nothing; they are joined when served).
+    pub parts: Vec<Arc<Part>>,
+    /// Samples in `parts`.
     pub series: usize,
-    /// `/api/v1/assets`, from the same families.
-    pub assets_json: Arc<String>,
+    /// Per group, its asset-level series, and the configuration they were derived under: what
+    /// `/api/v1/assets` is built from, when it is asked for.
+    pub api: Vec<Arc<Vec<Family>>>,
+    pub config: Option<Arc<crate::sources::Config>>,
+    assets_json: std::sync::OnceLock<Arc<String>>,
     pub counts: Counts,
     /// When it was rendered (seconds since the epoch; 0: nothing rendered yet).
     pub at: f64,
     pub pipeline: Pipeline,
+}
+
+impl Derived {
+    pub fn new(
+        parts: Vec<Arc<Part>>,
+        api: Vec<Arc<Vec<Family>>>,
+        config: Arc<crate::sources::Config>,
+        counts: Counts,
+        at: f64,
+        pipeline: Pipeline,
+    ) -> Derived {
+        Derived {
+            series: parts.iter().map(|p| p.samples()).sum(),
+            parts,
+            api,
+            config: Some(config),
+            assets_json: Default::default(),
+            counts,
+            at,
+            pipeline,
+        }
+    }
+
+    /// The derived families' text, joined.
+    pub fn text(&self) -> String {
+        self.parts.iter().map(|p| p.text.as_str()).collect()
+    }
+
+    /// `/api/v1/assets` as of these families, built on first request.
+    pub fn assets_json(&self) -> Arc<String> {
+        self.assets_json
+            .get_or_init(|| {
+                let families: Vec<Family> =
+                    self.api.iter().flat_map(|f| f.iter().cloned()).collect();
+                match &self.config {
+                    Some(config) => Arc::new(crate::api::assets_json(config, &families)),
+                    None => Arc::new("{\"assets\": []}\n".to_string()),
+                }
+            })
+            .clone()
+    }
+
+    /// Bytes of text in `parts`.
+    pub fn bytes(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
 }
 
 /// The last served snapshot, with what it was rendered from.
@@ -115,7 +165,8 @@ impl View {
             }
         }
         let text = self_text(&derived, self_families());
-        let snapshot = derived.joined.finish(&Part::new(text));
+        let parts: Vec<&Part> = derived.parts.iter().map(|p| p.as_ref()).collect();
+        let snapshot = Joined::join(&parts).finish(&Part::new(text));
         *served = Some(Served {
             derived,
             generation,
@@ -183,7 +234,7 @@ fn self_text(derived: &Derived, families: Vec<Family>) -> String {
     let series = derived.series
         + families.iter().map(|f| f.samples.len()).sum::<usize>()
         + pipeline_samples(&derived.pipeline);
-    let derived_bytes = derived.joined.text.len();
+    let derived_bytes = derived.bytes();
     let mut guess = derived_bytes;
     let mut text = String::new();
     for _ in 0..4 {

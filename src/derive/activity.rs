@@ -50,7 +50,21 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
     let mut newcomers = Family::of(&crate::metrics::ASSET_NEW_CONTRIBUTORS);
     let mut org_active = Family::of(&crate::metrics::ACTIVE_CONTRIBUTORS);
     let mut org_new = Family::of(&crate::metrics::NEW_CONTRIBUTORS);
-    let per_asset = credits.activity(&window_starts(cx.now));
+    // Per catalog asset, its windows and absence factor as of `now`: kept between derivations
+    // at the same time, except for the assets an update touched.
+    let mut cache = crate::locked(&credited.shared.activity);
+    if cache.0 != cx.now {
+        *cache = (cx.now, Default::default());
+    }
+    let starts = window_starts(cx.now);
+    for a in &assets {
+        cache.1.entry(a.id.clone()).or_insert_with(|| {
+            (
+                credits.activity_of(&a.id, &starts),
+                absence_factor(&credits.recent_authorships_of(&a.id, cx.now - RECENT_SECONDS)),
+            )
+        });
+    }
     // Each person's first and last credit over every asset, from the identity keys' spans: a
     // sharded replica's and its peers', else this store's, joined into the same people.
     let own;
@@ -65,7 +79,7 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
         crate::shard::organisation_activity(&credited.shared.people, spans, &window_starts(cx.now));
     for (i, (window, _)) in WINDOWS.iter().enumerate() {
         for a in &assets {
-            let (n_active, n_new) = per_asset.get(&a.id).map_or((0, 0), |c| c[i]);
+            let (n_active, n_new) = cache.1[&a.id].0[i];
             let labels = vec![("asset", a.id.clone()), ("window", window.to_string())];
             active.push(labels.clone(), n_active as f64);
             newcomers.push(labels, n_new as f64);
@@ -76,14 +90,8 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
     }
 
     let mut absence = Family::of(&crate::metrics::ASSET_CONTRIBUTOR_ABSENCE_FACTOR);
-    // asset → each recent commit's (co-)authors (the credits were read with a 90-day bound).
-    let recent = credits.recent_authorships(cx.now - RECENT_SECONDS);
     for a in &assets {
-        let commits: &[Vec<&str>] = recent.get(a.id.as_str()).map_or(&[], |c| c.as_slice());
-        absence.push(
-            vec![("asset", a.id.clone())],
-            absence_factor(commits) as f64,
-        );
+        absence.push(vec![("asset", a.id.clone())], cache.1[&a.id].1 as f64);
     }
     Ok(vec![active, newcomers, org_active, org_new, absence])
 }

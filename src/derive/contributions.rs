@@ -1,51 +1,119 @@
 //! Contributions per person and kind, credited commits, and what happened to each mined commit.
+//!
+//! The two per-person families are by far the largest of the exposition (an asset, its `top_n`
+//! people and `__other__`, times the kinds of work). [`blocks`] renders them asset by asset and
+//! keeps each asset's text until its figures change ([`Shared`](super::Shared) forgets the
+//! assets an update touched), so a few new commits render and compress a few assets, not all.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::{summed, Context, Credited, OTHER_CONTRIBUTORS};
+use super::{summed, Context, Credited, Output, OTHER_CONTRIBUTORS};
 use crate::config::ContributorLabel;
-use crate::exposition::Family;
+use crate::exposition::{self, Family};
 use crate::facts::COMMIT_OUTCOMES;
+use crate::metrics::{self, Spec};
 use crate::store::StoreError;
 
+/// The per-person families, in exposition order.
+const PER_ASSET: [&Spec; 2] = [
+    &metrics::CONTRIBUTIONS_TOTAL,
+    &metrics::CREDITED_COMMITS_TOTAL,
+];
+
+/// The samples of `spec` (one of [`PER_ASSET`]) on `asset`, into `family`.
+fn asset_samples(
+    credited: &Credited<'_>,
+    recognition: &crate::config::Recognition,
+    spec: &Spec,
+    asset: &str,
+    family: &mut Family,
+) {
+    let per_person = recognition.contributor_label != ContributorLabel::None;
+    let credits = &credited.shared.credits;
+    let labels = |label: &str| {
+        let mut labels = vec![("asset", asset.to_string())];
+        if per_person {
+            labels.extend(credited.label(recognition, asset, label));
+        }
+        labels
+    };
+    if spec.name == metrics::CONTRIBUTIONS_TOTAL.name {
+        summed(
+            family,
+            credits
+                .contributions_of(asset, per_person, OTHER_CONTRIBUTORS)
+                .into_iter()
+                .map(|(label, kind, n)| {
+                    let mut l = labels(&label);
+                    l.push(("kind", kind));
+                    (l, n as f64)
+                }),
+        );
+    } else {
+        summed(
+            family,
+            credits
+                .credited_commits_of(asset, per_person, OTHER_CONTRIBUTORS)
+                .into_iter()
+                .map(|(label, n)| (labels(&label), n as f64)),
+        );
+    }
+}
+
+/// Every family of the group, whole.
 pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>, StoreError> {
     let recognition = &cx.config.recognition;
-    let mut contributions = Family::of(&crate::metrics::CONTRIBUTIONS_TOTAL);
-    let per_person = recognition.contributor_label != ContributorLabel::None;
-    summed(
-        &mut contributions,
-        credited
-            .shared
-            .credits
-            .contributions(per_person, OTHER_CONTRIBUTORS)
-            .into_iter()
-            .map(|(asset, label, kind, n)| {
-                let mut labels = vec![("asset", asset.clone())];
-                if per_person {
-                    labels.extend(credited.label(recognition, &asset, &label));
-                }
-                labels.push(("kind", kind));
-                (labels, n as f64)
-            }),
-    );
+    let mut out = Vec::new();
+    for spec in PER_ASSET {
+        let mut family = Family::of(spec);
+        for asset in credited.shared.credits.asset_names() {
+            asset_samples(credited, recognition, spec, asset, &mut family);
+        }
+        out.push(family);
+    }
+    out.extend(git_families(cx)?);
+    Ok(out)
+}
 
-    let mut credited_commits = Family::of(&crate::metrics::CREDITED_COMMITS_TOTAL);
-    summed(
-        &mut credited_commits,
-        credited
-            .shared
-            .credits
-            .credited_commits(per_person, OTHER_CONTRIBUTORS)
-            .into_iter()
-            .map(|(asset, label, n)| {
-                let mut labels = vec![("asset", asset.clone())];
-                if per_person {
-                    labels.extend(credited.label(recognition, &asset, &label));
-                }
-                (labels, n as f64)
-            }),
-    );
+/// The group's text in blocks: each per-person family's header, then a block per asset
+/// (kept from the last derivation unless the asset's figures changed), then the git
+/// families.
+pub fn blocks(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Output, StoreError> {
+    let recognition = &cx.config.recognition;
+    let assets = credited.shared.credits.asset_names();
+    let mut blocks = Vec::with_capacity(2 * assets.len() + 3);
+    let mut kept = crate::locked(&credited.shared.blocks);
+    for spec in PER_ASSET {
+        blocks.push((
+            spec.name.to_string(),
+            Arc::from(exposition::render_header(&Family::of(spec))),
+        ));
+        for asset in &assets {
+            let text = kept
+                .entry((spec.name, asset.to_string()))
+                .or_insert_with(|| {
+                    let mut family = Family::of(spec);
+                    asset_samples(credited, recognition, spec, asset, &mut family);
+                    Arc::from(exposition::render_samples(&family))
+                })
+                .clone();
+            blocks.push((format!("{} {asset}", spec.name), text));
+        }
+    }
+    drop(kept);
+    let git = git_families(cx)?;
+    blocks.push(("git".to_string(), Arc::from(exposition::render(&git))));
+    // Without per-person labels, every sample of the per-person families is asset-level.
+    let api = match recognition.contributor_label {
+        ContributorLabel::None => families(cx, credited)?,
+        _ => Vec::new(),
+    };
+    Ok(Output::Blocks { blocks, api })
+}
 
+/// What happened to each mined commit, per git source.
+fn git_families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     let git_sources: Vec<&str> = cx
         .config
         .sources
@@ -53,7 +121,7 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
         .filter(|s| s.kind == "git")
         .map(|s| s.name.as_str())
         .collect();
-    let mut commits = Family::of(&crate::metrics::GIT_COMMITS);
+    let mut commits = Family::of(&metrics::GIT_COMMITS);
     let mut outcomes: BTreeMap<(String, String), u64> = BTreeMap::new();
     for (repo, outcome, n) in cx.reader.commit_outcomes()? {
         outcomes.insert((repo, outcome), n);
@@ -71,7 +139,7 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
         }
     }
 
-    let mut without_blobs = Family::of(&crate::metrics::GIT_COMMITS_WITHOUT_BLOBS);
+    let mut without_blobs = Family::of(&metrics::GIT_COMMITS_WITHOUT_BLOBS);
     let missing = cx.reader.commits_without_blobs()?;
     for source in &git_sources {
         without_blobs.push(
@@ -80,7 +148,7 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
         );
     }
 
-    let mut shallow = Family::of(&crate::metrics::GIT_SHALLOW);
+    let mut shallow = Family::of(&metrics::GIT_SHALLOW);
     let shallow_repos = cx.reader.shallow_repositories()?;
     for source in &git_sources {
         shallow.push(
@@ -93,7 +161,7 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
         );
     }
 
-    let mut invalid = Family::of(&crate::metrics::GIT_CODEOWNERS_INVALID_LINES);
+    let mut invalid = Family::of(&metrics::GIT_CODEOWNERS_INVALID_LINES);
     let invalid_counts = cx.reader.codeowners_invalid_lines()?;
     for source in &git_sources {
         invalid.push(
@@ -101,12 +169,5 @@ pub fn families(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Vec<Family>
             invalid_counts.get(*source).copied().unwrap_or(0) as f64,
         );
     }
-    Ok(vec![
-        contributions,
-        credited_commits,
-        commits,
-        without_blobs,
-        shallow,
-        invalid,
-    ])
+    Ok(vec![commits, without_blobs, shallow, invalid])
 }

@@ -224,15 +224,16 @@ impl CreditTotals {
 
     /// Brings the totals up to date with the store, adding only the git commits stored since
     /// they were read and reading the forges' part again when `forge_changed`; authorships
-    /// older than `recent_since` are let go. Returns false, changing nothing, when that cannot
-    /// be exact (history rewritten, identities joined anew): the caller reads everything.
+    /// older than `recent_since` are let go. Returns the assets whose figures changed, or
+    /// `None`, changing nothing, when that cannot be exact (history rewritten, identities
+    /// joined anew): the caller reads everything.
     pub fn update(
         &mut self,
         reader: &Reader<'_>,
         people: &Directory,
         forge_changed: bool,
         recent_since: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<String>>, StoreError> {
         // Every key counted so far must still belong to the same person.
         for (&key, &was) in &self.who {
             let now = match people.person(self.keys.name(key)) {
@@ -246,7 +247,7 @@ impl CreditTotals {
                     .or(Some(u32::MAX)),
             };
             if now != was {
-                return Ok(false);
+                return Ok(None);
             }
         }
         let marks = reader.git_marks()?;
@@ -258,7 +259,7 @@ impl CreditTotals {
                 {
                     after.insert(repo.clone(), seq);
                 }
-                _ => return Ok(false),
+                _ => return Ok(None),
             }
         }
         if recent_since > self.recent_since {
@@ -280,7 +281,12 @@ impl CreditTotals {
         }
         self.marks = marks;
         self.rank(&touched);
-        Ok(true)
+        Ok(Some(
+            touched
+                .into_iter()
+                .map(|a| self.assets.name(a).to_string())
+                .collect(),
+        ))
     }
 
     /// The person id of identity key `key` (`None`: opted out), recorded for later updates.
@@ -473,119 +479,197 @@ impl CreditTotals {
         }
     }
 
-    /// Contributions per asset, label and kind: the `top_n` people per asset by id, everyone
-    /// else as `other` (summed over them); with `per_person` false, per asset and kind under
-    /// the label ''.
+    /// Every asset with a credit, by name.
+    pub fn asset_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .all_assets()
+            .into_iter()
+            .map(|a| self.assets.name(a))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The kept people (ids) of `asset`.
+    pub fn kept_of(&self, asset: &str) -> Vec<&str> {
+        self.assets
+            .ids
+            .get(asset)
+            .and_then(|a| self.kept.get(a))
+            .map(|k| k.iter().map(|p| self.people.name(*p)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Contributions on `asset` per label and kind, sorted: the `top_n` people by id, everyone
+    /// else as `other` (summed over them); with `per_person` false, per kind under ''.
+    pub fn contributions_of(
+        &self,
+        asset: &str,
+        per_person: bool,
+        other: &str,
+    ) -> Vec<(String, String, u64)> {
+        let Some(&asset) = self.assets.ids.get(asset) else {
+            return Vec::new();
+        };
+        let mut out: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        // Everyone's per kind, then the kept people's own taken out of the rest.
+        let mut rest: IdMap<u32, u64> = IdMap::default();
+        for part in [&self.git, &self.forge] {
+            let Some(a) = part.assets.get(&asset) else {
+                continue;
+            };
+            for (&kind, &n) in &a.kind_totals {
+                *rest.entry(kind).or_default() += n;
+            }
+            if !per_person {
+                continue;
+            }
+            for &person in self.kept.get(&asset).into_iter().flatten() {
+                for &kind in a.kind_totals.keys() {
+                    if let Some(&n) = a.kinds.get(&(person, kind)) {
+                        *out.entry((
+                            self.label(true, other, Some(person)),
+                            self.kinds.name(kind),
+                        ))
+                        .or_default() += n as u64;
+                        *rest.entry(kind).or_default() -= n as u64;
+                    }
+                }
+            }
+        }
+        for (kind, n) in rest {
+            if n > 0 {
+                *out.entry((self.label(per_person, other, None), self.kinds.name(kind)))
+                    .or_default() += n;
+            }
+        }
+        out.into_iter()
+            .map(|((l, k), n)| (l.to_string(), k.to_string(), n))
+            .collect()
+    }
+
+    /// Contributions per asset, label and kind (see [`CreditTotals::contributions_of`]).
     pub fn contributions(
         &self,
         per_person: bool,
         other: &str,
     ) -> Vec<(String, String, String, u64)> {
-        let mut out: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
-        for asset in self.all_assets() {
-            let asset_name = self.assets.name(asset);
-            // Everyone's per kind, then the kept people's own taken out of the rest.
-            let mut rest: IdMap<u32, u64> = IdMap::default();
-            for part in [&self.git, &self.forge] {
-                let Some(a) = part.assets.get(&asset) else {
-                    continue;
-                };
-                for (&kind, &n) in &a.kind_totals {
-                    *rest.entry(kind).or_default() += n;
-                }
-                if !per_person {
-                    continue;
-                }
-                for &person in self.kept.get(&asset).into_iter().flatten() {
-                    for &kind in a.kind_totals.keys() {
-                        if let Some(&n) = a.kinds.get(&(person, kind)) {
-                            *out.entry((
-                                asset_name,
-                                self.label(true, other, Some(person)),
-                                self.kinds.name(kind),
-                            ))
-                            .or_default() += n as u64;
-                            *rest.entry(kind).or_default() -= n as u64;
-                        }
-                    }
-                }
-            }
-            for (kind, n) in rest {
-                if n > 0 {
-                    *out.entry((
-                        asset_name,
-                        self.label(per_person, other, None),
-                        self.kinds.name(kind),
-                    ))
-                    .or_default() += n;
-                }
-            }
-        }
-        out.into_iter()
-            .map(|((a, l, k), n)| (a.to_string(), l.to_string(), k.to_string(), n))
+        self.asset_names()
+            .into_iter()
+            .flat_map(|asset| {
+                self.contributions_of(asset, per_person, other)
+                    .into_iter()
+                    .map(move |(l, k, n)| (asset.to_string(), l, k, n))
+            })
             .collect()
     }
 
-    /// Distinct (co-)authored commits per asset and label (see
-    /// [`CreditTotals::contributions`]): a commit counts once for each label among its
-    /// (co-)author people; with `per_person` false, the asset's distinct commits under ''.
-    /// Only git's commits are authored.
-    pub fn credited_commits(&self, per_person: bool, other: &str) -> Vec<(String, String, u64)> {
+    /// Distinct (co-)authored commits on `asset` per label, sorted: a commit counts once for
+    /// each label among its (co-)author people; with `per_person` false, the asset's distinct
+    /// commits under ''. Only git's commits are authored.
+    pub fn credited_commits_of(
+        &self,
+        asset: &str,
+        per_person: bool,
+        other: &str,
+    ) -> Vec<(String, u64)> {
+        let Some(a) = self
+            .assets
+            .ids
+            .get(asset)
+            .and_then(|id| self.git.assets.get(id).map(|a| (*id, a)))
+        else {
+            return Vec::new();
+        };
+        let (asset, a) = a;
+        if a.credited == 0 {
+            return Vec::new();
+        }
+        if !per_person {
+            return vec![(String::new(), a.credited)];
+        }
         let mut out = Vec::new();
-        for (&asset, a) in &self.git.assets {
-            if a.credited == 0 {
-                continue;
-            }
-            let name = self.assets.name(asset).to_string();
-            if !per_person {
-                out.push((name, String::new(), a.credited));
-                continue;
-            }
-            // Commits every author of which is kept: the kept people's solo ones, and the
-            // shared ones with no author below `top_n`.
-            let mut all_kept = 0u64;
-            for &person in self.kept.get(&asset).into_iter().flatten() {
-                if let Some(p) = a.people.get(&person) {
-                    if p.authored > 0 {
-                        out.push((
-                            name.clone(),
-                            self.people.name(person).to_string(),
-                            p.authored as u64,
-                        ));
-                    }
-                    all_kept += p.solo as u64;
+        // Commits every author of which is kept: the kept people's solo ones, and the shared
+        // ones with no author below `top_n`.
+        let mut all_kept = 0u64;
+        for &person in self.kept.get(&asset).into_iter().flatten() {
+            if let Some(p) = a.people.get(&person) {
+                if p.authored > 0 {
+                    out.push((self.people.name(person).to_string(), p.authored as u64));
                 }
+                all_kept += p.solo as u64;
             }
-            all_kept += a
-                .shared
-                .iter()
-                .filter(|people| people.iter().all(|p| self.is_kept(asset, *p)))
-                .count() as u64;
-            if a.credited > all_kept {
-                out.push((name, other.to_string(), a.credited - all_kept));
-            }
+        }
+        all_kept += a
+            .shared
+            .iter()
+            .filter(|people| people.iter().all(|p| self.is_kept(asset, *p)))
+            .count() as u64;
+        if a.credited > all_kept {
+            out.push((other.to_string(), a.credited - all_kept));
         }
         out.sort_unstable();
         out
     }
 
-    /// Per asset, for each window starting at `since[i]` (and ending at the derivation's
-    /// `now`): the distinct people with a credit at or after its start, and those whose first
+    /// Distinct (co-)authored commits per asset and label (see
+    /// [`CreditTotals::credited_commits_of`]).
+    pub fn credited_commits(&self, per_person: bool, other: &str) -> Vec<(String, String, u64)> {
+        self.asset_names()
+            .into_iter()
+            .flat_map(|asset| {
+                self.credited_commits_of(asset, per_person, other)
+                    .into_iter()
+                    .map(move |(l, n)| (asset.to_string(), l, n))
+            })
+            .collect()
+    }
+
+    /// For each window starting at `since[i]` (and ending at the derivation's `now`): the
+    /// distinct people with a credit on `asset` at or after its start, and those whose first
     /// credit is.
-    pub fn activity(&self, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
-        let mut out = BTreeMap::new();
-        for asset in self.all_assets() {
-            let mut counts = vec![(0u64, 0u64); since.len()];
-            for person in self.people_of(asset) {
-                let pair = self.pair(asset, person);
-                for (c, start) in counts.iter_mut().zip(since) {
-                    c.0 += (pair.last >= *start) as u64;
-                    c.1 += (pair.first >= *start) as u64;
-                }
+    pub fn activity_of(&self, asset: &str, since: &[i64]) -> Vec<(u64, u64)> {
+        let mut counts = vec![(0u64, 0u64); since.len()];
+        let Some(&asset) = self.assets.ids.get(asset) else {
+            return counts;
+        };
+        for person in self.people_of(asset) {
+            let pair = self.pair(asset, person);
+            for (c, start) in counts.iter_mut().zip(since) {
+                c.0 += (pair.last >= *start) as u64;
+                c.1 += (pair.first >= *start) as u64;
             }
-            out.insert(self.assets.name(asset).to_string(), counts);
         }
-        out
+        counts
+    }
+
+    /// Per asset, [`CreditTotals::activity_of`].
+    pub fn activity(&self, since: &[i64]) -> BTreeMap<String, Vec<(u64, u64)>> {
+        self.asset_names()
+            .into_iter()
+            .map(|a| (a.to_string(), self.activity_of(a, since)))
+            .collect()
+    }
+
+    /// The (co-)author people (ids) of each authored commit on `asset` at or after `since`,
+    /// which must not be before the `recent_since` the totals hold.
+    pub fn recent_authorships_of(&self, asset: &str, since: i64) -> Vec<Vec<&str>> {
+        debug_assert!(
+            since >= self.recent_since,
+            "older authorships were not kept"
+        );
+        self.assets
+            .ids
+            .get(asset)
+            .and_then(|a| self.git.recent.get(a))
+            .map(|commits| {
+                commits
+                    .iter()
+                    .filter(|(at, _)| *at >= since)
+                    .map(|(_, people)| people.iter().map(|p| self.people.name(*p)).collect())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Per asset, the (co-)author people (ids) of each authored commit at or after `since`,

@@ -31,6 +31,7 @@ pub mod repro;
 pub mod responses;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -257,12 +258,33 @@ impl Group {
 }
 
 /// What several groups read, derived once per change of what it comes from (not per group,
-/// and not per render): the people, and every per-person credit figure.
+/// and not per render): the people, and every per-person credit figure; and what those
+/// groups made of each asset, kept until the asset's figures change.
 pub struct Shared {
     pub people: Directory,
     pub credits: CreditTotals,
     /// asset → people whose own label is kept (the top `top_n` by contributions).
     kept: HashMap<String, Vec<String>>,
+    /// The per-asset families' samples as text, by (family, asset): kept until the asset's
+    /// figures, or the names of its kept people, change.
+    blocks: std::sync::Mutex<HashMap<(&'static str, String), Arc<str>>>,
+    /// Activity per asset as of a time: (the time, asset → the windows' (active, new) and
+    /// the absence factor).
+    activity: std::sync::Mutex<(i64, HashMap<String, AssetActivity>)>,
+}
+
+/// One asset's activity: each window's (active, new) people, and its absence factor.
+pub type AssetActivity = (Vec<(u64, u64)>, u64);
+
+/// What a group's derivation produces: its families, or (for a group whose families are
+/// mostly per asset) its text in blocks, in exposition order, each keyed so that an unchanged
+/// block keeps its compressed part, with the asset-level families `/api/v1/assets` shows.
+pub enum Output {
+    Families(Vec<Family>),
+    Blocks {
+        blocks: Vec<(String, Arc<str>)>,
+        api: Vec<Family>,
+    },
 }
 
 impl Shared {
@@ -291,6 +313,8 @@ impl Shared {
             people,
             credits,
             kept,
+            blocks: Default::default(),
+            activity: Default::default(),
         })
     }
 
@@ -306,17 +330,34 @@ impl Shared {
         forge_changed: bool,
     ) -> Result<Option<Directory>, StoreError> {
         map_forge_assets(reader, config)?;
-        if !self
-            .credits
-            .update(reader, &people, forge_changed, now - RECENT_SECONDS)?
-        {
+        let Some(mut touched) =
+            self.credits
+                .update(reader, &people, forge_changed, now - RECENT_SECONDS)?
+        else {
             return Ok(Some(people));
+        };
+        // An asset whose kept people are named otherwise now is shown otherwise.
+        let name = |d: &Directory, id: &str| d.by_id(id).map(|p| p.name.clone());
+        for asset in self.credits.asset_names() {
+            if self
+                .credits
+                .kept_of(asset)
+                .iter()
+                .any(|p| name(&self.people, p) != name(&people, p))
+            {
+                touched.push(asset.to_string());
+            }
         }
         self.people = people;
         self.kept.clear();
         for (asset, person) in self.credits.top_people() {
             self.kept.entry(asset).or_default().push(person);
         }
+        let touched: std::collections::HashSet<String> = touched.into_iter().collect();
+        crate::locked(&self.blocks).retain(|(_, asset), _| !touched.contains(asset));
+        crate::locked(&self.activity)
+            .1
+            .retain(|asset, _| !touched.contains(asset));
         Ok(None)
     }
 
@@ -408,6 +449,19 @@ pub fn derive_group(
     cx: &Context<'_>,
     credited: Option<&Credited<'_>>,
     group: Group,
+    blocks: bool,
+) -> Result<Output, StoreError> {
+    if let (true, Group::Contributions, Some(c)) = (blocks, group, credited) {
+        return contributions::blocks(cx, c);
+    }
+    derive_families(cx, credited, group).map(Output::Families)
+}
+
+/// The families of one `group`, whole (see [`derive_group`]).
+pub fn derive_families(
+    cx: &Context<'_>,
+    credited: Option<&Credited<'_>>,
+    group: Group,
 ) -> Result<Vec<Family>, StoreError> {
     match (group, credited) {
         (Group::Contributions, Some(c)) => contributions::families(cx, c),
@@ -420,6 +474,16 @@ pub fn derive_group(
         (Group::Probes, _) => probes::families(cx),
         (Group::Registry, _) => registry::families(cx),
         (Group::Responses, _) => responses::families(cx),
+    }
+}
+
+impl Output {
+    /// The exposition text.
+    pub fn text(&self) -> String {
+        match self {
+            Output::Families(f) => crate::exposition::render(f),
+            Output::Blocks { blocks, .. } => blocks.iter().map(|(_, t)| t.as_ref()).collect(),
+        }
     }
 }
 
@@ -445,7 +509,7 @@ pub fn families_of(
         };
         let mut out = Vec::new();
         for group in groups {
-            out.extend(derive_group(&cx, Some(&credited), *group)?);
+            out.extend(derive_families(&cx, Some(&credited), *group)?);
         }
         Ok(out)
     })

@@ -522,11 +522,23 @@ impl Runner {
                 tracing::warn!(source = %name, collector = source.kind(), error_kind = e.kind.as_str(), error = %e, "collection failed")
             }
         }
+        // What it wrote (a timed-out mine may have stored batches) and its own status, to the
+        // render task first: nothing below delays it.
+        let written = std::mem::take(&mut *locked(&written));
+        let wrote = !written.is_empty();
+        self.signals.send(Dirty::facts(written));
+        // A collection that read large answers (it wrote facts, or refused a body over its
+        // cap) freed them: give that back to the system rather than keep it in the
+        // allocator's arenas. One that found nothing new has little to give back.
+        let trim = wrote
+            || result
+                .as_ref()
+                .is_err_and(|e| e.kind == ErrorKind::DecodeFailed);
         let (store, at, ok) = (self.store.clone(), now_seconds(), result.is_ok());
         let persisted = tokio::task::spawn_blocking(move || {
-            // What the collection read and parsed (an upstream's large answers) is freed;
-            // give it back to the system rather than keep it in the allocator's arenas.
-            crate::trim_heap();
+            if trim {
+                crate::trim_heap();
+            }
             if ok {
                 store.record_success(&name, at)
             } else {
@@ -538,9 +550,6 @@ impl Runner {
             tracing::warn!(source = %source.config.name, error = %e, "could not persist the collector's last success time");
         }
         self.check_store_file();
-        // What it wrote (a timed-out mine may have stored batches) and its own status.
-        let written = std::mem::take(&mut *locked(&written));
-        self.signals.send(Dirty::facts(written));
         (result, leftover)
     }
 

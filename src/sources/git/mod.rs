@@ -52,6 +52,9 @@ pub const KIND: crate::sources::Kind = crate::sources::Kind {
 const FACTS_VERSION: u32 = 2;
 pub const CURSOR_TIP: &str = "tip";
 pub const CURSOR_FINGERPRINT: &str = "fingerprint";
+/// The tip whose files, owners and catalog entities are stored, and the settings that shaped
+/// them beyond the fingerprint's (reading Backstage files or not).
+const CURSOR_SNAPSHOT: &str = "tip_snapshot";
 /// While a mine is unfinished: the tip it mines, the old tip it stops at ('' for all history),
 /// and how many commits of its walk are stored, counted from the oldest. (Earlier versions mined
 /// newest first and counted under `mining_done`; such a cursor is ignored, so an upgrade in the
@@ -280,9 +283,26 @@ impl GitCollector {
             &hex(&Sha256::digest(&mailmap_data))[..16]
         );
         let same_shape = ctx.cursors.get(CURSOR_FINGERPRINT) == Some(&fingerprint);
+        // Nothing new (the same tip, mined with the same rules, its snapshot taken with the
+        // same settings, no mine to resume): the tip's files, owners and catalog entities are
+        // those stored, so nothing is read again.
+        let snapshot_shape = format!("{tip}-{}", self.backstage);
+        if same_shape
+            && old_tip == Some(tip)
+            && ctx.cursors.get(CURSOR_SNAPSHOT) == Some(&snapshot_shape)
+            && !ctx.cursors.contains_key(CURSOR_MINING_TARGET)
+        {
+            return Ok(Collection {
+                source: self.name.clone(),
+                sets: Vec::new(),
+                cursors: ctx.cursors.clone(),
+            });
+        }
+        let phases = std::time::Instant::now();
         let mut history = GitHistory::default();
         let packs = odb::Packs::open(&repo);
         let (ownership, entities) = self.tip_snapshot(&repo, &packs, tip)?;
+        let snapshot_seconds = phases.elapsed().as_secs_f64();
         // One collection (or stored batch): the history so far, the tip's ownership and its
         // Backstage entities.
         let collection = |history: GitHistory, cursors: Cursors| Collection {
@@ -337,6 +357,7 @@ impl GitCollector {
         let finished = Cursors::from([
             (CURSOR_TIP.to_string(), tip.to_string()),
             (CURSOR_FINGERPRINT.to_string(), fingerprint.clone()),
+            (CURSOR_SNAPSHOT.to_string(), snapshot_shape),
         ]);
         if base == Some(tip) && !history.reset {
             return Ok(collection(history, finished));
@@ -362,7 +383,10 @@ impl GitCollector {
             }
             c
         };
+        let walked = std::time::Instant::now();
         let todo = todo::Todo::new(walk::walk(&repo, &packs, tip, base)?, skip);
+        let walk_seconds = walked.elapsed().as_secs_f64();
+        let (mut mine_seconds, mut store_wait_seconds) = (0.0, 0.0);
         let shared = repo.clone().into_sync();
         let shared_state = Shared {
             repo: &shared,
@@ -392,10 +416,14 @@ impl GitCollector {
             };
             for i in 0..batches {
                 let chunk = todo.batch(i * BATCH_COMMITS, BATCH_COMMITS)?;
+                let mining = std::time::Instant::now();
                 let mined = self.mine_chunk(&shared_state, &chunk);
+                mine_seconds += mining.elapsed().as_secs_f64();
                 // The pack pages this batch read are not needed by the next one.
                 pages.release();
+                let waiting = std::time::Instant::now();
                 wait(&mut storing)?;
+                store_wait_seconds += waiting.elapsed().as_secs_f64();
                 // What the mining and storing threads freed (the batch before, its SQL)
                 // would otherwise stay in their arenas, growing batch after batch.
                 crate::trim_heap();
@@ -431,6 +459,15 @@ impl GitCollector {
         })?;
         // The mining threads' arenas hold what they freed; give it back before deriving.
         crate::trim_heap();
+        tracing::debug!(
+            source = %self.name,
+            commits = done,
+            snapshot_seconds,
+            walk_seconds,
+            mine_seconds,
+            store_wait_seconds,
+            "mined"
+        );
         for (asset, _) in ownership.asset_files.iter().filter(|(_, n)| *n == 0) {
             if self.assets.iter().any(|a| &a.id == asset && a.from_catalog) {
                 tracing::warn!(source = %self.name, collector = "git", asset = %asset, "the asset's paths match no file at the branch tip");

@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""Steady state at scale: what a daemon costs when little changes, before and after.
+
+Ten wide repositories (COMMITS commits each; 5,000 authors, 100 asset directories, 1 to 3
+files per commit; bench/make_repo.py) in one store, 100 catalog assets each, `top_n: 20`; one
+`http_probe` every 2 s against a local target; one GitHub source (a fake in GitHub's
+documented shapes, ETags and 304s) taking one signed webhook per second; a Prometheus-like
+scrape every 15 s. For each binary given (the one before the redesign and the one after), in
+one run and on the same repositories:
+
+- first mine: wall time until ready, peak RSS;
+- steady state: the daemon's CPU (user + system, from /proc) over MINUTES, as a share of one
+  core, with the probes, webhooks and scrapes going on;
+- probe to /metrics: after each probe's answer, how long until /metrics counts it (polled
+  every 20 ms for 60 s);
+- 10 new commits in one repository: from the start of the collection that finds them to
+  /metrics counting them (collection and derive), against `collect-once` of that repository
+  alone from scratch (its full mine).
+
+    bench/steady_state.py [--before BIN] [--after BIN] [--commits N] [--minutes M]
+                          [--work DIR]
+
+Repositories are generated once into DIR (default /work/bench-cache) and reused. Results are
+printed as a Markdown table and written to DIR/steady_state.json.
+"""
+import argparse
+import gzip
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "5b3f9c0e7a1d4e2f8c6b0a9d"
+REPOS = 10
+
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, **kw)
+
+
+def generate(work, commits):
+    """Ten repositories of the wide shape, reused when present."""
+    base = os.path.join(work, f"wide{commits}")
+    for k in range(REPOS):
+        path = os.path.join(base, f"r{k}")
+        if os.path.exists(os.path.join(path, ".done")):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        run("git", "init", "-q", "-b", "main", path)
+        stream = run(sys.executable, os.path.join(ROOT, "bench", "make_repo.py"), str(commits),
+                     "1", "5000", "100", str(k), "3").stdout
+        subprocess.run(["git", "-C", path, "fast-import", "--quiet"], input=stream, check=True)
+        run("git", "-C", path, "reset", "-q", "--hard", "main")
+        open(os.path.join(path, ".done"), "w").close()
+    return base
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# A fake GitHub: one repository with a handful of finished runs, ETags and 304s.
+NOW = int(time.time())
+RUNS = [{
+    "id": 1000 + i, "name": "ci", "head_branch": "main", "head_sha": "%040x" % i,
+    "event": "push", "status": "completed", "conclusion": "success" if i % 4 else "failure",
+    "run_attempt": 1, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - i * 3600 - 700)),
+    "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - i * 3600)),
+    "run_started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - i * 3600 - 600)),
+    "path": ".github/workflows/ci.yml",
+} for i in range(20)]
+PROBES = []  # monotonic-comparable end times (time.time()) of answered probes
+LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/probe":
+            self.answer(200, b'{"ok": true}', [("content-type", "application/json")])
+            with LOCK:
+                PROBES.append(time.time())
+            return
+        if path == "/repos/acme/steady":
+            body = json.dumps({"full_name": "acme/steady", "default_branch": "main"}).encode()
+        elif path == "/repos/acme/steady/actions/runs":
+            body = json.dumps({"total_count": len(RUNS), "workflow_runs": RUNS}).encode()
+        else:
+            self.answer(404, b'{"message": "Not Found"}')
+            return
+        etag = '"%s"' % hashlib.sha1(body).hexdigest()
+        headers = [("content-type", "application/json"), ("etag", etag),
+                   ("x-ratelimit-limit", "5000"), ("x-ratelimit-remaining", "4999"),
+                   ("x-ratelimit-reset", str(int(time.time()) + 3600))]
+        if self.headers.get("if-none-match") == etag:
+            self.answer(304, b"", headers)
+        else:
+            self.answer(200, body, headers)
+
+
+def write_config(path, repos, upstream):
+    with open(path, "w") as f:
+        f.write("recognition:\n  top_n: 20\nsources:\n")
+        for k in range(REPOS):
+            schedule = "30s" if k == 0 else "5m"
+            f.write(f"  - name: r{k}\n    type: git\n    path: {repos}/r{k}\n"
+                    f"    schedule: {schedule}\n    timeout: 30m\n")
+        f.write(f"  - name: probe\n    type: http_probe\n    asset: r0-a0\n    url: {upstream}/probe\n"
+                "    schedule: 2s\n")
+        f.write(f"  - name: gh\n    type: github\n    api_url: {upstream}\n    repositories: [acme/steady]\n"
+                f"    pull_requests_and_issues: false\n    webhook_secret: {SECRET}\n    schedule: 1h\n")
+        f.write("catalog:\n")
+        for k in range(REPOS):
+            for a in range(100):
+                f.write(f"  - id: r{k}-a{a}\n    kind: library\n    repository: r{k}\n"
+                        f"    paths: [\"assets/a{a}/**\"]\n")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def scrape(addr, timeout=30):
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=timeout) as r:
+        return r.read().decode()
+
+
+def sample(text, prefix):
+    """The sum of the samples whose line starts with `prefix`."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    return total if found else None
+
+
+def log_time(line):
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z", line)
+    if not m:
+        return None
+    whole, frac = m.group(1).split(".")
+    return time.mktime(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0." + frac)
+
+
+def measure(binary, label, repos, upstream, work, minutes):
+    out = {}
+    d = os.path.join(work, f"steady-{label}")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    config = os.path.join(d, "c.yaml")
+    write_config(config, repos, upstream)
+    addr = f"127.0.0.1:{free_port()}"
+    log_path = os.path.join(d, "daemon.log")
+    log = open(log_path, "w")
+    started = time.time()
+    daemon = subprocess.Popen([binary, "run", "--config.file", config, "--storage.path",
+                               os.path.join(d, "db.sqlite"), "--web.listen-address", addr],
+                              stdout=subprocess.DEVNULL, stderr=log,
+                              env={**os.environ, "NO_COLOR": "1"})
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{addr}/-/ready", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                pass
+            if daemon.poll() is not None:
+                raise SystemExit(f"{label}: the daemon exited; see {log_path}")
+            time.sleep(1)
+        out["first_mine_seconds"] = time.time() - started
+        out["first_mine_peak_rss_mib"] = peak_rss_mib(daemon.pid)
+        # Let the first renders and the first collections after ready settle.
+        time.sleep(20)
+
+        # Steady state: webhooks every second, a scrape every 15 s.
+        stop = threading.Event()
+
+        def webhooks():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                body = json.dumps({"action": "completed",
+                                   "repository": {"full_name": "acme/steady"}}).encode()
+                sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                req = urllib.request.Request(f"http://{addr}/webhooks/github", data=body, headers={
+                    "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": f"{label}-{n}",
+                    "X-Hub-Signature-256": sig, "Content-Type": "application/json"})
+                try:
+                    urllib.request.urlopen(req, timeout=10).read()
+                except Exception:
+                    pass
+                stop.wait(1)
+
+        def scraper():
+            while not stop.is_set():
+                try:
+                    req = urllib.request.Request(f"http://{addr}/metrics",
+                                                 headers={"Accept-Encoding": "gzip"})
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        body = r.read()
+                        if r.headers.get("content-encoding") == "gzip":
+                            gzip.decompress(body)
+                except Exception:
+                    pass
+                stop.wait(15)
+
+        threads = [threading.Thread(target=webhooks), threading.Thread(target=scraper)]
+        for t in threads:
+            t.start()
+        cpu0, t0 = cpu_seconds(daemon.pid), time.time()
+        time.sleep(minutes * 60)
+        cpu1, t1 = cpu_seconds(daemon.pid), time.time()
+        out["steady_cpu_share"] = (cpu1 - cpu0) / (t1 - t0)
+        stop.set()
+        for t in threads:
+            t.join()
+
+        # Probe to /metrics: poll every 20 ms for 60 s.
+        delays = []
+        seen = sample(scrape(addr), "mlsteward_probes_total")
+        end = time.time() + 60
+        while time.time() < end:
+            now = time.time()
+            count = sample(scrape(addr), "mlsteward_probes_total")
+            if count is not None and seen is not None and count > seen:
+                with LOCK:
+                    last = PROBES[-1] if PROBES else now
+                delays.append(now - last)
+            seen = count
+            time.sleep(0.02)
+        out["probe_to_metrics_ms_median"] = statistics.median(delays) * 1000 if delays else None
+        out["probe_to_metrics_ms_max"] = max(delays) * 1000 if delays else None
+        out["probes_seen"] = len(delays)
+
+        # Ten new commits in r0.
+        r0 = os.path.join(repos, "r0")
+        tip = run("git", "-C", r0, "rev-parse", "main").stdout.decode().strip()
+        count = int(run("git", "-C", r0, "rev-list", "--count", "main").stdout)
+        stream = run(sys.executable, os.path.join(ROOT, "bench", "make_repo.py"), "10",
+                     str(count + 1), "5000", "100", "0", "3").stdout
+        subprocess.run(["git", "-C", r0, "fast-import", "--quiet"], input=stream, check=True)
+        run("git", "-C", r0, "reset", "-q", "--hard", "main")
+        credited = 'mlsteward_git_commits{source="r0",outcome="credited"}'
+        before = sample(scrape(addr), credited)
+        with open(log_path) as f:
+            f.seek(0, 2)
+            mark = f.tell()
+        appeared = None
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            value = sample(scrape(addr), credited)
+            if value is not None and before is not None and value > before:
+                appeared = time.time()
+                break
+            time.sleep(0.02)
+        collection = None
+        with open(log_path) as f:
+            f.seek(mark)
+            for line in f:
+                if "collection succeeded" in line and "source=r0 " in line:
+                    m = re.search(r"duration_seconds=([0-9.]+)", line)
+                    ended = log_time(line)
+                    if m and ended:
+                        collection = (ended - float(m.group(1)), float(m.group(1)))
+                        break
+        if appeared and collection:
+            out["ten_commits_collection_seconds"] = collection[1]
+            out["ten_commits_total_seconds"] = appeared - collection[0]
+        run("git", "-C", r0, "update-ref", "refs/heads/main", tip)
+        run("git", "-C", r0, "reset", "-q", "--hard", "main")
+        out["rss_mib_at_end"] = None
+        with open(f"/proc/{daemon.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    out["rss_mib_at_end"] = int(line.split()[1]) / 1024
+    finally:
+        daemon.terminate()
+        daemon.wait()
+        log.close()
+    # The full mine of r0 alone, for the incremental ratio.
+    alone = os.path.join(d, "alone.yaml")
+    with open(alone, "w") as f:
+        f.write(f"recognition:\n  top_n: 20\nsources:\n  - name: r0\n    type: git\n    path: {repos}/r0\n"
+                "catalog:\n")
+        for a in range(100):
+            f.write(f"  - id: r0-a{a}\n    kind: library\n    repository: r0\n    paths: [\"assets/a{a}/**\"]\n")
+    t = time.time()
+    run(binary, "collect-once", "--config.file", alone, "--storage.path", os.path.join(d, "alone.db"))
+    out["r0_full_mine_seconds"] = time.time() - t
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--before")
+    p.add_argument("--after", default=os.path.join(ROOT, "target", "release", "mlsteward"))
+    p.add_argument("--commits", type=int, default=200000)
+    p.add_argument("--minutes", type=float, default=5)
+    p.add_argument("--work", default="/work/bench-cache")
+    a = p.parse_args()
+    repos = generate(a.work, a.commits)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}"
+    results = {}
+    for label, binary in (("before", a.before), ("after", a.after)):
+        if binary:
+            print(f"measuring {label}: {binary}", file=sys.stderr)
+            results[label] = measure(binary, label, repos, upstream, a.work, a.minutes)
+            print(json.dumps(results[label]), file=sys.stderr)
+    with open(os.path.join(a.work, "steady_state.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    rows = [
+        ("first mine, s", "first_mine_seconds", "{:.0f}"),
+        ("first mine peak RSS, MiB", "first_mine_peak_rss_mib", "{:.0f}"),
+        ("steady CPU, share of one core", "steady_cpu_share", "{:.2%}"),
+        ("probe to /metrics, median ms", "probe_to_metrics_ms_median", "{:.0f}"),
+        ("probe to /metrics, max ms", "probe_to_metrics_ms_max", "{:.0f}"),
+        ("10 new commits: collection, s", "ten_commits_collection_seconds", "{:.3f}"),
+        ("10 new commits: until /metrics, s", "ten_commits_total_seconds", "{:.3f}"),
+        ("r0 full mine alone, s", "r0_full_mine_seconds", "{:.1f}"),
+        ("RSS at the end, MiB", "rss_mib_at_end", "{:.0f}"),
+    ]
+    labels = list(results)
+    print("| figure | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels))
+    for name, key, fmt in rows:
+        cells = []
+        for l in labels:
+            v = results[l].get(key)
+            cells.append(fmt.format(v) if v is not None else "n/a")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for l in labels:
+        r = results[l]
+        if r.get("ten_commits_total_seconds") and r.get("r0_full_mine_seconds"):
+            print(f"{l}: 10 new commits cost {r['ten_commits_total_seconds'] / r['r0_full_mine_seconds']:.2%} "
+                  f"of r0's full mine")
+
+
+if __name__ == "__main__":
+    main()
