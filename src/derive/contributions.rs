@@ -84,6 +84,7 @@ pub fn blocks(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Output, Store
     let assets = credited.shared.credits.asset_names();
     let mut blocks = Vec::with_capacity(2 * assets.len() + 3);
     let mut kept = crate::locked(&credited.shared.blocks);
+    let mut rendered = 0;
     for spec in PER_ASSET {
         blocks.push((
             spec.name.to_string(),
@@ -93,6 +94,7 @@ pub fn blocks(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Output, Store
             let text = kept
                 .entry((spec.name, asset.to_string()))
                 .or_insert_with(|| {
+                    rendered += 1;
                     let mut family = Family::of(spec);
                     asset_samples(credited, recognition, spec, asset, &mut family);
                     Arc::from(exposition::render_samples(&family))
@@ -102,6 +104,11 @@ pub fn blocks(cx: &Context<'_>, credited: &Credited<'_>) -> Result<Output, Store
         }
     }
     drop(kept);
+    tracing::debug!(
+        blocks = rendered,
+        of = 2 * assets.len(),
+        "contributions rendered"
+    );
     let git = git_families(cx)?;
     blocks.push(("git".to_string(), Arc::from(exposition::render(&git))));
     // Without per-person labels, every sample of the per-person families is asset-level.

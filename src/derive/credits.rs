@@ -363,35 +363,35 @@ impl CreditTotals {
         Ok(())
     }
 
-    /// Both parts' figures of `person` on `asset`, summed.
-    fn pair(&self, asset: u32, person: u32) -> Pair {
-        let mut out: Option<Pair> = None;
-        for part in [&self.git, &self.forge] {
-            if let Some(p) = part.assets.get(&asset).and_then(|a| a.people.get(&person)) {
-                out = Some(match out {
-                    None => *p,
-                    Some(o) => Pair {
-                        contributions: o.contributions + p.contributions,
-                        authored: o.authored + p.authored,
-                        solo: o.solo + p.solo,
-                        first: o.first.min(p.first),
-                        last: o.last.max(p.last),
-                    },
-                });
+    /// Calls `f` with every person with a credit on `asset` and both parts' figures, summed:
+    /// git's people (with the forges' added where they have some), then the forges' others.
+    fn for_each_pair(&self, asset: u32, mut f: impl FnMut(u32, Pair)) {
+        let git = self.git.assets.get(&asset);
+        let forge = self.forge.assets.get(&asset);
+        if let Some(g) = git {
+            for (&person, &pair) in &g.people {
+                match forge.and_then(|a| a.people.get(&person)) {
+                    Some(p) => f(
+                        person,
+                        Pair {
+                            contributions: pair.contributions + p.contributions,
+                            authored: pair.authored + p.authored,
+                            solo: pair.solo + p.solo,
+                            first: pair.first.min(p.first),
+                            last: pair.last.max(p.last),
+                        },
+                    ),
+                    None => f(person, pair),
+                }
             }
         }
-        out.unwrap_or_default()
-    }
-
-    /// The people with a credit on `asset` in either part.
-    fn people_of(&self, asset: u32) -> IdSet<u32> {
-        let mut out = IdSet::default();
-        for part in [&self.git, &self.forge] {
-            if let Some(a) = part.assets.get(&asset) {
-                out.extend(a.people.keys().copied());
+        if let Some(a) = forge {
+            for (&person, &pair) in &a.people {
+                if !git.is_some_and(|g| g.people.contains_key(&person)) {
+                    f(person, pair);
+                }
             }
         }
-        out
     }
 
     /// Every asset with a credit in either part.
@@ -407,11 +407,10 @@ impl CreditTotals {
     /// Ranks the `touched` assets again: the `top_n` people by contributions (ties by id).
     fn rank(&mut self, touched: &IdSet<u32>) {
         for &asset in touched {
-            let mut ranked: Vec<(u32, &str, u32)> = self
-                .people_of(asset)
-                .into_iter()
-                .map(|p| (self.pair(asset, p).contributions, self.people.name(p), p))
-                .collect();
+            let mut ranked: Vec<(u32, &str, u32)> = Vec::new();
+            self.for_each_pair(asset, |p, pair| {
+                ranked.push((pair.contributions, self.people.name(p), p))
+            });
             ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
             let mut kept: Vec<u32> = ranked.iter().take(self.top_n).map(|r| r.2).collect();
             kept.sort_unstable();
@@ -633,13 +632,12 @@ impl CreditTotals {
         let Some(&asset) = self.assets.ids.get(asset) else {
             return counts;
         };
-        for person in self.people_of(asset) {
-            let pair = self.pair(asset, person);
+        self.for_each_pair(asset, |_, pair| {
             for (c, start) in counts.iter_mut().zip(since) {
                 c.0 += (pair.last >= *start) as u64;
                 c.1 += (pair.first >= *start) as u64;
             }
-        }
+        });
         counts
     }
 

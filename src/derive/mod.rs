@@ -354,6 +354,7 @@ impl Shared {
             self.kept.entry(asset).or_default().push(person);
         }
         let touched: std::collections::HashSet<String> = touched.into_iter().collect();
+        tracing::debug!(assets = touched.len(), "credit totals brought up to date");
         crate::locked(&self.blocks).retain(|(_, asset), _| !touched.contains(asset));
         crate::locked(&self.activity)
             .1

@@ -801,7 +801,8 @@ impl Reader<'_> {
     /// Commits per repository and outcome; `revert` (names a target) and `reverted` (has a
     /// standing revert) are reported as outcomes of their own, ahead of the stored one (but
     /// never for a merge). From the stored outcomes' tallies, moved for the (few) commits in
-    /// revert edges.
+    /// revert edges: those are looked up by id (`CROSS JOIN` keeps SQLite from scanning
+    /// every commit instead, which it chooses without statistics).
     pub fn commit_outcomes(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn;
         let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -816,7 +817,7 @@ impl Reader<'_> {
             "SELECT c.repository, c.outcome,
                     EXISTS (SELECT 1 FROM reverts r WHERE r.repository = c.repository AND r.sha = c.sha)
              FROM (SELECT repository, sha FROM reverts UNION SELECT repository, sha FROM reverted) x
-             JOIN commits c ON c.repository = x.repository AND c.sha = x.sha
+             CROSS JOIN commits c ON c.repository = x.repository AND c.sha = x.sha
              WHERE c.outcome <> 'merge'",
         )?;
         for row in moved.query_map([], |r| {
