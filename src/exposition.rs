@@ -248,11 +248,11 @@ pub struct Joined {
 impl Joined {
     pub fn join(parts: &[&Part]) -> Joined {
         let mut text = Vec::with_capacity(parts.iter().map(|p| p.text.len()).sum());
-        let mut deflated = Vec::with_capacity(parts.iter().map(|p| p.deflated.len()).sum());
+        let mut deflated = Vec::with_capacity(parts.iter().map(|p| p.deflated().len()).sum());
         let mut crc = crc32fast::Hasher::new();
         for part in parts {
             text.extend_from_slice(part.text.as_bytes());
-            deflated.extend_from_slice(&part.deflated);
+            deflated.extend_from_slice(part.deflated());
             crc.combine(&part.crc);
         }
         Joined {
@@ -270,11 +270,11 @@ impl Joined {
         let mut text = Vec::with_capacity(length);
         text.extend_from_slice(&self.text);
         text.extend_from_slice(last.text.as_bytes());
-        let mut gzip = Vec::with_capacity(self.deflated.len() + last.deflated.len() + 20);
+        let mut gzip = Vec::with_capacity(self.deflated.len() + last.deflated().len() + 20);
         // RFC 1952 header: magic, deflate, no flags, no time, no extra flags, unknown OS.
         gzip.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         gzip.extend_from_slice(&self.deflated);
-        gzip.extend_from_slice(&last.deflated);
+        gzip.extend_from_slice(last.deflated());
         // An empty final block with fixed codes (BFINAL 1, BTYPE 01, end-of-block), which a
         // byte-aligned stream after a full flush can take as its last two bytes.
         gzip.extend_from_slice(&[0x03, 0x00]);
@@ -299,44 +299,65 @@ pub struct Part {
     /// Sample lines in `text`, counted once.
     samples: usize,
     /// Raw deflate blocks ending in a full flush (byte-aligned, no dictionary carried over),
-    /// never a final block: segments can follow one another in one stream.
-    deflated: Vec<u8>,
+    /// never a final block: segments can follow one another in one stream. Made when the
+    /// part is ([`Part::new`]), or on first use ([`Part::plain`]).
+    deflated: std::sync::OnceLock<Vec<u8>>,
     crc: crc32fast::Hasher,
 }
 
 impl Part {
+    /// A part compressed now (the render task's: a scrape never waits on compression).
     pub fn new(text: String) -> Part {
-        let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
-        let mut deflated = Vec::with_capacity(text.len() / 6 + 64);
-        let mut input = text.as_bytes();
-        loop {
-            if deflated.capacity() - deflated.len() < 64 {
-                deflated.reserve(deflated.capacity().max(1024));
-            }
-            let before = compress.total_in();
-            // Compressing into a Vec with room cannot fail: the stream is well formed.
-            let status = compress
-                .compress_vec(input, &mut deflated, flate2::FlushCompress::Full)
-                .expect("deflating into a Vec");
-            input = &input[(compress.total_in() - before) as usize..];
-            // Done once every input byte is in and the flush left room to spare.
-            if input.is_empty()
-                && deflated.len() < deflated.capacity()
-                && status != flate2::Status::BufError
-            {
-                break;
-            }
-        }
+        let part = Part::plain(text);
+        part.deflated();
+        part
+    }
+
+    /// A part compressed only if a gzip exposition is ever made of it (`collect-once` prints
+    /// the text alone).
+    pub fn plain(text: String) -> Part {
         let mut crc = crc32fast::Hasher::new();
         crc.update(text.as_bytes());
         Part {
             samples: text.lines().filter(|l| !l.starts_with('#')).count(),
             text,
-            deflated,
+            deflated: std::sync::OnceLock::new(),
             crc,
         }
     }
 
+    fn deflated(&self) -> &[u8] {
+        self.deflated.get_or_init(|| deflate(&self.text))
+    }
+}
+
+/// `text` as raw deflate blocks at the best level, ending in a full flush.
+fn deflate(text: &str) -> Vec<u8> {
+    let mut compress = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut deflated = Vec::with_capacity(text.len() / 6 + 64);
+    let mut input = text.as_bytes();
+    loop {
+        if deflated.capacity() - deflated.len() < 64 {
+            deflated.reserve(deflated.capacity().max(1024));
+        }
+        let before = compress.total_in();
+        // Compressing into a Vec with room cannot fail: the stream is well formed.
+        let status = compress
+            .compress_vec(input, &mut deflated, flate2::FlushCompress::Full)
+            .expect("deflating into a Vec");
+        input = &input[(compress.total_in() - before) as usize..];
+        // Done once every input byte is in and the flush left room to spare.
+        if input.is_empty()
+            && deflated.len() < deflated.capacity()
+            && status != flate2::Status::BufError
+        {
+            break;
+        }
+    }
+    deflated
+}
+
+impl Part {
     pub fn len(&self) -> usize {
         self.text.len()
     }
@@ -352,7 +373,7 @@ impl Part {
 
     /// Size of the compressed segment.
     pub fn compressed_len(&self) -> usize {
-        self.deflated.len()
+        self.deflated().len()
     }
 }
 
@@ -360,7 +381,7 @@ impl std::fmt::Debug for Part {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Part")
             .field("len", &self.text.len())
-            .field("compressed", &self.deflated.len())
+            .field("compressed", &self.deflated.get().map(Vec::len))
             .finish()
     }
 }

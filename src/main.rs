@@ -629,7 +629,7 @@ async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     for source in runner.sources().iter() {
         failed |= runner.collect(source, &never, None).await.0.is_err();
     }
-    let (_, renderer) = runner.renderer();
+    let renderer = runner.text_renderer();
     let text =
         tokio::task::spawn_blocking(move || renderer.render_all(mlsteward::now_seconds())).await?;
     print!("{text}");

@@ -63,7 +63,7 @@ struct Slot {
 
 impl Slot {
     /// Takes a group's new output: only text that changed is compressed again.
-    fn take(&mut self, output: Output) {
+    fn take(&mut self, output: Output, part: fn(String) -> Part) {
         match output {
             Output::Families(families) => {
                 let text = exposition::render(&families);
@@ -73,7 +73,7 @@ impl Slot {
                     || self.parts.len() != 1
                     || self.parts[0].text != text
                 {
-                    self.parts = vec![Arc::new(Part::new(text))];
+                    self.parts = vec![Arc::new(part(text))];
                     self.keyed.clear();
                     self.api = Arc::new(asset_level(families));
                 }
@@ -84,7 +84,7 @@ impl Slot {
                 for (key, text) in blocks {
                     let part = match self.keyed.remove(&key) {
                         Some(part) if part.text.as_str() == &*text => part,
-                        _ => Arc::new(Part::new(text.to_string())),
+                        _ => Arc::new(part(text.to_string())),
                     };
                     parts.push(part.clone());
                     keyed.insert(key, part);
@@ -129,6 +129,9 @@ pub struct Renderer {
     signals: Arc<Signals>,
     /// How often the groups that depend on time derive again when no fact changed.
     pub time_step: Duration,
+    /// How a rendered part is made: compressed at once ([`Part::new`], for a daemon's
+    /// scrapes) or only if ever served gzipped ([`Part::plain`], see [`Renderer::text_only`]).
+    part: fn(String) -> Part,
     state: Mutex<State>,
     pipeline: Mutex<Pipeline>,
 }
@@ -148,6 +151,7 @@ impl Renderer {
             health,
             signals,
             time_step: Duration::from_secs(60),
+            part: Part::new,
             state: Mutex::new(State {
                 slots: Group::ALL.iter().map(|_| Slot::default()).collect(),
                 ..State::default()
@@ -189,10 +193,14 @@ impl Renderer {
     /// self metrics: what `collect-once` prints. Returns the exposition text.
     pub fn render_all(&self, now: f64) -> String {
         self.render(Dirty::everything(), 1, true, now);
-        let snapshot = self
-            .view
-            .snapshot(self.inputs.generation(), || self.inputs.self_families());
-        String::from_utf8_lossy(&snapshot.text).into_owned()
+        self.view.text(self.inputs.self_families())
+    }
+
+    /// A renderer for one exposition printed as text (`collect-once`): its parts are not
+    /// compressed unless a gzip exposition is made of them.
+    pub fn text_only(mut self) -> Renderer {
+        self.part = Part::plain;
+        self
     }
 
     /// How often the credit totals were read whole rather than brought up to date.
@@ -433,7 +441,7 @@ impl Renderer {
                         .map(|s| s.value);
                 }
             }
-            state.slots[i].take(output);
+            state.slots[i].take(output, self.part);
         }
         Ok(timings)
     }

@@ -176,6 +176,18 @@ impl View {
         snapshot
     }
 
+    /// The exposition as text alone, the self metrics rendered from `self_families` now.
+    pub fn text(&self, self_families: Vec<Family>) -> String {
+        let derived = self.derived();
+        let own = self_text(&derived, self_families);
+        let mut text = String::with_capacity(derived.bytes() + own.len());
+        for part in &derived.parts {
+            text.push_str(&part.text);
+        }
+        text.push_str(&own);
+        text
+    }
+
     /// Ready once the served snapshot holds every source's first collection (finished or
     /// failed): a scraper that waits for ready never sees a source missing.
     pub fn is_ready(&self) -> bool {

@@ -34,7 +34,7 @@ fn asset_samples(
     let labels = |label: &str| {
         let mut labels = vec![("asset", asset.to_string())];
         if per_person {
-            labels.extend(credited.label(recognition, asset, label));
+            labels.extend(credited.label(recognition, label));
         }
         labels
     };

@@ -451,6 +451,7 @@ impl CreditTotals {
 
     /// Per asset, the `top_n` people by contributions (distinct commits summed over kinds;
     /// ties by id): (asset, person id), sorted.
+    #[cfg(test)]
     pub fn top_people(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .kept

@@ -215,14 +215,24 @@ impl Runner {
     /// The render side of this runner: the view HTTP serves and the render task that fills
     /// it from this runner's store, configuration and signals.
     pub fn renderer(&self) -> (crate::view::View, Arc<render::Renderer>) {
+        let (view, renderer) = self.new_renderer();
+        (view, Arc::new(renderer))
+    }
+
+    /// A render task for one exposition printed as text (see [`render::Renderer::text_only`]).
+    pub fn text_renderer(&self) -> render::Renderer {
+        self.new_renderer().1.text_only()
+    }
+
+    fn new_renderer(&self) -> (crate::view::View, render::Renderer) {
         let view = crate::view::View::default();
-        let renderer = Arc::new(render::Renderer::new(
+        let renderer = render::Renderer::new(
             self.store.clone(),
             view.clone(),
             Arc::new(self.clone()),
             self.health(),
             self.signals(),
-        ));
+        );
         (view, renderer)
     }
 

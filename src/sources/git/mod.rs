@@ -70,9 +70,11 @@ const BATCH_COMMITS: usize = 5_000;
 const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// The delta-base cache of each mining thread: resolved pack entries by pack offset, so that a
 /// tree or blob stored as a delta on the version just resolved costs one delta instead of its
-/// whole chain. Measured on the benchmark repositories: 1 MiB beats 256 KiB, 4, 16 and 32 MiB
-/// (larger caches copy more and miss the CPU's caches).
-const PACK_CACHE_BYTES: usize = 1024 * 1024;
+/// whole chain. Measured (2026-12-07): on the wide benchmark repository (chains of up to 50
+/// deltas, 9,600 files changed at random; 3 runs each) 4 MiB took 0.89 of 1 MiB's time, 8 and
+/// 16 MiB no less than 4; on curl's history (2 runs each) 4 MiB took 0.93 of 1 MiB's time and
+/// 8 MiB the same.
+const PACK_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Commits a mining thread takes at a time; a batch is shared out in such pieces.
 const PIECE_COMMITS: usize = 64;
 /// Every this many pieces, the pack pages mining read are given back ([`odb::Packs::release`]):
