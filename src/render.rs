@@ -116,6 +116,8 @@ struct State {
     /// How often the credit totals were read whole, and how often brought up to date.
     credit_reads: u64,
     credit_updates: u64,
+    /// The people as last joined (not on a sharded replica, whose peers' inputs count too).
+    people: derive::PeopleCache,
 }
 
 /// The name under which the shared read of the people and the credit totals is timed.
@@ -207,6 +209,11 @@ impl Renderer {
     pub fn credit_reads(&self) -> (u64, u64) {
         let state = locked(&self.state);
         (state.credit_reads, state.credit_updates)
+    }
+
+    /// How often the people were joined (their identity inputs had changed).
+    pub fn people_joins(&self) -> u64 {
+        locked(&self.state).people.joins
     }
 
     /// How many group derivations there have been (the shared credits read not counted).
@@ -348,8 +355,14 @@ impl Renderer {
                         state.own_summary = Some(own);
                         people
                     }
-                    None => derive::directory(reader, &config.recognition)?,
+                    None => {
+                        if dirty.config {
+                            state.people.forget();
+                        }
+                        state.people.directory(reader, &config.recognition)?
+                    }
                 };
+                let people_seconds = started.elapsed().as_secs_f64();
                 // Brought up to date from what changed when that is exact; else read anew
                 // (the old totals dropped first: both would otherwise peak together).
                 let forge_changed = dirty.facts.contains(&FactType::ForgeItems);
@@ -359,6 +372,7 @@ impl Renderer {
                     }
                     _ => Some(people),
                 };
+                let declined_whole = declined.is_some();
                 if declined.is_none() {
                     state.credit_updates += 1;
                 }
@@ -367,6 +381,12 @@ impl Renderer {
                     state.shared = Some(Shared::read(reader, config, now, people)?);
                     state.credit_reads += 1;
                 }
+                tracing::debug!(
+                    people_seconds,
+                    totals_seconds = started.elapsed().as_secs_f64() - people_seconds,
+                    read_whole = declined_whole,
+                    "credit totals"
+                );
                 let spans = state
                     .shared
                     .as_ref()
@@ -757,7 +777,7 @@ mod tests {
     #[test]
     fn incremental_renders_equal_a_full_derivation_byte_for_byte() {
         let config = Arc::new(config());
-        let (mut updates, mut reads) = (0, 0);
+        let (mut updates, mut reads, mut joins) = (0, 0, 0);
         for seed in 0..8 {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("s.db")).unwrap();
@@ -798,7 +818,15 @@ mod tests {
             let (r, u) = incremental.credit_reads();
             reads += r;
             updates += u;
+            joins += incremental.people_joins();
         }
+        // People are joined again only when their inputs changed: not for every derivation
+        // of the credits (a forge's items by known people, a config-free render).
+        assert!(
+            joins > 0 && joins < reads + updates,
+            "{joins} joins for {} derivations of the credits",
+            reads + updates
+        );
         // Both ways were taken, often (reverts, drops and joined identities make reads).
         assert!(
             updates > 50 && reads > 16,

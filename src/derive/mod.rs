@@ -119,6 +119,45 @@ pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Direc
     ))
 }
 
+/// The people as last joined and what they were joined from (the stored names and the name
+/// uses): they are joined again only when those differ, so a collection that changed no
+/// identity (a forge's items, commits whose names were already known and counted the same)
+/// joins nobody. The caller forgets them when the recognition settings change.
+#[derive(Default)]
+pub struct PeopleCache {
+    last: Option<(
+        std::collections::BTreeMap<String, String>,
+        Vec<people::NameUse>,
+        Directory,
+    )>,
+    /// How often the people were joined.
+    pub joins: u64,
+}
+
+impl PeopleCache {
+    /// The people as the store's identity inputs make them now.
+    pub fn directory(
+        &mut self,
+        reader: &Reader<'_>,
+        recognition: &Recognition,
+    ) -> Result<Directory, StoreError> {
+        let (stored, uses) = (reader.people()?, reader.name_uses()?);
+        if let Some((s, u, directory)) = &self.last {
+            if *s == stored && *u == uses {
+                return Ok(directory.clone());
+            }
+        }
+        let directory = people::unify(&stored, &uses, recognition);
+        self.joins += 1;
+        self.last = Some((stored, uses, directory.clone()));
+        Ok(directory)
+    }
+
+    pub fn forget(&mut self) {
+        self.last = None;
+    }
+}
+
 /// [`directory`], joined over the `peers`' identity inputs too (the [`PeopleSummary`]s of
 /// the other replicas of shard `local_shard`).
 pub fn directory_with(

@@ -98,7 +98,7 @@ impl Unified {
 }
 
 /// Everyone, joined.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Directory {
     pub people: Vec<Unified>,
     /// key → index into `people`.

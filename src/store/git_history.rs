@@ -175,7 +175,8 @@ CREATE TABLE git_name_uses (
     name       TEXT NOT NULL,
     uses       INTEGER NOT NULL,
     last_at    INTEGER NOT NULL,
-    PRIMARY KEY (repository, person, name)
+    -- By person first: the people's join reads it summed over repositories, in this order.
+    PRIMARY KEY (person, name, repository)
 ) WITHOUT ROWID;
 INSERT INTO git_name_uses
   SELECT s.repository, s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
@@ -311,7 +312,7 @@ pub(super) fn apply(
         }
         let mut name_use = tx.prepare_cached(
             "INSERT INTO git_name_uses (repository, person, name, uses, last_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(repository, person, name) DO UPDATE SET uses = uses + excluded.uses,
+             ON CONFLICT(person, name, repository) DO UPDATE SET uses = uses + excluded.uses,
                last_at = MAX(last_at, excluded.last_at)",
         )?;
         for ((person, name), (n, at)) in &uses {

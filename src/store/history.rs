@@ -53,7 +53,7 @@ const TALLIES: &[&str] = &[
      SELECT s.repository, s.person, s.name, COUNT(*), MAX(c.committed_at) FROM src.commit_signers s
      JOIN src.commits c ON c.repository = s.repository AND c.seq = s.seq
      WHERE c.committed_at > ?1 AND c.committed_at <= ?2 GROUP BY s.repository, s.person, s.name
-     ON CONFLICT(repository, person, name) DO UPDATE SET uses = uses + excluded.uses,
+     ON CONFLICT(person, name, repository) DO UPDATE SET uses = uses + excluded.uses,
        last_at = MAX(last_at, excluded.last_at)",
     "INSERT INTO main.git_asset_updates (repository, asset, at)
      SELECT a.repository, a.asset, MAX(c.committed_at) FROM src.commit_assets a
