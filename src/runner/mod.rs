@@ -534,9 +534,22 @@ impl Runner {
         }
         // What it wrote (a timed-out mine may have stored batches) and its own status, to the
         // render task first: nothing below delays it.
-        let written = std::mem::take(&mut *locked(&written));
-        let wrote = !written.is_empty();
-        self.signals.send(Dirty::facts(written));
+        let taken = std::mem::take(&mut *locked(&written));
+        let wrote = !taken.is_empty();
+        self.signals.send(Dirty::facts(taken));
+        // A timed-out mine on blocking threads may still store a batch before it notices:
+        // what it writes then is signalled when it is gone, or the next attempt (which finds
+        // those facts stored, so writes nothing) would leave them underived.
+        let leftover = leftover.map(|task| {
+            let signals = self.signals.clone();
+            tokio::spawn(async move {
+                let _ = task.await;
+                let late = std::mem::take(&mut *locked(&written));
+                if !late.is_empty() {
+                    signals.send(Dirty::facts(late));
+                }
+            })
+        });
         // A collection that read large answers (it wrote facts, or refused a body over its
         // cap) freed them: give that back to the system rather than keep it in the
         // allocator's arenas. One that found nothing new has little to give back.
