@@ -9,8 +9,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
-# Served by the daemon (the landing page links them): dashboards, alert rules, the README.
-COPY README.md ./
+# Served by the daemon (the landing page links them): dashboards, alert rules, the
+# documentation.
+COPY README.md BENCHMARKS.md ./
+COPY docs ./docs
 COPY grafana ./grafana
 COPY deploy/prometheus ./deploy/prometheus
 RUN cargo build --release --locked --bin mlsteward

@@ -62,7 +62,7 @@ impl ErrorKind {
         }
     }
 
-    /// What the kind means, in one phrase: the errors metric's HELP and the README's table are
+    /// What the kind means, in one phrase: the errors metric's HELP and docs/metrics.md's table are
     /// generated from these.
     pub fn meaning(self) -> &'static str {
         match self {
@@ -106,7 +106,7 @@ impl ErrorKind {
         })
     }
 
-    /// The README's table of error kinds (between its `error-kinds` markers).
+    /// docs/metrics.md's table of error kinds (between its `error-kinds` markers).
     pub fn markdown_table() -> String {
         let mut out = String::from("| `error_kind` | Meaning |\n|---|---|\n");
         for k in Self::ALL {

@@ -153,6 +153,52 @@ pub fn render(families: &[Family]) -> String {
     out
 }
 
+/// The same families in the OpenMetrics 1.0 text format: a counter's family is named without
+/// its `_total` suffix (its samples keep it), `"` in HELP is escaped, and with `created`,
+/// every counter sample is followed by its `_created` (the time the counter started). The
+/// caller ends the whole exposition with `# EOF`. Works on any piece of an exposition: a
+/// piece without a family's header (one asset's block) is sample lines, kept as they are.
+pub fn openmetrics(text: &str, created: Option<f64>) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut counter: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = name.strip_suffix("_total").unwrap_or(name);
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(&help.replace('"', "\\\""));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            counter = (kind == "counter").then_some(name);
+            out.push_str("# TYPE ");
+            out.push_str(name.strip_suffix("_total").unwrap_or(name));
+            out.push(' ');
+            out.push_str(kind);
+        } else {
+            out.push_str(line);
+            if let (Some(name), Some(at)) = (counter, created) {
+                if let Some(labels) = line
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.rsplit_once(' '))
+                    .map(|(labels, _)| labels)
+                {
+                    let base = name.strip_suffix("_total").unwrap_or(name);
+                    out.push('\n');
+                    out.push_str(base);
+                    out.push_str("_created");
+                    out.push_str(labels);
+                    out.push(' ');
+                    format_value(at, &mut out);
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A family's `# HELP` and `# TYPE` lines.
 pub fn render_header(f: &Family) -> String {
     let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
@@ -303,6 +349,8 @@ pub struct Part {
     /// part is ([`Part::new`]), or on first use ([`Part::plain`]).
     deflated: std::sync::OnceLock<Vec<u8>>,
     crc: crc32fast::Hasher,
+    /// The same piece in the OpenMetrics format, made on the first OpenMetrics scrape.
+    openmetrics: std::sync::OnceLock<Box<Part>>,
 }
 
 impl Part {
@@ -323,11 +371,18 @@ impl Part {
             text,
             deflated: std::sync::OnceLock::new(),
             crc,
+            openmetrics: std::sync::OnceLock::new(),
         }
     }
 
     fn deflated(&self) -> &[u8] {
         self.deflated.get_or_init(|| deflate(&self.text))
+    }
+
+    /// This piece in the OpenMetrics format (without `_created` lines), compressed.
+    pub fn openmetrics(&self) -> &Part {
+        self.openmetrics
+            .get_or_init(|| Box::new(Part::new(openmetrics(&self.text, None))))
     }
 }
 

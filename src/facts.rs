@@ -235,8 +235,8 @@ pub struct CiRepository {
     pub default_branch: String,
 }
 
-/// One finished attempt of a CI run. A GitHub re-run is a new attempt of the same run; a
-/// GitLab retry or a Jenkins rebuild is a new run.
+/// One finished attempt of a CI run. A GitHub re-run is a new attempt of the same run, and so
+/// is a GitLab pipeline finishing again after a retry; a Jenkins rebuild is a new run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CiAttempt {
     pub repository: String,
@@ -254,6 +254,9 @@ pub struct CiAttempt {
     pub result: String,
     pub started_at: i64,
     pub completed_at: i64,
+    /// Seconds it ran, in the upstream's precision (Jenkins gives milliseconds); `None` for a
+    /// run that never started (a skipped GitLab pipeline).
+    pub duration: Option<f64>,
     /// Line coverage the run reported, as a ratio from 0 to 1 (GitLab's pipeline coverage).
     pub coverage: Option<f64>,
     /// (total, failed, skipped) tests of the run's test report, when it has one (Jenkins).
@@ -395,6 +398,8 @@ pub struct ProbeSample {
     pub latency: Option<f64>,
     /// The age of the oldest value returned (feature servers), in seconds.
     pub value_age: Option<f64>,
+    /// The age of the oldest value of each feature view returned (Feast), by view.
+    pub view_ages: Vec<(String, f64)>,
     /// The request went over a new connection although one was kept (the server closed it).
     pub reconnected: bool,
 }
@@ -435,5 +440,6 @@ pub struct RegistryAsset {
     pub owner: Option<String>,
     pub stewards: Vec<String>,
     pub lifecycle: Option<String>,
-    pub updated_at: Option<i64>,
+    /// In seconds since the epoch, in the registry's precision (MLflow gives milliseconds).
+    pub updated_at: Option<f64>,
 }

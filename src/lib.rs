@@ -34,6 +34,7 @@ pub mod collector;
 pub mod config;
 pub mod demo;
 pub mod derive;
+pub mod docs;
 pub mod exposition;
 pub mod facts;
 pub mod metrics;

@@ -32,6 +32,9 @@ struct Cli {
     /// Address to listen on for the web interface and /metrics.
     #[arg(long = "web.listen-address", global = true, default_value = DEFAULT_LISTEN_ADDRESS, value_parser = parse_listen_address)]
     listen_address: String,
+    /// Path under which the metrics are exposed (as every exporter built on exporter-toolkit).
+    #[arg(long = "web.telemetry-path", global = true, default_value = "/metrics", value_parser = parse_telemetry_path)]
+    telemetry_path: String,
     /// TLS, client certificates, basic auth and response headers, in the exporter-toolkit
     /// format (the file node_exporter reads). Reloads re-read it.
     #[arg(long = "web.config.file", global = true)]
@@ -183,6 +186,22 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 
 /// `[HOST]:PORT`, as Prometheus exporters take it: a host name, an IPv4 address or a bracketed
 /// IPv6 address (or nothing, for every interface), then a port.
+/// A path of its own: it starts with `/`, and is none of the daemon's other endpoints.
+fn parse_telemetry_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#', ' ']) || text.contains("{") {
+        return Err(format!(
+            "`{text}` is not a path (it starts with `/`, without a query)"
+        ));
+    }
+    if mlsteward::server::RESERVED_PATHS
+        .iter()
+        .any(|p| text == *p || text.starts_with(&format!("{p}/")))
+    {
+        return Err(format!("`{text}` is another endpoint of the daemon"));
+    }
+    Ok(text.to_string())
+}
+
 fn parse_listen_address(text: &str) -> Result<String, String> {
     let bad = || format!("`{text}` is not [HOST]:PORT (for example :9717 or 127.0.0.1:9717)");
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
@@ -377,6 +396,7 @@ fn demo(cli: &Cli, dir: &Path, write_only: bool) -> ExitCode {
         config_file: written.config.clone(),
         listen_address: cli.listen_address.clone(),
         web_config_file: cli.web_config_file.clone(),
+        telemetry_path: cli.telemetry_path.clone(),
         storage_path: Some(storage),
         shard: cli.shard,
         shard_peers: cli.shard_peers.clone(),
@@ -718,7 +738,7 @@ async fn run(
     let limits = server::Limits::for_fd_limit(fd_limit);
     let server = tokio::spawn(server::serve(
         listener,
-        server::Handle::new(view, app.clone()),
+        server::Handle::new(view, app.clone()).with_telemetry_path(&cli.telemetry_path),
         limits,
         shutdown.clone(),
         std::time::Duration::from_secs(2),

@@ -109,7 +109,7 @@ pub static CI_RUN_DURATION_SECONDS: Spec = Spec {
     group: "ci",
     labels: &["asset", "pipeline", "branch"],
     help: Help::Text(
-        "Duration of finished CI run attempts, from the attempt's start to its completion.",
+        "Duration of finished CI run attempts, from the attempt's start to its completion, in the upstream's precision (Jenkins gives milliseconds, GitHub and GitLab seconds or better). An attempt that never started (a skipped GitLab pipeline) is not observed.",
     ),
 };
 
@@ -453,6 +453,16 @@ pub static PROBE_VALUE_AGE_SECONDS: Spec = Spec {
     ),
 };
 
+pub static PROBE_FEATURE_VIEW_VALUE_AGE_SECONDS: Spec = Spec {
+    name: "mlsteward_probe_feature_view_value_age_seconds",
+    metric_type: MetricType::Gauge,
+    group: "probes",
+    labels: &["asset", "target", "feature_view"],
+    help: Help::Text(
+        "Age of the oldest value of each feature view in the target's last answered probe (Feast probes: probe time minus the value's event time); mlsteward_probe_value_age_seconds is the oldest over the views.",
+    ),
+};
+
 pub static PROBE_LATENCY_P95_BASELINE_SECONDS: Spec = Spec {
     name: "mlsteward_probe_latency_p95_baseline_seconds",
     metric_type: MetricType::Gauge,
@@ -477,7 +487,7 @@ pub static MODEL_CHECK: Spec = Spec {
     group: "registry",
     labels: &["asset", "check"],
     help: Help::Text(
-        "Governance checks of a model, 1 passed or 0 failed. MLflow: has_description, has_owner (from the owner tag), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run). Hugging Face: has_model_card (a README.md), has_license (card metadata or a license: tag).",
+        "Governance checks of a model, 1 passed or 0 failed. MLflow: has_description, has_owner (the asset has an owner: the catalog's, CODEOWNERS's or the first owner tag present, as mlsteward_asset_owned), has_model_card (a description of at least model_card_min_chars characters), has_license (the license tag), champion_from_finished_run (the `champion` alias, else the newest Production version, comes from a FINISHED run). Hugging Face: has_model_card (a README.md), has_license (card metadata or a license: tag).",
     ),
 };
 
@@ -980,6 +990,7 @@ pub static ALL: &[&Spec] = &[
     &PROBE_RECONNECTS_TOTAL,
     &PROBE_SUCCESS,
     &PROBE_VALUE_AGE_SECONDS,
+    &PROBE_FEATURE_VIEW_VALUE_AGE_SECONDS,
     &PROBE_LATENCY_P95_BASELINE_SECONDS,
     &PROBE_LATENCY_TARGET_SECONDS,
     &MODEL_CHECK,

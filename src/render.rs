@@ -669,6 +669,7 @@ mod tests {
                             result: ["success", "failure", "cancelled"][rng.usize(0..3)].into(),
                             started_at: done - 300,
                             completed_at: done,
+                            duration: rng.bool().then_some(300.25),
                             coverage: rng.bool().then(|| rng.f64()),
                             ..CiAttempt::default()
                         }
@@ -737,6 +738,7 @@ mod tests {
                             result: ["ok", "timeout", "http_5xx"][rng.usize(0..3)].into(),
                             latency: Some(rng.f64() / 10.0),
                             value_age: None,
+                            view_ages: Vec::new(),
                             reconnected: rng.bool(),
                         })
                         .collect(),
@@ -761,7 +763,7 @@ mod tests {
                         id: "churn-model".into(),
                         kind: "model".into(),
                         owner: Some(["ml-team", "other-team"][rng.usize(0..2)].into()),
-                        updated_at: Some(at(rng)),
+                        updated_at: Some(at(rng) as f64 + 0.25),
                         ..RegistryAsset::default()
                     }],
                     numbers: vec![("churn-model".into(), "likes".into(), rng.u64(0..9) as f64)],

@@ -73,7 +73,9 @@ pub fn build(
                 PersonReport {
                     name: p.map_or_else(|| id.to_string(), |p| p.name.clone()),
                     emails: p.map(|p| p.emails()).unwrap_or_default(),
-                    handles: p.map(|p| p.handles()).unwrap_or_default(),
+                    handles: p
+                        .map(|p| handles(p, &config.recognition))
+                        .unwrap_or_default(),
                     credited_commits: 0,
                     contributions: BTreeMap::new(),
                     assets: BTreeMap::new(),
@@ -234,7 +236,11 @@ impl Report {
             (None, Some(s)) => format!("All assets, commits since {}.", date(s)),
             (None, None) => "All assets, all history.".to_string(),
         };
-        let _ = writeln!(out, "{scope} {} people credited.\n", self.people.len());
+        let _ = writeln!(
+            out,
+            "{scope} {} credited.\n",
+            people_count(self.people.len())
+        );
         out.push_str(
             "| person | credited commits | contributions | first | last |\n|---|---|---|---|---|\n",
         );
@@ -402,12 +408,181 @@ pub fn identities(store: &Store, config: &Config) -> Result<String, StoreError> 
         }
         let _ = writeln!(
             out,
-            "{} people, {} of them joined from more than one identity.",
-            people.people.iter().filter(|p| !p.opted_out).count(),
-            joined
+            "{}, {joined} of them joined from more than one identity.",
+            people_count(people.people.iter().filter(|p| !p.opted_out).count()),
         );
+        let mut times: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let authored = reader.authored_times()?;
+        for (key, at) in &authored {
+            if let Some(p) = people.person(key) {
+                times.entry(p.id.as_str()).or_default().push(*at);
+            }
+        }
+        let suspects: Vec<(String, String)> = people
+            .people
+            .iter()
+            .filter(|p| !p.opted_out)
+            .filter_map(|p| {
+                let names: Vec<&str> = uses
+                    .iter()
+                    .filter(|u| p.keys.contains(&u.key))
+                    .map(|u| u.name.as_str())
+                    .chain(std::iter::once(p.name.as_str()))
+                    .collect();
+                let why = automation(&names, &p.emails(), times.get(p.id.as_str()))?;
+                let shown = match p.emails().first() {
+                    Some(email) => format!("{} <{email}>", p.name),
+                    None => p.name.clone(),
+                };
+                Some((shown, why))
+            })
+            .collect();
+        if !suspects.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nLikely automation (list it under recognition.bots if it is; its commits then credit nobody):"
+            );
+            for (who, why) in suspects {
+                let _ = writeln!(out, "  {who}: {why}");
+            }
+        }
         Ok(out)
     })
+}
+
+/// Words that, as a whole word of a name or of an email's local part, say an account is a
+/// machine: bots, CI and release automation, coding agents, no-reply senders.
+const MACHINE_WORDS: &[&str] = &[
+    "bot",
+    "bots",
+    "robot",
+    "ci",
+    "automation",
+    "automated",
+    "autobuild",
+    "build",
+    "builder",
+    "release",
+    "releases",
+    "deploy",
+    "agent",
+    "assistant",
+    "copilot",
+    "codex",
+    "noreply",
+    "donotreply",
+];
+
+/// Local parts of a team's mailing list rather than a person's address.
+const TEAM_ADDRESSES: &[&str] = &[
+    "team",
+    "dev",
+    "devs",
+    "developers",
+    "maintainers",
+    "infra",
+    "ops",
+    "mlops",
+    "platform",
+    "admin",
+    "root",
+    "support",
+];
+
+/// Why a person looks like automation, if they do: a machine word in a name they signed
+/// with or in an email's local part (`feast-ci-bot`, `pytest bot`, `AI Assistant`,
+/// `noreply@…` outside GitHub's per-user addresses), a team list's address, or a machine
+/// cadence (at least 10 commits, half of them or more at the same minute of a UTC day).
+fn automation(names: &[&str], emails: &[String], times: Option<&Vec<i64>>) -> Option<String> {
+    let words = |text: &str| -> Vec<String> {
+        text.to_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    for name in names {
+        if let Some(w) = words(name)
+            .into_iter()
+            .find(|w| MACHINE_WORDS.contains(&w.as_str()))
+        {
+            return Some(format!("signs as \"{name}\" (\"{w}\")"));
+        }
+    }
+    for email in emails {
+        let lower = email.to_lowercase();
+        let Some((local, domain)) = lower.split_once('@') else {
+            continue;
+        };
+        if domain == "users.noreply.github.com" {
+            continue;
+        }
+        let no_reply = local.replace(['-', '_', '.'], "");
+        if no_reply == "noreply" || no_reply == "donotreply" {
+            return Some(format!("a no-reply address ({email})"));
+        }
+        if let Some(w) = words(local)
+            .into_iter()
+            .find(|w| MACHINE_WORDS.contains(&w.as_str()))
+        {
+            return Some(format!("its address says \"{w}\" ({email})"));
+        }
+        if TEAM_ADDRESSES.contains(&local) {
+            return Some(format!("a team's address ({email})"));
+        }
+    }
+    let times = times?;
+    if times.len() >= 10 {
+        let mut minutes: BTreeMap<i64, usize> = BTreeMap::new();
+        for t in times {
+            *minutes.entry(t.rem_euclid(86_400) / 60).or_default() += 1;
+        }
+        let (&minute, &most) = minutes.iter().max_by_key(|(_, n)| **n)?;
+        if most * 2 >= times.len() {
+            return Some(format!(
+                "{most} of its {} commits at {:02}:{:02} UTC (a machine's cadence)",
+                times.len(),
+                minute / 60,
+                minute % 60
+            ));
+        }
+    }
+    None
+}
+
+/// A person's forge handles: their `handle:` keys and noreply logins, and the `@handles` the
+/// identity file lists for them (a forge user resolved through such an alias is stored under
+/// the identity's email, so their handle is not among their keys).
+fn handles(
+    person: &crate::people::Unified,
+    recognition: &crate::config::Recognition,
+) -> Vec<String> {
+    let mut out: std::collections::BTreeSet<String> = person.handles().into_iter().collect();
+    for identity in &recognition.identities {
+        if person
+            .keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&identity.email))
+        {
+            out.extend(
+                identity
+                    .aliases
+                    .iter()
+                    .filter(|a| a.starts_with('@') && a.len() > 1)
+                    .map(|a| a.to_lowercase()),
+            );
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// "1 person", "2 people".
+fn people_count(n: usize) -> String {
+    if n == 1 {
+        "1 person".to_string()
+    } else {
+        format!("{n} people")
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use crate::runner::Runner;
 use crate::view::View;
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE_OPENMETRICS: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What handlers reach: the rendered view (every read), and the runner (reloads, webhooks'
 /// intake, the sources' status on the landing page).
@@ -39,6 +41,8 @@ pub struct Handle {
     pub runner: Runner,
     /// Webhook bodies being read at once: each may hold up to [`crate::webhooks::MAX_BODY`].
     bodies: Arc<tokio::sync::Semaphore>,
+    /// Where the metrics are served (`--web.telemetry-path`).
+    telemetry_path: Arc<str>,
 }
 
 impl Handle {
@@ -47,9 +51,27 @@ impl Handle {
             view,
             runner,
             bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_AT_ONCE)),
+            telemetry_path: Arc::from("/metrics"),
         }
     }
+
+    /// Serves the metrics at `path` instead of `/metrics`.
+    pub fn with_telemetry_path(mut self, path: &str) -> Handle {
+        self.telemetry_path = Arc::from(path);
+        self
+    }
 }
+
+/// The daemon's endpoints other than the metrics: `--web.telemetry-path` may be none of them.
+pub const RESERVED_PATHS: &[&str] = &[
+    "/",
+    "/-",
+    "/webhooks",
+    "/dashboards",
+    "/alerts.yml",
+    "/docs",
+    "/api",
+];
 
 /// How many webhook bodies are read at once; a request beyond it waits (within its deadline).
 /// With [`crate::webhooks::MAX_BODY`], this bounds what webhooks can make the daemon hold.
@@ -64,7 +86,7 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 pub fn router(app: Handle) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(&app.telemetry_path.clone(), get(metrics))
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
@@ -75,14 +97,10 @@ pub fn router(app: Handle) -> Router {
             "/alerts.yml",
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], ALERTS) }),
         )
+        .route("/docs", get(|| docs(String::new())))
         .route(
-            "/docs",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-                    README,
-                )
-            }),
+            "/docs/{name}",
+            get(|axum::extract::Path(name): axum::extract::Path<String>| docs(name)),
         )
         .route("/api/v1/assets", get(api_assets))
         .route("/api/v1/recognition", get(api_recognition))
@@ -135,29 +153,70 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 async fn metrics(State(app): State<Handle>, headers: HeaderMap) -> Response {
     let generation = app.runner.signals().generation();
     let runner = app.runner.clone();
-    let snapshot = app
-        .view
-        .snapshot(generation, move || runner.self_families());
+    let (snapshot, content_type) = if wants_openmetrics(&headers) {
+        let started = app.runner.started_at();
+        let snapshot = app
+            .view
+            .openmetrics(generation, move || runner.self_families(), started);
+        (snapshot, CONTENT_TYPE_OPENMETRICS)
+    } else {
+        let snapshot = app
+            .view
+            .snapshot(generation, move || runner.self_families());
+        (snapshot, CONTENT_TYPE_TEXT)
+    };
+    let vary = (header::VARY, "Accept, Accept-Encoding");
     if accepts_gzip(&headers) {
         (
             [
-                (header::CONTENT_TYPE, CONTENT_TYPE_TEXT),
+                (header::CONTENT_TYPE, content_type),
                 (header::CONTENT_ENCODING, "gzip"),
-                (header::VARY, "Accept-Encoding"),
+                vary,
             ],
             snapshot.gzip,
         )
             .into_response()
     } else {
-        (
-            [
-                (header::CONTENT_TYPE, CONTENT_TYPE_TEXT),
-                (header::VARY, "Accept-Encoding"),
-            ],
-            snapshot.text,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, content_type), vary], snapshot.text).into_response()
     }
+}
+
+/// Whether the scraper prefers OpenMetrics 1.0 (or 0.0.1, which 1.0 answers) to the text
+/// format 0.0.4: an `application/openmetrics-text` entry whose quality is at least that of
+/// every `text/plain` one, as Prometheus asks with `scrape_protocols` listing OpenMetrics
+/// first. Anything else, no Accept header included, gets 0.0.4.
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    let (mut om, mut text) = (None::<f32>, 0.0f32);
+    for entry in headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut params = entry.split(';').map(str::trim);
+        let media = params.next().unwrap_or("").to_ascii_lowercase();
+        let (mut q, mut version) = (1.0f32, None);
+        for p in params {
+            if let Some(v) = p.strip_prefix("q=") {
+                q = v.parse().unwrap_or(0.0);
+            } else if let Some(v) = p.strip_prefix("version=") {
+                version = Some(v.to_string());
+            }
+        }
+        match media.as_str() {
+            "application/openmetrics-text"
+                if q > 0.0
+                    && version
+                        .as_deref()
+                        .is_none_or(|v| v == "1.0.0" || v == "0.0.1") =>
+            {
+                om = Some(om.map_or(q, |o: f32| o.max(q)));
+            }
+            "text/plain" => text = text.max(q),
+            _ => {}
+        }
+    }
+    om.is_some_and(|q| q >= text)
 }
 
 /// `POST /-/reload`: re-reads the configuration, as Prometheus's lifecycle endpoint does: 200
@@ -225,30 +284,25 @@ fn is_over_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// `a=1&b=x%20y` → {a: 1, b: x y}; `None` for bad percent-encoding or a repeated key.
+/// `a=1&b=x%20y` → {a: 1, b: x y} (`form_urlencoded`); `None` for a `%` not followed by two
+/// hex digits, bytes that are not UTF-8 once decoded, or a repeated key.
 fn query_pairs(query: &str) -> Option<BTreeMap<String, String>> {
-    let decode = |text: &str| -> Option<String> {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                    out.push(u8::from_str_radix(hex, 16).ok()?);
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).ok()
-    };
+    let bytes = query.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
+    }
     let mut pairs = BTreeMap::new();
-    for part in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        if pairs.insert(decode(k)?, decode(v)?).is_some() {
+    for (k, v) in form_urlencoded::parse(bytes) {
+        if k.contains('\u{fffd}') || v.contains('\u{fffd}') {
+            return None;
+        }
+        if pairs.insert(k.into_owned(), v.into_owned()).is_some() {
             return None;
         }
     }
@@ -257,7 +311,7 @@ fn query_pairs(query: &str) -> Option<BTreeMap<String, String>> {
 
 const CONTENT_TYPE_JSON: &str = "application/json";
 
-/// The bundled Grafana dashboards, the alert rules and the README, served as they were built,
+/// The bundled Grafana dashboards and the alert rules, served as they were built,
 /// so the landing page's links work wherever the binary runs.
 const DASHBOARDS: &[(&str, &str)] = &[
     (
@@ -290,7 +344,14 @@ const DASHBOARDS: &[(&str, &str)] = &[
     ),
 ];
 const ALERTS: &str = include_str!("../deploy/prometheus/alerts.yml");
-const README: &str = include_str!("../README.md");
+
+/// `GET /docs` (the README) and `GET /docs/{name}`: the documentation as HTML.
+async fn docs(name: String) -> Response {
+    match crate::docs::page(&name) {
+        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
+    }
+}
 
 /// `GET /dashboards/{name}`: a bundled dashboard, for Grafana's import.
 async fn dashboard(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
@@ -484,6 +545,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
             )
         }
     };
+    let metrics = escape_html(handle.telemetry_path.trim_start_matches('/'));
     let dashboards = DASHBOARDS
         .iter()
         .map(|(name, _)| {
@@ -504,7 +566,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
         "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>{demo}\
          <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
          <p id=\"counts\">{assets} asset{}; {people}.</p>{shard}\
-         <ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
+         <ul><li><a href=\"{metrics}\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
          <p>Grafana dashboards (import them): {dashboards}. Alert rules: <a href=\"alerts.yml\">alerts.yml</a>. Every metric is defined in the <a href=\"docs\">documentation</a>.</p></body></html>",
         env!("CARGO_PKG_VERSION"),

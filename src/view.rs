@@ -128,6 +128,8 @@ pub struct View {
 struct Inner {
     derived: RwLock<Arc<Derived>>,
     served: Mutex<Option<Served>>,
+    /// The same, in the OpenMetrics format.
+    served_openmetrics: Mutex<Option<Served>>,
     /// Set once a render holding every source's first collection is published.
     ready: AtomicBool,
     /// A sharded replica's own people summary, from its last derivation of the people.
@@ -186,6 +188,39 @@ impl View {
         }
         text.push_str(&own);
         text
+    }
+
+    /// The exposition in the OpenMetrics 1.0 format ([`exposition::openmetrics`]): the
+    /// derived parts' OpenMetrics pieces (each made once, on the first such scrape), then the
+    /// self metrics, whose counters (every one counts since the process started, at
+    /// `started`) carry `_created`, and `# EOF`. Cached as [`View::snapshot`] is.
+    pub fn openmetrics(
+        &self,
+        generation: u64,
+        self_families: impl FnOnce() -> Vec<Family>,
+        started: f64,
+    ) -> Snapshot {
+        let derived = self.derived();
+        let mut served = locked(&self.inner.served_openmetrics);
+        if let Some(s) = served.as_ref() {
+            if Arc::ptr_eq(&s.derived, &derived)
+                && s.generation == generation
+                && s.at.elapsed() < SELF_METRICS_MAX_AGE
+            {
+                return s.snapshot.clone();
+            }
+        }
+        let mut own = exposition::openmetrics(&self_text(&derived, self_families()), Some(started));
+        own.push_str("# EOF\n");
+        let parts: Vec<&Part> = derived.parts.iter().map(|p| p.openmetrics()).collect();
+        let snapshot = Joined::join(&parts).finish(&Part::new(own));
+        *served = Some(Served {
+            derived,
+            generation,
+            at: Instant::now(),
+            snapshot: snapshot.clone(),
+        });
+        snapshot
     }
 
     /// Ready once the served snapshot holds every source's first collection (finished or

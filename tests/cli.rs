@@ -167,6 +167,27 @@ fn shipped_configs_are_valid() {
 #[test]
 fn usage_errors_exit_2_and_missing_config_exits_2() {
     assert_eq!(mlsteward(&["frobnicate"]).status.code(), Some(2));
+    // The metrics path must be a path of its own.
+    for path in ["/docs", "/-/reload", "metrics", "/api/v1/x"] {
+        let out = mlsteward(&["--web.telemetry-path", path, "check-config"]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+    }
+    // A mistyped flag or command is answered with the one meant.
+    for (args, meant) in [
+        (
+            &["check-config", "--config.fil", "x.yaml"][..],
+            "--config.file",
+        ),
+        (&["check-confg"][..], "check-config"),
+    ] {
+        let out = mlsteward(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("similar") && stderr.contains(meant),
+            "{args:?}: {stderr}"
+        );
+    }
     assert_eq!(
         mlsteward(&["run", "--log.format=xml"]).status.code(),
         Some(2)
@@ -281,19 +302,32 @@ fn daemon_serves_metrics_health_readiness_and_stops_on_sigterm() {
             .status,
         404
     );
-    for (path, file) in [
-        ("/alerts.yml", "deploy/prometheus/alerts.yml"),
-        ("/docs", "README.md"),
-    ] {
-        assert!(
-            landing.text().contains(&format!("href=\"{}\"", &path[1..])),
-            "{path} is not linked"
-        );
-        assert_eq!(
-            http_get(&addr, path, &[]).unwrap().text(),
-            std::fs::read_to_string(repo_root().join(file)).unwrap()
-        );
-    }
+    assert!(landing.text().contains("href=\"alerts.yml\""));
+    assert_eq!(
+        http_get(&addr, "/alerts.yml", &[]).unwrap().text(),
+        std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap()
+    );
+    // The documentation, as HTML: the README at /docs, each file of docs/ under it, linked
+    // from one another.
+    assert!(
+        landing.text().contains("href=\"docs\""),
+        "/docs is not linked"
+    );
+    let readme = http_get(&addr, "/docs", &[]).unwrap();
+    assert_eq!(
+        readme.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(readme
+        .text()
+        .contains("<h2 id=\"quick-start\">Quick start</h2>"));
+    assert!(readme.text().contains("href=\"docs/configuration.md\""));
+    let metrics = http_get(&addr, "/docs/metrics.md", &[]).unwrap();
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .text()
+        .contains("<code>mlsteward_contributions_total</code>"));
+    assert_eq!(http_get(&addr, "/docs/nope.md", &[]).unwrap().status, 404);
 
     // SIGTERM: flush and exit 0 within the documented bound (10s grace + 2s server + flush).
     let (status, logs) = daemon.terminate_within(Duration::from_secs(15));
@@ -785,4 +819,114 @@ fn the_readme_run_command_shows_what_the_product_is_for() {
     for line in m.lines().filter(|l| l.starts_with("mlsteward_asset_info{")) {
         assert!(line.contains("asset=\"demo"), "{line}");
     }
+}
+
+/// `--web.telemetry-path` moves the metrics (the landing page links them there), and a
+/// scraper that prefers OpenMetrics (as Prometheus does by default) gets OpenMetrics 1.0:
+/// counters' families named without `_total`, the self counters' `_created` at the daemon's
+/// start, `# EOF` last; the reference parser (prometheus_client's, strict) reads all of it.
+/// Without that preference, the text format 0.0.4 as before.
+#[test]
+fn openmetrics_when_asked_and_metrics_at_the_telemetry_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::support::Repo::init(&dir.path().join("repo"));
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        now() - 3600,
+        &[("src/a.py", "a = 1\n")],
+        "A",
+    );
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: repo\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: repo\n    paths: [\"src/**\"]\n",
+    )
+    .unwrap();
+    let started = now();
+    let mut daemon = Daemon::run(
+        &config,
+        &dir.path().join("s.db"),
+        &["--web.telemetry-path", "/prom"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while http_get(&daemon.addr, "/-/ready", &[]).unwrap().status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_get(&daemon.addr, "/metrics", &[]).unwrap().status, 404);
+    let landing = http_get(&daemon.addr, "/", &[]).unwrap().text();
+    assert!(landing.contains("href=\"prom\""), "{landing}");
+    let plain = http_get(&daemon.addr, "/prom", &[]).unwrap();
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(plain
+        .text()
+        .contains("# TYPE mlsteward_contributions_total counter"));
+    // Prometheus's own Accept header, preferring OpenMetrics.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = http_get(&daemon.addr, "/prom", &[("Accept", prometheus)]).unwrap();
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = om.text();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert_eq!(text.matches("# EOF").count(), 1);
+    assert!(text.contains("# TYPE mlsteward_contributions counter"));
+    assert!(text.contains(
+        "mlsteward_contributions_total{asset=\"lib\",contributor=\"Ann Lee\",kind=\"code\"} 1"
+    ));
+    let created: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mlsteward_renders_created "))
+        .expect("the self counters' _created")
+        .parse()
+        .unwrap();
+    assert!(
+        (started as f64 - 5.0..=now() as f64).contains(&created),
+        "{created}"
+    );
+    // The same exposition as the text format, sample for sample (the `_created` lines aside).
+    let samples = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("_created"))
+            .filter(|l| !l.starts_with("mlsteward_snapshot_") && !l.contains("_duration_seconds"))
+            .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(samples(&text), samples(&plain.text()));
+    // Strictly valid, as the reference parser reads it.
+    let file = dir.path().join("om.txt");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new(pyenv_bin("python"))
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\nn = sum(1 for _ in text_string_to_metric_families(open(sys.argv[1]).read()))\nprint(n)",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let families: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(families > 30, "{families}");
+    // Asked for the text format, or for nothing in particular: 0.0.4.
+    for accept in ["text/plain;version=0.0.4", "*/*"] {
+        let r = http_get(&daemon.addr, "/prom", &[("Accept", accept)]).unwrap();
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}"
+        );
+    }
+    let _ = daemon.terminate_within(Duration::from_secs(15));
 }

@@ -178,6 +178,7 @@ fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
     // The standard resources against Kubernetes's schemas (the operator's CRDs have none here).
     let out = Command::new(pyenv_bin("kubernetes-validate"))
         .args([
+            "namespace.yaml",
             "statefulset.yaml",
             "service.yaml",
             "service-peers.yaml",
@@ -203,6 +204,10 @@ fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
         load("service-peers.yaml"),
         load("service.yaml"),
     );
+    // The namespace every resource is put in ships with them.
+    let namespace = load("namespace.yaml");
+    assert_eq!(namespace["kind"].as_str(), Some("Namespace"));
+    assert_eq!(namespace["metadata"]["name"], doc["namespace"]);
     let governing = set["spec"]["serviceName"].as_str().unwrap();
     assert_eq!(peers["metadata"]["name"].as_str(), Some(governing));
     assert_eq!(peers["spec"]["clusterIP"].as_str(), Some("None"));

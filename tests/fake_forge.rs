@@ -618,17 +618,20 @@ impl Pipeline {
         });
         if detail {
             let m = v.as_object_mut().unwrap();
-            m.insert("started_at".into(), json!(rfc3339(self.started)));
-            m.insert("finished_at".into(), json!(self.finished.map(rfc3339)));
+            // A skipped pipeline never ran: GitLab gives it no start, finish or duration.
+            let ran = self.status != "skipped";
+            let finished = self.finished.filter(|_| ran);
+            m.insert(
+                "started_at".into(),
+                json!(ran.then(|| rfc3339(self.started))),
+            );
+            m.insert("finished_at".into(), json!(finished.map(rfc3339)));
             m.insert("coverage".into(), json!(self.coverage));
             m.insert(
                 "user".into(),
                 json!({"id": 1, "username": "root", "name": "Administrator"}),
             );
-            m.insert(
-                "duration".into(),
-                json!(self.finished.map(|f| f - self.started)),
-            );
+            m.insert("duration".into(), json!(finished.map(|f| f - self.started)));
         }
         v
     }
@@ -650,12 +653,17 @@ pub struct GlItem {
     pub approvers: Vec<&'static str>,
 }
 
+/// A GitLab release: (tag, description, released_at, upcoming, author's username).
+pub type GlRelease = (&'static str, &'static str, i64, bool, &'static str);
+
 #[derive(Default)]
 pub struct GitlabState {
     /// Project path → (default branch, pipelines).
     pub projects: BTreeMap<String, (String, Vec<Pipeline>)>,
     /// Project path → merge requests and issues.
     pub items: BTreeMap<String, Vec<GlItem>>,
+    /// Project path → releases.
+    pub releases: BTreeMap<String, Vec<GlRelease>>,
     pub page_size: usize,
     pub token: Option<String>,
     pub faults: VecDeque<Fault>,
@@ -792,6 +800,20 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
             response.headers.push(("x-page".into(), page.to_string()));
             response
         }
+        ["api", "v4", "projects", p, "releases"] => {
+            let mut list = st.releases.get(*p).cloned().unwrap_or_default();
+            list.sort_by_key(|r| std::cmp::Reverse(r.2));
+            let list: Vec<Value> = list
+                .iter()
+                .map(|(tag, description, at, upcoming, author)| {
+                    json!({"tag_name": tag, "name": tag, "description": description,
+                           "created_at": rfc3339(*at), "released_at": rfc3339(*at),
+                           "upcoming_release": upcoming,
+                           "author": {"id": 1, "username": author, "name": author}})
+                })
+                .collect();
+            Response::json(200, &Value::Array(list))
+        }
         ["api", "v4", "projects", p, path @ ("merge_requests" | "issues")] => {
             let mr = *path == "merge_requests";
             let mut list: Vec<&GlItem> = st
@@ -879,7 +901,9 @@ pub struct Build {
     pub number: u64,
     pub result: Option<&'static str>,
     pub timestamp: i64,
+    /// Whole seconds, and the milliseconds past them.
     pub duration: i64,
+    pub millis: i64,
     pub tests: Option<(u64, u64, u64)>,
 }
 
@@ -889,6 +913,8 @@ pub struct JenkinsState {
     pub builds: BTreeMap<String, Vec<Build>>,
     /// The `jobs` tree the root answers, with `URL` standing for the server's address.
     pub tree: String,
+    /// Folder path (`a/b/c/d`) → the `jobs` tree it answers when asked for its own.
+    pub folders: BTreeMap<String, String>,
     /// `Basic …` credentials required, when set.
     pub basic: Option<String>,
     pub log: Vec<(String, u16, Instant)>,
@@ -960,6 +986,12 @@ fn jenkins_answer(st: &JenkinsState, base: &str, r: &Request) -> Response {
         .filter(|c| c[0] == "job" && c.len() == 2)
         .map(|c| percent_decode(c[1]))
         .collect();
+    if r.query.get("tree").is_some_and(|t| t.starts_with("jobs[")) {
+        return match st.folders.get(&path.join("/")) {
+            Some(tree) => Response::json(200, &serde_json::from_str::<Value>(tree).unwrap()),
+            None => Response::json(404, &json!({})),
+        };
+    }
     match st.builds.get(&path.join("/")) {
         Some(builds) => {
             let mut list: Vec<&Build> = builds.iter().collect();
@@ -975,7 +1007,7 @@ fn jenkins_answer(st: &JenkinsState, base: &str, r: &Request) -> Response {
                     json!({
                         "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
                         "number": b.number, "result": b.result, "building": b.result.is_none(),
-                        "timestamp": b.timestamp * 1000, "duration": if b.result.is_some() { b.duration * 1000 } else { 0 },
+                        "timestamp": b.timestamp * 1000, "duration": if b.result.is_some() { b.duration * 1000 + b.millis } else { 0 },
                         "actions": actions,
                     })
                 })

@@ -443,6 +443,9 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
                     pipeline(5, "main", "push", "running", None, None),
                     pipeline(6, "feature", "push", "success", t(10), Some("10")),
                     pipeline(7, "main", "schedule", "success", t(5), Some("79.0")),
+                    // Skipped (it never ran), and blocked on a manual job (not finished).
+                    pipeline(8, "main", "push", "skipped", t(15), None),
+                    pipeline(9, "main", "push", "manual", None, None),
                 ],
             ),
         );
@@ -473,6 +476,27 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
     assert_eq!(count(&text, "success"), 2.0);
     assert_eq!(count(&text, "failure"), 1.0);
     assert_eq!(count(&text, "cancelled"), 1.0);
+    assert_eq!(count(&text, "skipped"), 1.0);
+    assert_eq!(
+        count(&text, "action_required"),
+        0.0,
+        "p9 waits on a manual job"
+    );
+    // Durations: the four that ran (600 s each); the skipped one has none.
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mlsteward_ci_run_duration_seconds_count{{{push}}}")
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("mlsteward_ci_run_duration_seconds_sum{{{push}}}")
+        ),
+        Some(2400.0)
+    );
     assert_eq!(
         sample(
             &text,
@@ -540,7 +564,10 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
         Some(0.81)
     );
 
-    // p2's failed job is retried and passes: the pipeline's fact is replaced, not added.
+    // p2's failed job is retried and passes: the pipeline's new finish is its second
+    // attempt. The failure stays counted (counters never go down) and the run is flaky.
+    let flaky = |text: &str| sample(text, &format!("mlsteward_ci_flaky_runs_total{{{push}}}"));
+    assert_eq!(flaky(&text), Some(0.0));
     gl.with(|s| {
         let p = &mut s.projects.get_mut("acme/ml/feature-store").unwrap().1[1];
         p.status = "success";
@@ -550,7 +577,18 @@ fn gitlab_pipelines_and_coverage_worked_out_by_hand() {
     let (ok, text) = collect_once(&config, &storage);
     assert!(ok);
     assert_eq!(count(&text, "success"), 3.0);
-    assert_eq!(count(&text, "failure"), 1.0);
+    assert_eq!(count(&text, "failure"), 2.0);
+    assert_eq!(flaky(&text), Some(1.0));
+    // Read again (its update moves once more, its finish does not): nothing new.
+    gl.with(|s| {
+        s.projects.get_mut("acme/ml/feature-store").unwrap().1[1].updated = now - 30;
+    });
+    let (ok, text) = collect_once(&config, &storage);
+    assert!(ok);
+    assert_eq!(
+        (count(&text, "success"), count(&text, "failure")),
+        (3.0, 2.0)
+    );
 }
 
 fn build(
@@ -564,6 +602,7 @@ fn build(
         result,
         timestamp: completed - 600,
         duration: 600,
+        millis: 0,
         tests,
     }
 }
@@ -689,6 +728,102 @@ fn jenkins_builds_of_folders_and_multibranch_projects_worked_out_by_hand() {
     assert_eq!(
         sample(&after, "mlsteward_collector_errors_total{collector=\"jenkins\",source=\"jk\",error_kind=\"auth_failed\"}"),
         Some(1.0)
+    );
+}
+
+/// Jenkins behind a proxy advertises its own root URL in every `url` field: requests are
+/// built from the configured address instead (with the credentials going nowhere else), and a
+/// folder deeper than the four levels one request reads is read on its own. A build's
+/// milliseconds are kept in its duration.
+#[test]
+fn jenkins_behind_a_proxy_and_folders_deeper_than_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let jenkins = FakeJenkins::start(Some(("ci", "api-token")));
+    let folder = "com.cloudbees.hudson.plugins.folder.Folder";
+    jenkins.with(|s| {
+        s.tree = format!(
+            r#"{{"_class": "hudson.model.Hudson", "jobs": [
+              {{"_class": "{folder}", "name": "a", "url": "http://jenkins.internal.invalid/job/a/", "jobs": [
+                {{"_class": "{folder}", "name": "b", "url": "http://jenkins.internal.invalid/job/a/job/b/", "jobs": [
+                  {{"_class": "{folder}", "name": "c", "url": "http://jenkins.internal.invalid/job/a/job/b/job/c/", "jobs": [
+                    {{"_class": "{folder}", "name": "d", "url": "http://jenkins.internal.invalid/job/a/job/b/job/c/job/d/"}}
+                  ]}},
+                  {{"_class": "hudson.model.FreeStyleProject", "name": "shallow", "url": "http://jenkins.internal.invalid/job/a/job/b/job/shallow/"}}
+                ]}}
+              ]}}
+            ]}}"#
+        );
+        s.folders.insert(
+            "a/b/c/d".into(),
+            r#"{"_class": "com.cloudbees.hudson.plugins.folder.Folder", "jobs": [
+              {"_class": "hudson.model.FreeStyleProject", "name": "deep", "url": "http://jenkins.internal.invalid/job/a/job/b/job/c/job/d/job/deep/"}
+            ]}"#
+            .into(),
+        );
+        s.builds.insert(
+            "a/b/shallow".into(),
+            vec![Build {
+                number: 1,
+                result: Some("SUCCESS"),
+                timestamp: now - 3600,
+                duration: 30,
+                millis: 250,
+                tests: None,
+            }],
+        );
+        s.builds.insert(
+            "a/b/c/d/deep".into(),
+            vec![Build {
+                number: 1,
+                result: Some("FAILURE"),
+                timestamp: now - 1800,
+                duration: 720,
+                millis: 900,
+                tests: None,
+            }],
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: jk\n    type: jenkins\n    url: {}\n    username: ci\n    token: api-token\n",
+            jenkins.url()
+        ),
+    )
+    .unwrap();
+    let (ok, text) = collect_once(&config, &dir.path().join("s.db"));
+    assert!(ok, "{text}");
+    let series = |family: &str, job: &str, more: &str| {
+        sample(
+            &text,
+            &format!("{family}{{asset=\"{job}\",pipeline=\"{job}\",branch=\"main\"{more}}}"),
+        )
+    };
+    let runs = "mlsteward_ci_runs_total";
+    assert_eq!(
+        series(runs, "shallow", ",result=\"success\""),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(runs, "deep", ",result=\"failure\""),
+        Some(1.0),
+        "{text}"
+    );
+    // 30.25 s is past the 30 s bucket; 720.9 s is not 721.
+    let hist = "mlsteward_ci_run_duration_seconds";
+    assert_eq!(series(&format!("{hist}_sum"), "shallow", ""), Some(30.25));
+    assert_eq!(
+        series(&format!("{hist}_bucket"), "shallow", ",le=\"30\""),
+        Some(0.0)
+    );
+    assert_eq!(series(&format!("{hist}_sum"), "deep", ""), Some(720.9));
+    let log: Vec<String> = jenkins.with(|s| s.log.iter().map(|(p, _, _)| p.clone()).collect());
+    assert!(
+        log.iter().any(|p| p == "/job/a/job/b/job/c/job/d/api/json"),
+        "{log:?}"
     );
 }
 
@@ -1063,6 +1198,54 @@ fn pull_requests_reviews_and_responses_worked_out_by_hand() {
     assert_eq!(credit(&text, "@annlee", "review"), Some(1.0));
     assert_eq!(credit(&text, "@dave", "review"), Some(1.0));
     assert_eq!(credit(&text, "Bob Builder", "pull_request"), Some(1.0));
+
+    // The report names everyone's forge handles: a handle-only reviewer's, a noreply
+    // address's login, and (with an identity file that lists `@annlee` for Ann Lee) the handle
+    // a forge user was resolved through.
+    std::fs::write(
+        dir.path().join("people.yaml"),
+        "people:\n  - name: Ann Lee\n    email: ann@example.com\n    aliases: [\"@annlee\"]\n",
+    )
+    .unwrap();
+    let with_identities = dir.path().join("i.yaml");
+    std::fs::write(
+        &with_identities,
+        format!(
+            "recognition:\n  identities_file: people.yaml\nsources:\n  - name: churn\n    type: git\n    path: churn\n  - name: gh\n    type: github\n    api_url: {}\n    repositories: [acme/churn]\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let storage = dir.path().join("i.db");
+    let (ok, _) = collect_once(&with_identities, &storage);
+    assert!(ok);
+    let out = mlsteward(&[
+        "report",
+        "--format",
+        "json",
+        "--config.file",
+        with_identities.to_str().unwrap(),
+        "--storage.path",
+        storage.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let handles = |name: &str| {
+        json["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {json}"))["handles"]
+            .clone()
+    };
+    assert_eq!(handles("Ann Lee"), serde_json::json!(["@annlee"]), "{json}");
+    assert_eq!(handles("Bob Builder"), serde_json::json!(["@bob"]));
+    assert_eq!(handles("@dave"), serde_json::json!(["@dave"]));
 }
 
 #[test]
@@ -1188,6 +1371,15 @@ fn gitlab_merge_requests_approvals_notes_and_issues_worked_out_by_hand() {
                 },
             ],
         );
+        // Releases: root's notes thank @pipin (a mention) and root (the author: nothing); an
+        // upcoming release is not published yet.
+        s.releases.insert(
+            "acme/churn".into(),
+            vec![
+                ("v1.0", "Thanks @pipin and @root!", t(5), false, "root"),
+                ("v2.0", "@merry", now + 30 * 24 * HOUR, true, "root"),
+            ],
+        );
     });
     let config = dir.path().join("c.yaml");
     std::fs::write(
@@ -1228,6 +1420,17 @@ fn gitlab_merge_requests_approvals_notes_and_issues_worked_out_by_hand() {
             "mlsteward_items_waiting_beyond_objective{asset=\"churn\",kind=\"issue\"}"
         ),
         Some(1.0)
+    );
+    // GitLab releases as GitHub's: the last published one, and the mentions in its notes.
+    assert_eq!(credit("@pipin", "changelog_mention"), Some(1.0));
+    assert_eq!(credit("@root", "changelog_mention"), None);
+    assert_eq!(credit("@merry", "changelog_mention"), None);
+    assert_eq!(
+        sample(
+            &text,
+            "mlsteward_asset_last_release_timestamp_seconds{asset=\"churn\"}"
+        ),
+        Some(t(5) as f64)
     );
 }
 

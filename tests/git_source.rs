@@ -922,7 +922,7 @@ fn three_shards_split_nine_repositories_and_their_union_is_one_process() {
         for i in 0..9 {
             s.builds.insert(
                 format!("r{i}"),
-                vec![Build { number: 1, result: Some("SUCCESS"), timestamp: t0 - 7200, duration: 600, tests: None }],
+                vec![Build { number: 1, result: Some("SUCCESS"), timestamp: t0 - 7200, duration: 600, millis: 0, tests: None }],
             );
         }
     });

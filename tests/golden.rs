@@ -276,3 +276,30 @@ fn every_error_kind_is_documented() {
         &ErrorKind::markdown_table(),
     );
 }
+
+/// docs/dashboards.md lists exactly the alerts `deploy/prometheus/alerts.yml` holds.
+#[test]
+fn the_documented_alerts_are_the_shipped_ones() {
+    let names = |text: &str, prefix: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.trim_start().strip_prefix(prefix))
+            .map(|rest| {
+                rest.trim_start_matches('`')
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let rules = std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();
+    let docs = std::fs::read_to_string(repo_root().join("docs/dashboards.md")).unwrap();
+    let shipped = names(&rules, "- alert: ");
+    assert!(shipped.len() >= 20, "{shipped:?}");
+    assert_eq!(names(&docs, "- `Mlsteward").len(), shipped.len());
+    let documented: std::collections::BTreeSet<String> = names(&docs, "- `Mlsteward")
+        .into_iter()
+        .map(|n| format!("Mlsteward{n}"))
+        .collect();
+    assert_eq!(documented, shipped);
+}

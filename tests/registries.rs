@@ -358,6 +358,96 @@ fn mlflow_models_versions_governance_and_reproducibility_worked_out_by_hand() {
     union.sort();
     assert_eq!(union, expected);
 
+    // The catalog overrides only what it sets. `churn` is listed for its update cadence
+    // alone: its lifecycle and stewards stay the registry's (production, ann and bob).
+    // `fraud` gets its owner from the catalog: owned, and so `has_owner` passes too. `risk`
+    // names its owner under `team`, the second of two owner tags.
+    m.call(
+        "registered-models/create",
+        json!({"name": "risk", "tags": tags(&[("team", "@acme/risk-team")])}),
+    );
+    let catalog = dir.path().join("catalog.yaml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "organisation: acme\nsources:\n  - name: mlflow\n    type: mlflow\n    url: {}\n    owner_tag: [owner, team]\ncatalog:\n  - id: churn\n    kind: model\n    update_cadence: 30d\n  - id: fraud\n    kind: model\n    owner: fraud-team\n",
+            m.url()
+        ),
+    )
+    .unwrap();
+    let (ok, merged) = collect_once(&catalog, &dir.path().join("catalog.db"));
+    assert!(ok, "{merged}");
+    let info = |asset: &str| {
+        merged
+            .lines()
+            .find(|l| l.starts_with(&format!("mlsteward_asset_info{{asset=\"{asset}\",")))
+            .unwrap_or_else(|| panic!("no asset_info for {asset}:\n{merged}"))
+            .to_string()
+    };
+    assert!(
+        info("churn").contains("owner=\"ml-team\",lifecycle=\"production\""),
+        "{}",
+        info("churn")
+    );
+    for steward in ["ann", "bob"] {
+        assert_eq!(
+            sample(
+                &merged,
+                &format!("mlsteward_asset_steward_info{{asset=\"churn\",steward=\"{steward}\"}}")
+            ),
+            Some(1.0),
+            "{steward}"
+        );
+    }
+    assert!(info("fraud").contains("owner=\"fraud-team\",lifecycle=\"experimental\""));
+    // MLflow's milliseconds are kept in the last update.
+    let got = http_get(
+        &m.served.addr,
+        "/api/2.0/mlflow/registered-models/get?name=fraud",
+        &[],
+    )
+    .unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    let ms = got["registered_model"]["last_updated_timestamp"]
+        .as_i64()
+        .or_else(|| {
+            got["registered_model"]["last_updated_timestamp"]
+                .as_str()?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert_eq!(
+        sample(
+            &merged,
+            "mlsteward_asset_last_update_timestamp_seconds{asset=\"fraud\"}"
+        ),
+        Some(ms as f64 / 1000.0)
+    );
+    assert!(
+        info("risk").contains("owner=\"risk-team\""),
+        "{}",
+        info("risk")
+    );
+    for asset in ["fraud", "risk"] {
+        assert_eq!(
+            sample(
+                &merged,
+                &format!("mlsteward_asset_owned{{asset=\"{asset}\"}}")
+            ),
+            Some(1.0),
+            "{asset}"
+        );
+        assert_eq!(
+            sample(
+                &merged,
+                &format!("mlsteward_model_check{{asset=\"{asset}\",check=\"has_owner\"}}")
+            ),
+            Some(1.0),
+            "{asset}: governance agrees with ownership"
+        );
+    }
+
     // The server goes away: request_failed, and every figure stays.
     drop(m);
     let (ok, down) = collect_once(&config, &storage);
@@ -467,6 +557,9 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
     project: demo
     owner_tag: team
     probes:
+      - name: unknown-feature
+        features: ["driver_hourly_stats:nope"]
+        entities: '{{"driver_id": [1001]}}'
       - name: stats
         features: ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate"]
         entities: '{{"driver_id": [1001, 1002]}}'
@@ -474,9 +567,9 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
       - name: unknown-driver
         features: ["driver_hourly_stats:conv_rate"]
         entities: '{{"driver_id": [999999]}}'
-      - name: unknown-feature
-        features: ["driver_hourly_stats:nope"]
-        entities: '{{"driver_id": [1001]}}'
+      - name: service
+        feature_service: driver_activity_v1
+        entities: '{{"driver_id": [1001, 1002], "val_to_add": [1, 2], "val_to_add_2": [10, 20]}}'
 "#,
             feast.registry.addr, feast.server.addr
         ),
@@ -555,7 +648,10 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
             &format!("mlsteward_probes_total{{asset=\"driver_hourly_stats\",target=\"{target}\",result=\"{result}\"}}"),
         )
     };
-    assert_eq!(probes("stats", "ok"), Some(1.0));
+    // `stats` follows the 500 on the kept connection, which Feast may reset: it is sent again
+    // on a new one, never counted as `connect`.
+    assert_eq!(probes("stats", "ok"), Some(1.0), "{text}");
+    assert_eq!(probes("stats", "connect"), Some(0.0));
     assert_eq!(probes("unknown-driver", "values_missing"), Some(1.0));
     assert_eq!(probes("unknown-feature", "http_5xx"), Some(1.0));
     // The values' age: the probe's time minus the oldest event time the server returns for
@@ -594,6 +690,47 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
         sample(&text, "mlsteward_probe_duration_seconds_count{asset=\"driver_hourly_stats\",target=\"stats\"}"),
         Some(1.0)
     );
+    // A feature service spanning views: each view's oldest value has its own age, and the
+    // probe's is the oldest of them. The view the `stats` probe reads has the same age there.
+    let service = |family: &str, more: &str| {
+        sample(
+            &text,
+            &format!("{family}{{asset=\"driver_activity_v1\",target=\"service\"{more}}}"),
+        )
+    };
+    assert_eq!(
+        service("mlsteward_probes_total", ",result=\"ok\""),
+        Some(1.0),
+        "{text}"
+    );
+    let per_view: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(
+                "mlsteward_probe_feature_view_value_age_seconds{asset=\"driver_activity_v1\",target=\"service\",feature_view=\"",
+            )?;
+            let (view, value) = rest.split_once("\"} ")?;
+            Some((view.to_string(), value.parse().ok()?))
+        })
+        .collect();
+    assert!(
+        per_view.iter().any(|(v, _)| v == "driver_hourly_stats"),
+        "{per_view:?}\n{text}"
+    );
+    let oldest = per_view.iter().map(|(_, a)| *a).fold(f64::MIN, f64::max);
+    assert_eq!(
+        service("mlsteward_probe_value_age_seconds", ""),
+        Some(oldest)
+    );
+    let stats_view = per_view
+        .iter()
+        .find(|(v, _)| v == "driver_hourly_stats")
+        .unwrap()
+        .1;
+    assert!(
+        (stats_view - age).abs() <= 5.0,
+        "{stats_view} against {age}"
+    );
 
     // Two replicas (`--shard K/2`, fresh stores): each stores only the feature views and
     // services it owns and runs only its own assets' probes, so together they store one
@@ -624,7 +761,7 @@ fn feast_registry_and_retrieval_probes_against_real_servers() {
     );
     assert_eq!(
         shards[0].2 + shards[1].2,
-        3,
+        4,
         "each probe runs on one replica"
     );
     let mut expected = series(&text);

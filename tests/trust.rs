@@ -469,3 +469,139 @@ fn the_report_filters_by_asset_and_time_and_writes_every_format() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A history with the authors, addresses and commit times of a real project's newest 600
+/// commits (tests/fixtures/real-authors), each changing one file, built with `git
+/// fast-import`; `extra` (name, email, time) commits come after.
+fn real_authors_repo(dir: &Path, project: &str, extra: &[(&str, &str, i64)]) {
+    let fixture = std::fs::read_to_string(
+        repo_root().join(format!("tests/fixtures/real-authors/{project}.tsv")),
+    )
+    .unwrap();
+    let mut authors: Vec<(String, String, i64)> = fixture
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    authors.reverse();
+    authors.extend(
+        extra
+            .iter()
+            .map(|(n, e, t)| (n.to_string(), e.to_string(), *t)),
+    );
+    let mut stream = String::new();
+    for (i, (name, email, at)) in authors.iter().enumerate() {
+        let body = format!("change {i}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/main\nmark :{}\nauthor {name} <{email}> {at} +0000\ncommitter {name} <{email}> {at} +0000\ndata 7\nchange\n",
+            i + 1
+        ));
+        if i > 0 {
+            stream.push_str(&format!("from :{i}\n"));
+        }
+        stream.push_str(&format!(
+            "M 100644 inline src/f{}.py\ndata {}\n{body}\n",
+            i % 40,
+            body.len()
+        ));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let git = |args: &[&str], input: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = input {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        assert!(child.wait().unwrap().success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"], None);
+    git(&["fast-import", "--quiet"], Some(&stream));
+}
+
+/// On the authors of two real projects' recent histories, `identities` points out the
+/// projects' own automation (pytest's "pytest bot", feast's CI and code bots) and nobody else,
+/// and the AI coding agents that sign commits are bots by default: they earn nothing and are
+/// no new contributors.
+#[test]
+fn identities_points_out_automation_in_real_histories() {
+    for (project, expected) in [
+        ("pytest", &["pytest bot"][..]),
+        (
+            "feast",
+            &["feast-ci-bot", "aipcc-bot", "Ambient Code Bot"][..],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let newest = now();
+        real_authors_repo(
+            &dir.path().join("repo"),
+            project,
+            &[
+                ("AI Assistant", "noreply@cursor.com", newest - 300),
+                ("Copilot", "copilot@github.com", newest - 200),
+                ("pi", "noreply@pi.dev", newest - 100),
+            ],
+        );
+        let cfg = config(dir.path(), "");
+        let storage = dir.path().join("db.sqlite");
+        let (ok, text) = collect_once(&cfg, &storage);
+        assert!(ok, "{text}");
+        // Counted from the fixture: GitHub Apps' commits (the `[bot]` names: dependabot,
+        // pre-commit.ci, GitHub Actions) and Copilot's noreply address are bots', and so are
+        // the three agents' commits added above.
+        let fixture = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/real-authors/{project}.tsv",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let apps = fixture
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                let mut fields = l.split('\t');
+                let name = fields.next().unwrap_or("");
+                let email = fields.next().unwrap_or("");
+                name.ends_with("[bot]") || email.ends_with("+Copilot@users.noreply.github.com")
+            })
+            .count();
+        assert!(apps > 0, "{project}: the fixture has no GitHub App commits");
+        assert_eq!(outcome(&text, "bot"), 3.0 + apps as f64, "{project}");
+        let out = mlsteward(&[
+            "identities",
+            "--config.file",
+            cfg.to_str().unwrap(),
+            "--storage.path",
+            storage.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        let report = String::from_utf8(out.stdout).unwrap();
+        let listed: Vec<&str> = report
+            .split("Likely automation")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{project}: no automation listed:\n{report}"))
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.trim().split(" <").next())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut want = expected.to_vec();
+        want.sort();
+        let mut got = listed.clone();
+        got.sort();
+        assert_eq!(got, want, "{project}:\n{report}");
+    }
+}

@@ -23,7 +23,8 @@ pub struct AssetConfig {
     pub kind: String,
     pub owner: Option<String>,
     pub stewards: Vec<String>,
-    pub lifecycle: String,
+    /// `None` when the catalog does not set it: a registry's, else `experimental`.
+    pub lifecycle: Option<String>,
     /// The git source this asset's files live in.
     pub repository: Option<String>,
     pub paths: Vec<String>,
@@ -103,7 +104,7 @@ impl<S> Config<S> {
                     kind: "repo".into(),
                     owner: None,
                     stewards: Vec::new(),
-                    lifecycle: "experimental".into(),
+                    lifecycle: None,
                     repository: Some(s.name.clone()),
                     paths: vec!["**".into()],
                     path_kinds: Vec::new(),
@@ -160,9 +161,7 @@ pub(super) fn decode_catalog(
         };
         let owner = map.string(p, "owner").filter(|o| !o.is_empty());
         let stewards = map.strings(p, "stewards").unwrap_or_default();
-        let lifecycle = map
-            .choice(p, "lifecycle", LIFECYCLES)
-            .unwrap_or_else(|| "experimental".into());
+        let lifecycle = map.choice(p, "lifecycle", LIFECYCLES);
         let repository = map.string(p, "repository");
         if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
             if !sources.contains(repo) {

@@ -298,6 +298,16 @@ impl<'n> MapReader<'n> {
         string(p, node, &self.child_path(key))
     }
 
+    /// A string or a list of strings, as a list.
+    pub fn string_or_strings(&mut self, p: &mut Problems, key: &str) -> Option<Vec<String>> {
+        let node = self.get(key)?;
+        if matches!(node.value, super::yaml::Value::Seq(_)) {
+            self.strings(p, key)
+        } else {
+            self.string(p, key).map(|s| vec![s])
+        }
+    }
+
     pub fn strings(&mut self, p: &mut Problems, key: &str) -> Option<Vec<String>> {
         let node = self.get(key)?;
         let path = self.child_path(key);

@@ -71,16 +71,21 @@ impl Default for Recognition {
     }
 }
 
-/// Automation that signs commits: GitHub apps (`[bot]`), and AI coding agents that add
-/// themselves as co-authors (Claude Code, GitHub Copilot's agent, Cursor's agent). Their
-/// commits and trailers credit nobody.
+/// Automation that signs commits: GitHub apps (`[bot]`), and AI coding agents that author
+/// commits or add themselves as co-authors (Claude Code, GitHub Copilot and its agent,
+/// Cursor's agent and assistant, pi, aider), by the addresses they sign with. Their commits
+/// and trailers credit nobody.
 pub fn default_bots() -> Vec<String> {
     [
         "*[bot]",
         "*[bot]@*",
         "noreply@anthropic.com",
         "*+copilot@users.noreply.github.com",
+        "copilot@github.com",
         "cursoragent@cursor.com",
+        "noreply@cursor.com",
+        "noreply@pi.dev",
+        "noreply@aider.chat",
     ]
     .map(String::from)
     .to_vec()

@@ -79,6 +79,18 @@ impl<'a, 'e, 'n> Section<'a, 'e, 'n> {
         self.map.strings(self.p, key)
     }
 
+    /// A string or a list of strings (`owner_tag: team` or `owner_tag: [owner, team]`), as a
+    /// list; an empty list or an empty string is a problem.
+    pub fn string_or_strings(&mut self, key: &str) -> Option<Vec<String>> {
+        let list = self.map.string_or_strings(self.p, key)?;
+        let list: Vec<String> = list.into_iter().filter(|s| !s.trim().is_empty()).collect();
+        if list.is_empty() {
+            self.problem(key, "expected a name or a list of names");
+            return None;
+        }
+        Some(list)
+    }
+
     pub fn duration(&mut self, key: &str) -> Option<Duration> {
         self.map.duration(self.p, key)
     }

@@ -1,6 +1,6 @@
 //! Build stability from every forge's CI facts: runs by result, durations, success ratios over
 //! windows with their baselines and targets, last success and failure, failing streaks, flaky
-//! runs and time to recovery. Definitions are the README's (and `DEFINITIONS.md`'s): a fact
+//! runs and time to recovery. Definitions are docs/metrics.md's (and `DEFINITIONS.md`'s): a fact
 //! is one finished attempt; failure-like results are `failure`, `timed_out`,
 //! `startup_failure` and `unstable`; neutral results are counted by result and never enter a
 //! ratio or a streak.
@@ -234,7 +234,10 @@ pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError
                 "other"
             };
             *counts.entry(result).or_default() += 1;
-            hist.observe((a.completed_at - a.started_at).max(0) as f64);
+            // A run that never started has no duration.
+            if let Some(d) = a.duration {
+                hist.observe(d.max(0.0));
+            }
             match ci_class(&a.result) {
                 CiClass::Success => last_ok = last_ok.max(Some(a.completed_at)),
                 CiClass::Failure => last_bad = last_bad.max(Some(a.completed_at)),
@@ -352,6 +355,7 @@ mod tests {
             result: result.into(),
             started_at: completed_at - 60,
             completed_at,
+            duration: Some(60.0),
             coverage: None,
             tests: None,
         }

@@ -1,5 +1,5 @@
 //! Derive: stored facts → metric families. Pure reads of the store plus the catalog; every
-//! definition here is also the metric's HELP text and the README's metrics reference.
+//! definition here is also the metric's HELP text and the reference in docs/metrics.md.
 //!
 //! One module per metric group, listed once in [`families_from`]:
 //! - [`contributions`]: credits per person and kind, credited commits, commit outcomes;
@@ -279,7 +279,8 @@ impl Group {
             Group::Coverage => &[Ci, Coverage],
             Group::Repro => &[Repro],
             Group::Probes => &[Probes],
-            Group::Registry => &[Registry],
+            // Registries, and (for `has_owner`) what else says who owns an asset.
+            Group::Registry => &[Registry, Ownership],
             Group::Responses => &[ForgeItems],
         }
     }

@@ -68,31 +68,50 @@ pub fn resolve_owner(
     }
 }
 
-pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
+/// One asset as every source of what it is says it: each field the catalog's where it sets it;
+/// else (for the owner) CODEOWNERS's; else the first registry's that gives it (MLflow, Feast,
+/// Hugging Face, a Backstage catalog, in the order of the configured sources); else the
+/// default (no owner, `experimental`, no stewards).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    pub id: String,
+    pub kind: String,
+    /// In normal form; empty when nobody owns it.
+    pub owner: String,
+    /// Whether its sources of ownership disagree.
+    pub conflict: bool,
+    pub lifecycle: String,
+    pub stewards: Vec<String>,
+}
+
+/// Every asset, merged (see [`Merged`]): the catalog's (its implicit `repo` assets included),
+/// then the registries' that the catalog does not name. Sorted by id.
+pub fn merged(cx: &Context<'_>) -> Result<Vec<Merged>, StoreError> {
     let org = cx.config.organisation.as_deref();
     let assets = cx.config.assets();
     let codeowners = cx.reader.codeowners()?;
     let defaults = cx.reader.codeowners_default()?;
-    let mut info = Family::of(&crate::metrics::ASSET_INFO);
-    let mut owned = Family::of(&crate::metrics::ASSET_OWNED);
-    let mut conflict = Family::of(&crate::metrics::ASSET_OWNERSHIP_CONFLICT);
-    let mut stewards = Family::of(&crate::metrics::ASSET_STEWARD_INFO);
-    // What registries (MLflow, Feast) say about assets: the catalog overrides it, and an owner
-    // that disagrees with the catalog's is a conflict, as with CODEOWNERS.
-    let registry: Vec<_> = cx
+    // What registries say about assets, in the order of the configured sources: the first
+    // registry that gives a field gives it.
+    let mut registry: Vec<_> = cx
         .reader
         .registry_assets()?
         .into_iter()
-        .filter(|(source, _)| cx.config.sources.iter().any(|s| &s.name == source))
+        .filter_map(|(source, r)| {
+            let at = cx.config.sources.iter().position(|s| s.name == source)?;
+            Some((at, r))
+        })
         .collect();
+    registry.sort_by_key(|(at, _)| *at);
+    let registry: Vec<_> = registry.into_iter().map(|(_, r)| r).collect();
+    let mut out = Vec::new();
     for a in &assets {
+        let mine: Vec<_> = registry.iter().filter(|r| r.id == a.id).collect();
         let catalog_owner = a.owner.as_deref().map(|o| normal_owner(o, org));
-        let registry_disagrees = registry.iter().any(|(_, r)| {
-            r.id == a.id
-                && match (&catalog_owner, &r.owner) {
-                    (Some(c), Some(o)) => *c != normal_owner(o, org),
-                    _ => false,
-                }
+        // A registry owner that disagrees with the catalog's is a conflict, as with CODEOWNERS.
+        let registry_disagrees = mine.iter().any(|r| match (&catalog_owner, &r.owner) {
+            (Some(c), Some(o)) => *c != normal_owner(o, org),
+            _ => false,
         });
         let file_sets: Vec<BTreeSet<String>> = codeowners
             .get(&a.id)
@@ -113,72 +132,100 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
             default_rule.as_ref(),
             &file_sets,
         );
-        // A catalog asset without an owner takes its registry's.
-        let owner = match (
-            owner.is_empty(),
-            registry.iter().find(|(_, r)| r.id == a.id),
-        ) {
-            (true, Some((_, r))) => r
+        // Without an owner from the catalog or CODEOWNERS, the registry's.
+        let owner = if owner.is_empty() {
+            mine.iter()
+                .find_map(|r| r.owner.as_deref())
+                .map(|o| normal_owner(o, org))
+                .unwrap_or_default()
+        } else {
+            owner
+        };
+        let lifecycle = a
+            .lifecycle
+            .clone()
+            .or_else(|| mine.iter().find_map(|r| r.lifecycle.clone()))
+            .unwrap_or_else(|| DEFAULT_LIFECYCLE.to_string());
+        let stewards = if a.stewards.is_empty() {
+            mine.iter()
+                .map(|r| &r.stewards)
+                .find(|s| !s.is_empty())
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            a.stewards.clone()
+        };
+        out.push(Merged {
+            id: a.id.clone(),
+            kind: a.kind.clone(),
+            owner,
+            conflict: disagree || registry_disagrees,
+            lifecycle,
+            stewards,
+        });
+    }
+    // Registry assets the catalog does not name.
+    let mut seen: BTreeSet<&str> = assets.iter().map(|a| a.id.as_str()).collect();
+    for r in &registry {
+        if !seen.insert(r.id.as_str()) {
+            continue;
+        }
+        out.push(Merged {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            owner: r
                 .owner
                 .as_deref()
                 .map(|o| normal_owner(o, org))
                 .unwrap_or_default(),
-            _ => owner,
-        };
-        let disagree = disagree || registry_disagrees;
-        let asset = || vec![("asset", a.id.clone())];
-        owned.push(asset(), if owner.is_empty() { 0.0 } else { 1.0 });
-        conflict.push(asset(), if disagree { 1.0 } else { 0.0 });
-        info.push(
-            vec![
-                ("asset", a.id.clone()),
-                ("kind", a.kind.clone()),
-                ("owner", owner),
-                ("lifecycle", a.lifecycle.clone()),
-            ],
-            1.0,
-        );
-        for steward in a.stewards.iter().collect::<BTreeSet<_>>() {
-            stewards.push(
-                vec![("asset", a.id.clone()), ("steward", steward.clone())],
-                1.0,
-            );
-        }
+            conflict: false,
+            lifecycle: r
+                .lifecycle
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LIFECYCLE.to_string()),
+            stewards: r.stewards.clone(),
+        });
     }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
 
-    // Registry assets the catalog does not name.
-    let mut seen: BTreeSet<&str> = assets.iter().map(|a| a.id.as_str()).collect();
-    for (_, r) in &registry {
-        if !seen.insert(r.id.as_str()) {
-            continue;
-        }
-        let owner = r
-            .owner
-            .as_deref()
-            .map(|o| normal_owner(o, org))
-            .unwrap_or_default();
-        let asset = || vec![("asset", r.id.clone())];
-        owned.push(asset(), if owner.is_empty() { 0.0 } else { 1.0 });
-        conflict.push(asset(), 0.0);
+/// The lifecycle of an asset no source gives one.
+pub const DEFAULT_LIFECYCLE: &str = "experimental";
+
+pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
+    let assets = cx.config.assets();
+    let merged = merged(cx)?;
+    let mut info = Family::of(&crate::metrics::ASSET_INFO);
+    let mut owned = Family::of(&crate::metrics::ASSET_OWNED);
+    let mut conflict = Family::of(&crate::metrics::ASSET_OWNERSHIP_CONFLICT);
+    let mut stewards = Family::of(&crate::metrics::ASSET_STEWARD_INFO);
+    for m in &merged {
+        let asset = || vec![("asset", m.id.clone())];
+        owned.push(asset(), if m.owner.is_empty() { 0.0 } else { 1.0 });
+        conflict.push(asset(), if m.conflict { 1.0 } else { 0.0 });
         info.push(
             vec![
-                ("asset", r.id.clone()),
-                ("kind", r.kind.clone()),
-                ("owner", owner),
-                (
-                    "lifecycle",
-                    r.lifecycle.clone().unwrap_or_else(|| "experimental".into()),
-                ),
+                ("asset", m.id.clone()),
+                ("kind", m.kind.clone()),
+                ("owner", m.owner.clone()),
+                ("lifecycle", m.lifecycle.clone()),
             ],
             1.0,
         );
-        for steward in r.stewards.iter().collect::<BTreeSet<_>>() {
+        for steward in m.stewards.iter().collect::<BTreeSet<_>>() {
             stewards.push(
-                vec![("asset", r.id.clone()), ("steward", steward.clone())],
+                vec![("asset", m.id.clone()), ("steward", steward.clone())],
                 1.0,
             );
         }
     }
+    let registry: Vec<_> = cx
+        .reader
+        .registry_assets()?
+        .into_iter()
+        .filter(|(source, _)| cx.config.sources.iter().any(|s| &s.name == source))
+        .collect();
 
     let mut files = Family::of(&crate::metrics::ASSET_FILES);
     let counts = cx.reader.asset_files()?;
@@ -190,10 +237,10 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
 
     let mut last_update = Family::of(&crate::metrics::ASSET_LAST_UPDATE_TIMESTAMP_SECONDS);
     let updates = cx.reader.asset_last_updates()?;
-    let mut newest: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut newest: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     for a in &assets {
         if let Some(at) = updates.get(&a.id) {
-            newest.insert(a.id.clone(), *at);
+            newest.insert(a.id.clone(), *at as f64);
         }
     }
     // A registry's last update of the asset counts too (a new model version, a
@@ -201,11 +248,11 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
     for (_, r) in &registry {
         if let Some(at) = r.updated_at {
             let e = newest.entry(r.id.clone()).or_insert(at);
-            *e = (*e).max(at);
+            *e = e.max(at);
         }
     }
     for (asset, at) in &newest {
-        last_update.push(vec![("asset", asset.clone())], *at as f64);
+        last_update.push(vec![("asset", asset.clone())], *at);
     }
 
     // Deprecation candidates: production assets with a cadence, unchanged for twice it, and
@@ -226,9 +273,12 @@ pub fn families(cx: &Context<'_>) -> Result<Vec<Family>, StoreError> {
         };
         let stale = newest
             .get(&a.id)
-            .is_none_or(|at| cx.now - at > 2 * cadence.as_secs() as i64);
+            .is_none_or(|at| cx.now as f64 - at > 2.0 * cadence.as_secs_f64());
         let unused = usage.get(&a.id).is_none_or(|d| *d <= 0.0);
-        let is = a.lifecycle == "production" && stale && unused;
+        let production = merged
+            .iter()
+            .any(|m| m.id == a.id && m.lifecycle == "production");
+        let is = production && stale && unused;
         candidate.push(vec![("asset", a.id.clone())], is as u8 as f64);
     }
     let mut out = vec![info, owned, conflict, stewards, files, last_update];

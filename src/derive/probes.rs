@@ -33,6 +33,8 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut reconnects = Family::of(&crate::metrics::PROBE_RECONNECTS_TOTAL);
     let mut success = Family::of(&crate::metrics::PROBE_SUCCESS);
     let mut value_age = Family::of(&crate::metrics::PROBE_VALUE_AGE_SECONDS);
+    let mut view_age = Family::of(&crate::metrics::PROBE_FEATURE_VIEW_VALUE_AGE_SECONDS);
+    let view_ages = cx.reader.probe_view_ages()?;
     let mut p95_baseline = Family::of(&crate::metrics::PROBE_LATENCY_P95_BASELINE_SECONDS);
     let mut target = Family::of(&crate::metrics::PROBE_LATENCY_TARGET_SECONDS);
     // Per (asset, target), summed over results: the histogram, probes by result, reconnects.
@@ -92,12 +94,19 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         if let Some(last) = rows.last() {
             success.push(l(), (last.result == "ok") as u8 as f64);
         }
-        if let Some(age) = rows
-            .iter()
-            .rev()
-            .find(|r| r.latency.is_some())
-            .and_then(|r| r.value_age)
-        {
+        let last_answered = rows.iter().rev().find(|r| r.latency.is_some());
+        // Each feature view's, as of that same probe (a view it no longer returned is gone).
+        if let Some(last) = last_answered {
+            for v in view_ages
+                .iter()
+                .filter(|v| v.source == last.source && &v.target == name && v.at_ms == last.at_ms)
+            {
+                let mut labels = l();
+                labels.push(("feature_view", v.feature_view.clone()));
+                view_age.push(labels, v.age);
+            }
+        }
+        if let Some(age) = last_answered.and_then(|r| r.value_age) {
             value_age.push(l(), age);
         }
         let p95 = |from: i64, to: i64| {
@@ -129,6 +138,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         reconnects,
         success,
         value_age,
+        view_age,
         p95_baseline,
         target,
     ])

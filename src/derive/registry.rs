@@ -50,8 +50,18 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     if checks.is_empty() && numbers.is_empty() && edges.is_empty() {
         return Ok(Vec::new());
     }
+    // `has_owner` reads the merged asset (the catalog's owner, CODEOWNERS's, the registry's),
+    // as `mlsteward_asset_owned` does: governance never contradicts ownership.
+    let owners: std::collections::BTreeMap<String, bool> = super::ownership::merged(cx)?
+        .into_iter()
+        .map(|m| (m.id, !m.owner.is_empty()))
+        .collect();
     let mut check = Family::of(&crate::metrics::MODEL_CHECK);
     for (_, asset, name, passed) in checks {
+        let passed = match (name.as_str(), owners.get(&asset)) {
+            ("has_owner", Some(owned)) => *owned,
+            _ => passed,
+        };
         check.push(vec![("asset", asset), ("check", name)], passed as u8 as f64);
     }
     let mut out = vec![check];

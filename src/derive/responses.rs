@@ -1,6 +1,6 @@
 //! Responsiveness from forge items (issues and pull requests opened by people): time to first
 //! response, the share answered within the asset's objective over windows with its baseline
-//! and target, and the items waiting beyond it; and each asset's last release. Definitions are the README's: the response is
+//! and target, and the items waiting beyond it; and each asset's last release. Definitions are docs/metrics.md's: the response is
 //! the first comment, review or inline review comment by a human other than the author.
 
 use std::collections::BTreeMap;

@@ -112,6 +112,8 @@ pub struct Runner {
     statuses: Arc<Statuses>,
     health: Arc<StoreHealth>,
     signals: Arc<Signals>,
+    /// When the runner was made (seconds since the epoch): where the self counters start.
+    started_at: f64,
 }
 
 impl Runner {
@@ -170,7 +172,13 @@ impl Runner {
             statuses: Arc::new(statuses),
             health: Arc::default(),
             signals: Arc::default(),
+            started_at: now_seconds(),
         })
+    }
+
+    /// When the self counters started counting (the runner's making, with the process).
+    pub fn started_at(&self) -> f64 {
+        self.started_at
     }
 
     /// Reloads re-read `file`.

@@ -501,16 +501,118 @@ mod target_tests {
 
 /// Percent-encodes everything but unreserved characters (a path segment or query value).
 pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
+    /// Everything but RFC 3986's unreserved characters.
+    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// How often a repository's releases are read when neither its runs nor its items changed (a
+/// release nearly always comes with a run, which makes them read at once).
+pub const RELEASES_EVERY: i64 = 6 * 3600;
+
+/// A published release as every forge gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: u64,
+    pub tag: String,
+    pub published_at: i64,
+    pub prerelease: bool,
+    pub notes: String,
+    /// The author's login and whether the forge marks them a bot.
+    pub author: Option<(String, bool)>,
+}
+
+/// A repository's published releases and the people their notes name (`changelog_mention`:
+/// by `@handle` or by a name from the identity file as whole words; the release's author,
+/// bots and emails earn nothing), into `out`. Read when `changed`, or when the last read is
+/// older than [`RELEASES_EVERY`]; conditional on the last answer's validators. `parse` reads
+/// the forge's answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn releases(
+    client: &Client,
+    people: &crate::people::People,
+    url: &str,
+    repo: &str,
+    changed: bool,
+    old: &Cursors,
+    now: i64,
+    cursors: &mut Cursors,
+    cancel: &CancellationToken,
+    parse: fn(&[u8]) -> Result<Vec<Release>, String>,
+    out: &mut crate::facts::ForgeItems,
+) -> Result<(), CollectError> {
+    use crate::facts::{ForgeCredit, ForgeRelease, Person};
+    use crate::people::{mentions, Who};
+    let at_key = format!("releases_at {repo}");
+    let last: i64 = old.get(&at_key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let validators = Validators::from_cursors(old, url);
+    if !changed && now - last < RELEASES_EVERY {
+        validators.to_cursors(cursors, url);
+        cursors.insert(at_key, last.to_string());
+        return Ok(());
+    }
+    cursors.insert(at_key, now.to_string());
+    let body = match client.get(url, &validators, cancel).await? {
+        Fetched::NotModified => {
+            validators.to_cursors(cursors, url);
+            return Ok(());
+        }
+        Fetched::Body {
+            body, validators, ..
+        } => {
+            validators.to_cursors(cursors, url);
+            body
+        }
+    };
+    for r in parse(&body).map_err(decode_error(url))? {
+        out.releases.push(ForgeRelease {
+            repository: repo.to_string(),
+            id: r.id,
+            tag: r.tag.clone(),
+            published_at: r.published_at,
+            prerelease: r.prerelease,
+        });
+        let author = r
+            .author
+            .as_ref()
+            .and_then(|(login, bot)| people.forge_user(login, *bot))
+            .map(|(p, _)| p.key);
+        let mut named: Vec<Person> = Vec::new();
+        for line in r.notes.lines() {
+            for handle in mentions::handles(line) {
+                if let Who::Person(p) = people.resolve_handle(handle) {
+                    named.push(p);
+                }
             }
-            _ => out.push_str(&format!("%{b:02X}")),
+            for (name, email) in people.identity_names() {
+                if mentions::mentions_name(line, name) {
+                    if let Who::Person(p) = people.resolve(name, email) {
+                        named.push(p);
+                    }
+                }
+            }
+        }
+        named.sort_by(|a, b| a.key.cmp(&b.key));
+        named.dedup_by(|a, b| a.key == b.key);
+        for p in named
+            .into_iter()
+            .filter(|p| Some(&p.key) != author.as_ref())
+        {
+            out.credits.push(ForgeCredit {
+                repository: repo.to_string(),
+                number: -(r.id as i64),
+                person: p.key.clone(),
+                kind: "changelog_mention".into(),
+                at: r.published_at,
+            });
+            out.people.push(p);
         }
     }
-    out
+    Ok(())
 }
 
 /// Seconds since the epoch of an RFC 3339 time (`2026-11-28T10:00:00Z`).
@@ -518,6 +620,13 @@ pub fn parse_time(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.timestamp())
+}
+
+/// An RFC 3339 time in seconds since the epoch, its fraction kept (`…T11:32:35.169Z`).
+pub fn parse_time_precise(text: &str) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
 }
 
 #[cfg(test)]
@@ -529,6 +638,8 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:01:00Z"), Some(60));
         assert_eq!(parse_time("2020-01-22T19:33:08+01:00"), Some(1579717988));
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time_precise("1970-01-01T00:01:00.250Z"), Some(60.25));
+        assert_eq!(parse_time("1970-01-01T00:01:00.750Z"), Some(60));
         let s = ForgeSettings {
             assets: vec![("acme/churn".into(), "churn-model".into())],
             pipelines: vec![],

@@ -218,15 +218,18 @@ fn now_seconds() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// `Retry-After`: seconds, or an HTTP date.
+/// `Retry-After`: seconds, or an HTTP date in any of its three formats (RFC 9110 §5.6.7:
+/// IMF-fixdate, and the obsolete RFC 850 and asctime ones), read by `httpdate`.
 pub fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value)
+    let at = httpdate::parse_http_date(value)
         .ok()?
-        .timestamp();
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
     Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
@@ -784,6 +787,17 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(Duration::from_secs(30))
         );
+        // The two obsolete formats every recipient must read (RFC 9110 §5.6.7).
+        for obsolete in [
+            "Wednesday, 21-Oct-15 07:28:30 GMT",
+            "Wed Oct 21 07:28:30 2015",
+        ] {
+            assert_eq!(
+                parse_retry_after(obsolete, now),
+                Some(Duration::from_secs(30)),
+                "{obsolete}"
+            );
+        }
         assert_eq!(parse_retry_after("soon", 0), None);
     }
 

@@ -208,6 +208,7 @@ impl HttpProbeCollector {
                     result: result.to_string(),
                     latency,
                     value_age: None,
+                    view_ages: Vec::new(),
                     reconnected,
                 });
             }

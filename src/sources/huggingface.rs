@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::collector::{CollectContext, CollectError};
 use crate::config::Section;
 use crate::facts::{Collection, FactSet, RegistryAsset, RegistrySnapshot};
-use crate::sources::forge::{self, decode_error, parse_time, urlencode};
+use crate::sources::forge::{self, decode_error, urlencode};
 use crate::sources::http::{Auth, Client, Fetched, HttpConfig, Validators};
 use crate::sources::{Collecting, Config as SourcesConfig, Kind, KindSettings, Source};
 
@@ -63,7 +63,7 @@ pub struct HubModel {
     pub id: String,
     pub downloads: f64,
     pub likes: f64,
-    pub last_modified: Option<i64>,
+    pub last_modified: Option<f64>,
     /// A `README.md` among the repository's files (the model card).
     pub card: bool,
     /// A license in the card's metadata or the tags (`license:apache-2.0`).
@@ -106,7 +106,7 @@ pub fn models_page(body: &[u8]) -> Result<Vec<HubModel>, String> {
                 last_modified: m
                     .get("lastModified")
                     .and_then(Value::as_str)
-                    .and_then(parse_time),
+                    .and_then(forge::parse_time_precise),
                 card,
                 license,
             })

@@ -36,6 +36,11 @@ CREATE TABLE ci_attempts (
     "ALTER TABLE ci_attempts ADD COLUMN tests_total INTEGER;
      ALTER TABLE ci_attempts ADD COLUMN tests_failed INTEGER;
      ALTER TABLE ci_attempts ADD COLUMN tests_skipped INTEGER;",
+    // How long the attempt ran, in the upstream's precision (Jenkins's milliseconds); NULL for
+    // one that never started (a skipped GitLab pipeline). Attempts stored before were timed
+    // to whole seconds.
+    "ALTER TABLE ci_attempts ADD COLUMN duration REAL;
+     UPDATE ci_attempts SET duration = MAX(completed_at - started_at, 0);",
 ];
 
 /// Applies one collection's CI facts of source `source` (one transaction is the caller's).
@@ -52,8 +57,8 @@ pub(super) fn apply(
         repo.execute(params![source, r.name, r.default_branch])?;
     }
     let mut attempt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at, coverage, tests_total, tests_failed, tests_skipped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "INSERT OR REPLACE INTO ci_attempts (source, repository, run_id, attempt, pipeline, branch, sha, event, actor, result, started_at, completed_at, coverage, tests_total, tests_failed, tests_skipped, duration)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     for a in &runs.attempts {
         attempt.execute(params![
@@ -72,7 +77,8 @@ pub(super) fn apply(
             a.coverage,
             a.tests.map(|t| t.0 as i64),
             a.tests.map(|t| t.1 as i64),
-            a.tests.map(|t| t.2 as i64)
+            a.tests.map(|t| t.2 as i64),
+            a.duration
         ])?;
     }
     Ok(())
@@ -90,6 +96,8 @@ pub struct CiAttemptRow {
     pub result: String,
     pub started_at: i64,
     pub completed_at: i64,
+    /// Seconds it ran; `None` when it never started.
+    pub duration: Option<f64>,
     pub coverage: Option<f64>,
     /// (total, failed, skipped) tests, when the run had a test report.
     pub tests: Option<(u64, u64, u64)>,
@@ -100,7 +108,7 @@ impl Reader<'_> {
     pub fn ci_attempts(&self) -> Result<Vec<CiAttemptRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT source, repository, pipeline, run_id, attempt, branch, result, started_at, completed_at, coverage,
-                    tests_total, tests_failed, tests_skipped
+                    tests_total, tests_failed, tests_skipped, duration
              FROM ci_attempts ORDER BY completed_at, source, repository, run_id, attempt",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -123,6 +131,7 @@ impl Reader<'_> {
                     (Some(t), Some(f), Some(s)) => Some((t as u64, f as u64, s as u64)),
                     _ => None,
                 },
+                duration: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -778,6 +778,18 @@ impl Reader<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every (co-)authorship of a mined commit: (identity key, commit time), by key.
+    pub fn authored_times(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.person, c.committed_at FROM commit_signers s
+             JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
+             ORDER BY s.person",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// What mapped raw emails to keys when mining: (raw email, key, `mailmap`/`identity_file`).
     pub fn mined_joins(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let conn = self.conn;

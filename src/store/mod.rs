@@ -29,7 +29,7 @@ mod repro;
 pub use ci::CiAttemptRow;
 pub use forge_items::ForgeItemRow;
 pub use git_history::{with_standing_revert, CreditRef};
-pub use probes::{ProbeRow, ProbeTotals};
+pub use probes::{ProbeRow, ProbeTotals, ViewAge};
 pub use repro::ReproRow;
 
 /// Store failures. Each message carries its cause's text (and the store's path, once it is

@@ -16,7 +16,8 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// This fact type's migrations (see `store::MODULES`). Append only.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE probe_samples (
     source      TEXT NOT NULL,
     target      TEXT NOT NULL,
@@ -42,7 +43,19 @@ CREATE TABLE probe_totals (
     reconnects  INTEGER NOT NULL,
     PRIMARY KEY (source, target, result)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- Per feature view, the age of its oldest value in a target's newest probe that returned it.
+CREATE TABLE probe_view_ages (
+    source       TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    feature_view TEXT NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    value_age    REAL NOT NULL,
+    PRIMARY KEY (source, target, feature_view)
+) WITHOUT ROWID;
+"#,
+];
 
 /// The index of the bucket a latency falls in (`LATENCY_BUCKETS.len()` for +Inf).
 pub fn bucket_of(latency: f64) -> usize {
@@ -69,6 +82,12 @@ pub(super) fn apply(
         "INSERT OR REPLACE INTO probe_totals (source, target, asset, result, probes, answered, latency_sum, buckets, reconnects)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
+    let mut view_age = tx.prepare_cached(
+        "INSERT INTO probe_view_ages (source, target, feature_view, at_ms, value_age)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(source, target, feature_view) DO UPDATE SET at_ms = excluded.at_ms,
+           value_age = excluded.value_age WHERE excluded.at_ms >= at_ms",
+    )?;
     for s in samples {
         let fresh = insert.execute(params![
             source,
@@ -82,6 +101,9 @@ pub(super) fn apply(
         ])?;
         if fresh == 0 {
             continue; // stored before: counted before
+        }
+        for (view, age) in &s.view_ages {
+            view_age.execute(params![source, s.target, view, s.at_ms, age])?;
         }
         let old: Option<(i64, i64, f64, String, i64)> = read
             .query_row(params![source, s.target, s.result], |r| {
@@ -136,6 +158,16 @@ pub struct ProbeTotals {
     pub reconnects: u64,
 }
 
+/// The age of one feature view's oldest value, as one probe found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewAge {
+    pub source: String,
+    pub target: String,
+    pub feature_view: String,
+    pub at_ms: i64,
+    pub age: f64,
+}
+
 /// One kept sample, as derive reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRow {
@@ -168,6 +200,25 @@ impl Reader<'_> {
                 latency_sum: r.get(6)?,
                 buckets: counts,
                 reconnects: r.get::<_, i64>(8)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per (source, target, feature view): the newest probe time that returned the view's
+    /// values, and their oldest value's age then.
+    pub fn probe_view_ages(&self) -> Result<Vec<ViewAge>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source, target, feature_view, at_ms, value_age FROM probe_view_ages
+             ORDER BY source, target, feature_view",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ViewAge {
+                source: r.get(0)?,
+                target: r.get(1)?,
+                feature_view: r.get(2)?,
+                at_ms: r.get(3)?,
+                age: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

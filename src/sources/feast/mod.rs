@@ -61,7 +61,9 @@ pub struct FeastSettings {
     pub registry_url: Option<String>,
     pub project: String,
     pub server_url: Option<String>,
-    pub owner_tag: String,
+    /// The tags that name a view's owner when its `owner` field is empty, in order: the first
+    /// one present wins.
+    pub owner_tags: Vec<String>,
     pub probes: Vec<FeastProbe>,
     pub keep_alive: bool,
     pub http: HttpConfig,
@@ -78,7 +80,9 @@ pub fn decode(s: &mut Section) -> Option<FeastSettings> {
     ok &= registry_url.is_some() || !s.has("registry_url");
     ok &= server_url.is_some() || !s.has("server_url");
     let project = s.required_string("project");
-    let owner_tag = s.string("owner_tag").unwrap_or_else(|| "owner".into());
+    let owner_tags = s
+        .string_or_strings("owner_tag")
+        .unwrap_or_else(|| vec!["owner".to_string()]);
     let probes = s
         .list("probes", PROBE_KEYS, |p| {
             let name = p.required_string("name")?;
@@ -101,13 +105,13 @@ pub fn decode(s: &mut Section) -> Option<FeastSettings> {
             let features = p.strings("features");
             let (body, default_asset) = match (service, features) {
                 (Some(svc), None) => (
-                    serde_json::json!({"feature_service": svc, "entities": entities}),
+                    serde_json::json!({"feature_service": svc, "entities": entities, "full_feature_names": true}),
                     svc,
                 ),
                 (None, Some(f)) if !f.is_empty() => {
                     let view = f[0].split(':').next().unwrap_or("").to_string();
                     (
-                        serde_json::json!({"features": f, "entities": entities}),
+                        serde_json::json!({"features": f, "entities": entities, "full_feature_names": true}),
                         view,
                     )
                 }
@@ -141,7 +145,7 @@ pub fn decode(s: &mut Section) -> Option<FeastSettings> {
         registry_url,
         project: project.unwrap_or_default(),
         server_url,
-        owner_tag,
+        owner_tags,
         probes,
         keep_alive,
         http,
@@ -241,7 +245,7 @@ impl FeastCollector {
                 );
                 let body = self.client.get_body(&url, cancel).await?;
                 let (objects, more) =
-                    parse::page(&body, &self.settings.owner_tag).map_err(decode_error(&url))?;
+                    parse::page(&body, &self.settings.owner_tags).map_err(decode_error(&url))?;
                 for o in objects {
                     for (name, value) in o.numbers {
                         snapshot.numbers.push((o.asset.id.clone(), name, value));
@@ -271,6 +275,7 @@ impl FeastCollector {
                 Some(p.body.as_bytes()),
             )
             .await;
+        let mut view_ages = Vec::new();
         let (result, latency, value_age) = match answer {
             Answer::Timeout => ("timeout", None, None),
             Answer::Connect => ("connect", None, None),
@@ -286,7 +291,13 @@ impl FeastCollector {
                     match parse::retrieved(&body, &p.entity_keys) {
                         Err(_) => ("bad_body", Some(latency), None),
                         Ok(r) => {
-                            let age = r.oldest.map(|o| (at_ms / 1000 - o).max(0) as f64);
+                            let age_of = |o: i64| (at_ms / 1000 - o).max(0) as f64;
+                            let age = r.oldest.map(age_of);
+                            view_ages = r
+                                .oldest_by_view
+                                .iter()
+                                .map(|(view, o)| (view.clone(), age_of(*o)))
+                                .collect();
                             let result = if r.missing { "values_missing" } else { "ok" };
                             (result, Some(latency), age)
                         }
@@ -301,6 +312,7 @@ impl FeastCollector {
             result: result.to_string(),
             latency,
             value_age,
+            view_ages,
             reconnected,
         }
     }

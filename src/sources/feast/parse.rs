@@ -23,21 +23,23 @@ pub fn seconds(duration: &str) -> Option<f64> {
     duration.strip_suffix('s')?.parse::<f64>().ok()
 }
 
-fn owner(spec: &Value, owner_tag: &str) -> Option<String> {
+fn owner(spec: &Value, owner_tags: &[String]) -> Option<String> {
     Some(text(spec, "owner"))
         .filter(|o| !o.trim().is_empty())
         .or_else(|| {
-            spec.get("tags")
-                .and_then(|t| t.get(owner_tag))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .filter(|o| !o.trim().is_empty())
+            owner_tags.iter().find_map(|tag| {
+                spec.get("tags")
+                    .and_then(|t| t.get(tag))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .filter(|o| !o.trim().is_empty())
+            })
         })
 }
 
 /// A page of `/feature_views` (feature views and on-demand views) or `/feature_services`:
 /// its objects, and whether another page follows.
-pub fn page(body: &[u8], owner_tag: &str) -> Result<(Vec<Object>, bool), String> {
+pub fn page(body: &[u8], owner_tags: &[String]) -> Result<(Vec<Object>, bool), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let (list, service) = match (v.get("featureViews"), v.get("featureServices")) {
         (Some(l), _) => (l, false),
@@ -66,13 +68,13 @@ pub fn page(body: &[u8], owner_tag: &str) -> Result<(Vec<Object>, bool), String>
                     "feature_view"
                 }
                 .into(),
-                owner: owner(spec, owner_tag),
+                owner: owner(spec, owner_tags),
                 stewards: Vec::new(),
                 lifecycle: None,
                 updated_at: meta
                     .and_then(|m| m.get("lastUpdatedTimestamp"))
                     .and_then(Value::as_str)
-                    .and_then(parse_time),
+                    .and_then(crate::sources::forge::parse_time_precise),
             },
             ..Object::default()
         };
@@ -127,11 +129,13 @@ pub fn page(body: &[u8], owner_tag: &str) -> Result<(Vec<Object>, bool), String>
 }
 
 /// What a `get-online-features` answer says: whether any requested cell is missing, and the
-/// oldest event time of a value present (entity key columns aside).
+/// oldest event time of a value present (entity key columns aside), over all columns and per
+/// feature view (asked for with `full_feature_names`, a column is named `view__feature`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retrieved {
     pub missing: bool,
     pub oldest: Option<i64>,
+    pub oldest_by_view: std::collections::BTreeMap<String, i64>,
 }
 
 /// Reads an answer, matching columns by name (their order depends on the server's hash
@@ -152,11 +156,13 @@ pub fn retrieved(body: &[u8], entity_keys: &[String]) -> Result<Retrieved, Strin
     }
     let mut missing = false;
     let mut oldest: Option<i64> = None;
+    let mut oldest_by_view = std::collections::BTreeMap::new();
     for (name, column) in names.iter().zip(results) {
         let name = name.as_str().unwrap_or("");
         if entity_keys.iter().any(|k| k == name) {
             continue;
         }
+        let view = name.split_once("__").map(|(view, _)| view);
         let statuses = column
             .get("statuses")
             .and_then(Value::as_array)
@@ -174,10 +180,18 @@ pub fn retrieved(body: &[u8], entity_keys: &[String]) -> Result<Retrieved, Strin
                 .filter(|t| *t > 0);
             if let Some(at) = at {
                 oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                if let Some(view) = view {
+                    let e = oldest_by_view.entry(view.to_string()).or_insert(at);
+                    *e = (*e).min(at);
+                }
             }
         }
     }
-    Ok(Retrieved { missing, oldest })
+    Ok(Retrieved {
+        missing,
+        oldest,
+        oldest_by_view,
+    })
 }
 
 #[cfg(test)]
@@ -198,7 +212,11 @@ mod tests {
 
     #[test]
     fn views_with_owner_ttl_and_the_largest_materialization_end() {
-        let (objects, more) = page(VIEWS.as_bytes(), "team").unwrap();
+        let (objects, more) = page(
+            VIEWS.as_bytes(),
+            &["maintainer".to_string(), "team".to_string()],
+        )
+        .unwrap();
         assert!(!more);
         let v = &objects[0];
         assert_eq!(v.asset.owner.as_deref(), Some("driver_performance"));
@@ -215,7 +233,7 @@ mod tests {
             {"featureViewName": "driver_hourly_stats", "featureColumns": [{"name": "conv_rate"}]},
             {"featureViewName": "transformed_conv_rate", "featureColumns": [{"name": "a"}, {"name": "b"}]}]}}],
             "pagination": {"hasNext": true}}"#;
-        let (objects, more) = page(body.as_bytes(), "team").unwrap();
+        let (objects, more) = page(body.as_bytes(), &["team".to_string()]).unwrap();
         assert!(more);
         assert_eq!(objects[0].asset.kind, "feature_service");
         assert_eq!(objects[0].numbers, vec![("features".to_string(), 3.0)]);
@@ -235,6 +253,28 @@ mod tests {
         let r = retrieved(body.as_bytes(), &["driver_id".to_string()]).unwrap();
         assert!(r.missing);
         assert_eq!(r.oldest, parse_time("2026-11-28T20:00:00Z"));
+        assert!(r.oldest_by_view.is_empty(), "names without views");
+        // With full feature names, per view too.
+        let body = r#"{"metadata": {"feature_names": ["driver_id", "stats__conv_rate", "ondemand__x"]},
+          "results": [
+            {"values": [1001], "statuses": ["PRESENT"], "event_timestamps": ["1970-01-01T00:00:00Z"]},
+            {"values": [0.5], "statuses": ["PRESENT"], "event_timestamps": ["2026-11-28T21:00:00Z"]},
+            {"values": [1.5], "statuses": ["PRESENT"], "event_timestamps": ["2026-11-28T19:00:00Z"]}]}"#;
+        let r = retrieved(body.as_bytes(), &["driver_id".to_string()]).unwrap();
+        assert_eq!(r.oldest, parse_time("2026-11-28T19:00:00Z"));
+        assert_eq!(
+            r.oldest_by_view.into_iter().collect::<Vec<_>>(),
+            vec![
+                (
+                    "ondemand".to_string(),
+                    parse_time("2026-11-28T19:00:00Z").unwrap()
+                ),
+                (
+                    "stats".to_string(),
+                    parse_time("2026-11-28T21:00:00Z").unwrap()
+                )
+            ]
+        );
         assert!(retrieved(b"\"an error\"", &[]).is_err());
         assert!(retrieved(
             br#"{"metadata": {"feature_names": ["a"]}, "results": []}"#,

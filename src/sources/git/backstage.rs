@@ -1,7 +1,7 @@
 //! Backstage catalog files (`catalog-info.yaml`) at the branch tip: the entities of kinds
 //! Component, Resource, System and API become assets with their owner, lifecycle and kind,
 //! merged in derive like a registry's assets (the configuration's catalog wins; an owner that
-//! disagrees with it is an ownership conflict). See the README's "Backstage catalog".
+//! disagrees with it is an ownership conflict). See docs/configuration.md, "Backstage catalog".
 
 use yaml_rust2::{Yaml, YamlLoader};
 

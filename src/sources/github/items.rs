@@ -1,5 +1,5 @@
 //! Pull requests and issues of one repository: first responses, and the `pull_request` and
-//! `review` credits of pull requests merged into the default branch (the README's rules).
+//! `review` credits of pull requests merged into the default branch (docs/configuration.md's rules).
 //!
 //! The listing (`…/issues?state=all&sort=updated`, which holds both) is asked conditionally,
 //! like the runs; when it changed, each item updated since the repository's watermark is read
@@ -10,8 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::parse::{self, Comment, Review};
 use super::GithubCollector;
 use crate::collector::CollectError;
-use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, ForgeRelease, Person};
-use crate::people::{mentions, Who};
+use crate::facts::{Cursors, ForgeCredit, ForgeItem, ForgeItems, Person};
 use crate::sources::forge::{self, decode_error};
 use crate::sources::http::{Fetched, Validators};
 
@@ -183,14 +182,8 @@ async fn read_item(
     Ok(())
 }
 
-/// How often releases are read when neither runs nor items changed (a release nearly always
-/// comes with a workflow run, which makes them read at once).
-pub const RELEASES_EVERY: i64 = 6 * 3600;
-
-/// The repository's published releases and the people their notes name (`changelog_mention`:
-/// by `@handle` or by a name from the identity file as whole words; the release's author,
-/// bots and emails earn nothing). Read when `changed`, or when the last read is older than
-/// [`RELEASES_EVERY`]; conditional on the last answer's validators.
+/// The repository's published releases and the people their notes name (see
+/// [`forge::releases`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn releases(
     c: &GithubCollector,
@@ -202,70 +195,26 @@ pub(super) async fn releases(
     cancel: &CancellationToken,
     out: &mut ForgeItems,
 ) -> Result<(), CollectError> {
-    let at_key = format!("releases_at {repo}");
-    let last: i64 = old.get(&at_key).and_then(|v| v.parse().ok()).unwrap_or(0);
     let url = format!("{}/repos/{repo}/releases?per_page=100", c.settings.api_url);
-    let validators = Validators::from_cursors(old, &url);
-    if !changed && now - last < RELEASES_EVERY {
-        validators.to_cursors(cursors, &url);
-        cursors.insert(at_key, last.to_string());
-        return Ok(());
-    }
-    cursors.insert(at_key, now.to_string());
-    let body = match c.client.get(&url, &validators, cancel).await? {
-        Fetched::NotModified => {
-            validators.to_cursors(cursors, &url);
-            return Ok(());
-        }
-        Fetched::Body {
-            body, validators, ..
-        } => {
-            validators.to_cursors(cursors, &url);
-            body
-        }
-    };
-    for r in parse::releases_page(&body).map_err(decode_error(&url))? {
-        let Some(published) = r.published_at.filter(|_| !r.draft) else {
-            continue;
-        };
-        out.releases.push(ForgeRelease {
-            repository: repo.to_string(),
-            id: r.id,
-            tag: r.tag.clone(),
-            published_at: published,
-            prerelease: r.prerelease,
-        });
-        let author = who(c, &r.author).map(|(p, _)| p.key);
-        let mut named: Vec<Person> = Vec::new();
-        for line in r.body.lines() {
-            for handle in mentions::handles(line) {
-                if let Who::Person(p) = c.people.resolve_handle(handle) {
-                    named.push(p);
-                }
-            }
-            for (name, email) in c.people.identity_names() {
-                if mentions::mentions_name(line, name) {
-                    if let Who::Person(p) = c.people.resolve(name, email) {
-                        named.push(p);
-                    }
-                }
-            }
-        }
-        named.sort_by(|a, b| a.key.cmp(&b.key));
-        named.dedup_by(|a, b| a.key == b.key);
-        for p in named
-            .into_iter()
-            .filter(|p| Some(&p.key) != author.as_ref())
-        {
-            out.credits.push(ForgeCredit {
-                repository: repo.to_string(),
-                number: -(r.id as i64),
-                person: p.key.clone(),
-                kind: "changelog_mention".into(),
-                at: published,
-            });
-            out.people.push(p);
-        }
-    }
-    Ok(())
+    forge::releases(
+        &c.client, &c.people, &url, repo, changed, old, now, cursors, cancel, published, out,
+    )
+    .await
+}
+
+/// GitHub's published releases (drafts and unpublished ones aside).
+fn published(body: &[u8]) -> Result<Vec<forge::Release>, String> {
+    Ok(parse::releases_page(body)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(forge::Release {
+                published_at: r.published_at.filter(|_| !r.draft)?,
+                id: r.id,
+                tag: r.tag,
+                prerelease: r.prerelease,
+                notes: r.body,
+                author: r.author,
+            })
+        })
+        .collect())
 }

@@ -549,6 +549,8 @@ impl Repository<'_> {
             started_at: run.started_at,
             // GitHub runs have no completion time: a finished attempt's last update is it.
             completed_at: run.updated_at.max(run.started_at),
+            // GitHub's times are whole seconds.
+            duration: Some((run.updated_at.max(run.started_at) - run.started_at) as f64),
             coverage: None,
             tests: None,
         }

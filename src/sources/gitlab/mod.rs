@@ -6,8 +6,10 @@
 //! project's watermark (the newest update it has seen): a pipeline that changes later, one
 //! that finishes or is retried, moves above the watermark and is read again. Each finished
 //! pipeline not read yet costs one request for its details (start, finish, coverage, user).
-//! A GitLab pipeline is one run with one attempt: a retried job changes the pipeline, whose
-//! fact is then replaced.
+//! A GitLab pipeline is one run: a retried job changes the pipeline, and when it finishes
+//! again that finish is the run's next attempt (the earlier one stays, so a failure retried
+//! to success is a flaky run and no counter goes down). A pipeline blocked on a manual job is
+//! not finished; a skipped one never ran and has no duration.
 
 mod items;
 pub mod parse;
@@ -205,6 +207,7 @@ impl GitlabCollector {
             let project = Project { name, old, now };
             let (default_branch, attempts) = project.collect(self, &mut cursors, &cancel).await?;
             if self.settings.items {
+                let mut changed = !attempts.is_empty();
                 let found = items::collect(
                     self,
                     name,
@@ -216,9 +219,25 @@ impl GitlabCollector {
                     &cancel,
                 )
                 .await?;
+                changed |= !found.items.is_empty();
                 forge_items.items.extend(found.items);
                 forge_items.credits.extend(found.credits);
                 forge_items.people.extend(found.people);
+                let url = format!("{}/releases?per_page=100", project.base(self));
+                forge::releases(
+                    &self.client,
+                    &self.people,
+                    &url,
+                    name,
+                    changed,
+                    old,
+                    now,
+                    &mut cursors,
+                    &cancel,
+                    parse::releases_page,
+                    &mut forge_items,
+                )
+                .await?;
             }
             runs.repositories.push(CiRepository {
                 name: name.clone(),
@@ -291,6 +310,11 @@ impl Project<'_> {
             parse::pipelines_page,
         )
         .await?;
+        // Each pipeline's finishes so far: a retried pipeline that finishes again is a new
+        // attempt of the same run (its earlier finish stays: the run is flaky, and counters
+        // never go down). Kept while the pipeline is within the lookback.
+        let attempts_key = self.key("attempts");
+        let mut finishes = Finishes::parse(self.old.get(&attempts_key).map(String::as_str));
         let mut attempts = Vec::new();
         for p in &changed {
             let pipeline_name = if p.source.is_empty() {
@@ -316,11 +340,12 @@ impl Project<'_> {
                 Fetched::NotModified => p.clone(),
             };
             let completed_at = d.finished_at.unwrap_or(d.updated_at);
+            let attempt = finishes.attempt(p.id, completed_at);
             attempts.push(CiAttempt {
                 repository: self.name.to_string(),
                 pipeline: pipeline_name.to_string(),
                 run_id: p.id.to_string(),
-                attempt: 1,
+                attempt,
                 branch: p.branch.clone(),
                 sha: p.sha.clone(),
                 event: p.source.clone(),
@@ -332,10 +357,85 @@ impl Project<'_> {
                 result: parse::result_of(&d.status).to_string(),
                 started_at: d.started_at.unwrap_or(d.created_at).min(completed_at),
                 completed_at,
+                duration: d.duration,
                 coverage: d.coverage,
                 tests: None,
             });
         }
+        finishes.forget_before(self.now - forge.history.as_secs() as i64);
+        if let Some(value) = finishes.to_cursor() {
+            cursors.insert(attempts_key, value);
+        }
         Ok((default_branch, attempts))
+    }
+}
+
+/// Per pipeline, how many times it finished and when it last did: `id:attempt:finished_at`
+/// entries, space-separated, in one cursor per project.
+#[derive(Debug, Default, PartialEq)]
+struct Finishes(std::collections::BTreeMap<u64, (u32, i64)>);
+
+impl Finishes {
+    fn parse(cursor: Option<&str>) -> Finishes {
+        let entries = cursor
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|e| {
+                let mut f = e.split(':');
+                let id = f.next()?.parse().ok()?;
+                let attempt = f.next()?.parse().ok()?;
+                let at = f.next()?.parse().ok()?;
+                Some((id, (attempt, at)))
+            })
+            .collect();
+        Finishes(entries)
+    }
+
+    /// The attempt a finish of pipeline `id` at `finished_at` is: the one stored when it is
+    /// that same finish read again, the next one when the pipeline finished again (a retry),
+    /// the first for a pipeline not seen finished.
+    fn attempt(&mut self, id: u64, finished_at: i64) -> u32 {
+        let entry = self.0.entry(id).or_insert((0, i64::MIN));
+        if entry.1 != finished_at {
+            *entry = (entry.0 + 1, finished_at);
+        }
+        entry.0
+    }
+
+    fn forget_before(&mut self, since: i64) {
+        self.0.retain(|_, (_, at)| *at >= since);
+    }
+
+    fn to_cursor(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(id, (n, at))| format!("{id}:{n}:{at}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finishes;
+
+    #[test]
+    fn a_pipeline_that_finishes_again_is_its_next_attempt() {
+        let mut f = Finishes::parse(None);
+        assert_eq!(f.attempt(7, 100), 1);
+        assert_eq!(f.attempt(7, 100), 1, "the same finish read again");
+        assert_eq!(f.attempt(8, 150), 1);
+        assert_eq!(f.attempt(7, 200), 2, "retried and finished again");
+        let cursor = f.to_cursor().unwrap();
+        assert_eq!(cursor, "7:2:200 8:1:150");
+        let mut again = Finishes::parse(Some(&cursor));
+        assert_eq!(again, f);
+        assert_eq!(again.attempt(7, 200), 2);
+        assert_eq!(again.attempt(7, 300), 3);
+        again.forget_before(160);
+        assert_eq!(again.to_cursor().unwrap(), "7:3:300");
+        assert_eq!(Finishes::parse(Some("junk 1:x:2")), Finishes::default());
     }
 }

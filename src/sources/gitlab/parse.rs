@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::sources::forge::parse_time;
+use crate::sources::forge::{parse_time, parse_time_precise};
 
 /// A pipeline of `GET /projects/:id/pipelines` (the list) or `…/pipelines/:id` (the detail,
 /// which adds `started_at`, `finished_at`, `coverage` and `user`).
@@ -18,6 +18,9 @@ pub struct Pipeline {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Seconds it ran: from `started_at` to `finished_at` with their fractions, else GitLab's
+    /// `duration`; `None` when it never started (a skipped pipeline has neither).
+    pub duration: Option<f64>,
     /// `coverage` as a ratio (GitLab gives a percentage string such as `"87.50"`).
     pub coverage: Option<f64>,
     pub user: Option<String>,
@@ -32,12 +35,10 @@ impl crate::sources::forge::Updated for Pipeline {
     }
 }
 
-/// Statuses of a pipeline that will not change by themselves.
+/// Statuses of a pipeline that will not change by themselves. A pipeline blocked on a manual
+/// job (`manual`) is not finished: it goes on when someone runs that job.
 pub fn finished(status: &str) -> bool {
-    matches!(
-        status,
-        "success" | "failed" | "canceled" | "skipped" | "manual"
-    )
+    matches!(status, "success" | "failed" | "canceled" | "skipped")
 }
 
 /// A status in the shared result vocabulary (`facts::CI_RESULTS`).
@@ -81,6 +82,18 @@ pub fn pipeline(v: &Value) -> Result<Pipeline, String> {
         .filter(|u| u.is_object())
         .map(|u| text(u, "username"))
         .filter(|u| !u.is_empty());
+    let precise = |key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .and_then(parse_time_precise)
+    };
+    let duration = match (precise("started_at"), precise("finished_at")) {
+        (Some(s), Some(f)) => Some((f - s).max(0.0)),
+        _ => v
+            .get("duration")
+            .and_then(Value::as_f64)
+            .filter(|d| *d >= 0.0 && time(v, "started_at").is_some()),
+    };
     Ok(Pipeline {
         id,
         sha: text(v, "sha"),
@@ -91,6 +104,7 @@ pub fn pipeline(v: &Value) -> Result<Pipeline, String> {
         updated_at: time(v, "updated_at").unwrap_or(created_at),
         started_at: time(v, "started_at"),
         finished_at: time(v, "finished_at"),
+        duration,
         coverage: v.get("coverage").and_then(coverage),
         user,
     })
@@ -179,6 +193,29 @@ mod tests {
         assert_eq!(d.coverage, Some(0.3));
         assert_eq!(d.user.as_deref(), Some("root"));
         assert_eq!(d.finished_at.unwrap() - d.started_at.unwrap(), 239);
+        // The duration keeps the times' milliseconds: 36.085 → 35.145 four minutes later.
+        assert!(
+            (d.duration.unwrap() - 239.06).abs() < 1e-6,
+            "{:?}",
+            d.duration
+        );
+    }
+
+    /// A skipped pipeline never started: no duration (not the 5 s between its creation and
+    /// its last update); a pipeline waiting on a manual job is not finished.
+    #[test]
+    fn pipelines_that_never_ran_have_no_duration() {
+        let skipped = br#"{"id": 50, "status": "skipped", "ref": "main", "sha": "x",
+          "created_at": "2016-08-11T11:28:34Z", "updated_at": "2016-08-11T11:28:39Z",
+          "started_at": null, "finished_at": null, "duration": null}"#;
+        let p = pipeline_body(skipped).unwrap();
+        assert!(finished(&p.status));
+        assert_eq!((p.started_at, p.duration), (None, None));
+        let manual = br#"{"id": 51, "status": "manual", "ref": "main", "sha": "x",
+          "created_at": "2016-08-11T11:28:34Z", "updated_at": "2016-08-11T11:40:00Z",
+          "started_at": "2016-08-11T11:28:35Z", "finished_at": null, "duration": 40}"#;
+        let p = pipeline_body(manual).unwrap();
+        assert!(!finished(&p.status));
     }
 
     #[test]
@@ -317,5 +354,66 @@ mod item_tests {
             .unwrap();
         assert_eq!(a, vec![("root".to_string(), false)]);
         assert!(approvers(b"{}").is_err());
+    }
+}
+
+/// The published releases of `GET /projects/:id/releases` (an upcoming release, whose
+/// `released_at` is still ahead, is not published yet). GitLab gives a release no id: its
+/// tag names it, and its id here is a hash of the tag (below 2^62). GitLab has no
+/// prereleases.
+pub fn releases_page(body: &[u8]) -> Result<Vec<crate::sources::forge::Release>, String> {
+    use sha2::Digest;
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let mut out = Vec::new();
+    for r in v.as_array().ok_or("expected a list of releases")? {
+        let tag = text(r, "tag_name");
+        if tag.is_empty() {
+            return Err("a release without a `tag_name`".into());
+        }
+        if r.get("upcoming_release").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let Some(published_at) = time(r, "released_at").or_else(|| time(r, "created_at")) else {
+            continue;
+        };
+        let digest = sha2::Sha256::digest(tag.as_bytes());
+        let id = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 2;
+        out.push(crate::sources::forge::Release {
+            id,
+            tag,
+            published_at,
+            prerelease: false,
+            notes: text(r, "description"),
+            author: user(r, "author"),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    /// Trimmed from the example of GitLab's releases API documentation.
+    #[test]
+    fn releases_from_the_documented_example() {
+        let page = br###"[
+          {"tag_name": "v0.2", "description": "## CHANGELOG\r\n\r\n- Escape label and milestone titles. Thanks @alice!",
+           "name": "Awesome app v0.2 beta", "created_at": "2019-01-03T01:56:19.539Z",
+           "released_at": "2019-01-03T01:56:19.539Z", "upcoming_release": false,
+           "author": {"id": 1, "name": "Administrator", "username": "root", "state": "active"}},
+          {"tag_name": "v0.3", "description": "soon", "created_at": "2019-01-03T01:55:18.203Z",
+           "released_at": "2099-01-03T01:55:18.203Z", "upcoming_release": true,
+           "author": {"id": 1, "username": "root"}}
+        ]"###;
+        let r = releases_page(page).unwrap();
+        assert_eq!(r.len(), 1, "the upcoming release is not published");
+        assert_eq!(r[0].tag, "v0.2");
+        assert_eq!(r[0].published_at, 1546480579);
+        assert_eq!(r[0].author, Some(("root".to_string(), false)));
+        assert!(r[0].notes.contains("@alice"));
+        assert!(r[0].id < 1 << 62);
+        assert_eq!(releases_page(page).unwrap()[0].id, r[0].id, "stable");
+        assert!(releases_page(b"[{}]").is_err());
     }
 }

@@ -2,7 +2,10 @@
 //! projects included) through its JSON API with `tree=` projections, as `CiRuns` facts with
 //! their test-report counts.
 //!
-//! A collection reads the job tree in one request, then each job's newest 50 builds. A build
+//! A collection reads the job tree in one request (four levels; a folder deeper down is read
+//! on its own), then each job's newest 50 builds, every request built from the configured
+//! base URL (never from the addresses Jenkins advertises, which a proxy may not reach and
+//! which would carry the credentials elsewhere). A build
 //! is a fact once it has finished (`building` false and a result); a rebuild is a new build.
 //! The cursor of a job is the number below which every build is finished and stored, so each
 //! build is handed over once (storing it again would replace it anyway).
@@ -30,6 +33,13 @@ pub const KEYS: &[&str] = &["url", "username", "token", "token_file", "default_b
 
 /// Builds read per job and collection (Jenkins's `{0,50}` range).
 pub const BUILDS_PER_JOB: usize = 50;
+
+/// Levels of the job tree one request reads.
+const TREE_LEVELS: usize = 4;
+
+/// Folders nested deeper than this are not read (each level past [`TREE_LEVELS`] costs a
+/// request per folder).
+const MAX_DEPTH: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct JenkinsSettings {
@@ -132,18 +142,43 @@ impl JenkinsCollector {
         self.client.get_body(url, cancel).await
     }
 
+    /// Every buildable job: the root's tree [`TREE_LEVELS`] deep, then each folder or
+    /// multibranch project it did not reach, read on its own (to [`MAX_DEPTH`] levels; deeper
+    /// ones are skipped with a warning). Every request goes to the configured base URL.
+    async fn jobs(&self, cancel: &CancellationToken) -> Result<Vec<parse::Job>, CollectError> {
+        let s = &self.settings;
+        let projection = parse::tree(TREE_LEVELS);
+        let url = format!("{}api/json?tree={projection}", s.url);
+        let (mut jobs, mut unread) =
+            parse::jobs(&self.body(&url, cancel).await?).map_err(decode_error(&url))?;
+        while let Some(container) = unread.pop() {
+            if container.path.len() >= MAX_DEPTH {
+                tracing::warn!(source = %self.name, collector = "jenkins", folder = %container.path.join("/"), "a folder nested deeper than {MAX_DEPTH} levels is not read");
+                continue;
+            }
+            let url = format!(
+                "{}api/json?tree={projection}",
+                parse::job_url(&s.url, &container.path)
+            );
+            let (found, more) = parse::jobs_under(
+                &self.body(&url, cancel).await?,
+                &container.path,
+                container.multibranch,
+            )
+            .map_err(decode_error(&url))?;
+            jobs.extend(found);
+            unread.extend(more);
+        }
+        Ok(jobs)
+    }
+
     async fn collect_async(
         &self,
         ctx: &CollectContext,
         cancel: CancellationToken,
     ) -> Result<Collection, CollectError> {
         let (s, old) = (&self.settings, &ctx.cursors);
-        let tree_url = format!(
-            "{}api/json?tree=jobs[name,url,jobs[name,url,jobs[name,url,jobs[name,url]]]]",
-            s.url
-        );
-        let mut jobs =
-            parse::jobs(&self.body(&tree_url, &cancel).await?).map_err(decode_error(&tree_url))?;
+        let mut jobs = self.jobs(&cancel).await?;
         // A sharded replica reads the builds of the jobs whose asset it owns.
         if let Some(wants) = &ctx.wants {
             jobs.retain(|j| wants(&s.forge.asset_of(&j.repository)));
@@ -163,7 +198,6 @@ impl JenkinsCollector {
             }
             if !s.forge.wants_pipeline(&job.pipeline)
                 || !s.forge.wants_branch(&branch, &s.default_branch)
-                || job.url.is_empty()
             {
                 continue;
             }
@@ -171,7 +205,7 @@ impl JenkinsCollector {
             let done: u64 = old.get(&key).and_then(|v| v.parse().ok()).unwrap_or(0);
             let url = format!(
                 "{}api/json?tree=builds[number,result,building,timestamp,duration,actions[totalCount,failCount,skipCount]]{{0,{BUILDS_PER_JOB}}}",
-                job.url
+                parse::job_url(&s.url, &job.path)
             );
             let builds =
                 parse::builds(&self.body(&url, &cancel).await?).map_err(decode_error(&url))?;
@@ -191,6 +225,8 @@ impl JenkinsCollector {
                     next_done = next_done.max(b.number);
                 }
                 let started_at = b.timestamp_ms.div_euclid(1000);
+                // Jenkins gives milliseconds: the duration keeps them.
+                let duration = b.duration_ms.max(0) as f64 / 1000.0;
                 runs.attempts.push(CiAttempt {
                     repository: job.repository.clone(),
                     pipeline: job.pipeline.clone(),
@@ -203,6 +239,7 @@ impl JenkinsCollector {
                     result: parse::result_of(b.result.as_deref().unwrap_or("")).to_string(),
                     started_at,
                     completed_at: (b.timestamp_ms + b.duration_ms.max(0)).div_euclid(1000),
+                    duration: Some(duration),
                     coverage: None,
                     tests: b.tests,
                 });

@@ -11,10 +11,22 @@ pub struct Job {
     pub pipeline: String,
     /// The branch job's name for a multibranch project; `None` for a plain job.
     pub branch: Option<String>,
-    pub url: String,
+    /// The job's names from the root, as Jenkins gives them (a branch job's still encoded):
+    /// its address is made from the configured base URL and these, never from the `url`
+    /// Jenkins advertises (its own root URL, which a proxy or a public name may not reach).
+    pub path: Vec<String>,
 }
 
-/// A build of `…/api/json?tree=builds[…]`.
+/// A folder or multibranch project whose children the request did not reach (the tree
+/// projection reads a fixed number of levels): its names from the root and whether it is a
+/// multibranch project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub path: Vec<String>,
+    pub multibranch: bool,
+}
+
+/// One build of a job, as its `builds` list gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Build {
     pub number: u64,
@@ -26,6 +38,28 @@ pub struct Build {
     pub duration_ms: i64,
     /// (total, failed, skipped) from a JUnit test report, when there is one.
     pub tests: Option<(u64, u64, u64)>,
+}
+
+/// The `tree=` projection of a job list, `levels` deep.
+pub fn tree(levels: usize) -> String {
+    let mut t = "name".to_string();
+    for _ in 0..levels {
+        t = format!("name,jobs[{t}]");
+    }
+    t.strip_prefix("name,").unwrap_or(&t).to_string()
+}
+
+/// The address of the job (or folder) at `path`, under `base` (ending in `/`): every name a
+/// path segment, percent-encoded (a branch job's name `feature%2Fx` becomes `feature%252Fx`,
+/// as Jenkins's own URLs have it).
+pub fn job_url(base: &str, path: &[String]) -> String {
+    let mut url = base.to_string();
+    for name in path {
+        url.push_str("job/");
+        url.push_str(&crate::sources::forge::urlencode(name));
+        url.push('/');
+    }
+    url
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -59,55 +93,76 @@ fn is_multibranch(class: &str) -> bool {
     class.ends_with("MultiBranchProject")
 }
 
-/// Every buildable job of the root's `jobs` tree: folders are walked, a multibranch project's
-/// children are its branches.
-pub fn jobs(body: &[u8]) -> Result<Vec<Job>, String> {
+/// Every buildable job of the root's `jobs` tree (folders are walked, a multibranch project's
+/// children are its branches), and the containers whose children it does not hold.
+pub fn jobs(body: &[u8]) -> Result<(Vec<Job>, Vec<Unread>), String> {
+    jobs_under(body, &[], false)
+}
+
+/// [`jobs`] of the answer for the container at `path` (the root when empty; a multibranch
+/// project's children are its branches).
+pub fn jobs_under(
+    body: &[u8],
+    path: &[String],
+    multibranch: bool,
+) -> Result<(Vec<Job>, Vec<Unread>), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let list = v
         .get("jobs")
         .and_then(Value::as_array)
         .ok_or("no `jobs` list")?;
-    let mut out = Vec::new();
-    walk(list, "", &mut out);
-    Ok(out)
+    let (mut out, mut unread) = (Vec::new(), Vec::new());
+    if multibranch {
+        branches(list, path, &mut out);
+    } else {
+        walk(list, path, &mut out, &mut unread);
+    }
+    Ok((out, unread))
 }
 
-fn walk(list: &[Value], prefix: &str, out: &mut Vec<Job>) {
+fn branches(list: &[Value], project: &[String], out: &mut Vec<Job>) {
+    let (Some(name), false) = (project.last(), project.is_empty()) else {
+        return;
+    };
+    for branch in list {
+        let b = text(branch, "name");
+        if !b.is_empty() {
+            let mut path = project.to_vec();
+            path.push(b.clone());
+            out.push(Job {
+                repository: project.join("/"),
+                pipeline: name.clone(),
+                branch: Some(decode_name(&b)),
+                path,
+            });
+        }
+    }
+}
+
+fn walk(list: &[Value], prefix: &[String], out: &mut Vec<Job>, unread: &mut Vec<Unread>) {
     for item in list {
         let name = text(item, "name");
         if name.is_empty() {
             continue;
         }
-        let full = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let mut path = prefix.to_vec();
+        path.push(name.clone());
         let class = text(item, "_class");
         let children = item.get("jobs").and_then(Value::as_array);
-        if is_folder(&class) {
-            if let Some(children) = children {
-                walk(children, &full, out);
-            }
-        } else if is_multibranch(&class) {
-            for branch in children.into_iter().flatten() {
-                let b = text(branch, "name");
-                if !b.is_empty() {
-                    out.push(Job {
-                        repository: full.clone(),
-                        pipeline: name.clone(),
-                        branch: Some(decode_name(&b)),
-                        url: text(branch, "url"),
-                    });
-                }
-            }
-        } else {
-            out.push(Job {
-                repository: full.clone(),
+        let container = is_folder(&class) || is_multibranch(&class);
+        match children {
+            None if container => unread.push(Unread {
+                path,
+                multibranch: is_multibranch(&class),
+            }),
+            Some(children) if is_folder(&class) => walk(children, &path, out, unread),
+            Some(children) if is_multibranch(&class) => branches(children, &path, out),
+            _ => out.push(Job {
+                repository: path.join("/"),
                 pipeline: name,
                 branch: None,
-                url: text(item, "url"),
-            });
+                path,
+            }),
         }
     }
 }
@@ -176,7 +231,13 @@ mod tests {
 
     #[test]
     fn folders_are_walked_and_multibranch_children_are_branches() {
-        let jobs = jobs(TREE.as_bytes()).unwrap();
+        let (jobs, unread) = jobs(TREE.as_bytes()).unwrap();
+        assert!(unread.is_empty());
+        let base = "https://ci.example.com/jenkins/";
+        assert_eq!(
+            job_url(base, &jobs[2].path),
+            "https://ci.example.com/jenkins/job/ml/job/feature-store/job/feature%252Fx/"
+        );
         let seen: Vec<(&str, &str, Option<&str>)> = jobs
             .iter()
             .map(|j| {
@@ -213,5 +274,49 @@ mod tests {
         assert_eq!(result_of("NOT_BUILT"), "skipped");
         assert!(builds(b"{\"builds\": [{}]}").is_err());
         assert!(jobs(b"[]").is_err());
+    }
+
+    /// A folder or multibranch project at the projection's depth comes without `jobs`: it is
+    /// read on its own, and its children are found under its path.
+    #[test]
+    fn containers_past_the_projection_are_read_on_their_own() {
+        assert_eq!(tree(2), "jobs[name,jobs[name]]");
+        let root = r#"{"jobs": [
+          {"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": "a", "jobs": [
+            {"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": "deep"},
+            {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": "mb"}
+          ]}
+        ]}"#;
+        let (jobs, unread) = jobs(root.as_bytes()).unwrap();
+        assert!(jobs.is_empty());
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            unread,
+            vec![
+                Unread {
+                    path: path(&["a", "deep"]),
+                    multibranch: false
+                },
+                Unread {
+                    path: path(&["a", "mb"]),
+                    multibranch: true
+                },
+            ]
+        );
+        let deep = r#"{"_class": "com.cloudbees.hudson.plugins.folder.Folder", "jobs": [
+            {"_class": "hudson.model.FreeStyleProject", "name": "train"}]}"#;
+        let (jobs, _) = jobs_under(deep.as_bytes(), &unread[0].path, false).unwrap();
+        assert_eq!(jobs[0].repository, "a/deep/train");
+        assert_eq!(jobs[0].path, path(&["a", "deep", "train"]));
+        let mb = r#"{"jobs": [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "release%2F1"}]}"#;
+        let (jobs, _) = jobs_under(mb.as_bytes(), &unread[1].path, true).unwrap();
+        assert_eq!(
+            (
+                jobs[0].repository.as_str(),
+                jobs[0].pipeline.as_str(),
+                jobs[0].branch.as_deref()
+            ),
+            ("a/mb", "mb", Some("release/1"))
+        );
     }
 }

@@ -55,7 +55,8 @@ pub const CHECKS: [&str; 5] = [
 #[derive(Debug, Clone)]
 pub struct MlflowSettings {
     pub url: String,
-    pub owner_tag: String,
+    /// The tags that name a model's owner, in order: the first one a model has wins.
+    pub owner_tags: Vec<String>,
     pub stewards_tag: String,
     pub lifecycle_tag: String,
     pub license_tag: String,
@@ -102,7 +103,9 @@ pub fn decode(s: &mut Section) -> Option<MlflowSettings> {
     let tag = |s: &mut Section, key: &str, default: &str| {
         s.string(key).unwrap_or_else(|| default.to_string())
     };
-    let owner_tag = tag(s, "owner_tag", "owner");
+    let owner_tags = s
+        .string_or_strings("owner_tag")
+        .unwrap_or_else(|| vec!["owner".to_string()]);
     let stewards_tag = tag(s, "stewards_tag", "stewards");
     let lifecycle_tag = tag(s, "lifecycle_tag", "lifecycle");
     let license_tag = tag(s, "license_tag", "license");
@@ -142,7 +145,7 @@ pub fn decode(s: &mut Section) -> Option<MlflowSettings> {
     let http = forge::http_settings(s, token.map_or(Auth::None, Auth::Bearer));
     ok.then_some(MlflowSettings {
         url,
-        owner_tag,
+        owner_tags,
         stewards_tag,
         lifecycle_tag,
         license_tag,
@@ -318,7 +321,7 @@ impl MlflowCollector {
                     .map(|v| v.trim().to_string())
                     .filter(|v| !v.is_empty())
             };
-            let owner = tag(&s.owner_tag);
+            let owner = s.owner_tags.iter().find_map(|k| tag(k));
             let lifecycle = tag(&s.lifecycle_tag)
                 .map(|l| l.to_lowercase())
                 .filter(|l| LIFECYCLES.contains(&l.as_str()));

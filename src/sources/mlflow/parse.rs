@@ -19,6 +19,16 @@ fn pairs(v: &Value, key: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A time in milliseconds since the epoch, as seconds with the milliseconds kept.
+fn precise_millis(v: &Value, key: &str) -> Option<f64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .map(|ms| ms as f64 / 1000.0)
+}
+
 fn millis(v: &Value, key: &str) -> Option<i64> {
     match v.get(key)? {
         Value::Number(n) => n.as_i64(),
@@ -44,7 +54,7 @@ pub struct Model {
     pub tags: BTreeMap<String, String>,
     /// alias → version.
     pub aliases: BTreeMap<String, String>,
-    pub updated_at: Option<i64>,
+    pub updated_at: Option<f64>,
 }
 
 /// One page of a search: its items and the next page's token.
@@ -75,7 +85,7 @@ pub fn models_page(body: &[u8]) -> Page<Model> {
                     .flatten()
                     .map(|a| (text(a, "alias"), text(a, "version")))
                     .collect(),
-                updated_at: millis(m, "last_updated_timestamp"),
+                updated_at: precise_millis(m, "last_updated_timestamp"),
             })
         })
         .collect::<Result<_, _>>()?;
