@@ -1,90 +1,47 @@
-//! Just enough of the zip format to take one file out of a CI artifact (GitHub serves
-//! artifacts as zip archives): the central directory, stored and deflated entries, sizes
-//! checked against limits. Anything else (encryption, zip64, other methods) is an error.
+//! One file out of a CI artifact (GitHub serves artifacts as zip archives), with the `zip`
+//! crate: stored and deflated entries, data descriptors, ZIP64; the content's size capped
+//! while it is inflated and its CRC checked. Encrypted entries and other methods are errors.
 
 use std::io::Read;
 
 /// The largest file taken out of an archive.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
-fn u16_at(b: &[u8], at: usize) -> Result<u16, String> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or_else(|| "truncated zip archive".to_string())
-}
-
-fn u32_at(b: &[u8], at: usize) -> Result<u32, String> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| "truncated zip archive".to_string())
-}
-
 /// The first file whose name `wanted` accepts: its name and its content.
 pub fn file(
     zip: &[u8],
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Option<(String, Vec<u8>)>, String> {
-    // The end of central directory record: 22 bytes plus a comment of at most 65,535.
-    let floor = zip.len().saturating_sub(22 + 65_535);
-    let eocd = (floor..zip.len().saturating_sub(21))
-        .rev()
-        .find(|&i| zip[i..].starts_with(&[0x50, 0x4b, 0x05, 0x06]))
-        .ok_or("not a zip archive (no end of central directory)")?;
-    let entries = u16_at(zip, eocd + 10)? as usize;
-    let mut at = u32_at(zip, eocd + 16)? as usize;
-    for _ in 0..entries {
-        if u32_at(zip, at)? != 0x0201_4b50 {
-            return Err("broken zip central directory".into());
-        }
-        let flags = u16_at(zip, at + 8)?;
-        let method = u16_at(zip, at + 10)?;
-        let compressed = u32_at(zip, at + 20)? as usize;
-        let size = u32_at(zip, at + 24)? as usize;
-        let name_len = u16_at(zip, at + 28)? as usize;
-        let extra_len = u16_at(zip, at + 30)? as usize;
-        let comment_len = u16_at(zip, at + 32)? as usize;
-        let local = u32_at(zip, at + 42)? as usize;
-        let name = zip
-            .get(at + 46..at + 46 + name_len)
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .ok_or("truncated zip archive")?;
-        at += 46 + name_len + extra_len + comment_len;
-        if name.ends_with('/') || !wanted(&name) {
-            continue;
-        }
-        if flags & 1 != 0 {
-            return Err(format!("{name}: encrypted zip entries are not supported"));
-        }
-        if size > MAX_FILE_BYTES || compressed == u32::MAX as usize {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
+        .map_err(|e| format!("not a readable zip archive: {e}"))?;
+    for i in 0..archive.len() {
+        // The names first, without inflating anything.
+        let name = {
+            let entry = archive
+                .by_index_raw(i)
+                .map_err(|e| format!("zip entry {i}: {e}"))?;
+            let name = entry
+                .name()
+                .map_err(|e| format!("zip entry {i}: {e}"))?
+                .into_owned();
+            if entry.is_dir() || !wanted(&name) {
+                continue;
+            }
+            name
+        };
+        let entry = archive.by_index(i).map_err(|e| format!("{name}: {e}"))?;
+        if entry.size() > MAX_FILE_BYTES as u64 {
             return Err(format!("{name}: larger than {MAX_FILE_BYTES} bytes"));
         }
-        if u32_at(zip, local)? != 0x0403_4b50 {
-            return Err("broken zip local header".into());
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        // The declared size is the archive's word: the cap holds whatever it says.
+        entry
+            .take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut content)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if content.len() > MAX_FILE_BYTES {
+            return Err(format!("{name}: larger than {MAX_FILE_BYTES} bytes"));
         }
-        let start =
-            local + 30 + u16_at(zip, local + 26)? as usize + u16_at(zip, local + 28)? as usize;
-        let data = zip
-            .get(start..start + compressed)
-            .ok_or("truncated zip archive")?;
-        let content = match method {
-            0 => data.to_vec(),
-            8 => {
-                let mut out = Vec::with_capacity(size);
-                flate2::read::DeflateDecoder::new(data)
-                    .take(MAX_FILE_BYTES as u64 + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| format!("{name}: {e}"))?;
-                if out.len() > MAX_FILE_BYTES {
-                    return Err(format!("{name}: larger than {MAX_FILE_BYTES} bytes"));
-                }
-                out
-            }
-            m => {
-                return Err(format!(
-                    "{name}: zip compression method {m} is not supported"
-                ))
-            }
-        };
         return Ok(Some((name, content)));
     }
     Ok(None)
@@ -93,68 +50,106 @@ pub fn file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    use zip::CompressionMethod;
 
-    /// A zip archive made by Python's zipfile (one stored and one deflated entry).
-    pub fn archive(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
-        use std::io::Write;
-        let mut out = Vec::new();
-        let mut central = Vec::new();
-        for (name, content, deflate) in entries {
-            let data = if *deflate {
-                let mut e =
-                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-                e.write_all(content).unwrap();
-                e.finish().unwrap()
-            } else {
-                content.to_vec()
-            };
-            let method: u16 = if *deflate { 8 } else { 0 };
-            let offset = out.len() as u32;
-            out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-            out.extend_from_slice(&[20, 0, 0, 0]);
-            out.extend_from_slice(&method.to_le_bytes());
-            out.extend_from_slice(&[0; 8]); // time, date, crc (not checked)
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(content.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&data);
-            central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-            central.extend_from_slice(&[20, 0, 20, 0, 0, 0]);
-            central.extend_from_slice(&method.to_le_bytes());
-            central.extend_from_slice(&[0; 8]);
-            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            central.extend_from_slice(&(content.len() as u32).to_le_bytes());
-            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            central.extend_from_slice(&[0; 12]);
-            central.extend_from_slice(&offset.to_le_bytes());
-            central.extend_from_slice(name.as_bytes());
+    /// An archive written by the zip crate: seekable (sizes in the headers) or streamed
+    /// (sizes in data descriptors after each entry), optionally with ZIP64 records.
+    fn archive(
+        entries: &[(&str, &[u8], CompressionMethod)],
+        streamed: bool,
+        zip64: bool,
+    ) -> Vec<u8> {
+        fn write<W: Write + std::io::Seek>(
+            mut w: zip::ZipWriter<W>,
+            entries: &[(&str, &[u8], CompressionMethod)],
+            zip64: bool,
+        ) -> W {
+            for (name, content, method) in entries {
+                let options = SimpleFileOptions::default()
+                    .compression_method(*method)
+                    .large_file(zip64);
+                w.start_file(*name, options).unwrap();
+                w.write_all(content).unwrap();
+            }
+            w.finish().unwrap()
         }
-        let cd_offset = out.len() as u32;
-        out.extend_from_slice(&central);
-        out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0]);
-        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out
+        if streamed {
+            let w = zip::ZipWriter::new_stream(Vec::new());
+            write(w, entries, zip64).into_inner()
+        } else {
+            write(
+                zip::ZipWriter::new(std::io::Cursor::new(Vec::new())),
+                entries,
+                zip64,
+            )
+            .into_inner()
+        }
     }
 
     #[test]
-    fn stored_and_deflated_entries_come_out() {
-        let zip = archive(&[
-            ("notes.txt", b"hi", false),
-            ("cov/coverage.xml", b"<coverage line-rate=\"0.5\"/>", true),
-        ]);
-        let (name, content) = file(&zip, |n| n.ends_with(".xml")).unwrap().unwrap();
-        assert_eq!(name, "cov/coverage.xml");
-        assert_eq!(content, b"<coverage line-rate=\"0.5\"/>");
-        assert_eq!(file(&zip, |n| n == "notes.txt").unwrap().unwrap().1, b"hi");
-        assert!(file(&zip, |n| n == "none").unwrap().is_none());
+    fn stored_deflated_streamed_and_zip64_entries_come_out() {
+        let xml = b"<coverage line-rate=\"0.5\"/>".repeat(50);
+        for (streamed, zip64) in [(false, false), (true, false), (false, true), (true, true)] {
+            let zip = archive(
+                &[
+                    ("notes.txt", b"hi", CompressionMethod::Stored),
+                    ("cov/", b"", CompressionMethod::Stored),
+                    ("cov/coverage.xml", &xml, CompressionMethod::Deflated),
+                ],
+                streamed,
+                zip64,
+            );
+            let what = format!("streamed {streamed}, zip64 {zip64}");
+            let (name, content) = file(&zip, |n| n.ends_with(".xml")).unwrap().unwrap();
+            assert_eq!(
+                (name.as_str(), content.as_slice()),
+                ("cov/coverage.xml", &xml[..]),
+                "{what}"
+            );
+            assert_eq!(
+                file(&zip, |n| n == "notes.txt").unwrap().unwrap().1,
+                b"hi",
+                "{what}"
+            );
+            assert!(file(&zip, |n| n == "none").unwrap().is_none(), "{what}");
+            assert!(file(&zip[..zip.len() - 30], |_| true).is_err(), "{what}");
+        }
         assert!(file(b"not a zip", |_| true).is_err());
-        assert!(file(&zip[..zip.len() - 30], |_| true).is_err());
+    }
+
+    #[test]
+    fn damaged_content_and_unsupported_methods_are_errors() {
+        let content = b"<coverage line-rate=\"0.5\"/>";
+        let mut zip = archive(
+            &[("coverage.xml", content, CompressionMethod::Stored)],
+            false,
+            false,
+        );
+        // One byte of the stored content changed: the CRC no longer matches.
+        let at = zip
+            .windows(content.len())
+            .position(|w| w == content)
+            .unwrap();
+        zip[at + 1] ^= 0x20;
+        let e = file(&zip, |_| true).unwrap_err();
+        assert!(e.contains("checksum"), "{e}");
+        // Method 12 (bzip2), which this build does not read, named as such.
+        let mut zip = archive(
+            &[("coverage.xml", content, CompressionMethod::Stored)],
+            false,
+            false,
+        );
+        for sig in [&[0x50u8, 0x4b, 0x03, 0x04][..], &[0x50, 0x4b, 0x01, 0x02]] {
+            let at = zip.windows(4).position(|w| w == sig).unwrap();
+            let method = at + if sig[2] == 3 { 8 } else { 10 };
+            zip[method] = 12;
+        }
+        let e = file(&zip, |_| true).unwrap_err();
+        assert!(
+            e.contains("coverage.xml") && e.contains("ompression"),
+            "{e}"
+        );
     }
 }
