@@ -61,6 +61,17 @@ pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T>
 }
 
 /// Seconds since the Unix epoch, now (0 if the clock is before it).
+/// Makes rustls's ring provider the process's default, once: the HTTP clients (reqwest's,
+/// and gix's for mirrored repositories) take their TLS from it. Called before any client is
+/// built; calling it again does nothing.
+pub fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 pub fn now_seconds() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

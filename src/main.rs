@@ -229,6 +229,7 @@ fn listen_address(addr: &str) -> String {
 }
 
 fn main() -> ExitCode {
+    mlsteward::install_crypto();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

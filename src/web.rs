@@ -391,7 +391,7 @@ fn decode_tls(s: &mut Section) -> Option<(Arc<rustls::ServerConfig>, String)> {
         }
         _ => None,
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = client_verifier(s, &client_auth, client_ca, allowed_sans, &provider);
     let certs = cert_file.and_then(|f| read_certs(s, "cert_file", &f));
     // The key's bytes never reach a message: only the file name and the parser's verdict.

@@ -10,6 +10,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A client that trusts only `ca`, optionally presenting `identity`.
 fn client(ca: &Path, identity: Option<&Path>, max_tls12: bool) -> reqwest::blocking::Client {
+    mlsteward::install_crypto();
     let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
     let mut builder = reqwest::blocking::Client::builder()
         .tls_certs_only([ca])

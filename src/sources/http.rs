@@ -311,6 +311,7 @@ impl Client {
                 attempt.follow()
             }
         });
+        crate::install_crypto();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("mlsteward/", env!("CARGO_PKG_VERSION")))
             .redirect(redirects)

@@ -47,6 +47,7 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 impl Prober {
     pub fn new(timeout: Duration, keep_alive: bool) -> Result<Prober, CollectError> {
         let build = |keep: bool| {
+            crate::install_crypto();
             let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("mlsteward/", env!("CARGO_PKG_VERSION"), " (probe)"))
                 .timeout(timeout)

@@ -79,6 +79,8 @@ impl GitCollector {
                         ),
                     )
                 };
+                // gix's HTTP transport takes its TLS from the process's provider.
+                crate::install_crypto();
                 let remote = repo
                     .remote_at(url.expose())
                     .map_err(fetch_err)?
