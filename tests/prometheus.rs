@@ -366,6 +366,13 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         },
     );
 
+    // Prometheus asks for OpenMetrics first and got it: the `_created` series of the self
+    // counters exist only in that format (Prometheus 2.x stores them as samples).
+    assert!(
+        prom.query("mlsteward_renders_created").1 > 0,
+        "Prometheus did not scrape OpenMetrics"
+    );
+
     let mut failures = Vec::new();
     let mut checked = 0;
     for name in [
