@@ -1,7 +1,7 @@
 //! Pure parsers of Jenkins's JSON API (`api/json` with `tree=` projections), tested on literal
 //! fixtures.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 /// A buildable job found under the root: where its builds are and how they are labelled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,27 +62,66 @@ pub fn job_url(base: &str, path: &[String]) -> String {
     url
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+/// Jenkins encodes branch names in job names (`feature%2Fx`); a `%` not followed by two hex
+/// digits stays as it is.
+fn decode_name(name: &str) -> String {
+    percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// Jenkins encodes branch names in job names (`feature%2Fx`).
-fn decode_name(name: &str) -> String {
-    let bytes = name.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&name[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A job list as the `tree=` projection gives it (unknown fields ignored).
+#[derive(Deserialize)]
+struct JobList {
+    jobs: Vec<JobNode>,
+}
+
+#[derive(Deserialize)]
+struct JobNode {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "_class")]
+    class: String,
+    /// Absent when the projection did not reach this container's children.
+    jobs: Option<Vec<JobNode>>,
+}
+
+/// A job's builds, as `builds[number,result,building,timestamp,duration,actions[...]]` gives
+/// them.
+#[derive(Deserialize)]
+struct BuildList {
+    builds: Vec<BuildNode>,
+}
+
+#[derive(Deserialize)]
+struct BuildNode {
+    number: u64,
+    result: Option<String>,
+    #[serde(default)]
+    building: bool,
+    #[serde(default)]
+    timestamp: i64,
+    #[serde(default)]
+    duration: i64,
+    /// Jenkins puts `{}` (and on some versions `null`) for actions without the fields asked.
+    #[serde(default)]
+    actions: Vec<Option<Action>>,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    #[serde(default, rename = "_class")]
+    class: String,
+    #[serde(default, rename = "totalCount")]
+    total: u64,
+    #[serde(default, rename = "failCount")]
+    failed: u64,
+    #[serde(default, rename = "skipCount")]
+    skipped: u64,
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
 }
 
 fn is_folder(class: &str) -> bool {
@@ -106,57 +145,53 @@ pub fn jobs_under(
     path: &[String],
     multibranch: bool,
 ) -> Result<(Vec<Job>, Vec<Unread>), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let list = v
-        .get("jobs")
-        .and_then(Value::as_array)
-        .ok_or("no `jobs` list")?;
+    let list = decode::<JobList>(body)?.jobs;
     let (mut out, mut unread) = (Vec::new(), Vec::new());
     if multibranch {
-        branches(list, path, &mut out);
+        branches(&list, path, &mut out);
     } else {
-        walk(list, path, &mut out, &mut unread);
+        walk(&list, path, &mut out, &mut unread);
     }
     Ok((out, unread))
 }
 
-fn branches(list: &[Value], project: &[String], out: &mut Vec<Job>) {
+fn branches(list: &[JobNode], project: &[String], out: &mut Vec<Job>) {
     let (Some(name), false) = (project.last(), project.is_empty()) else {
         return;
     };
     for branch in list {
-        let b = text(branch, "name");
+        let b = &branch.name;
         if !b.is_empty() {
             let mut path = project.to_vec();
             path.push(b.clone());
             out.push(Job {
                 repository: project.join("/"),
                 pipeline: name.clone(),
-                branch: Some(decode_name(&b)),
+                branch: Some(decode_name(b)),
                 path,
             });
         }
     }
 }
 
-fn walk(list: &[Value], prefix: &[String], out: &mut Vec<Job>, unread: &mut Vec<Unread>) {
+fn walk(list: &[JobNode], prefix: &[String], out: &mut Vec<Job>, unread: &mut Vec<Unread>) {
     for item in list {
-        let name = text(item, "name");
+        let name = item.name.clone();
         if name.is_empty() {
             continue;
         }
         let mut path = prefix.to_vec();
         path.push(name.clone());
-        let class = text(item, "_class");
-        let children = item.get("jobs").and_then(Value::as_array);
-        let container = is_folder(&class) || is_multibranch(&class);
+        let class = &item.class;
+        let children = item.jobs.as_deref();
+        let container = is_folder(class) || is_multibranch(class);
         match children {
             None if container => unread.push(Unread {
                 path,
-                multibranch: is_multibranch(&class),
+                multibranch: is_multibranch(class),
             }),
-            Some(children) if is_folder(&class) => walk(children, &path, out, unread),
-            Some(children) if is_multibranch(&class) => branches(children, &path, out),
+            Some(children) if is_folder(class) => walk(children, &path, out, unread),
+            Some(children) if is_multibranch(class) => branches(children, &path, out),
             _ => out.push(Job {
                 repository: path.join("/"),
                 pipeline: name,
@@ -168,37 +203,23 @@ fn walk(list: &[Value], prefix: &[String], out: &mut Vec<Job>, unread: &mut Vec<
 }
 
 pub fn builds(body: &[u8]) -> Result<Vec<Build>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let list = v
-        .get("builds")
-        .and_then(Value::as_array)
-        .ok_or("no `builds` list")?;
-    list.iter()
-        .map(|b| {
-            let number = b
-                .get("number")
-                .and_then(Value::as_u64)
-                .ok_or("a build without a `number`")?;
-            let tests = b
-                .get("actions")
-                .and_then(Value::as_array)
-                .into_iter()
+    Ok(decode::<BuildList>(body)?
+        .builds
+        .into_iter()
+        .map(|b| Build {
+            number: b.number,
+            tests: b
+                .actions
+                .iter()
                 .flatten()
-                .find(|a| text(a, "_class").ends_with("TestResultAction"))
-                .map(|a| {
-                    let n = |k: &str| a.get(k).and_then(Value::as_u64).unwrap_or(0);
-                    (n("totalCount"), n("failCount"), n("skipCount"))
-                });
-            Ok(Build {
-                number,
-                result: b.get("result").and_then(Value::as_str).map(str::to_string),
-                building: b.get("building").and_then(Value::as_bool).unwrap_or(false),
-                timestamp_ms: b.get("timestamp").and_then(Value::as_i64).unwrap_or(0),
-                duration_ms: b.get("duration").and_then(Value::as_i64).unwrap_or(0),
-                tests,
-            })
+                .find(|a| a.class.ends_with("TestResultAction"))
+                .map(|a| (a.total, a.failed, a.skipped)),
+            result: b.result,
+            building: b.building,
+            timestamp_ms: b.timestamp,
+            duration_ms: b.duration,
         })
-        .collect()
+        .collect())
 }
 
 /// A result in the shared vocabulary (`facts::CI_RESULTS`).
@@ -274,6 +295,18 @@ mod tests {
         assert_eq!(result_of("NOT_BUILT"), "skipped");
         assert!(builds(b"{\"builds\": [{}]}").is_err());
         assert!(jobs(b"[]").is_err());
+        // A null among the actions, fields of newer versions, a number as a string: the
+        // first two are ignored, the last is an error naming the field.
+        let b = builds(
+            br#"{"builds": [{"number": 3, "result": "SUCCESS", "actions": [null, {"_class": "x.TestResultAction", "totalCount": 5, "urlName": "testReport"}], "inProgress": false}]}"#,
+        )
+        .unwrap();
+        assert_eq!(b[0].tests, Some((5, 0, 0)));
+        let e = builds(br#"{"builds": [{"number": "3"}]}"#).unwrap_err();
+        assert!(e.contains("number") || e.contains("u64"), "{e}");
+        assert_eq!(decode_name("feature%2Fx"), "feature/x");
+        assert_eq!(decode_name("100%"), "100%");
+        assert_eq!(decode_name("a%zzb"), "a%zzb");
     }
 
     /// A folder or multibranch project at the projection's depth comes without `jobs`: it is
