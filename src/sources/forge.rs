@@ -514,6 +514,16 @@ pub fn urlencode(s: &str) -> String {
 /// release nearly always comes with a run, which makes them read at once).
 pub const RELEASES_EVERY: i64 = 6 * 3600;
 
+/// For a field an API may send as `null` where it means "none": `null` reads as the type's
+/// default (`#[serde(default, deserialize_with = "null_as_default")]`).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A published release as every forge gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {

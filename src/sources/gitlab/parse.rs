@@ -1,9 +1,9 @@
 //! Pure parsers of GitLab REST v4 answers (shapes as GitLab documents them), tested on literal
 //! fixtures.
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use crate::sources::forge::{parse_time, parse_time_precise};
+use crate::sources::forge::{null_as_default, parse_time, parse_time_precise};
 
 /// A pipeline of `GET /projects/:id/pipelines` (the list) or `…/pipelines/:id` (the detail,
 /// which adds `started_at`, `finished_at`, `coverage` and `user`).
@@ -53,106 +53,144 @@ pub fn result_of(status: &str) -> &'static str {
     }
 }
 
-/// `"87.50"` → 0.875; anything else (null, empty, out of range) → none.
-pub fn coverage(v: &Value) -> Option<f64> {
+/// GitLab's `coverage`: a percentage, as a string (`"87.50"`) or, on some versions, a number.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Percent {
+    Text(String),
+    Number(f64),
+}
+
+/// `"87.50"` → 0.875; anything else (empty, out of range) → none.
+pub fn coverage(v: &Percent) -> Option<f64> {
     let pct = match v {
-        Value::String(s) => s.trim().trim_end_matches('%').parse::<f64>().ok()?,
-        Value::Number(n) => n.as_f64()?,
-        _ => return None,
+        Percent::Text(s) => s.trim().trim_end_matches('%').parse::<f64>().ok()?,
+        Percent::Number(n) => *n,
     };
     (0.0..=100.0).contains(&pct).then_some(pct / 100.0)
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+/// A user object (`author`, `user`): GitLab marks bots only on some endpoints.
+#[derive(Debug, Default, Deserialize)]
+struct UserJson {
+    #[serde(default, deserialize_with = "null_as_default")]
+    username: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    bot: bool,
 }
 
-fn time(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_str).and_then(parse_time)
+/// (username, is a bot) of a user object, when it names someone.
+fn user(u: &Option<UserJson>) -> Option<(String, bool)> {
+    u.as_ref()
+        .filter(|u| !u.username.is_empty())
+        .map(|u| (u.username.clone(), u.bot))
 }
 
-pub fn pipeline(v: &Value) -> Result<Pipeline, String> {
-    let id = v
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or("a pipeline without a numeric `id`")?;
-    let created_at = time(v, "created_at").ok_or(format!("pipeline {id}: no `created_at`"))?;
-    let user = v
-        .get("user")
-        .filter(|u| u.is_object())
-        .map(|u| text(u, "username"))
-        .filter(|u| !u.is_empty());
-    let precise = |key: &str| {
-        v.get(key)
-            .and_then(Value::as_str)
-            .and_then(parse_time_precise)
-    };
-    let duration = match (precise("started_at"), precise("finished_at")) {
+fn time(t: &Option<String>) -> Option<i64> {
+    t.as_deref().and_then(parse_time)
+}
+
+/// A pipeline as the list and the detail give it (fields GitLab may send as `null` read as
+/// empty; unknown fields ignored).
+#[derive(Debug, Deserialize)]
+struct PipelineJson {
+    id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    sha: String,
+    #[serde(default, rename = "ref", deserialize_with = "null_as_default")]
+    branch: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    source: String,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    finished_at: Option<String>,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    coverage: Option<Percent>,
+    #[serde(default)]
+    user: Option<UserJson>,
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
+}
+
+fn pipeline(v: PipelineJson) -> Result<Pipeline, String> {
+    let id = v.id;
+    let created_at = time(&v.created_at).ok_or(format!("pipeline {id}: no `created_at`"))?;
+    let precise = |t: &Option<String>| t.as_deref().and_then(parse_time_precise);
+    let duration = match (precise(&v.started_at), precise(&v.finished_at)) {
         (Some(s), Some(f)) => Some((f - s).max(0.0)),
         _ => v
-            .get("duration")
-            .and_then(Value::as_f64)
-            .filter(|d| *d >= 0.0 && time(v, "started_at").is_some()),
+            .duration
+            .filter(|d| *d >= 0.0 && time(&v.started_at).is_some()),
     };
     Ok(Pipeline {
         id,
-        sha: text(v, "sha"),
-        branch: text(v, "ref"),
-        status: text(v, "status"),
-        source: text(v, "source"),
         created_at,
-        updated_at: time(v, "updated_at").unwrap_or(created_at),
-        started_at: time(v, "started_at"),
-        finished_at: time(v, "finished_at"),
+        updated_at: time(&v.updated_at).unwrap_or(created_at),
+        started_at: time(&v.started_at),
+        finished_at: time(&v.finished_at),
         duration,
-        coverage: v.get("coverage").and_then(coverage),
-        user,
+        coverage: v.coverage.as_ref().and_then(coverage),
+        user: user(&v.user).map(|(name, _)| name),
+        sha: v.sha,
+        branch: v.branch,
+        status: v.status,
+        source: v.source,
     })
 }
 
 pub fn pipelines_page(body: &[u8]) -> Result<Vec<Pipeline>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of pipelines")?
-        .iter()
+    decode::<Vec<PipelineJson>>(body)?
+        .into_iter()
         .map(pipeline)
         .collect()
 }
 
 pub fn pipeline_body(body: &[u8]) -> Result<Pipeline, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    pipeline(&v)
+    pipeline(decode(body)?)
+}
+
+#[derive(Deserialize)]
+struct ProjectJson {
+    #[serde(default, deserialize_with = "null_as_default")]
+    path_with_namespace: String,
+    /// `null` for a project without a repository yet.
+    #[serde(default, deserialize_with = "null_as_default")]
+    default_branch: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    archived: bool,
 }
 
 /// A project: (path with namespace, default branch, archived).
-pub fn project(v: &Value) -> Result<(String, String, bool), String> {
-    let path = text(v, "path_with_namespace");
-    if path.is_empty() {
+fn project(v: ProjectJson) -> Result<(String, String, bool), String> {
+    if v.path_with_namespace.is_empty() {
         return Err("a project without `path_with_namespace`".into());
     }
-    let branch = text(v, "default_branch");
-    let archived = v.get("archived").and_then(Value::as_bool).unwrap_or(false);
-    Ok((
-        path,
-        if branch.is_empty() {
-            "main".into()
-        } else {
-            branch
-        },
-        archived,
-    ))
+    let branch = if v.default_branch.is_empty() {
+        "main".into()
+    } else {
+        v.default_branch
+    };
+    Ok((v.path_with_namespace, branch, v.archived))
 }
 
 pub fn project_body(body: &[u8]) -> Result<(String, String, bool), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    project(&v)
+    project(decode(body)?)
 }
 
 pub fn projects_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of projects")?
-        .iter()
+    decode::<Vec<ProjectJson>>(body)?
+        .into_iter()
         .map(project)
         .collect()
 }
@@ -220,10 +258,10 @@ mod tests {
 
     #[test]
     fn coverage_strings_and_statuses() {
-        assert_eq!(coverage(&Value::String("87.5".into())), Some(0.875));
-        assert_eq!(coverage(&Value::String("".into())), None);
-        assert_eq!(coverage(&Value::String("120".into())), None);
-        assert_eq!(coverage(&Value::Null), None);
+        assert_eq!(coverage(&Percent::Text("87.5".into())), Some(0.875));
+        assert_eq!(coverage(&Percent::Text("".into())), None);
+        assert_eq!(coverage(&Percent::Text("120".into())), None);
+        assert_eq!(coverage(&Percent::Number(42.0)), Some(0.42));
         assert_eq!(result_of("canceled"), "cancelled");
         assert_eq!(result_of("manual"), "action_required");
         assert!(!finished("running") && !finished("waiting_for_resource"));
@@ -235,18 +273,6 @@ mod tests {
             vec![("g/s/p".to_string(), "trunk".to_string(), false)]
         );
     }
-}
-
-/// A user of an answer: (username, is a bot). GitLab marks bots only on some endpoints
-/// (`bot: true`); the recognition bot patterns catch the rest.
-pub fn user(v: &Value, key: &str) -> Option<(String, bool)> {
-    let u = v.get(key).filter(|u| u.is_object())?;
-    let name = text(u, "username");
-    if name.is_empty() {
-        return None;
-    }
-    let bot = u.get("bot").and_then(Value::as_bool).unwrap_or(false);
-    Some((name, bot))
 }
 
 /// A merge request or an issue of `…/merge_requests` or `…/issues`.
@@ -271,34 +297,47 @@ impl crate::sources::forge::Updated for Item {
     }
 }
 
+#[derive(Deserialize)]
+struct ItemJson {
+    iid: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    state: String,
+    #[serde(default)]
+    author: Option<UserJson>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    closed_at: Option<String>,
+    #[serde(default)]
+    merged_at: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    target_branch: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    user_notes_count: u64,
+}
+
 pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of merge requests or issues")?
-        .iter()
+    decode::<Vec<ItemJson>>(body)?
+        .into_iter()
         .map(|i| {
-            let iid = i
-                .get("iid")
-                .and_then(Value::as_u64)
-                .ok_or("an item without an `iid`")?;
-            let created_at = time(i, "created_at").ok_or(format!("item {iid}: no `created_at`"))?;
-            let merged = text(i, "state") == "merged";
+            let iid = i.iid;
+            let created_at = time(&i.created_at).ok_or(format!("item {iid}: no `created_at`"))?;
+            let merged_at = if i.state == "merged" {
+                time(&i.merged_at)
+            } else {
+                None
+            };
             Ok(Item {
                 iid,
-                author: user(i, "author"),
+                author: user(&i.author),
                 created_at,
-                updated_at: time(i, "updated_at").unwrap_or(created_at),
-                closed_at: time(i, "closed_at").or(if merged {
-                    time(i, "merged_at")
-                } else {
-                    None
-                }),
-                merged_at: if merged { time(i, "merged_at") } else { None },
-                target_branch: text(i, "target_branch"),
-                notes: i
-                    .get("user_notes_count")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
+                updated_at: time(&i.updated_at).unwrap_or(created_at),
+                closed_at: time(&i.closed_at).or(merged_at),
+                merged_at,
+                target_branch: i.target_branch,
+                notes: i.user_notes_count,
             })
         })
         .collect()
@@ -307,26 +346,81 @@ pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
 /// A note: (author, created at).
 pub type Note = (Option<(String, bool)>, i64);
 
+#[derive(Deserialize)]
+struct NoteJson {
+    #[serde(default, deserialize_with = "null_as_default")]
+    system: bool,
+    #[serde(default)]
+    author: Option<UserJson>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
 /// Notes that people wrote (system notes such as "changed the title" left out).
 pub fn notes_page(body: &[u8]) -> Result<Vec<Note>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    Ok(v.as_array()
-        .ok_or("expected a list of notes")?
-        .iter()
-        .filter(|n| !n.get("system").and_then(Value::as_bool).unwrap_or(false))
-        .filter_map(|n| Some((user(n, "author"), time(n, "created_at")?)))
+    Ok(decode::<Vec<NoteJson>>(body)?
+        .into_iter()
+        .filter(|n| !n.system)
+        .filter_map(|n| Some((user(&n.author), time(&n.created_at)?)))
         .collect())
+}
+
+#[derive(Deserialize)]
+struct Approvals {
+    approved_by: Vec<Approval>,
+}
+
+#[derive(Deserialize)]
+struct Approval {
+    #[serde(default)]
+    user: Option<UserJson>,
 }
 
 /// The approvers of `…/merge_requests/:iid/approvals`.
 pub fn approvers(body: &[u8]) -> Result<Vec<(String, bool)>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    Ok(v.get("approved_by")
-        .and_then(Value::as_array)
-        .ok_or("no `approved_by` list")?
+    Ok(decode::<Approvals>(body)?
+        .approved_by
         .iter()
-        .filter_map(|a| user(a, "user"))
+        .filter_map(|a| user(&a.user))
         .collect())
+}
+
+#[cfg(test)]
+mod null_tests {
+    use super::*;
+
+    /// What GitLab sends as `null` reads as none; a coverage given as a number is read; a
+    /// field of the wrong type is an error that names it.
+    #[test]
+    fn nulls_numbers_and_wrong_types() {
+        let p = pipeline_body(
+            br#"{"id": 7, "sha": null, "ref": "main", "status": "running", "source": null,
+                "created_at": "2024-01-01T00:00:00Z", "updated_at": null, "started_at": null,
+                "finished_at": null, "duration": null, "coverage": 91.5, "user": null,
+                "detailed_status": {"icon": "status_running"}}"#,
+        )
+        .unwrap();
+        assert_eq!((p.sha.as_str(), p.source.as_str()), ("", ""));
+        assert_eq!(
+            (p.updated_at, p.duration, p.user),
+            (p.created_at, None, None)
+        );
+        assert_eq!(p.coverage, Some(0.915));
+        assert_eq!(
+            project_body(
+                br#"{"path_with_namespace": "g/p", "default_branch": null, "archived": null}"#
+            )
+            .unwrap(),
+            ("g/p".to_string(), "main".to_string(), false)
+        );
+        let e = pipeline_body(br#"{"id": "7", "created_at": "2024-01-01T00:00:00Z"}"#).unwrap_err();
+        assert!(e.contains("string") && e.contains("u64"), "{e}");
+        let notes = notes_page(
+            br#"[{"system": null, "author": {"username": null}, "created_at": "2024-01-01T00:00:00Z"}]"#,
+        )
+        .unwrap();
+        assert_eq!(notes, vec![(None, 1_704_067_200)]);
+    }
 }
 
 #[cfg(test)]
@@ -363,28 +457,41 @@ mod item_tests {
 /// prereleases.
 pub fn releases_page(body: &[u8]) -> Result<Vec<crate::sources::forge::Release>, String> {
     use sha2::Digest;
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    #[derive(Deserialize)]
+    struct ReleaseJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        tag_name: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        upcoming_release: bool,
+        #[serde(default)]
+        released_at: Option<String>,
+        #[serde(default)]
+        created_at: Option<String>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        description: String,
+        #[serde(default)]
+        author: Option<UserJson>,
+    }
     let mut out = Vec::new();
-    for r in v.as_array().ok_or("expected a list of releases")? {
-        let tag = text(r, "tag_name");
-        if tag.is_empty() {
+    for r in decode::<Vec<ReleaseJson>>(body)? {
+        if r.tag_name.is_empty() {
             return Err("a release without a `tag_name`".into());
         }
-        if r.get("upcoming_release").and_then(Value::as_bool) == Some(true) {
+        if r.upcoming_release {
             continue;
         }
-        let Some(published_at) = time(r, "released_at").or_else(|| time(r, "created_at")) else {
+        let Some(published_at) = time(&r.released_at).or_else(|| time(&r.created_at)) else {
             continue;
         };
-        let digest = sha2::Sha256::digest(tag.as_bytes());
+        let digest = sha2::Sha256::digest(r.tag_name.as_bytes());
         let id = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 2;
         out.push(crate::sources::forge::Release {
             id,
-            tag,
             published_at,
             prerelease: false,
-            notes: text(r, "description"),
-            author: user(r, "author"),
+            author: user(&r.author),
+            tag: r.tag_name,
+            notes: r.description,
         });
     }
     Ok(out)
