@@ -1,9 +1,9 @@
 //! Pure parsers of GitHub REST answers (shapes as GitHub documents them in its OpenAPI
 //! description), tested on literal fixtures.
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use crate::sources::forge::parse_time;
+use crate::sources::forge::{null_as_default, parse_time};
 
 /// One workflow run as `GET /repos/{o}/{r}/actions/runs` and `…/runs/{id}/attempts/{n}` show
 /// it: the latest attempt, or the requested one.
@@ -32,49 +32,93 @@ impl Run {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+/// A GitHub account as answers embed it (`user`, `actor`, `author`).
+#[derive(Debug, Default, Deserialize)]
+struct Account {
+    #[serde(default, deserialize_with = "null_as_default")]
+    login: String,
+    #[serde(default, rename = "type", deserialize_with = "null_as_default")]
+    kind: String,
 }
 
-fn time(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_str).and_then(parse_time)
-}
-
-pub fn run(v: &Value) -> Result<Run, String> {
-    let id = v
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or("a workflow run without a numeric `id`")?;
-    let created_at = time(v, "created_at").ok_or(format!("run {id}: no `created_at`"))?;
-    let updated_at = time(v, "updated_at").unwrap_or(created_at);
-    let started_at = time(v, "run_started_at").unwrap_or(created_at);
-    let mut workflow = text(v, "name");
-    if workflow.is_empty() {
-        workflow = text(v, "path").rsplit('/').next().unwrap_or("").to_string();
+impl Account {
+    fn bot(&self) -> bool {
+        self.kind == "Bot" || self.login.ends_with("[bot]")
     }
+}
+
+/// (login, is a bot) of an account, when it names someone.
+fn account(a: &Option<Account>) -> Option<(String, bool)> {
+    a.as_ref()
+        .filter(|a| !a.login.is_empty())
+        .map(|a| (a.login.clone(), a.bot()))
+}
+
+fn time(t: &Option<String>) -> Option<i64> {
+    t.as_deref().and_then(parse_time)
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
+}
+
+#[derive(Deserialize)]
+struct RunJson {
+    id: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    path: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    head_branch: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    head_sha: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    event: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: String,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    run_started_at: Option<String>,
+    #[serde(default)]
+    run_attempt: Option<u64>,
+    #[serde(default)]
+    triggering_actor: Option<Account>,
+    #[serde(default)]
+    actor: Option<Account>,
+}
+
+fn run(v: RunJson) -> Result<Run, String> {
+    let id = v.id;
+    let created_at = time(&v.created_at).ok_or(format!("run {id}: no `created_at`"))?;
+    let updated_at = time(&v.updated_at).unwrap_or(created_at);
+    let started_at = time(&v.run_started_at).unwrap_or(created_at);
+    let workflow = if v.name.is_empty() {
+        v.path.rsplit('/').next().unwrap_or("").to_string()
+    } else {
+        v.name
+    };
+    // Who triggered this attempt (else who started the run), unless a bot.
     let actor = v
-        .get("triggering_actor")
-        .filter(|a| a.is_object())
-        .or_else(|| v.get("actor").filter(|a| a.is_object()))
-        .filter(|a| text(a, "type") != "Bot")
-        .map(|a| text(a, "login"))
-        .filter(|login| !login.is_empty() && !login.ends_with("[bot]"));
+        .triggering_actor
+        .as_ref()
+        .or(v.actor.as_ref())
+        .filter(|a| !a.bot() && !a.login.is_empty())
+        .map(|a| a.login.clone());
     Ok(Run {
         id,
-        attempt: v
-            .get("run_attempt")
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .clamp(1, u32::MAX as u64) as u32,
+        attempt: v.run_attempt.unwrap_or(1).clamp(1, u32::MAX as u64) as u32,
         workflow,
-        branch: text(v, "head_branch"),
-        sha: text(v, "head_sha"),
-        event: text(v, "event"),
-        status: text(v, "status"),
-        conclusion: v
-            .get("conclusion")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        branch: v.head_branch,
+        sha: v.head_sha,
+        event: v.event,
+        status: v.status,
+        conclusion: v.conclusion,
         created_at,
         started_at,
         updated_at,
@@ -84,50 +128,53 @@ pub fn run(v: &Value) -> Result<Run, String> {
 
 /// The runs of one page of `…/actions/runs`.
 pub fn runs_page(body: &[u8]) -> Result<Vec<Run>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let runs = v
-        .get("workflow_runs")
-        .and_then(Value::as_array)
-        .ok_or("no `workflow_runs` list")?;
-    runs.iter().map(run).collect()
+    #[derive(Deserialize)]
+    struct Page {
+        workflow_runs: Vec<RunJson>,
+    }
+    decode::<Page>(body)?
+        .workflow_runs
+        .into_iter()
+        .map(run)
+        .collect()
 }
 
 /// One attempt of `…/runs/{id}/attempts/{n}`.
 pub fn attempt(body: &[u8]) -> Result<Run, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    run(&v)
+    run(decode(body)?)
+}
+
+#[derive(Deserialize)]
+struct RepositoryJson {
+    #[serde(default, deserialize_with = "null_as_default")]
+    full_name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    default_branch: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    archived: bool,
 }
 
 /// A repository of `GET /repos/{o}/{r}` or of an organisation's list: (full name, default
 /// branch, archived).
-pub fn repository(v: &Value) -> Result<(String, String, bool), String> {
-    let name = text(v, "full_name");
-    if name.is_empty() {
+fn repository(v: RepositoryJson) -> Result<(String, String, bool), String> {
+    if v.full_name.is_empty() {
         return Err("a repository without `full_name`".into());
     }
-    let branch = text(v, "default_branch");
-    let archived = v.get("archived").and_then(Value::as_bool).unwrap_or(false);
-    Ok((
-        name,
-        if branch.is_empty() {
-            "main".into()
-        } else {
-            branch
-        },
-        archived,
-    ))
+    let branch = if v.default_branch.is_empty() {
+        "main".into()
+    } else {
+        v.default_branch
+    };
+    Ok((v.full_name, branch, v.archived))
 }
 
 pub fn repository_body(body: &[u8]) -> Result<(String, String, bool), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    repository(&v)
+    repository(decode(body)?)
 }
 
 pub fn repositories_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of repositories")?
-        .iter()
+    decode::<Vec<RepositoryJson>>(body)?
+        .into_iter()
         .map(repository)
         .collect()
 }
@@ -136,22 +183,23 @@ pub fn repositories_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, Str
 pub type Job = (String, Option<String>, Option<i64>);
 
 pub fn jobs_page(body: &[u8]) -> Result<Vec<Job>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let jobs = v
-        .get("jobs")
-        .and_then(Value::as_array)
-        .ok_or("no `jobs` list")?;
-    Ok(jobs
-        .iter()
-        .map(|j| {
-            (
-                text(j, "name"),
-                j.get("conclusion")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                time(j, "completed_at"),
-            )
-        })
+    #[derive(Deserialize)]
+    struct JobJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        name: String,
+        #[serde(default)]
+        conclusion: Option<String>,
+        #[serde(default)]
+        completed_at: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        jobs: Vec<JobJson>,
+    }
+    Ok(decode::<Page>(body)?
+        .jobs
+        .into_iter()
+        .map(|j| (j.name, j.conclusion, time(&j.completed_at)))
         .collect())
 }
 
@@ -245,6 +293,33 @@ mod tests {
         assert!(attempt(b"{\"id\": 1}").is_err());
     }
 
+    /// GitHub sends `null` for a run's branch on some events, a missing triggering actor, a
+    /// release without notes and a review without a body: each reads as none.
+    #[test]
+    fn nulls_read_as_none() {
+        let r = attempt(
+            br#"{"id": 5, "name": null, "path": ".github/workflows/ci.yml", "head_branch": null,
+                "head_sha": "abc", "event": "workflow_dispatch", "status": "completed",
+                "conclusion": null, "created_at": "2024-01-01T00:00:00Z", "run_attempt": null,
+                "triggering_actor": null, "actor": {"login": "ann", "type": "User"}}"#,
+        )
+        .unwrap();
+        assert_eq!((r.workflow.as_str(), r.branch.as_str()), ("ci.yml", ""));
+        assert_eq!((r.attempt, r.actor.as_deref()), (1, Some("ann")));
+        let releases = releases_page(
+            br#"[{"id": 1, "tag_name": "v1", "body": null, "published_at": null, "author": null}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (releases[0].body.as_str(), releases[0].author.clone()),
+            ("", None)
+        );
+        let reviews =
+            reviews_page(br#"[{"id": 2, "user": null, "body": null, "state": "COMMENTED"}]"#)
+                .unwrap();
+        assert!(!reviews[0].has_body && reviews[0].author.is_none());
+    }
+
     #[test]
     fn matrix_jobs_name_their_environment() {
         assert_eq!(environment("reproduce (linux-py310)"), "linux-py310");
@@ -280,17 +355,6 @@ mod tests {
     }
 }
 
-/// A user as GitHub shows one: (login, is a bot).
-pub fn user(v: &Value) -> Option<(String, bool)> {
-    let u = v.get("user").filter(|u| u.is_object())?;
-    let login = text(u, "login");
-    if login.is_empty() {
-        return None;
-    }
-    let bot = text(u, "type") == "Bot" || login.ends_with("[bot]");
-    Some((login, bot))
-}
-
 /// An item of `GET /repos/{o}/{r}/issues` (issues and pull requests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -313,25 +377,37 @@ impl crate::sources::forge::Updated for Item {
 }
 
 pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of issues")?
-        .iter()
+    #[derive(Deserialize)]
+    struct ItemJson {
+        number: u64,
+        /// Present (an object) on pull requests only.
+        #[serde(default)]
+        pull_request: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        user: Option<Account>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        comments: u64,
+        #[serde(default)]
+        created_at: Option<String>,
+        #[serde(default)]
+        updated_at: Option<String>,
+        #[serde(default)]
+        closed_at: Option<String>,
+    }
+    decode::<Vec<ItemJson>>(body)?
+        .into_iter()
         .map(|i| {
-            let number = i
-                .get("number")
-                .and_then(Value::as_u64)
-                .ok_or("an issue without a `number`")?;
+            let number = i.number;
             let created_at =
-                time(i, "created_at").ok_or(format!("issue {number}: no `created_at`"))?;
+                time(&i.created_at).ok_or(format!("issue {number}: no `created_at`"))?;
             Ok(Item {
                 number,
-                pull_request: i.get("pull_request").is_some_and(|p| p.is_object()),
-                author: user(i),
-                comments: i.get("comments").and_then(Value::as_u64).unwrap_or(0),
+                pull_request: i.pull_request.is_some(),
+                author: account(&i.user),
+                comments: i.comments,
                 created_at,
-                updated_at: time(i, "updated_at").unwrap_or(created_at),
-                closed_at: time(i, "closed_at"),
+                updated_at: time(&i.updated_at).unwrap_or(created_at),
+                closed_at: time(&i.closed_at),
             })
         })
         .collect()
@@ -341,14 +417,20 @@ pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
 pub type Comment = (Option<(String, bool)>, i64, Option<u64>);
 
 pub fn comments_page(body: &[u8]) -> Result<Vec<Comment>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of comments")?
-        .iter()
+    #[derive(Deserialize)]
+    struct CommentJson {
+        #[serde(default)]
+        user: Option<Account>,
+        #[serde(default)]
+        created_at: Option<String>,
+        #[serde(default)]
+        pull_request_review_id: Option<u64>,
+    }
+    decode::<Vec<CommentJson>>(body)?
+        .into_iter()
         .map(|c| {
-            let at = time(c, "created_at").ok_or("a comment without `created_at`")?;
-            let review = c.get("pull_request_review_id").and_then(Value::as_u64);
-            Ok((user(c), at, review))
+            let at = time(&c.created_at).ok_or("a comment without `created_at`")?;
+            Ok((account(&c.user), at, c.pull_request_review_id))
         })
         .collect()
 }
@@ -365,33 +447,45 @@ pub struct Review {
 }
 
 pub fn reviews_page(body: &[u8]) -> Result<Vec<Review>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of reviews")?
-        .iter()
-        .map(|r| {
-            Ok(Review {
-                id: r
-                    .get("id")
-                    .and_then(Value::as_u64)
-                    .ok_or("a review without an `id`")?,
-                author: user(r),
-                state: text(r, "state"),
-                has_body: !text(r, "body").trim().is_empty(),
-                submitted_at: time(r, "submitted_at"),
-            })
+    #[derive(Deserialize)]
+    struct ReviewJson {
+        id: u64,
+        #[serde(default)]
+        user: Option<Account>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        state: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        body: String,
+        #[serde(default)]
+        submitted_at: Option<String>,
+    }
+    Ok(decode::<Vec<ReviewJson>>(body)?
+        .into_iter()
+        .map(|r| Review {
+            id: r.id,
+            author: account(&r.user),
+            has_body: !r.body.trim().is_empty(),
+            state: r.state,
+            submitted_at: time(&r.submitted_at),
         })
-        .collect()
+        .collect())
 }
 
 /// A pull request of `GET /repos/{o}/{r}/pulls/{n}`: (merged at, base branch).
 pub fn pull(body: &[u8]) -> Result<(Option<i64>, String), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let base = v
-        .get("base")
-        .map(|b| text(b, "ref"))
-        .ok_or("a pull request without `base`")?;
-    Ok((time(&v, "merged_at"), base))
+    #[derive(Deserialize)]
+    struct Base {
+        #[serde(default, rename = "ref", deserialize_with = "null_as_default")]
+        branch: String,
+    }
+    #[derive(Deserialize)]
+    struct PullJson {
+        #[serde(default)]
+        merged_at: Option<String>,
+        base: Base,
+    }
+    let p: PullJson = decode(body)?;
+    Ok((time(&p.merged_at), p.base.branch))
 }
 
 #[cfg(test)]
@@ -446,35 +540,34 @@ pub struct Release {
 }
 
 pub fn releases_page(body: &[u8]) -> Result<Vec<Release>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of releases")?
-        .iter()
-        .map(|r| {
-            let author = r.get("author").filter(|a| a.is_object()).and_then(|a| {
-                let login = text(a, "login");
-                (!login.is_empty()).then(|| {
-                    let bot = text(a, "type") == "Bot" || login.ends_with("[bot]");
-                    (login, bot)
-                })
-            });
-            Ok(Release {
-                id: r
-                    .get("id")
-                    .and_then(Value::as_u64)
-                    .ok_or("a release without an `id`")?,
-                tag: text(r, "tag_name"),
-                draft: r.get("draft").and_then(Value::as_bool).unwrap_or(false),
-                prerelease: r
-                    .get("prerelease")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                published_at: time(r, "published_at"),
-                body: text(r, "body"),
-                author,
-            })
+    #[derive(Deserialize)]
+    struct ReleaseJson {
+        id: u64,
+        #[serde(default, deserialize_with = "null_as_default")]
+        tag_name: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        draft: bool,
+        #[serde(default, deserialize_with = "null_as_default")]
+        prerelease: bool,
+        #[serde(default)]
+        published_at: Option<String>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        body: String,
+        #[serde(default)]
+        author: Option<Account>,
+    }
+    Ok(decode::<Vec<ReleaseJson>>(body)?
+        .into_iter()
+        .map(|r| Release {
+            id: r.id,
+            author: account(&r.author),
+            tag: r.tag_name,
+            draft: r.draft,
+            prerelease: r.prerelease,
+            published_at: time(&r.published_at),
+            body: r.body,
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
