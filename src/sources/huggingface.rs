@@ -3,7 +3,7 @@
 //! assets with their usage (downloads over 30 days), likes, last modification, and whether
 //! they have a model card and a license.
 
-use serde_json::Value;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::collector::{CollectContext, CollectError};
@@ -70,42 +70,67 @@ pub struct HubModel {
     pub license: bool,
 }
 
+/// A model as the Hub's list gives it, the fields read (unknown ones ignored).
+#[derive(Deserialize)]
+struct ModelJson {
+    #[serde(default)]
+    id: Option<String>,
+    /// The older name of `id`.
+    #[serde(default, rename = "modelId")]
+    model_id: Option<String>,
+    #[serde(default)]
+    downloads: Option<f64>,
+    #[serde(default)]
+    likes: Option<f64>,
+    #[serde(default, rename = "lastModified")]
+    last_modified: Option<String>,
+    #[serde(default, deserialize_with = "forge::null_as_default")]
+    siblings: Vec<Sibling>,
+    #[serde(default, rename = "cardData")]
+    card_data: Option<CardData>,
+    /// Tags are strings; anything else in the list is skipped.
+    #[serde(default, deserialize_with = "forge::null_as_default")]
+    tags: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Sibling {
+    #[serde(default, deserialize_with = "forge::null_as_default")]
+    rfilename: String,
+}
+
+#[derive(Deserialize)]
+struct CardData {
+    /// A string or a list of them, as model cards write it.
+    #[serde(default)]
+    license: Option<serde_json::Value>,
+}
+
 pub fn models_page(body: &[u8]) -> Result<Vec<HubModel>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    v.as_array()
-        .ok_or("expected a list of models")?
-        .iter()
+    let models: Vec<ModelJson> =
+        serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))?;
+    models
+        .into_iter()
         .map(|m| {
-            let id = m
-                .get("id")
-                .or_else(|| m.get("modelId"))
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty())
-                .ok_or("a model without an id")?
-                .to_string();
-            let number = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-            let card = m
-                .get("siblings")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|s| s.get("rfilename").and_then(Value::as_str) == Some("README.md"));
+            let id =
+                m.id.or(m.model_id)
+                    .filter(|id| !id.is_empty())
+                    .ok_or("a model without an id")?;
+            let card = m.siblings.iter().any(|s| s.rfilename == "README.md");
             let license = m
-                .get("cardData")
-                .and_then(|c| c.get("license"))
+                .card_data
+                .and_then(|c| c.license)
                 .is_some_and(|l| !l.is_null() && l.as_str() != Some(""))
-                || m.get("tags")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                || m.tags
+                    .iter()
                     .any(|t| t.as_str().is_some_and(|t| t.starts_with("license:")));
             Ok(HubModel {
                 id,
-                downloads: number("downloads"),
-                likes: number("likes"),
+                downloads: m.downloads.unwrap_or(0.0),
+                likes: m.likes.unwrap_or(0.0),
                 last_modified: m
-                    .get("lastModified")
-                    .and_then(Value::as_str)
+                    .last_modified
+                    .as_deref()
                     .and_then(forge::parse_time_precise),
                 card,
                 license,

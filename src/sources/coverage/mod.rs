@@ -11,7 +11,7 @@ pub mod zip;
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -320,19 +320,14 @@ impl CoverageCollector {
                     urlencode(name)
                 );
                 let body = self.body(&list, cancel).await?;
-                let v: Value = serde_json::from_slice(&body)
+                let page: ArtifactList = serde_json::from_slice(&body)
                     .map_err(|e| decode_error(&list)(e.to_string()))?;
-                let newest = v
-                    .get("artifacts")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| decode_error(&list)("no `artifacts` list".into()))?
-                    .iter()
-                    .find(|a| !a.get("expired").and_then(Value::as_bool).unwrap_or(false));
+                let newest = page.artifacts.into_iter().find(|a| !a.expired);
                 let Some(a) = newest else {
                     keep(cursors, seen);
                     return Ok(None);
                 };
-                let id = a.get("id").and_then(Value::as_u64).unwrap_or(0).to_string();
+                let id = a.id.to_string();
                 if seen.as_deref() == Some(id.as_str()) {
                     keep(cursors, seen);
                     return Ok(None);
@@ -349,17 +344,8 @@ impl CoverageCollector {
                         decode_error(&zip_url)("no coverage report in the artifact".into())
                     })?;
                 let coverage = parse_as(&inner, &bytes)?;
-                let at = a
-                    .get("created_at")
-                    .and_then(Value::as_str)
-                    .and_then(parse_time)
-                    .unwrap_or(now);
-                let commit = a
-                    .get("workflow_run")
-                    .and_then(|w| w.get("head_sha"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let at = a.created_at.as_deref().and_then(parse_time).unwrap_or(now);
+                let commit = a.workflow_run.map(|w| w.head_sha).unwrap_or_default();
                 keep(cursors, Some(id));
                 (coverage, at, commit)
             }
@@ -372,19 +358,17 @@ impl CoverageCollector {
                 let base = format!("{api_url}/projects/{}", urlencode(project));
                 let list = format!("{base}/jobs?scope[]=success&per_page=100");
                 let body = self.body(&list, cancel).await?;
-                let v: Value = serde_json::from_slice(&body)
+                let jobs: Vec<GitlabJob> = serde_json::from_slice(&body)
                     .map_err(|e| decode_error(&list)(e.to_string()))?;
-                let newest = v
-                    .as_array()
-                    .ok_or_else(|| decode_error(&list)("expected a list of jobs".into()))?
-                    .iter()
-                    .filter(|j| j.get("name").and_then(Value::as_str) == Some(job.as_str()))
-                    .max_by_key(|j| j.get("id").and_then(Value::as_u64).unwrap_or(0));
+                let newest = jobs
+                    .into_iter()
+                    .filter(|j| j.name == *job)
+                    .max_by_key(|j| j.id);
                 let Some(j) = newest else {
                     keep(cursors, seen);
                     return Ok(None);
                 };
-                let id = j.get("id").and_then(Value::as_u64).unwrap_or(0).to_string();
+                let id = j.id.to_string();
                 if seen.as_deref() == Some(id.as_str()) {
                     keep(cursors, seen);
                     return Ok(None);
@@ -392,17 +376,8 @@ impl CoverageCollector {
                 let raw = format!("{base}/jobs/{id}/artifacts/{file}");
                 let bytes = self.body(&raw, cancel).await?;
                 let coverage = parse_as(file, &bytes)?;
-                let at = j
-                    .get("finished_at")
-                    .and_then(Value::as_str)
-                    .and_then(parse_time)
-                    .unwrap_or(now);
-                let commit = j
-                    .get("commit")
-                    .and_then(|c| c.get("id"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let at = j.finished_at.as_deref().and_then(parse_time).unwrap_or(now);
+                let commit = j.commit.map(|c| c.id).unwrap_or_default();
                 keep(cursors, Some(id));
                 (coverage, at, commit)
             }
@@ -448,4 +423,45 @@ fn read_file(path: &std::path::Path) -> Result<Vec<u8>, CollectError> {
         ));
     }
     Ok(bytes)
+}
+
+/// `GET /repos/{o}/{r}/actions/artifacts` (GitHub), the fields read.
+#[derive(Deserialize)]
+struct ArtifactList {
+    artifacts: Vec<Artifact>,
+}
+
+#[derive(Deserialize)]
+struct Artifact {
+    id: u64,
+    #[serde(default, deserialize_with = "crate::sources::forge::null_as_default")]
+    expired: bool,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    workflow_run: Option<ArtifactRun>,
+}
+
+#[derive(Deserialize)]
+struct ArtifactRun {
+    #[serde(default, deserialize_with = "crate::sources::forge::null_as_default")]
+    head_sha: String,
+}
+
+/// A job of `GET /projects/:id/jobs` (GitLab), the fields read.
+#[derive(Deserialize)]
+struct GitlabJob {
+    id: u64,
+    #[serde(default, deserialize_with = "crate::sources::forge::null_as_default")]
+    name: String,
+    #[serde(default)]
+    finished_at: Option<String>,
+    #[serde(default)]
+    commit: Option<GitlabCommit>,
+}
+
+#[derive(Deserialize)]
+struct GitlabCommit {
+    #[serde(default, deserialize_with = "crate::sources::forge::null_as_default")]
+    id: String,
 }
