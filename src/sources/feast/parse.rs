@@ -1,14 +1,12 @@
 //! Pure parsers of Feast's registry REST server and feature server answers (Feast 0.67),
 //! tested on literal fixtures taken from a real `feast init` repository.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 use crate::facts::RegistryAsset;
-use crate::sources::forge::parse_time;
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
-}
+use crate::sources::forge::{null_as_default, parse_time};
 
 /// What one registry object gives: its asset, its numbers and what it depends on.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -23,101 +21,145 @@ pub fn seconds(duration: &str) -> Option<f64> {
     duration.strip_suffix('s')?.parse::<f64>().ok()
 }
 
-fn owner(spec: &Value, owner_tags: &[String]) -> Option<String> {
-    Some(text(spec, "owner"))
+/// A page of the registry server's lists (the protobuf objects as JSON, camelCase).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageJson {
+    feature_views: Option<Vec<ObjectJson>>,
+    feature_services: Option<Vec<ObjectJson>>,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pagination {
+    #[serde(default, deserialize_with = "null_as_default")]
+    has_next: bool,
+}
+
+#[derive(Deserialize)]
+struct ObjectJson {
+    spec: Spec,
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+/// A feature view's or a feature service's spec: `features` are the view's features, or
+/// the service's projections (a view's name and the columns taken from it).
+#[derive(Deserialize)]
+struct Spec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    owner: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    tags: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    features: Vec<Feature>,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Feature {
+    #[serde(default, deserialize_with = "null_as_default")]
+    feature_view_name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    feature_columns: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    #[serde(default)]
+    last_updated_timestamp: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    materialization_intervals: Vec<Interval>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Interval {
+    #[serde(default)]
+    end_time: Option<String>,
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
+}
+
+/// The spec's `owner`, else the first of `owner_tags` present among its tags.
+fn owner(spec: &Spec, owner_tags: &[String]) -> Option<String> {
+    Some(spec.owner.clone())
         .filter(|o| !o.trim().is_empty())
         .or_else(|| {
-            owner_tags.iter().find_map(|tag| {
-                spec.get("tags")
-                    .and_then(|t| t.get(tag))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .filter(|o| !o.trim().is_empty())
-            })
+            owner_tags
+                .iter()
+                .find_map(|tag| spec.tags.get(tag).filter(|o| !o.trim().is_empty()).cloned())
         })
 }
 
 /// A page of `/feature_views` (feature views and on-demand views) or `/feature_services`:
 /// its objects, and whether another page follows.
 pub fn page(body: &[u8], owner_tags: &[String]) -> Result<(Vec<Object>, bool), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let (list, service) = match (v.get("featureViews"), v.get("featureServices")) {
+    let page: PageJson = decode(body)?;
+    let (list, service) = match (page.feature_views, page.feature_services) {
         (Some(l), _) => (l, false),
         (None, Some(l)) => (l, true),
         _ => return Err("neither `featureViews` nor `featureServices`".into()),
     };
-    let more = v
-        .get("pagination")
-        .and_then(|p| p.get("hasNext"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let more = page.pagination.is_some_and(|p| p.has_next);
     let mut out = Vec::new();
-    for item in list.as_array().ok_or("expected a list")? {
-        let spec = item.get("spec").ok_or("an object without `spec`")?;
-        let name = text(spec, "name");
-        if name.is_empty() {
+    for item in list {
+        let spec = item.spec;
+        if spec.name.is_empty() {
             return Err("an object without a name".into());
         }
-        let meta = item.get("meta");
+        let meta = item.meta;
         let mut o = Object {
             asset: RegistryAsset {
-                id: name,
+                id: spec.name.clone(),
                 kind: if service {
                     "feature_service"
                 } else {
                     "feature_view"
                 }
                 .into(),
-                owner: owner(spec, owner_tags),
+                owner: owner(&spec, owner_tags),
                 stewards: Vec::new(),
                 lifecycle: None,
                 updated_at: meta
-                    .and_then(|m| m.get("lastUpdatedTimestamp"))
-                    .and_then(Value::as_str)
+                    .as_ref()
+                    .and_then(|m| m.last_updated_timestamp.as_deref())
                     .and_then(crate::sources::forge::parse_time_precise),
             },
             ..Object::default()
         };
         if service {
             let mut features = 0;
-            for p in spec
-                .get("features")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                features += p
-                    .get("featureColumns")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                let view = text(p, "featureViewName");
-                if !view.is_empty() && !o.depends_on.contains(&view) {
-                    o.depends_on.push(view);
+            for p in &spec.features {
+                features += p.feature_columns.len();
+                let view = &p.feature_view_name;
+                if !view.is_empty() && !o.depends_on.contains(view) {
+                    o.depends_on.push(view.clone());
                 }
             }
             o.numbers.push(("features".into(), features as f64));
         } else {
-            let features = spec
-                .get("features")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            o.numbers.push(("features".into(), features as f64));
-            if let Some(ttl) = spec.get("ttl").and_then(Value::as_str).and_then(seconds) {
+            o.numbers
+                .push(("features".into(), spec.features.len() as f64));
+            if let Some(ttl) = spec.ttl.as_deref().and_then(seconds) {
                 if ttl > 0.0 {
                     o.numbers.push(("ttl_seconds".into(), ttl));
                 }
             }
             // Materialized up to: the largest end time, not the last interval's.
             let until = meta
-                .and_then(|m| m.get("materializationIntervals"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|i| {
-                    i.get("endTime")
-                        .and_then(Value::as_str)
-                        .and_then(parse_time)
-                })
+                .iter()
+                .flat_map(|m| &m.materialization_intervals)
+                .filter_map(|i| i.end_time.as_deref().and_then(parse_time))
                 .max();
             if let Some(until) = until {
                 o.numbers.push(("materialized_until".into(), until as f64));
@@ -135,47 +177,54 @@ pub fn page(body: &[u8], owner_tags: &[String]) -> Result<(Vec<Object>, bool), S
 pub struct Retrieved {
     pub missing: bool,
     pub oldest: Option<i64>,
-    pub oldest_by_view: std::collections::BTreeMap<String, i64>,
+    pub oldest_by_view: BTreeMap<String, i64>,
+}
+
+#[derive(Deserialize)]
+struct OnlineJson {
+    metadata: OnlineMeta,
+    results: Vec<Column>,
+}
+
+#[derive(Deserialize)]
+struct OnlineMeta {
+    feature_names: Vec<String>,
+}
+
+/// One column of the answer: a status and an event time per requested entity row (the
+/// values themselves are not read).
+#[derive(Deserialize)]
+struct Column {
+    statuses: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    event_timestamps: Vec<Option<String>>,
 }
 
 /// Reads an answer, matching columns by name (their order depends on the server's hash
 /// seed): the columns named in `entity_keys` are the request's, not features.
 pub fn retrieved(body: &[u8], entity_keys: &[String]) -> Result<Retrieved, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let names = v
-        .get("metadata")
-        .and_then(|m| m.get("feature_names"))
-        .and_then(Value::as_array)
-        .ok_or("no `metadata.feature_names`")?;
-    let results = v
-        .get("results")
-        .and_then(Value::as_array)
-        .ok_or("no `results`")?;
-    if names.len() != results.len() {
+    let answer: OnlineJson = decode(body)?;
+    let names = answer.metadata.feature_names;
+    if names.len() != answer.results.len() {
         return Err("as many results as feature names expected".into());
     }
     let mut missing = false;
     let mut oldest: Option<i64> = None;
-    let mut oldest_by_view = std::collections::BTreeMap::new();
-    for (name, column) in names.iter().zip(results) {
-        let name = name.as_str().unwrap_or("");
+    let mut oldest_by_view = BTreeMap::new();
+    for (name, column) in names.iter().zip(&answer.results) {
         if entity_keys.iter().any(|k| k == name) {
             continue;
         }
         let view = name.split_once("__").map(|(view, _)| view);
-        let statuses = column
-            .get("statuses")
-            .and_then(Value::as_array)
-            .ok_or("a column without `statuses`")?;
-        let times = column.get("event_timestamps").and_then(Value::as_array);
-        for (i, status) in statuses.iter().enumerate() {
-            if status.as_str() == Some("NOT_FOUND") {
+        for (i, status) in column.statuses.iter().enumerate() {
+            if status == "NOT_FOUND" {
                 missing = true;
                 continue;
             }
-            let at = times
-                .and_then(|t| t.get(i))
-                .and_then(Value::as_str)
+            let at = column
+                .event_timestamps
+                .get(i)
+                .and_then(|t| t.as_deref())
                 .and_then(parse_time)
                 .filter(|t| *t > 0);
             if let Some(at) = at {
