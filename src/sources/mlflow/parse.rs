@@ -4,47 +4,65 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde::Deserialize;
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+use crate::sources::forge::null_as_default;
+
+/// A number MLflow may send as a JSON number or as a string (ids, timestamps, `"NaN"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Integer(i64),
+    Float(f64),
+    Text(String),
 }
 
-fn pairs(v: &Value, key: &str) -> BTreeMap<String, String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|t| (text(t, "key"), text(t, "value")))
-        .collect()
+impl Loose {
+    fn integer(&self) -> Option<i64> {
+        match self {
+            Loose::Integer(n) => Some(*n),
+            Loose::Float(_) => None,
+            Loose::Text(s) => s.parse().ok(),
+        }
+    }
+
+    fn float(&self) -> Option<f64> {
+        match self {
+            Loose::Integer(n) => Some(*n as f64),
+            Loose::Float(f) => Some(*f),
+            Loose::Text(s) => s.parse().ok(),
+        }
+    }
 }
 
 /// A time in milliseconds since the epoch, as seconds with the milliseconds kept.
-fn precise_millis(v: &Value, key: &str) -> Option<f64> {
-    match v.get(key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-    .map(|ms| ms as f64 / 1000.0)
+fn precise_millis(v: &Option<Loose>) -> Option<f64> {
+    v.as_ref()?.integer().map(|ms| ms as f64 / 1000.0)
 }
 
-fn millis(v: &Value, key: &str) -> Option<i64> {
-    match v.get(key)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-    .map(|ms| ms.div_euclid(1000))
+fn millis(v: &Option<Loose>) -> Option<i64> {
+    v.as_ref()?.integer().map(|ms| ms.div_euclid(1000))
 }
 
-/// A number that MLflow may send as a string (`"NaN"`, `"Infinity"`).
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse::<f64>().ok(),
-        _ => None,
-    }
+/// MLflow's `{"key": …, "value": …}` pairs (tags, params).
+#[derive(Deserialize)]
+struct Pair {
+    #[serde(default, deserialize_with = "null_as_default")]
+    key: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    value: String,
+}
+
+fn pairs(list: Vec<Pair>) -> BTreeMap<String, String> {
+    list.into_iter().map(|p| (p.key, p.value)).collect()
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
+}
+
+fn token(t: Option<String>) -> Option<String> {
+    t.filter(|t| !t.is_empty())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,41 +80,55 @@ pub type Page<T> = Result<(Vec<T>, Option<String>), String>;
 
 /// A page of `registered-models/search`: the models and the next page's token.
 pub fn models_page(body: &[u8]) -> Page<Model> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let models = v
-        .get("registered_models")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
+    #[derive(Deserialize)]
+    struct Alias {
+        #[serde(default, deserialize_with = "null_as_default")]
+        alias: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        version: String,
+    }
+    #[derive(Deserialize)]
+    struct ModelJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        name: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        description: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        tags: Vec<Pair>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        aliases: Vec<Alias>,
+        #[serde(default)]
+        last_updated_timestamp: Option<Loose>,
+    }
+    #[derive(Deserialize)]
+    struct PageJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        registered_models: Vec<ModelJson>,
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    let page: PageJson = decode(body)?;
+    let models = page
+        .registered_models
+        .into_iter()
         .map(|m| {
-            let name = text(m, "name");
-            if name.is_empty() {
+            if m.name.is_empty() {
                 return Err("a registered model without a name".to_string());
             }
             Ok(Model {
-                name,
-                description: text(m, "description"),
-                tags: pairs(m, "tags"),
+                updated_at: precise_millis(&m.last_updated_timestamp),
+                name: m.name,
+                description: m.description,
+                tags: pairs(m.tags),
                 aliases: m
-                    .get("aliases")
-                    .and_then(Value::as_array)
+                    .aliases
                     .into_iter()
-                    .flatten()
-                    .map(|a| (text(a, "alias"), text(a, "version")))
+                    .map(|a| (a.alias, a.version))
                     .collect(),
-                updated_at: precise_millis(m, "last_updated_timestamp"),
             })
         })
         .collect::<Result<_, _>>()?;
-    Ok((models, next_token(&v)))
-}
-
-fn next_token(v: &Value) -> Option<String> {
-    v.get("next_page_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
+    Ok((models, token(page.next_page_token)))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,25 +143,46 @@ pub struct Version {
 }
 
 pub fn versions_page(body: &[u8]) -> Page<Version> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let versions = v
-        .get("model_versions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
+    #[derive(Deserialize)]
+    struct VersionJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        name: String,
+        #[serde(default)]
+        version: Option<Loose>,
+        #[serde(default)]
+        creation_timestamp: Option<Loose>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        current_stage: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        run_id: String,
+    }
+    #[derive(Deserialize)]
+    struct PageJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        model_versions: Vec<VersionJson>,
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    let page: PageJson = decode(body)?;
+    let versions = page
+        .model_versions
+        .into_iter()
         .map(|m| {
             Ok(Version {
-                model: text(m, "name"),
-                version: text(m, "version"),
-                created_at: millis(m, "creation_timestamp")
+                created_at: millis(&m.creation_timestamp)
                     .ok_or("a model version without `creation_timestamp`")?,
-                stage: text(m, "current_stage"),
-                run_id: text(m, "run_id"),
+                version: match m.version {
+                    Some(Loose::Text(s)) => s,
+                    Some(Loose::Integer(n)) => n.to_string(),
+                    _ => String::new(),
+                },
+                model: m.name,
+                stage: m.current_stage,
+                run_id: m.run_id,
             })
         })
         .collect::<Result<_, String>>()?;
-    Ok((versions, next_token(&v)))
+    Ok((versions, token(page.next_page_token)))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,65 +199,128 @@ pub struct Run {
     pub tags: BTreeMap<String, String>,
 }
 
-fn run(r: &Value) -> Result<Run, String> {
-    let info = r.get("info").ok_or("a run without `info`")?;
-    let data = r.get("data");
-    let id = match text(info, "run_id") {
-        id if id.is_empty() => text(info, "run_uuid"),
-        id => id,
+#[derive(Deserialize)]
+struct RunJson {
+    info: RunInfo,
+    #[serde(default)]
+    data: Option<RunData>,
+}
+
+#[derive(Deserialize)]
+struct RunInfo {
+    #[serde(default, deserialize_with = "null_as_default")]
+    run_id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    run_uuid: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    experiment_id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    lifecycle_stage: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    user_id: String,
+    #[serde(default)]
+    start_time: Option<Loose>,
+    #[serde(default)]
+    end_time: Option<Loose>,
+}
+
+#[derive(Deserialize)]
+struct RunData {
+    #[serde(default, deserialize_with = "null_as_default")]
+    metrics: Vec<Metric>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    params: Vec<Pair>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    tags: Vec<Pair>,
+}
+
+#[derive(Deserialize)]
+struct Metric {
+    #[serde(default, deserialize_with = "null_as_default")]
+    key: String,
+    #[serde(default)]
+    value: Option<Loose>,
+}
+
+fn run(r: RunJson) -> Result<Run, String> {
+    let info = r.info;
+    let id = if info.run_id.is_empty() {
+        info.run_uuid
+    } else {
+        info.run_id
     };
     if id.is_empty() {
         return Err("a run without an id".into());
     }
+    let data = r.data.unwrap_or(RunData {
+        metrics: Vec::new(),
+        params: Vec::new(),
+        tags: Vec::new(),
+    });
     Ok(Run {
         id,
-        experiment_id: text(info, "experiment_id"),
-        status: text(info, "status"),
-        active: text(info, "lifecycle_stage") != "deleted",
-        user_id: text(info, "user_id"),
-        start_time: millis(info, "start_time").unwrap_or(0),
-        end_time: millis(info, "end_time"),
+        experiment_id: info.experiment_id,
+        status: info.status,
+        active: info.lifecycle_stage != "deleted",
+        user_id: info.user_id,
+        start_time: millis(&info.start_time).unwrap_or(0),
+        end_time: millis(&info.end_time),
         metrics: data
-            .and_then(|d| d.get("metrics"))
-            .and_then(Value::as_array)
+            .metrics
             .into_iter()
-            .flatten()
-            .map(|m| (text(m, "key"), m.get("value").and_then(number)))
+            .map(|m| (m.key, m.value.as_ref().and_then(Loose::float)))
             .collect(),
-        params: data.map(|d| pairs(d, "params")).unwrap_or_default(),
-        tags: data.map(|d| pairs(d, "tags")).unwrap_or_default(),
+        params: pairs(data.params),
+        tags: pairs(data.tags),
     })
 }
 
 pub fn runs_page(body: &[u8]) -> Page<Run> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let runs = v
-        .get("runs")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(run)
-        .collect::<Result<_, _>>()?;
-    Ok((runs, next_token(&v)))
+    #[derive(Deserialize)]
+    struct PageJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        runs: Vec<RunJson>,
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    let page: PageJson = decode(body)?;
+    let runs = page.runs.into_iter().map(run).collect::<Result<_, _>>()?;
+    Ok((runs, token(page.next_page_token)))
 }
 
 pub fn run_body(body: &[u8]) -> Result<Run, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    run(v.get("run").ok_or("no `run`")?)
+    #[derive(Deserialize)]
+    struct Body {
+        run: RunJson,
+    }
+    run(decode::<Body>(body)?.run)
 }
 
 /// The experiment ids of `experiments/search`, by name.
 pub fn experiments(body: &[u8]) -> Result<(BTreeMap<String, String>, Option<String>), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let map = v
-        .get("experiments")
-        .and_then(Value::as_array)
+    #[derive(Deserialize)]
+    struct Experiment {
+        #[serde(default, deserialize_with = "null_as_default")]
+        name: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        experiment_id: String,
+    }
+    #[derive(Deserialize)]
+    struct PageJson {
+        #[serde(default, deserialize_with = "null_as_default")]
+        experiments: Vec<Experiment>,
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    let page: PageJson = decode(body)?;
+    let map = page
+        .experiments
         .into_iter()
-        .flatten()
-        .map(|e| (text(e, "name"), text(e, "experiment_id")))
+        .map(|e| (e.name, e.experiment_id))
         .collect();
-    Ok((map, next_token(&v)))
+    Ok((map, token(page.next_page_token)))
 }
 
 /// The person behind a run: its `mlflow.user` tag, else its `user_id` unless empty or
