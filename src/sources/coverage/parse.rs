@@ -1,7 +1,7 @@
 //! Coverage reports: Cobertura XML, LCOV and coverage.py JSON, each read into line and branch
 //! coverage ratios (0 to 1). A ratio with nothing to cover (no branches) is absent.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Coverage {
@@ -91,15 +91,25 @@ pub fn lcov(text: &str) -> Result<Coverage, String> {
 /// coverage.py's `coverage json`: `totals.covered_lines / totals.num_statements` and
 /// `totals.covered_branches / totals.num_branches`.
 pub fn coverage_py(text: &str) -> Result<Coverage, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let totals = v.get("totals").ok_or("no `totals`")?;
-    let n = |k: &str| totals.get(k).and_then(Value::as_f64);
-    let line = ratio(
-        n("covered_lines").ok_or("no `totals.covered_lines`")?,
-        n("num_statements").ok_or("no `totals.num_statements`")?,
-    );
-    let branch = match (n("covered_branches"), n("num_branches")) {
-        (Some(c), Some(t)) => ratio(c, t),
+    #[derive(Deserialize)]
+    struct Report {
+        totals: Totals,
+    }
+    #[derive(Deserialize)]
+    struct Totals {
+        covered_lines: f64,
+        num_statements: f64,
+        #[serde(default)]
+        covered_branches: Option<f64>,
+        #[serde(default)]
+        num_branches: Option<f64>,
+    }
+    let t = serde_json::from_str::<Report>(text)
+        .map_err(|e| format!("not a coverage.py JSON report: {e}"))?
+        .totals;
+    let line = ratio(t.covered_lines, t.num_statements);
+    let branch = match (t.covered_branches, t.num_branches) {
+        (Some(c), Some(b)) => ratio(c, b),
         _ => None,
     };
     Ok(Coverage { line, branch })

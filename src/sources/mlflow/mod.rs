@@ -429,13 +429,8 @@ impl MlflowCollector {
             let Some(body) = self.client.get_if_exists(&url, &cancel).await? else {
                 continue; // not created yet
             };
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| decode_error(&url)(e.to_string()))?;
-            let Some(id) = v
-                .get("experiment")
-                .and_then(|e| e.get("experiment_id"))
-                .and_then(|i| i.as_str())
-            else {
+            let id = parse::experiment_id(&body).map_err(decode_error(&url))?;
+            let Some(id) = id.as_deref() else {
                 continue;
             };
             let mut all = Vec::new();

@@ -323,6 +323,24 @@ pub fn experiments(body: &[u8]) -> Result<(BTreeMap<String, String>, Option<Stri
     Ok((map, token(page.next_page_token)))
 }
 
+/// The id of `experiments/get-by-name`'s experiment (none when the answer has none).
+pub fn experiment_id(body: &[u8]) -> Result<Option<String>, String> {
+    #[derive(Deserialize)]
+    struct Experiment {
+        #[serde(default)]
+        experiment_id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        experiment: Option<Experiment>,
+    }
+    Ok(decode::<Body>(body)?
+        .experiment
+        .and_then(|e| e.experiment_id)
+        .filter(|id| !id.is_empty()))
+}
+
 /// The person behind a run: its `mlflow.user` tag, else its `user_id` unless empty or
 /// `unknown`.
 pub fn person(run: &Run) -> Option<String> {
