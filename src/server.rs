@@ -711,6 +711,25 @@ async fn tls_handshake(
     }
 }
 
+/// Whether there is room for one more connection under `cap` within a short wait (250 ms)
+/// for connections that are closing to be gone.
+async fn room_within(
+    live: &std::sync::atomic::AtomicUsize,
+    freed: &tokio::sync::Notify,
+    cap: usize,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
+    loop {
+        let notified = freed.notified();
+        if live.load(Ordering::SeqCst) < cap {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return live.load(Ordering::SeqCst) < cap;
+        }
+    }
+}
+
 /// Serves one connection until it ends, `evict` drops it (at once: the cap needs its
 /// descriptor), `shutdown` closes it gracefully, or it idles past the limit.
 async fn drive<S, V>(
@@ -782,6 +801,8 @@ pub async fn serve(
     let open: Arc<Mutex<BTreeMap<u64, CancellationToken>>> = Arc::default();
     // Connections whose task still runs, those closing included: each holds a descriptor.
     let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Told whenever a connection's task ends (its descriptor is closed).
+    let freed = Arc::new(tokio::sync::Notify::new());
     let tracker = tokio_util::task::TaskTracker::new();
     let mut next_id: u64 = 0;
     loop {
@@ -802,7 +823,7 @@ pub async fn serve(
         let id = next_id;
         next_id += 1;
         let evict = CancellationToken::new();
-        {
+        let still_over = {
             let mut open = crate::locked(&open);
             // At the cap (counting connections still closing), the oldest open ones go.
             let mut over = (live.load(Ordering::SeqCst) + 1).saturating_sub(limits.max_connections);
@@ -813,16 +834,20 @@ pub async fn serve(
                 oldest.cancel();
                 over -= 1;
             }
-            if over > 0 {
-                // Every connection is already closing: this one waits for none of them.
-                drop(stream);
-                continue;
-            }
-            open.insert(id, evict.clone());
+            over > 0
+        };
+        // Every connection is already closing (their tasks have not run yet, as under load):
+        // wait a moment for one to be gone rather than refuse a scrape; the descriptors stay
+        // within the cap meanwhile.
+        if still_over && !room_within(&live, &freed, limits.max_connections).await {
+            drop(stream);
+            continue;
         }
+        crate::locked(&open).insert(id, evict.clone());
         let service = service.clone();
         let open = open.clone();
         let live = live.clone();
+        let freed = freed.clone();
         live.fetch_add(1, Ordering::SeqCst);
         let shutdown = shutdown.clone();
         // Read per connection, so a reload that changes TLS applies to the next one.
@@ -842,6 +867,7 @@ pub async fn serve(
             }
             crate::locked(&open).remove(&id);
             live.fetch_sub(1, Ordering::SeqCst);
+            freed.notify_waiters();
         });
     }
     tracker.close();
