@@ -1,16 +1,15 @@
 //! In-process fakes of the forges that cannot run here, built from the vendors' documented
-//! response shapes (GitHub's OpenAPI description): a small HTTP/1.1 server on 127.0.0.1 and a
+//! response shapes (GitHub's OpenAPI description): an axum server on 127.0.0.1 and a
 //! GitHub that serves Actions runs with pagination (`Link`), ETags and 304s, rate-limit
 //! headers, bearer tokens, and scripted faults. Every request is logged.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{json, Value};
-use sha2_free_hash::hash;
+use sha2::Digest;
 
 /// A request as the fakes see it.
 #[derive(Debug, Clone)]
@@ -40,21 +39,35 @@ impl Response {
 
 type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
-/// A threaded HTTP/1.1 server answering GETs with `handler`.
+/// An HTTP/1.1 server (axum, on its own runtime and thread) answering every request with
+/// `handler`, which runs on a blocking thread (handlers may sleep to be slow). Query values
+/// are percent-decoded; header names are lowercase. A `connection: close` header in the
+/// answer closes the connection after it.
 pub struct FakeServer {
     pub addr: String,
 }
 
 impl FakeServer {
     pub fn start(handler: Handler) -> FakeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let handler = handler.clone();
-                std::thread::spawn(move || serve(stream, handler));
-            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(
+                    move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+                        let handler = handler.clone();
+                        async move { answer_with(handler, &uri, &headers).await }
+                    },
+                );
+                let _ = axum::serve(listener, app).await;
+            });
         });
         FakeServer { addr }
     }
@@ -64,79 +77,41 @@ impl FakeServer {
     }
 }
 
-fn serve(stream: TcpStream, handler: Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        if let Some(n) = headers
-            .get("content-length")
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            let mut body = vec![0; n];
-            let _ = reader.read_exact(&mut body);
-        }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let query = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.to_string(), percent_decode(v))
+async fn answer_with(
+    handler: Handler,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> axum::response::Response {
+    let request = Request {
+        path: uri.path().to_string(),
+        query: form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
             })
-            .collect();
-        let request = Request {
-            path: path.to_string(),
-            query,
-            headers,
-        };
-        let r = handler(&request);
-        let mut head = format!("HTTP/1.1 {} Fake\r\n", r.status);
-        for (k, v) in &r.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("content-length: {}\r\n\r\n", r.body.len()));
-        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&r.body).is_err() {
-            return;
-        }
+            .collect(),
+    };
+    let r = tokio::task::spawn_blocking(move || handler(&request))
+        .await
+        .expect("the fake's handler panicked");
+    let mut response = axum::http::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        response = response.header(k.as_str(), v.as_str());
     }
+    response.body(axum::body::Body::from(r.body)).unwrap()
 }
 
+/// A path segment, percent-decoded (`acme%2Fviews` → `acme/views`).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// RFC 3339 of seconds since the epoch.
@@ -348,7 +323,8 @@ fn fault_response(f: &Fault) -> Response {
 
 /// An answer with an ETag; a matching `If-None-Match` gets a 304.
 fn conditional(r: &Request, mut response: Response) -> Response {
-    let etag = format!("W/\"{:016x}\"", hash(&response.body));
+    let digest = sha2::Sha256::digest(&response.body);
+    let etag = format!("W/\"{}\"", mlsteward::hex(&digest[..8]));
     if r.headers.get("if-none-match") == Some(&etag) {
         return Response {
             status: 304,
@@ -582,16 +558,6 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
 }
 
 /// A tiny non-cryptographic hash for ETags (FNV-1a), so the fake needs no extra crate.
-mod sha2_free_hash {
-    pub fn hash(bytes: &[u8]) -> u64 {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        h
-    }
-}
 
 /// A GitLab pipeline in GitLab's shape; `finished` is `None` while it runs.
 #[derive(Debug, Clone)]
@@ -1021,22 +987,7 @@ fn jenkins_answer(st: &JenkinsState, base: &str, r: &Request) -> Response {
     }
 }
 
-/// Standard base64 (for `Basic` credentials), so the fake needs no extra crate.
+/// Standard base64 (for `Basic` credentials).
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
