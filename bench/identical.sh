@@ -18,9 +18,9 @@ WORK=${BENCH_WORK:-$(mktemp -d /tmp/mlsteward-identical.XXXXXX)}
 # Lines that measure the run itself, not the facts.
 strip() {
   grep -v '^#' "$1" \
-    | grep -Ev '^mlsteward_(collector_|config_last_reload_success_timestamp|upstream_request_duration|derive|render|snapshot_)' \
+    | grep -Ev '^mlsteward_(collector_|config_last_reload_success_timestamp|upstream_request_duration|derive|derivations|render|snapshot_)' \
     | grep -Ev '^mlsteward_upstream_requests_total' \
-    | sort
+    | sort || true  # no lines left (a failed run) is reported by compare, not fatal here
 }
 
 compare() { # NAME CONFIG
@@ -33,7 +33,9 @@ compare() { # NAME CONFIG
   strip "$WORK/$name/after.prom" > "$WORK/$name/after.txt"
   local lines
   lines=$(wc -l < "$WORK/$name/after.txt")
-  if diff -q "$WORK/$name/before.txt" "$WORK/$name/after.txt" > /dev/null; then
+  if [ "$lines" -eq 0 ] || ! grep -q '^mlsteward_' "$WORK/$name/before.txt"; then
+    echo "| $name | $lines | FAILED: a run printed no families (see $WORK/$name/*.log) |"
+  elif diff -q "$WORK/$name/before.txt" "$WORK/$name/after.txt" > /dev/null; then
     echo "| $name | $lines | identical |"
   else
     echo "| $name | $lines | DIFFERENT: $(diff "$WORK/$name/before.txt" "$WORK/$name/after.txt" | grep -c '^[<>]') lines (see $WORK/$name) |"
@@ -42,12 +44,15 @@ compare() { # NAME CONFIG
 
 echo "| case | series compared | result |"
 echo "|---|---|---|"
-"$AFTER" demo --write-only --dir "$WORK/demo" > /dev/null 2>&1
-compare demo "$WORK/demo/config.yaml"
+# The demo's files live apart from the comparison's own directory (compare empties that).
+rm -rf "$WORK/demo-files"
+"$AFTER" demo --write-only --dir "$WORK/demo-files" > /dev/null 2>&1
+compare demo "$WORK/demo-files/config.yaml"
 compare example config/example.yaml
 for repo in "$@"; do
   name=$(basename "$(dirname "$repo")")
   [ "$name" = "." ] && name=$(basename "$repo")
+  name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.-' '-')
   config="$WORK/$name.yaml"
   {
     printf 'recognition:\n  top_n: 20\nsources:\n  - name: %s\n    type: git\n    path: %s\n    timeout: 30m\ncatalog:\n' "$name" "$repo"
