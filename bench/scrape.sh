@@ -21,6 +21,8 @@ rounds=${4:-2}
 connections=${CONNECTIONS:-4}
 work=${BENCH_WORK:-$(mktemp -d)}
 mkdir -p "$work"
+# nginx's workers may run as another user (www-data when started as root).
+chmod 755 "$work"
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
@@ -55,7 +57,7 @@ sources:
   - name: wide
     type: git
     path: $repo
-    interval: 1h
+    schedule: 1h
     timeout: 30m
 catalog:
 $catalog
@@ -66,11 +68,13 @@ rm -rf "$work/data"
 "$bin" run --config.file "$work/config.yaml" --storage.path "$work/data/db.sqlite" \
   --web.listen-address "127.0.0.1:$m_port" --log.level warn 2> "$work/mlsteward.log" &
 pids+=($!)
-python3 - "$m_port" <<'EOF'
-import sys, time, urllib.request
+python3 - "$m_port" "${pids[0]}" <<'EOF' || { tail -5 "$work/mlsteward.log" >&2; exit 1; }
+import os, sys, time, urllib.request
 url = f"http://127.0.0.1:{sys.argv[1]}/metrics"
 deadline = time.time() + 1800
 while time.time() < deadline:
+    if not os.path.exists(f"/proc/{sys.argv[2]}"):
+        sys.exit("mlsteward exited; see its log")
     try:
         text = urllib.request.urlopen(url, timeout=10).read().decode()
         ok = 'mlsteward_collector_success{collector="git",source="wide"} 1' in text
