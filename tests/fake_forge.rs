@@ -557,8 +557,6 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
     }
 }
 
-/// A tiny non-cryptographic hash for ETags (FNV-1a), so the fake needs no extra crate.
-
 /// A GitLab pipeline in GitLab's shape; `finished` is `None` while it runs.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
