@@ -134,6 +134,8 @@ pub struct Renderer {
     /// How a rendered part is made: compressed at once ([`Part::new`], for a daemon's
     /// scrapes) or only if ever served gzipped ([`Part::plain`], see [`Renderer::text_only`]).
     part: fn(String) -> Part,
+    /// Whether scrapes are served gzipped from these parts (not for `collect-once`).
+    compressed: bool,
     state: Mutex<State>,
     pipeline: Mutex<Pipeline>,
 }
@@ -154,6 +156,7 @@ impl Renderer {
             signals,
             time_step: Duration::from_secs(60),
             part: Part::new,
+            compressed: true,
             state: Mutex::new(State {
                 slots: Group::ALL.iter().map(|_| Slot::default()).collect(),
                 ..State::default()
@@ -202,6 +205,7 @@ impl Renderer {
     /// compressed unless a gzip exposition is made of them.
     pub fn text_only(mut self) -> Renderer {
         self.part = Part::plain;
+        self.compressed = false;
         self
     }
 
@@ -274,6 +278,12 @@ impl Renderer {
             .iter()
             .flat_map(|s| s.parts.iter().cloned())
             .collect();
+        if self.compressed {
+            // Each part's segment after its neighbour, made here so that a scrape never
+            // compresses: only the parts that changed and those right after them.
+            let refs: Vec<&Part> = parts.iter().map(|p| p.as_ref()).collect();
+            crate::exposition::segments(&refs);
+        }
         let api: Vec<Arc<Vec<Family>>> = state.slots.iter().map(|s| s.api.clone()).collect();
         let counts = state.counts;
         drop(state);
