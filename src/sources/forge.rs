@@ -514,6 +514,12 @@ pub fn urlencode(s: &str) -> String {
 /// release nearly always comes with a run, which makes them read at once).
 pub const RELEASES_EVERY: i64 = 6 * 3600;
 
+/// An upstream's JSON answer as the typed struct `T` (unknown fields ignored, a missing or
+/// mistyped field an error that names it).
+pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
+}
+
 /// For a field an API may send as `null` where it means "none": `null` reads as the type's
 /// default (`#[serde(default, deserialize_with = "null_as_default")]`).
 pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::facts::RegistryAsset;
-use crate::sources::forge::{null_as_default, parse_time};
+use crate::sources::forge::{json, null_as_default, parse_time};
 
 /// What one registry object gives: its asset, its numbers and what it depends on.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,10 +86,6 @@ struct Interval {
     end_time: Option<String>,
 }
 
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
-}
-
 /// The spec's `owner`, else the first of `owner_tags` present among its tags.
 fn owner(spec: &Spec, owner_tags: &[String]) -> Option<String> {
     Some(spec.owner.clone())
@@ -104,7 +100,7 @@ fn owner(spec: &Spec, owner_tags: &[String]) -> Option<String> {
 /// A page of `/feature_views` (feature views and on-demand views) or `/feature_services`:
 /// its objects, and whether another page follows.
 pub fn page(body: &[u8], owner_tags: &[String]) -> Result<(Vec<Object>, bool), String> {
-    let page: PageJson = decode(body)?;
+    let page: PageJson = json(body)?;
     let (list, service) = match (page.feature_views, page.feature_services) {
         (Some(l), _) => (l, false),
         (None, Some(l)) => (l, true),
@@ -203,7 +199,7 @@ struct Column {
 /// Reads an answer, matching columns by name (their order depends on the server's hash
 /// seed): the columns named in `entity_keys` are the request's, not features.
 pub fn retrieved(body: &[u8], entity_keys: &[String]) -> Result<Retrieved, String> {
-    let answer: OnlineJson = decode(body)?;
+    let answer: OnlineJson = json(body)?;
     let names = answer.metadata.feature_names;
     if names.len() != answer.results.len() {
         return Err("as many results as feature names expected".into());

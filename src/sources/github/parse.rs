@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::sources::forge::{null_as_default, parse_time};
+use crate::sources::forge::{json, null_as_default, parse_time};
 
 /// One workflow run as `GET /repos/{o}/{r}/actions/runs` and `…/runs/{id}/attempts/{n}` show
 /// it: the latest attempt, or the requested one.
@@ -56,10 +56,6 @@ fn account(a: &Option<Account>) -> Option<(String, bool)> {
 
 fn time(t: &Option<String>) -> Option<i64> {
     t.as_deref().and_then(parse_time)
-}
-
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -132,7 +128,7 @@ pub fn runs_page(body: &[u8]) -> Result<Vec<Run>, String> {
     struct Page {
         workflow_runs: Vec<RunJson>,
     }
-    decode::<Page>(body)?
+    json::<Page>(body)?
         .workflow_runs
         .into_iter()
         .map(run)
@@ -141,7 +137,7 @@ pub fn runs_page(body: &[u8]) -> Result<Vec<Run>, String> {
 
 /// One attempt of `…/runs/{id}/attempts/{n}`.
 pub fn attempt(body: &[u8]) -> Result<Run, String> {
-    run(decode(body)?)
+    run(json(body)?)
 }
 
 #[derive(Deserialize)]
@@ -169,11 +165,11 @@ fn repository(v: RepositoryJson) -> Result<(String, String, bool), String> {
 }
 
 pub fn repository_body(body: &[u8]) -> Result<(String, String, bool), String> {
-    repository(decode(body)?)
+    repository(json(body)?)
 }
 
 pub fn repositories_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
-    decode::<Vec<RepositoryJson>>(body)?
+    json::<Vec<RepositoryJson>>(body)?
         .into_iter()
         .map(repository)
         .collect()
@@ -196,7 +192,7 @@ pub fn jobs_page(body: &[u8]) -> Result<Vec<Job>, String> {
     struct Page {
         jobs: Vec<JobJson>,
     }
-    Ok(decode::<Page>(body)?
+    Ok(json::<Page>(body)?
         .jobs
         .into_iter()
         .map(|j| (j.name, j.conclusion, time(&j.completed_at)))
@@ -394,7 +390,7 @@ pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
         #[serde(default)]
         closed_at: Option<String>,
     }
-    decode::<Vec<ItemJson>>(body)?
+    json::<Vec<ItemJson>>(body)?
         .into_iter()
         .map(|i| {
             let number = i.number;
@@ -426,7 +422,7 @@ pub fn comments_page(body: &[u8]) -> Result<Vec<Comment>, String> {
         #[serde(default)]
         pull_request_review_id: Option<u64>,
     }
-    decode::<Vec<CommentJson>>(body)?
+    json::<Vec<CommentJson>>(body)?
         .into_iter()
         .map(|c| {
             let at = time(&c.created_at).ok_or("a comment without `created_at`")?;
@@ -459,7 +455,7 @@ pub fn reviews_page(body: &[u8]) -> Result<Vec<Review>, String> {
         #[serde(default)]
         submitted_at: Option<String>,
     }
-    Ok(decode::<Vec<ReviewJson>>(body)?
+    Ok(json::<Vec<ReviewJson>>(body)?
         .into_iter()
         .map(|r| Review {
             id: r.id,
@@ -484,7 +480,7 @@ pub fn pull(body: &[u8]) -> Result<(Option<i64>, String), String> {
         merged_at: Option<String>,
         base: Base,
     }
-    let p: PullJson = decode(body)?;
+    let p: PullJson = json(body)?;
     Ok((time(&p.merged_at), p.base.branch))
 }
 
@@ -556,7 +552,7 @@ pub fn releases_page(body: &[u8]) -> Result<Vec<Release>, String> {
         #[serde(default)]
         author: Option<Account>,
     }
-    Ok(decode::<Vec<ReleaseJson>>(body)?
+    Ok(json::<Vec<ReleaseJson>>(body)?
         .into_iter()
         .map(|r| Release {
             id: r.id,

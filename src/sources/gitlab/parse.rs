@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::sources::forge::{null_as_default, parse_time, parse_time_precise};
+use crate::sources::forge::{json, null_as_default, parse_time, parse_time_precise};
 
 /// A pipeline of `GET /projects/:id/pipelines` (the list) or `…/pipelines/:id` (the detail,
 /// which adds `started_at`, `finished_at`, `coverage` and `user`).
@@ -119,10 +119,6 @@ struct PipelineJson {
     user: Option<UserJson>,
 }
 
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
-}
-
 fn pipeline(v: PipelineJson) -> Result<Pipeline, String> {
     let id = v.id;
     let created_at = time(&v.created_at).ok_or(format!("pipeline {id}: no `created_at`"))?;
@@ -150,14 +146,14 @@ fn pipeline(v: PipelineJson) -> Result<Pipeline, String> {
 }
 
 pub fn pipelines_page(body: &[u8]) -> Result<Vec<Pipeline>, String> {
-    decode::<Vec<PipelineJson>>(body)?
+    json::<Vec<PipelineJson>>(body)?
         .into_iter()
         .map(pipeline)
         .collect()
 }
 
 pub fn pipeline_body(body: &[u8]) -> Result<Pipeline, String> {
-    pipeline(decode(body)?)
+    pipeline(json(body)?)
 }
 
 #[derive(Deserialize)]
@@ -185,11 +181,11 @@ fn project(v: ProjectJson) -> Result<(String, String, bool), String> {
 }
 
 pub fn project_body(body: &[u8]) -> Result<(String, String, bool), String> {
-    project(decode(body)?)
+    project(json(body)?)
 }
 
 pub fn projects_page(body: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
-    decode::<Vec<ProjectJson>>(body)?
+    json::<Vec<ProjectJson>>(body)?
         .into_iter()
         .map(project)
         .collect()
@@ -319,7 +315,7 @@ struct ItemJson {
 }
 
 pub fn items_page(body: &[u8]) -> Result<Vec<Item>, String> {
-    decode::<Vec<ItemJson>>(body)?
+    json::<Vec<ItemJson>>(body)?
         .into_iter()
         .map(|i| {
             let iid = i.iid;
@@ -358,7 +354,7 @@ struct NoteJson {
 
 /// Notes that people wrote (system notes such as "changed the title" left out).
 pub fn notes_page(body: &[u8]) -> Result<Vec<Note>, String> {
-    Ok(decode::<Vec<NoteJson>>(body)?
+    Ok(json::<Vec<NoteJson>>(body)?
         .into_iter()
         .filter(|n| !n.system)
         .filter_map(|n| Some((user(&n.author), time(&n.created_at)?)))
@@ -378,7 +374,7 @@ struct Approval {
 
 /// The approvers of `…/merge_requests/:iid/approvals`.
 pub fn approvers(body: &[u8]) -> Result<Vec<(String, bool)>, String> {
-    Ok(decode::<Approvals>(body)?
+    Ok(json::<Approvals>(body)?
         .approved_by
         .iter()
         .filter_map(|a| user(&a.user))
@@ -473,7 +469,7 @@ pub fn releases_page(body: &[u8]) -> Result<Vec<crate::sources::forge::Release>,
         author: Option<UserJson>,
     }
     let mut out = Vec::new();
-    for r in decode::<Vec<ReleaseJson>>(body)? {
+    for r in json::<Vec<ReleaseJson>>(body)? {
         if r.tag_name.is_empty() {
             return Err("a release without a `tag_name`".into());
         }

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::sources::forge::json;
+
 /// A buildable job found under the root: where its builds are and how they are labelled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -120,10 +122,6 @@ struct Action {
     skipped: u64,
 }
 
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
-}
-
 fn is_folder(class: &str) -> bool {
     class.ends_with(".Folder") || class.ends_with("OrganizationFolder")
 }
@@ -145,7 +143,7 @@ pub fn jobs_under(
     path: &[String],
     multibranch: bool,
 ) -> Result<(Vec<Job>, Vec<Unread>), String> {
-    let list = decode::<JobList>(body)?.jobs;
+    let list = json::<JobList>(body)?.jobs;
     let (mut out, mut unread) = (Vec::new(), Vec::new());
     if multibranch {
         branches(&list, path, &mut out);
@@ -203,7 +201,7 @@ fn walk(list: &[JobNode], prefix: &[String], out: &mut Vec<Job>, unread: &mut Ve
 }
 
 pub fn builds(body: &[u8]) -> Result<Vec<Build>, String> {
-    Ok(decode::<BuildList>(body)?
+    Ok(json::<BuildList>(body)?
         .builds
         .into_iter()
         .map(|b| Build {

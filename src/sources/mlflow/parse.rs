@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::sources::forge::null_as_default;
+use crate::sources::forge::{json, null_as_default};
 
 /// A number MLflow may send as a JSON number or as a string (ids, timestamps, `"NaN"`).
 #[derive(Debug, Clone, Deserialize)]
@@ -57,10 +57,6 @@ fn pairs(list: Vec<Pair>) -> BTreeMap<String, String> {
     list.into_iter().map(|p| (p.key, p.value)).collect()
 }
 
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
-}
-
 fn token(t: Option<String>) -> Option<String> {
     t.filter(|t| !t.is_empty())
 }
@@ -107,7 +103,7 @@ pub fn models_page(body: &[u8]) -> Page<Model> {
         #[serde(default)]
         next_page_token: Option<String>,
     }
-    let page: PageJson = decode(body)?;
+    let page: PageJson = json(body)?;
     let models = page
         .registered_models
         .into_iter()
@@ -163,7 +159,7 @@ pub fn versions_page(body: &[u8]) -> Page<Version> {
         #[serde(default)]
         next_page_token: Option<String>,
     }
-    let page: PageJson = decode(body)?;
+    let page: PageJson = json(body)?;
     let versions = page
         .model_versions
         .into_iter()
@@ -285,7 +281,7 @@ pub fn runs_page(body: &[u8]) -> Page<Run> {
         #[serde(default)]
         next_page_token: Option<String>,
     }
-    let page: PageJson = decode(body)?;
+    let page: PageJson = json(body)?;
     let runs = page.runs.into_iter().map(run).collect::<Result<_, _>>()?;
     Ok((runs, token(page.next_page_token)))
 }
@@ -295,7 +291,7 @@ pub fn run_body(body: &[u8]) -> Result<Run, String> {
     struct Body {
         run: RunJson,
     }
-    run(decode::<Body>(body)?.run)
+    run(json::<Body>(body)?.run)
 }
 
 /// The experiment ids of `experiments/search`, by name.
@@ -314,7 +310,7 @@ pub fn experiments(body: &[u8]) -> Result<(BTreeMap<String, String>, Option<Stri
         #[serde(default)]
         next_page_token: Option<String>,
     }
-    let page: PageJson = decode(body)?;
+    let page: PageJson = json(body)?;
     let map = page
         .experiments
         .into_iter()
@@ -335,7 +331,7 @@ pub fn experiment_id(body: &[u8]) -> Result<Option<String>, String> {
         #[serde(default)]
         experiment: Option<Experiment>,
     }
-    Ok(decode::<Body>(body)?
+    Ok(json::<Body>(body)?
         .experiment
         .and_then(|e| e.experiment_id)
         .filter(|id| !id.is_empty()))
