@@ -195,8 +195,11 @@ def measure(binary, label, repos, upstream, work, minutes):
     log_path = os.path.join(d, "daemon.log")
     log = open(log_path, "w")
     started = time.time()
+    # STEADY_LOG_LEVEL=debug keeps each collection's and render's phase timings in the log,
+    # which is copied to WORK/steady-LABEL.log.
+    level = ["--log.level", os.environ["STEADY_LOG_LEVEL"]] if os.environ.get("STEADY_LOG_LEVEL") else []
     daemon = subprocess.Popen([binary, "run", "--config.file", config, "--storage.path",
-                               os.path.join(d, "db.sqlite"), "--web.listen-address", addr],
+                               os.path.join(d, "db.sqlite"), "--web.listen-address", addr] + level,
                               stdout=subprocess.DEVNULL, stderr=log,
                               env={**os.environ, "NO_COLOR": "1"})
     try:
@@ -346,6 +349,7 @@ def measure(binary, label, repos, upstream, work, minutes):
     t = time.time()
     run(binary, "collect-once", "--config.file", alone, "--storage.path", os.path.join(d, "alone.db"))
     out["r0_full_mine_seconds"] = time.time() - t
+    shutil.copy(log_path, os.path.join(work, f"steady-{label}.log"))
     shutil.rmtree(d, ignore_errors=True)
     return out
 
