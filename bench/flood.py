@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,18 +30,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchlib import cpu_seconds, run, start_daemon, wait_answering
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "5b3f9c0e7a1d4e2f8c6b0a9d"
-
-
-def run(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Github(BaseHTTPRequestHandler):
@@ -66,12 +57,6 @@ class Github(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def sample(text, name):
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -88,21 +73,11 @@ def measure(binary, label, repo, upstream, work):
         f.write(f"sources:\n  - name: repo\n    type: git\n    path: {repo}\n    schedule: 1h\n"
                 f"  - name: gh\n    type: github\n    api_url: {upstream}\n    repositories: [acme/flood]\n"
                 f"    pull_requests_and_issues: false\n    webhook_secret: {SECRET}\n    schedule: 1h\n")
-    addr = f"127.0.0.1:{free_port()}"
     log = open(os.path.join(d, "daemon.log"), "w")
-    daemon = subprocess.Popen([binary, "run", "--config.file", config, "--storage.path",
-                               os.path.join(d, "db.sqlite"), "--web.listen-address", addr],
-                              stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "NO_COLOR": "1"})
+    daemon, addr = start_daemon(binary, config, os.path.join(d, "db.sqlite"), log)
     out = {}
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{addr}/-/ready", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                pass
-            time.sleep(0.5)
+        wait_answering(daemon, addr)
         time.sleep(3)
 
         def reload_latency():

@@ -14,7 +14,6 @@ Needs Debian's prometheus-blackbox-exporter (`apt-get install prometheus-blackbo
 """
 
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -25,10 +24,11 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchlib import cpu_seconds, free_port
+
 BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/release/mlsteward"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 DELAY = (int(sys.argv[3]) if len(sys.argv) > 3 else 20) / 1000.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Slow(BaseHTTPRequestHandler):
@@ -49,18 +49,6 @@ class Slow(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except BrokenPipeError:
             pass  # the prober gave up on this answer
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def wait_http(url, timeout=60):

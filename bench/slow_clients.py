@@ -25,26 +25,10 @@ import threading
 import time
 import urllib.request
 
+from benchlib import rss_mib, run, start_daemon, wait_answering
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "5b3f9c0e7a1d4e2f8c6b0a9d"
-
-
-def run(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def fds(pid):
@@ -55,24 +39,10 @@ def fds(pid):
 
 
 def start(binary, config, d, extra=(), limit=None):
-    addr = f"127.0.0.1:{free_port()}"
     log = open(os.path.join(d, "daemon.log"), "a")
-    cmd = [binary, "run", "--config.file", config, "--storage.path", os.path.join(d, "db.sqlite"),
-           "--web.listen-address", addr, *extra]
-    if limit:
-        cmd = ["sh", "-c", f"ulimit -n {limit} && exec \"$0\" \"$@\"", *cmd]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log,
-                         env={**os.environ, "NO_COLOR": "1"})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://{addr}/-/healthy", timeout=2):
-                return p, addr
-        except urllib.error.HTTPError:
-            return p, addr  # answers (401 with basic auth)
-        except Exception:
-            time.sleep(0.3)
-    raise SystemExit("the daemon never answered")
+    p, addr = start_daemon(binary, config, os.path.join(d, "db.sqlite"), log, extra, limit)
+    wait_answering(p, addr, "/-/healthy", timeout=120, poll=0.3)
+    return p, addr
 
 
 def slow_bodies(binary, d, repo, headers, webhook_source=True, auth=False):

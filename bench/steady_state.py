@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,15 +39,13 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchlib import cpu_seconds, rss_mib, run, start_daemon, wait_answering
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "5b3f9c0e7a1d4e2f8c6b0a9d"
 REPOS = 10
 # How many times 10 commits are appended to r0 (the median is reported).
 TEN_TIMES = 5
-
-
-def run(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, **kw)
 
 
 def generate(work, commits):
@@ -67,12 +64,6 @@ def generate(work, commits):
         run("git", "-C", path, "reset", "-q", "--hard", "main")
         open(os.path.join(path, ".done"), "w").close()
     return base
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # A fake GitHub: one repository with a handful of finished runs, ETags and 304s.
@@ -145,20 +136,6 @@ def write_config(path, repos, upstream):
                         f"    paths: [\"assets/a{a}/**\"]\n")
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
 def scrape(addr, timeout=30):
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=timeout) as r:
         return b"\n" + r.read()
@@ -191,30 +168,17 @@ def measure(binary, label, repos, upstream, work, minutes):
     os.makedirs(d)
     config = os.path.join(d, "c.yaml")
     write_config(config, repos, upstream)
-    addr = f"127.0.0.1:{free_port()}"
     log_path = os.path.join(d, "daemon.log")
     log = open(log_path, "w")
     started = time.time()
     # STEADY_LOG_LEVEL=debug keeps each collection's and render's phase timings in the log,
     # which is copied to WORK/steady-LABEL.log.
     level = ["--log.level", os.environ["STEADY_LOG_LEVEL"]] if os.environ.get("STEADY_LOG_LEVEL") else []
-    daemon = subprocess.Popen([binary, "run", "--config.file", config, "--storage.path",
-                               os.path.join(d, "db.sqlite"), "--web.listen-address", addr] + level,
-                              stdout=subprocess.DEVNULL, stderr=log,
-                              env={**os.environ, "NO_COLOR": "1"})
+    daemon, addr = start_daemon(binary, config, os.path.join(d, "db.sqlite"), log, level)
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{addr}/-/ready", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                pass
-            if daemon.poll() is not None:
-                raise SystemExit(f"{label}: the daemon exited; see {log_path}")
-            time.sleep(1)
+        wait_answering(daemon, addr, poll=1)
         out["first_mine_seconds"] = time.time() - started
-        out["first_mine_peak_rss_mib"] = peak_rss_mib(daemon.pid)
+        out["first_mine_peak_rss_mib"] = rss_mib(daemon.pid, "VmHWM")
         # Let the first renders and the first collections after ready settle.
         time.sleep(20)
 
@@ -329,11 +293,7 @@ def measure(binary, label, repos, upstream, work, minutes):
             out["ten_commits_collection_seconds"] = statistics.median(collections)
             out["ten_commits_total_seconds"] = statistics.median(totals)
             out["ten_commits_total_seconds_max"] = max(totals)
-        out["rss_mib_at_end"] = None
-        with open(f"/proc/{daemon.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    out["rss_mib_at_end"] = int(line.split()[1]) / 1024
+        out["rss_mib_at_end"] = rss_mib(daemon.pid)
     finally:
         daemon.terminate()
         daemon.wait()
