@@ -520,6 +520,26 @@ pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> 
     serde_json::from_slice(body).map_err(|e| format!("not the expected JSON: {e}"))
 }
 
+/// A repository as a forge lists it: (its full name, its default branch — `main` when the
+/// forge gives none, as for a repository without commits — archived), or an error naming
+/// `field` when the name is missing.
+pub fn repository_entry(
+    name: String,
+    default_branch: String,
+    archived: bool,
+    field: &str,
+) -> Result<(String, String, bool), String> {
+    if name.is_empty() {
+        return Err(format!("a repository without `{field}`"));
+    }
+    let branch = if default_branch.is_empty() {
+        "main".to_string()
+    } else {
+        default_branch
+    };
+    Ok((name, branch, archived))
+}
+
 /// For a field an API may send as `null` where it means "none": `null` reads as the type's
 /// default (`#[serde(default, deserialize_with = "null_as_default")]`).
 pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -153,15 +153,7 @@ struct RepositoryJson {
 /// A repository of `GET /repos/{o}/{r}` or of an organisation's list: (full name, default
 /// branch, archived).
 fn repository(v: RepositoryJson) -> Result<(String, String, bool), String> {
-    if v.full_name.is_empty() {
-        return Err("a repository without `full_name`".into());
-    }
-    let branch = if v.default_branch.is_empty() {
-        "main".into()
-    } else {
-        v.default_branch
-    };
-    Ok((v.full_name, branch, v.archived))
+    crate::sources::forge::repository_entry(v.full_name, v.default_branch, v.archived, "full_name")
 }
 
 pub fn repository_body(body: &[u8]) -> Result<(String, String, bool), String> {

@@ -169,15 +169,12 @@ struct ProjectJson {
 
 /// A project: (path with namespace, default branch, archived).
 fn project(v: ProjectJson) -> Result<(String, String, bool), String> {
-    if v.path_with_namespace.is_empty() {
-        return Err("a project without `path_with_namespace`".into());
-    }
-    let branch = if v.default_branch.is_empty() {
-        "main".into()
-    } else {
-        v.default_branch
-    };
-    Ok((v.path_with_namespace, branch, v.archived))
+    crate::sources::forge::repository_entry(
+        v.path_with_namespace,
+        v.default_branch,
+        v.archived,
+        "path_with_namespace",
+    )
 }
 
 pub fn project_body(body: &[u8]) -> Result<(String, String, bool), String> {
