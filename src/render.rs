@@ -283,6 +283,12 @@ impl Renderer {
             // compresses: only the parts that changed and those right after them.
             let refs: Vec<&Part> = parts.iter().map(|p| p.as_ref()).collect();
             crate::exposition::segments(&refs);
+            // The same for the OpenMetrics pieces once anyone has asked for them (Prometheus
+            // does by default): converted and compressed here, not on its next scrape.
+            if self.view.serves_openmetrics() {
+                let om: Vec<&Part> = parts.iter().map(|p| p.openmetrics()).collect();
+                crate::exposition::segments(&om);
+            }
         }
         let api: Vec<Arc<Vec<Family>>> = state.slots.iter().map(|s| s.api.clone()).collect();
         let counts = state.counts;

@@ -190,6 +190,11 @@ impl View {
         text
     }
 
+    /// Whether the OpenMetrics format has been served (so renders prepare it too).
+    pub fn serves_openmetrics(&self) -> bool {
+        locked(&self.inner.served_openmetrics).is_some()
+    }
+
     /// The exposition in the OpenMetrics 1.0 format ([`exposition::openmetrics`]): the
     /// derived parts' OpenMetrics pieces (each made once, on the first such scrape), then the
     /// self metrics, whose counters (every one counts since the process started, at
