@@ -129,6 +129,10 @@ pub struct GitCollector {
     fingerprint: String,
     /// Read Backstage catalog files at the tip.
     backstage: bool,
+    /// The tally of the last tip whose snapshot was taken (see [`GitCollector::tip_snapshot`]).
+    tip_state: std::sync::Mutex<Option<tip::TipState>>,
+    /// The repository's packs as the last collection opened them.
+    packs: std::sync::Mutex<odb::OpenedPacks>,
 }
 
 pub(super) fn err<E: std::fmt::Display>(
@@ -259,6 +263,8 @@ impl GitCollector {
             changelog: rules::glob_set(&changelog_paths)?,
             fingerprint: hex(&Sha256::digest(shape.as_bytes()))[..16].to_string(),
             backstage: git.backstage,
+            tip_state: std::sync::Mutex::default(),
+            packs: std::sync::Mutex::default(),
         })
     }
 
@@ -269,6 +275,7 @@ impl GitCollector {
         ctx: &CollectContext,
         cancel: &AtomicBool,
     ) -> Result<Collection, CollectError> {
+        let opened = std::time::Instant::now();
         let repo = self.open(cancel)?;
         let tip = self.tip(&repo)?;
         let cursor_id = |key: &str| {
@@ -300,9 +307,17 @@ impl GitCollector {
                 cursors: ctx.cursors.clone(),
             });
         }
+        let open_seconds = opened.elapsed().as_secs_f64();
         let phases = std::time::Instant::now();
         let mut history = GitHistory::default();
-        let packs = odb::Packs::open(&repo);
+        let packs = odb::Packs::open_kept(
+            &repo,
+            &mut self
+                .packs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let packs_seconds = phases.elapsed().as_secs_f64();
         let (ownership, entities) = self.tip_snapshot(&repo, &packs, tip)?;
         let snapshot_seconds = phases.elapsed().as_secs_f64();
         // One collection (or stored batch): the history so far, the tip's ownership and its
@@ -339,12 +354,15 @@ impl GitCollector {
                 Some((base, done))
             })
             .flatten();
+        let mut dropped_seconds = 0.0;
         let (base, skip) = match resumed {
             Some(progress) => progress,
             None => match old_tip {
                 Some(old) if same_shape && repo.find_commit(old).is_ok() => {
                     if old != tip {
+                        let t = std::time::Instant::now();
                         history.dropped = self.unreachable(&repo, &packs, old, tip)?;
+                        dropped_seconds = t.elapsed().as_secs_f64();
                     }
                     (Some(old), 0)
                 }
@@ -464,6 +482,10 @@ impl GitCollector {
         tracing::debug!(
             source = %self.name,
             commits = done,
+            open_seconds,
+            packs_seconds,
+            dropped_seconds,
+            total_seconds = opened.elapsed().as_secs_f64(),
             snapshot_seconds,
             walk_seconds,
             mine_seconds,

@@ -43,7 +43,19 @@ const SAMPLE: usize = 32;
 
 /// The packs of one repository, shared by the threads that read them.
 pub struct Packs {
-    packs: Vec<Pack>,
+    packs: Vec<std::sync::Arc<Pack>>,
+}
+
+/// The packs opened by earlier collections of one repository, by index path, with the index
+/// file's length and modification time: a pack's name is its checksum, so a pack listed again
+/// is the same pack, and reopening it (reading its index's offset table, 7 MiB for 1.9
+/// million objects) is skipped.
+#[derive(Default)]
+pub struct OpenedPacks {
+    packs: std::collections::HashMap<
+        std::path::PathBuf,
+        (u64, Option<std::time::SystemTime>, std::sync::Arc<Pack>),
+    >,
 }
 
 struct Pack {
@@ -184,8 +196,16 @@ impl Packs {
     /// The packs of `repo`'s own object directory. None at all (every object comes from gix)
     /// for a repository with replacement refs or a hash other than SHA-1; a pack this reader
     /// cannot read is left to gix.
+    #[cfg(test)]
     pub fn open(repo: &gix::Repository) -> Packs {
+        Packs::open_kept(repo, &mut OpenedPacks::default())
+    }
+
+    /// [`Packs::open`], reusing the packs `kept` holds and keeping those opened now there
+    /// (only the repository's current packs stay).
+    pub fn open_kept(repo: &gix::Repository, kept: &mut OpenedPacks) -> Packs {
         let mut packs = Vec::new();
+        let mut still = std::collections::HashMap::new();
         let replaced = !repo.objects.ignore_replacements
             && repo.objects.store_ref().replacements().next().is_some();
         if repo.object_hash() == gix::hash::Kind::Sha1 && !replaced {
@@ -198,8 +218,22 @@ impl Packs {
                 // The largest pack (the bulk of history) is searched first.
                 paths.sort();
                 for path in paths {
+                    let stamp = std::fs::metadata(&path)
+                        .map(|m| (m.len(), m.modified().ok()))
+                        .unwrap_or((0, None));
+                    if let Some((len, modified, pack)) = kept.packs.remove(&path) {
+                        if (len, modified) == stamp {
+                            packs.push(pack.clone());
+                            still.insert(path, (len, modified, pack));
+                            continue;
+                        }
+                    }
                     match Pack::open(&path) {
-                        Ok(pack) => packs.push(pack),
+                        Ok(pack) => {
+                            let pack = std::sync::Arc::new(pack);
+                            packs.push(pack.clone());
+                            still.insert(path, (stamp.0, stamp.1, pack));
+                        }
                         Err(e) => {
                             tracing::debug!(pack = %path.display(), error = %e, "pack left to gix")
                         }
@@ -208,6 +242,7 @@ impl Packs {
                 packs.sort_by_key(|p| std::cmp::Reverse(p.count()));
             }
         }
+        kept.packs = still;
         Packs { packs }
     }
 }
@@ -345,12 +380,14 @@ impl gix::objs::Find for Objects<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::sources::git) mod tests {
     use super::*;
     use gix::ObjectId;
     use std::process::Command;
 
-    fn git(dir: &Path, args: &[&str]) -> String {
+    /// Runs `git` in `dir` as a fixed committer and returns what it printed (test helper
+    /// shared by the git source's tests).
+    pub(in crate::sources::git) fn git(dir: &Path, args: &[&str]) -> String {
         let out = Command::new("git")
             .current_dir(dir)
             .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
