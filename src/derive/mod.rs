@@ -30,7 +30,7 @@ pub mod registry;
 pub mod repro;
 pub mod responses;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -119,19 +119,28 @@ pub fn directory(reader: &Reader<'_>, recognition: &Recognition) -> Result<Direc
     ))
 }
 
-/// The people as last joined and what they were joined from (the stored names and the name
-/// uses): they are joined again only when those differ, so a collection that changed no
-/// identity (a forge's items, commits whose names were already known and counted the same)
-/// joins nobody. The caller forgets them when the recognition settings change.
+/// The people as last joined and what they were joined from (the stored names, the name uses
+/// and the git marks they were read at). A render after commits were appended reads only the
+/// name uses of the appended commits; the people are joined again only when a key or a
+/// (key, name) pair is new or a stored name changed, and otherwise only the people whose
+/// counts changed are named again ([`people::rename`]), so a collection that changed no
+/// identity (a forge's items, commits by known people under known names) joins nobody. The
+/// caller forgets them when the recognition settings change.
 #[derive(Default)]
 pub struct PeopleCache {
-    last: Option<(
-        std::collections::BTreeMap<String, String>,
-        Vec<people::NameUse>,
-        Directory,
-    )>,
+    last: Option<JoinedPeople>,
     /// How often the people were joined.
     pub joins: u64,
+    /// How often only some people were named again.
+    pub renames: u64,
+}
+
+struct JoinedPeople {
+    stored: std::collections::BTreeMap<String, String>,
+    /// Sorted by key, then name (as [`Reader::name_uses`] reads them).
+    uses: Vec<people::NameUse>,
+    marks: std::collections::BTreeMap<String, (i64, i64)>,
+    directory: Arc<Directory>,
 }
 
 impl PeopleCache {
@@ -140,22 +149,104 @@ impl PeopleCache {
         &mut self,
         reader: &Reader<'_>,
         recognition: &Recognition,
-    ) -> Result<Directory, StoreError> {
-        let (stored, uses) = (reader.people()?, reader.name_uses()?);
-        if let Some((s, u, directory)) = &self.last {
-            if *s == stored && *u == uses {
-                return Ok(directory.clone());
+    ) -> Result<Arc<Directory>, StoreError> {
+        let started = std::time::Instant::now();
+        let marks = reader.git_marks()?;
+        let stored = reader.people()?;
+        let Some(last) = self
+            .last
+            .as_mut()
+            .filter(|l| appended_only(&l.marks, &marks))
+        else {
+            return self.join(stored, reader.name_uses()?, marks, recognition);
+        };
+        // What the appended commits used, summed into the uses as the store sums them.
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        let mut new_pair = false;
+        for (repository, &(seq, _)) in &marks {
+            let after = last.marks.get(repository).map_or(0, |m| m.0);
+            if seq == after {
+                continue;
+            }
+            for u in reader.name_uses_after(repository, after)? {
+                let at = last.uses.binary_search_by(|x| {
+                    (x.key.as_str(), x.name.as_str()).cmp(&(&u.key, &u.name))
+                });
+                match at {
+                    Ok(i) => {
+                        last.uses[i].uses += u.uses;
+                        last.uses[i].last_at = last.uses[i].last_at.max(u.last_at);
+                    }
+                    Err(i) => {
+                        new_pair = true;
+                        last.uses.insert(i, u.clone());
+                    }
+                }
+                changed.insert(u.key);
             }
         }
-        let directory = people::unify(&stored, &uses, recognition);
+        last.marks = marks;
+        if new_pair || last.stored != stored {
+            let last = self.last.take().expect("checked above");
+            return self.join(stored, last.uses, last.marks, recognition);
+        }
+        if !changed.is_empty() {
+            self.renames += 1;
+            people::rename(
+                Arc::make_mut(&mut last.directory),
+                changed.iter().map(String::as_str),
+                &last.stored,
+                &last.uses,
+                recognition,
+            );
+        }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            renamed_keys = changed.len(),
+            "people brought up to date"
+        );
+        Ok(last.directory.clone())
+    }
+
+    fn join(
+        &mut self,
+        stored: std::collections::BTreeMap<String, String>,
+        uses: Vec<people::NameUse>,
+        marks: std::collections::BTreeMap<String, (i64, i64)>,
+        recognition: &Recognition,
+    ) -> Result<Arc<Directory>, StoreError> {
+        let directory = Arc::new(people::unify(&stored, &uses, recognition));
         self.joins += 1;
-        self.last = Some((stored, uses, directory.clone()));
+        self.last = Some(JoinedPeople {
+            stored,
+            uses,
+            marks,
+            directory: directory.clone(),
+        });
         Ok(directory)
     }
 
     pub fn forget(&mut self) {
         self.last = None;
     }
+
+    /// The people as last joined or named again.
+    #[cfg(test)]
+    pub fn last(&self) -> Option<Arc<Directory>> {
+        self.last.as_ref().map(|l| l.directory.clone())
+    }
+}
+
+/// Whether the store's git history at `now` only appended commits to what it held at `then`
+/// (marks as [`Reader::git_marks`] reads them: no repository gone, rewritten or shortened).
+fn appended_only(
+    then: &std::collections::BTreeMap<String, (i64, i64)>,
+    now: &std::collections::BTreeMap<String, (i64, i64)>,
+) -> bool {
+    then.iter().all(|(repository, &(seq, generation))| {
+        now.get(repository)
+            .is_some_and(|&(s, g)| g == generation && s >= seq)
+    })
 }
 
 /// [`directory`], joined over the `peers`' identity inputs too (the [`PeopleSummary`]s of
@@ -301,7 +392,7 @@ impl Group {
 /// and not per render): the people, and every per-person credit figure; and what those
 /// groups made of each asset, kept until the asset's figures change.
 pub struct Shared {
-    pub people: Directory,
+    pub people: Arc<Directory>,
     pub credits: CreditTotals,
     /// The per-asset families' samples as text, by (family, asset): kept until the asset's
     /// figures, or the names of its kept people, change.
@@ -333,7 +424,7 @@ impl Shared {
         reader: &Reader<'_>,
         config: &Config,
         now: i64,
-        people: Directory,
+        people: Arc<Directory>,
     ) -> Result<Shared, StoreError> {
         map_forge_assets(reader, config)?;
         // Two passes over the credits; what they hold does not grow with history.
@@ -359,9 +450,9 @@ impl Shared {
         reader: &Reader<'_>,
         config: &Config,
         now: i64,
-        people: Directory,
+        people: Arc<Directory>,
         forge_changed: bool,
-    ) -> Result<Option<Directory>, StoreError> {
+    ) -> Result<Option<Arc<Directory>>, StoreError> {
         map_forge_assets(reader, config)?;
         let Some(mut touched) =
             self.credits
@@ -370,7 +461,9 @@ impl Shared {
             return Ok(Some(people));
         };
         // An asset whose kept people are named otherwise now is shown otherwise.
-        let name = |d: &Directory, id: &str| d.by_id(id).map(|p| p.name.clone());
+        fn name<'d>(d: &'d Directory, id: &str) -> Option<&'d str> {
+            d.by_id(id).map(|p| p.name.as_str())
+        }
         for asset in self.credits.asset_names() {
             if self
                 .credits
@@ -522,7 +615,7 @@ pub fn families_of(
 ) -> Result<Vec<Family>, StoreError> {
     store.read(|reader| {
         let people = directory(reader, &config.recognition)?;
-        let shared = Shared::read(reader, config, now, people)?;
+        let shared = Shared::read(reader, config, now, Arc::new(people))?;
         let cx = Context {
             reader,
             config,

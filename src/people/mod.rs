@@ -299,38 +299,10 @@ pub fn unify(
         let identity = member_keys
             .iter()
             .find_map(|k| identity_emails.get(k.as_str()).map(|n| (k, *n)));
-        // name → (uses, newest use)
-        let mut tally: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
-        for k in &member_keys {
-            for u in uses_by_key.get(k.as_str()).into_iter().flatten() {
-                let e = tally.entry(&u.name).or_insert((0, i64::MIN));
-                e.0 += u.uses;
-                e.1 = e.1.max(u.last_at);
-            }
-        }
-        let most_used = tally
-            .iter()
-            .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(a.1 .1.cmp(&b.1 .1)))
-            .map(|(n, _)| n.to_string());
-        // Without signatures: a stored name, preferring a real name over `@handle`.
-        let stored_name = || {
-            let names: Vec<&String> = member_keys.iter().filter_map(|k| stored.get(k)).collect();
-            names
-                .iter()
-                .find(|n| !n.starts_with('@'))
-                .or(names.first())
-                .map(|n| n.to_string())
-        };
-        let name = identity
-            .map(|(_, n)| n.to_string())
-            .or(most_used)
-            .or_else(stored_name)
-            .or_else(|| {
-                member_keys
-                    .iter()
-                    .find_map(|k| k.strip_prefix("handle:").map(|h| format!("@{h}")))
-            })
-            .unwrap_or_else(|| member_keys[0].clone());
+        let tally = tally_of(&member_keys, |k| {
+            uses_by_key.get(k).map(Vec::as_slice).unwrap_or_default()
+        });
+        let name = shown_name(identity.map(|(_, n)| n), &tally, &member_keys, stored);
         let id = identity
             .map(|(k, _)| k.clone())
             .unwrap_or_else(|| member_keys[0].clone());
@@ -363,6 +335,102 @@ pub fn unify(
         .flat_map(|(i, p)| p.keys.iter().map(move |k| (k.clone(), i)))
         .collect();
     directory
+}
+
+/// A person's names and how they used them: name → (uses, newest use), over their keys.
+fn tally_of<'a>(
+    member_keys: &[String],
+    uses_of: impl Fn(&str) -> &'a [&'a NameUse],
+) -> BTreeMap<&'a str, (u64, i64)> {
+    let mut tally: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+    for k in member_keys {
+        for u in uses_of(k) {
+            let e = tally.entry(&u.name).or_insert((0, i64::MIN));
+            e.0 += u.uses;
+            e.1 = e.1.max(u.last_at);
+        }
+    }
+    tally
+}
+
+/// The name a person is shown with: the identity file's, else the name they used most (ties:
+/// the most recent), else a stored name (a real name before `@handle`), else a handle key as
+/// `@login`, else their first key.
+fn shown_name(
+    identity: Option<&str>,
+    tally: &BTreeMap<&str, (u64, i64)>,
+    member_keys: &[String],
+    stored: &BTreeMap<String, String>,
+) -> String {
+    let most_used = || {
+        tally
+            .iter()
+            .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(a.1 .1.cmp(&b.1 .1)))
+            .map(|(n, _)| n.to_string())
+    };
+    // Without signatures: a stored name, preferring a real name over `@handle`.
+    let stored_name = || {
+        let names: Vec<&String> = member_keys.iter().filter_map(|k| stored.get(k)).collect();
+        names
+            .iter()
+            .find(|n| !n.starts_with('@'))
+            .or(names.first())
+            .map(|n| n.to_string())
+    };
+    identity
+        .map(str::to_string)
+        .or_else(most_used)
+        .or_else(stored_name)
+        .or_else(|| {
+            member_keys
+                .iter()
+                .find_map(|k| k.strip_prefix("handle:").map(|h| format!("@{h}")))
+        })
+        .unwrap_or_else(|| member_keys[0].clone())
+}
+
+/// Names again, as [`unify`] would, the people of `directory` with a key in `changed`, from
+/// `uses` (sorted by key, then name). Only for a directory joined from the same stored names
+/// and the same (key, name) pairs as `uses` has, whose counts alone changed: the joins, ids
+/// and opt-outs are then those [`unify`] would make.
+pub fn rename<'a>(
+    directory: &mut Directory,
+    changed: impl IntoIterator<Item = &'a str>,
+    stored: &BTreeMap<String, String>,
+    uses: &[NameUse],
+    recognition: &Recognition,
+) {
+    let persons: BTreeSet<usize> = changed
+        .into_iter()
+        .filter_map(|k| directory.index.get(k).copied())
+        .collect();
+    for i in persons {
+        let keys = &directory.people[i].keys;
+        let refs: Vec<Vec<&NameUse>> = keys
+            .iter()
+            .map(|k| {
+                let from = uses.partition_point(|u| u.key.as_str() < k.as_str());
+                uses[from..].iter().take_while(|u| u.key == *k).collect()
+            })
+            .collect();
+        let tally = tally_of(keys, |k| {
+            keys.iter()
+                .position(|m| m == k)
+                .map(|at| refs[at].as_slice())
+                .unwrap_or_default()
+        });
+        let identity = keys.iter().find_map(|k| {
+            // The last entry for an email, as `unify`'s map of them keeps.
+            recognition
+                .identities
+                .iter()
+                .rev()
+                .find(|id| id.email == *k)
+                .map(|id| id.name.as_str())
+        });
+        let name = shown_name(identity, &tally, keys, stored);
+        directory.people[i].name = name;
+    }
 }
 
 #[cfg(test)]

@@ -526,6 +526,16 @@ pub struct CreditRef<'a> {
     pub committed_at: i64,
 }
 
+/// One row of a name-use query: (key, name, uses, newest time).
+fn name_use(r: &rusqlite::Row<'_>) -> rusqlite::Result<NameUse> {
+    Ok(NameUse {
+        key: r.get(0)?,
+        name: r.get(1)?,
+        uses: r.get(2)?,
+        last_at: r.get(3)?,
+    })
+}
+
 impl Reader<'_> {
     /// Installs the unification of person keys into people (key → person id; '' drops the
     /// key's credits). Later queries use it; it lives in this connection's temporary schema,
@@ -767,14 +777,25 @@ impl Reader<'_> {
             "SELECT person, name, SUM(uses), MAX(last_at) FROM git_name_uses
              GROUP BY person, name ORDER BY person, name",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(NameUse {
-                key: r.get(0)?,
-                name: r.get(1)?,
-                uses: r.get(2)?,
-                last_at: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([], name_use)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What the commits of `repository` stored after its `after`-th (in mining order) add to
+    /// [`Reader::name_uses`]: the same figures over those commits alone, sorted the same way.
+    pub fn name_uses_after(
+        &self,
+        repository: &str,
+        after: i64,
+    ) -> Result<Vec<NameUse>, StoreError> {
+        let conn = self.conn;
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.person, s.name, COUNT(*), MAX(c.committed_at) FROM commit_signers s
+             JOIN commits c ON c.repository = s.repository AND c.seq = s.seq
+             WHERE s.repository = ?1 AND s.seq > ?2
+             GROUP BY s.person, s.name ORDER BY s.person, s.name",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![repository, after], name_use)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
