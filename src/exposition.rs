@@ -502,10 +502,11 @@ impl Part {
         })
     }
 
-    /// This piece in the OpenMetrics format (without `_created` lines), compressed.
+    /// This piece in the OpenMetrics format (without `_created` lines), compressed when its
+    /// segment is first made.
     pub fn openmetrics(&self) -> &Part {
         self.openmetrics
-            .get_or_init(|| Box::new(Part::new(openmetrics(&self.text, None))))
+            .get_or_init(|| Box::new(Part::plain(openmetrics(&self.text, None))))
     }
 }
 

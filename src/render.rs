@@ -63,7 +63,7 @@ struct Slot {
 
 impl Slot {
     /// Takes a group's new output: only text that changed is compressed again.
-    fn take(&mut self, output: Output, part: fn(String) -> Part) {
+    fn take(&mut self, output: Output) {
         match output {
             Output::Families(families) => {
                 let text = exposition::render(&families);
@@ -73,7 +73,7 @@ impl Slot {
                     || self.parts.len() != 1
                     || self.parts[0].text != text
                 {
-                    self.parts = vec![Arc::new(part(text))];
+                    self.parts = vec![Arc::new(Part::plain(text))];
                     self.keyed.clear();
                     self.api = Arc::new(asset_level(families));
                 }
@@ -84,7 +84,7 @@ impl Slot {
                 for (key, text) in blocks {
                     let part = match self.keyed.remove(&key) {
                         Some(part) if part.text.as_str() == &*text => part,
-                        _ => Arc::new(part(text.to_string())),
+                        _ => Arc::new(Part::plain(text.to_string())),
                     };
                     parts.push(part.clone());
                     keyed.insert(key, part);
@@ -131,9 +131,6 @@ pub struct Renderer {
     signals: Arc<Signals>,
     /// How often the groups that depend on time derive again when no fact changed.
     pub time_step: Duration,
-    /// How a rendered part is made: compressed at once ([`Part::new`], for a daemon's
-    /// scrapes) or only if ever served gzipped ([`Part::plain`], see [`Renderer::text_only`]).
-    part: fn(String) -> Part,
     /// Whether scrapes are served gzipped from these parts (not for `collect-once`).
     compressed: bool,
     state: Mutex<State>,
@@ -155,7 +152,6 @@ impl Renderer {
             health,
             signals,
             time_step: Duration::from_secs(60),
-            part: Part::new,
             compressed: true,
             state: Mutex::new(State {
                 slots: Group::ALL.iter().map(|_| Slot::default()).collect(),
@@ -202,9 +198,10 @@ impl Renderer {
     }
 
     /// A renderer for one exposition printed as text (`collect-once`): its parts are not
-    /// compressed unless a gzip exposition is made of them.
+    /// compressed unless a gzip exposition is made of them. (A daemon's renderer compresses
+    /// the parts that changed right after deriving them, each once: see
+    /// [`exposition::segments`].)
     pub fn text_only(mut self) -> Renderer {
-        self.part = Part::plain;
         self.compressed = false;
         self
     }
@@ -218,6 +215,12 @@ impl Renderer {
     /// How often the people were joined (their identity inputs had changed).
     pub fn people_joins(&self) -> u64 {
         locked(&self.state).people.joins
+    }
+
+    /// How often only the people whose name counts changed were named again.
+    #[cfg(test)]
+    fn people_renames(&self) -> u64 {
+        locked(&self.state).people.renames
     }
 
     /// How many group derivations there have been (the shared credits read not counted).
@@ -273,6 +276,7 @@ impl Renderer {
                 self.health.note(StoreProblem::ReadFailed(e.to_string()));
             }
         }
+        let derive_seconds = started.elapsed().as_secs_f64();
         let parts: Vec<Arc<Part>> = state
             .slots
             .iter()
@@ -306,6 +310,7 @@ impl Renderer {
         );
         tracing::debug!(
             seconds = started.elapsed().as_secs_f64(),
+            derive_seconds,
             derived = ?derived_groups,
             "rendered"
         );
@@ -369,7 +374,7 @@ impl Renderer {
                             &peers,
                         )?;
                         state.own_summary = Some(own);
-                        people
+                        Arc::new(people)
                     }
                     None => {
                         if dirty.config {
@@ -477,7 +482,7 @@ impl Renderer {
                         .map(|s| s.value);
                 }
             }
-            state.slots[i].take(output, self.part);
+            state.slots[i].take(output);
         }
         Ok(timings)
     }
@@ -593,15 +598,15 @@ mod tests {
                     let asset = ["churn-model", "features", "repo"][rng.usize(0..3)];
                     // Now and then a known person signs with a new email (joined by name).
                     let alt;
-                    let (who, name) = match rng.usize(0..10) {
+                    let (who, name) = match rng.usize(0..40) {
                         0 => {
                             let p = people[rng.usize(0..people.len())];
                             alt = format!("{}.{step}@y", &p[..3]);
                             (alt.as_str(), format!("Name {p}"))
                         }
                         // Another spelling of the same name: the display name is the one
-                        // used most, so it can change.
-                        1 | 2 => {
+                        // used most, so it changes as the counts of both go up.
+                        1..=16 => {
                             let p = people[rng.usize(0..people.len())];
                             (p, format!("NAME {}", p.to_uppercase()))
                         }
@@ -795,7 +800,7 @@ mod tests {
     #[test]
     fn incremental_renders_equal_a_full_derivation_byte_for_byte() {
         let config = Arc::new(config());
-        let (mut updates, mut reads, mut joins) = (0, 0, 0);
+        let (mut updates, mut reads, mut joins, mut renames) = (0, 0, 0, 0);
         for seed in 0..8 {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("s.db")).unwrap();
@@ -825,6 +830,14 @@ mod tests {
                 skipped += Group::ALL.len() as u64 - derived.min(Group::ALL.len() as u64);
                 let (full_view, full) = renderer(&store, &config);
                 full.render(Dirty::everything(), 1, true, NOW);
+                // The people brought up to date are the people joined afresh.
+                if let Some(kept) = locked(&incremental.state).people.last() {
+                    let fresh = store
+                        .read(|r| derive::directory(r, &config.recognition))
+                        .unwrap();
+                    assert_eq!(kept.people, fresh.people, "seed {seed}, step {step}");
+                    assert_eq!(kept.joins, fresh.joins, "seed {seed}, step {step}");
+                }
                 assert_eq!(
                     view.derived().text(),
                     full_view.derived().text(),
@@ -837,7 +850,10 @@ mod tests {
             reads += r;
             updates += u;
             joins += incremental.people_joins();
+            renames += incremental.people_renames();
         }
+        // Commits by known people under known names only name people again.
+        assert!(renames > 3, "{renames} renames, {joins} joins");
         // People are joined again only when their inputs changed: not for every derivation
         // of the credits (a forge's items by known people, a config-free render).
         assert!(
