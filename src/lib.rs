@@ -32,6 +32,7 @@ pub mod api;
 pub mod backfill;
 pub mod collector;
 pub mod config;
+pub mod deflate;
 pub mod demo;
 pub mod derive;
 pub mod docs;
