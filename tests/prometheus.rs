@@ -586,3 +586,107 @@ fn backfilled_history_is_queryable_at_past_instants_in_a_real_prometheus() {
         Some(5.0)
     );
 }
+
+/// The Prometheus that knows `scrape_protocols` (2.49 and later; Debian 12's is 2.42):
+/// Debian 13's 2.53, which scripts/test.sh unpacks under target/. Fails loudly when missing.
+fn prometheus_with_scrape_protocols() -> std::path::PathBuf {
+    let bin = std::env::var_os("MLSTEWARD_PROMETHEUS_253")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/prometheus-2.53.3/usr/bin/prometheus"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which unpacks Debian 13's Prometheus 2.53 there",
+        bin.display()
+    );
+    bin
+}
+
+/// Two jobs of a real Prometheus 2.53 scrape the same daemon, one allowed only OpenMetrics
+/// 1.0 (`scrape_protocols: [OpenMetricsText1.0.0]`), the other only the text format 0.0.4:
+/// both targets are up with no scrape error, the OpenMetrics job stores the self counters'
+/// `_created` series (which only OpenMetrics carries) and the text job does not, and both
+/// hold the same contributions.
+#[test]
+fn scrape_protocols_openmetrics_and_text_in_a_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        now() - 3600,
+        &[("src/a.py", "a = 1\n")],
+        "A",
+    );
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: repo\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: repo\n    paths: [\"src/**\"]\n",
+    )
+    .unwrap();
+    let mut daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
+    daemon.wait_ready();
+    let target = &daemon.addr;
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n\
+             \x20 - job_name: openmetrics\n    scrape_protocols: [OpenMetricsText1.0.0]\n    static_configs:\n      - targets: ['{target}']\n\
+             \x20 - job_name: text\n    scrape_protocols: [PrometheusText0.0.4]\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(prometheus_with_scrape_protocols())
+        .arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Prometheus 2.53");
+    let prom = Prometheus { child, addr };
+    wait_until(
+        "Prometheus 2.53 to be ready",
+        Duration::from_secs(60),
+        || {
+            http_get(&prom.addr, "/-/ready", &[])
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        },
+    );
+    wait_until(
+        "both jobs to have scraped twice",
+        Duration::from_secs(60),
+        || prom.query("count_over_time(up[1m]) >= 2").1 == 2,
+    );
+    let targets = prom.api("/api/v1/targets");
+    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), 2, "{targets}");
+    for t in active {
+        assert_eq!(t["health"], "up", "{t}");
+        assert_eq!(t["lastError"], "", "{t}");
+    }
+    assert_eq!(prom.query("up == 1").1, 2);
+    assert_eq!(
+        prom.query("mlsteward_renders_created{job=\"openmetrics\"}")
+            .1,
+        1,
+        "the OpenMetrics job stores `_created`"
+    );
+    assert_eq!(
+        prom.query("mlsteward_renders_created{job=\"text\"}").1,
+        0,
+        "the text job has no `_created`"
+    );
+    let om = prom
+        .query("mlsteward_contributions_total{job=\"openmetrics\"}")
+        .1;
+    assert!(om > 0);
+    assert_eq!(
+        prom.query("mlsteward_contributions_total{job=\"text\"}").1,
+        om
+    );
+}
