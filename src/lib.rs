@@ -30,6 +30,7 @@
 
 pub mod api;
 pub mod backfill;
+pub mod badge;
 pub mod collector;
 pub mod config;
 pub mod deflate;
@@ -103,4 +104,12 @@ pub(crate) fn trim_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// `text` safe inside HTML or XML text and double-quoted attributes.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -473,6 +473,16 @@ pub static PROBE_LATENCY_P95_BASELINE_SECONDS: Spec = Spec {
     ),
 };
 
+pub static PROBE_LATENCY_P95_SECONDS: Spec = Spec {
+    name: "mlsteward_probe_latency_p95_seconds",
+    metric_type: MetricType::Gauge,
+    group: "probes",
+    labels: &["asset", "target"],
+    help: Help::Text(
+        "The p95 latency (nearest rank) of the target's answered probes sent at or after 24 hours before the last derivation's time step (the newest stored included); absent when none was answered since.",
+    ),
+};
+
 pub static PROBE_LATENCY_TARGET_SECONDS: Spec = Spec {
     name: "mlsteward_probe_latency_target_seconds",
     metric_type: MetricType::Gauge,
@@ -991,6 +1001,7 @@ pub static ALL: &[&Spec] = &[
     &PROBE_SUCCESS,
     &PROBE_VALUE_AGE_SECONDS,
     &PROBE_FEATURE_VIEW_VALUE_AGE_SECONDS,
+    &PROBE_LATENCY_P95_SECONDS,
     &PROBE_LATENCY_P95_BASELINE_SECONDS,
     &PROBE_LATENCY_TARGET_SECONDS,
     &MODEL_CHECK,

@@ -102,6 +102,7 @@ pub fn router(app: Handle) -> Router {
             "/docs/{name}",
             get(|axum::extract::Path(name): axum::extract::Path<String>| docs(name)),
         )
+        .route("/badge/{asset}/{file}", get(badge))
         .route("/api/v1/assets", get(api_assets))
         .route("/api/v1/recognition", get(api_recognition))
         .route(crate::peers::PEOPLE_PATH, get(api_shard_people))
@@ -385,11 +386,7 @@ async fn api_shard_people(State(app): State<Handle>, headers: axum::http::Header
             "no people summary yet: the first derivation has not finished",
         );
     };
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if unchanged {
+    if names_etag(&headers, &etag) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     (
@@ -398,6 +395,72 @@ async fn api_shard_people(State(app): State<Handle>, headers: axum::http::Header
             (header::ETAG, etag),
         ],
         body.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or is `*`).
+fn names_etag(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// How long a client or a proxy (GitHub's camo) may reuse a badge before asking again.
+pub const BADGE_CACHE_CONTROL: &str = "public, max-age=300";
+
+/// `GET /badge/{asset}/{signal}.svg`: a README badge from the served asset-level series
+/// ([`crate::badge`]), with an ETag (304 when `If-None-Match` names it) and
+/// [`BADGE_CACHE_CONTROL`].
+async fn badge(
+    State(app): State<Handle>,
+    axum::extract::Path((asset, file)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let not_found =
+        |message: String| (StatusCode::NOT_FOUND, format!("{message}\n")).into_response();
+    let Some(signal) = file.strip_suffix(".svg") else {
+        return not_found(format!("a badge ends in .svg: /badge/{asset}/SIGNAL.svg"));
+    };
+    let derived = app.view.derived();
+    let known = derived
+        .config
+        .as_ref()
+        .is_some_and(|c| c.assets().iter().any(|a| a.id == asset));
+    if !known {
+        return not_found(format!("no asset `{asset}` in the catalog"));
+    }
+    let families: Vec<&crate::exposition::Family> =
+        derived.api.iter().flat_map(|f| f.iter()).collect();
+    let now = chrono::Utc::now().timestamp() as f64;
+    let Some(badge) = crate::badge::badge(&families, &asset, signal, now) else {
+        return not_found(format!(
+            "no badge `{signal}`; known: {}",
+            crate::badge::SIGNALS.join(", ")
+        ));
+    };
+    let svg = badge.svg();
+    let etag = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = foldhash::quality::FixedState::with_seed(0x6261_6467_6573).build_hasher();
+        h.write(svg.as_bytes());
+        format!("\"{:016x}\"", h.finish())
+    };
+    let cache = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, BADGE_CACHE_CONTROL.to_string()),
+    ];
+    if names_etag(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "image/svg+xml; charset=utf-8".to_string(),
+        )],
+        cache,
+        svg,
     )
         .into_response()
 }
@@ -475,13 +538,6 @@ async fn ready(State(app): State<Handle>) -> Response {
     }
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn landing(State(handle): State<Handle>) -> Html<String> {
     let app = &handle.runner;
     let mut rows = String::new();
@@ -508,17 +564,17 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
             });
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{last_success}</td><td>{:.2} s</td><td>{}</td></tr>",
-            escape_html(&s.config.name),
+            crate::escape_html(&s.config.name),
             s.kind(),
             status.duration_seconds,
-            escape_html(&error),
+            crate::escape_html(&error),
         ));
     }
     let store = match app.store_problem() {
         None => String::from("<p>Store: healthy.</p>"),
         Some(problem) => format!(
             "<p style=\"color:#b00\"><strong>Store unhealthy:</strong> {}. The last good metrics are served; run <code>mlsteward check-store</code>.</p>",
-            escape_html(&problem)
+            crate::escape_html(&problem)
         ),
     };
     let counts = handle.view.derived().counts;
@@ -545,7 +601,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
             )
         }
     };
-    let metrics = escape_html(handle.telemetry_path.trim_start_matches('/'));
+    let metrics = crate::escape_html(handle.telemetry_path.trim_start_matches('/'));
     let dashboards = DASHBOARDS
         .iter()
         .map(|(name, _)| {
@@ -559,7 +615,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
     let demo = app.demo.as_ref().map_or_else(String::new, |dir| {
         format!(
             "<p id=\"demo\" style=\"background:#fff3cd;padding:.6em;border:1px solid #e0c36c\"><strong>Demo data.</strong> Everything here comes from the made-up organisation that <code>mlsteward demo</code> wrote in <code>{}</code>. Point mlsteward at your own repositories with <code>mlsteward run --config.file FILE</code> (see <code>config/example.yaml</code>).</p>",
-            escape_html(&dir.display().to_string())
+            crate::escape_html(&dir.display().to_string())
         )
     });
     Html(format!(

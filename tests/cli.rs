@@ -930,3 +930,136 @@ fn openmetrics_when_asked_and_metrics_at_the_telemetry_path() {
     }
     let _ = daemon.terminate_within(Duration::from_secs(15));
 }
+
+/// The text and box colours of a badge's SVG, read with an XML parser: (label, message,
+/// message box fill).
+fn badge_parts(svg: &str) -> (String, String, String) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let (mut label, mut message, mut fills) = (String::new(), String::new(), Vec::new());
+    let mut inside: Option<String> = None;
+    loop {
+        match reader.read_event().expect("well-formed SVG") {
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |name: &str| {
+                    e.attributes().flatten().find_map(|a| {
+                        (a.key.local_name().as_ref() == name).then(|| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .unwrap()
+                                .to_string()
+                        })
+                    })
+                };
+                if e.local_name().as_ref() == "rect" {
+                    if let Some(fill) = attr("fill") {
+                        fills.push(fill);
+                    }
+                }
+                if e.local_name().as_ref() == "text" {
+                    inside = attr("id");
+                }
+            }
+            Event::Text(t) => match inside.as_deref() {
+                Some("label") => label += t.as_ref(),
+                Some("message") => message += t.as_ref(),
+                _ => {}
+            },
+            Event::End(_) => inside = None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    // The clip path's, the grey label box's, the message box's, then the gradient over both.
+    (label, message, fills[2].clone())
+}
+
+/// `/badge/ASSET/SIGNAL.svg` through the real daemon: valid SVG (parsed), the owner and the
+/// day's p95 as /metrics has them with the documented colours, grey when there is no data,
+/// an ETag and Cache-Control with 304 on a repeated request, 404 for an unknown asset,
+/// signal or extension.
+#[test]
+fn badges_show_owner_and_health_with_etags() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::support::Repo::init(&dir.path().join("repo"));
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        now() - 3 * 86_400,
+        &[("src/a.py", "a = 1\n")],
+        "A",
+    );
+    let server = crate::fake_forge::FakeServer::start(std::sync::Arc::new(
+        |_: &crate::fake_forge::Request| {
+            std::thread::sleep(Duration::from_millis(15));
+            crate::fake_forge::Response::json(200, &serde_json::json!({"status": "ok"}))
+        },
+    ));
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: repo\n    type: git\n    path: repo\n  - name: predict\n    type: http_probe\n    asset: lib\n    url: {}/predict\n    probes: 3\n    latency_target: 2s\n\
+             catalog:\n  - id: lib\n    kind: library\n    owner: \"@ML-Team\"\n    lifecycle: production\n    repository: repo\n    paths: [\"src/**\"]\n  - id: orphan\n    kind: model\n    lifecycle: production\n    repository: repo\n    paths: [\"models/**\"]\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
+    daemon.wait_ready();
+    let get = |path: &str, headers: &[(&str, &str)]| http_get(&daemon.addr, path, headers).unwrap();
+
+    let owner = get("/badge/lib/owner.svg", &[]);
+    assert_eq!(owner.status, 200);
+    assert_eq!(
+        owner.header("content-type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    assert_eq!(owner.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(
+        badge_parts(&owner.text()),
+        ("owner".into(), "ml-team".into(), "#007ec6".into())
+    );
+    let etag = owner.header("etag").unwrap().to_string();
+    let again = get("/badge/lib/owner.svg", &[("If-None-Match", etag.as_str())]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let other = get("/badge/lib/owner.svg", &[("If-None-Match", "\"0000\"")]);
+    assert_eq!(other.status, 200);
+
+    // An unowned production asset is red; no CI and no coverage are grey.
+    assert_eq!(
+        badge_parts(&get("/badge/orphan/owner.svg", &[]).text()),
+        ("owner".into(), "none".into(), "#e05d44".into())
+    );
+    assert_eq!(
+        badge_parts(&get("/badge/lib/build.svg", &[]).text()),
+        ("build".into(), "no runs".into(), "#9f9f9f".into())
+    );
+    assert_eq!(
+        badge_parts(&get("/badge/lib/coverage.svg", &[]).text()).2,
+        "#9f9f9f"
+    );
+
+    // The day's p95 as /metrics has it, under its 2 s target.
+    let metrics = daemon.metrics();
+    let p95 = sample(
+        &metrics,
+        "mlsteward_probe_latency_p95_seconds{asset=\"lib\",target=\"predict\"}",
+    )
+    .expect("a p95 of the day's probes");
+    assert!(p95 >= 0.015, "{p95}");
+    let (label, message, fill) = badge_parts(&get("/badge/lib/latency.svg", &[]).text());
+    assert_eq!(label, "p95 latency");
+    assert_eq!(message, format!("{} ms", (p95 * 1000.0).round() as i64));
+    assert_eq!(fill, "#4c1");
+    let (label, message, _) = badge_parts(&get("/badge/lib/freshness.svg", &[]).text());
+    assert_eq!((label.as_str(), message.as_str()), ("updated", "3 d ago"));
+
+    for path in [
+        "/badge/nope/owner.svg",
+        "/badge/lib/mood.svg",
+        "/badge/lib/owner.png",
+    ] {
+        assert_eq!(get(path, &[]).status, 404, "{path}");
+    }
+}

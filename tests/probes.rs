@@ -96,12 +96,41 @@ fn probes_classify_time_and_count_what_a_client_sees() {
         Some(0.05)
     );
 
+    // The day's p95, against the stored latencies sorted here: nearest rank of 3 is the
+    // largest; a target with no answered probe has none.
+    let stored = || {
+        let store = mlsteward::store::Store::open(&storage).unwrap();
+        let mut healthy: Vec<f64> = store
+            .read(|r| r.probe_samples())
+            .unwrap()
+            .iter()
+            .filter(|r| r.target == "healthy")
+            .filter_map(|r| r.latency)
+            .collect();
+        healthy.sort_by(f64::total_cmp);
+        healthy
+    };
+    let healthy = stored();
+    assert_eq!(healthy.len(), 3);
+    let p95 = |text: &str, target: &str| {
+        sample(
+            text,
+            &format!("mlsteward_probe_latency_p95_seconds{{asset=\"ranker\",target=\"{target}\"}}"),
+        )
+    };
+    assert_eq!(p95(&text, "healthy"), Some(healthy[2]));
+    assert_eq!(p95(&text, "slow"), None);
+
     // A second collection adds three more of each: counters add up from the store.
     let (ok, text) = collect_once(&config, &storage);
     assert!(ok);
     assert_eq!(count(&text, "healthy", "ok"), Some(6.0));
     assert_eq!(count(&text, "slow", "timeout"), Some(6.0));
     assert_eq!(count(&text, "gone", "connect"), Some(2.0));
+    // Six answered now: nearest rank ceil(0.95 * 6) = 6, the largest again.
+    let healthy = stored();
+    assert_eq!(healthy.len(), 6);
+    assert_eq!(p95(&text, "healthy"), Some(healthy[5]));
 }
 
 #[test]

@@ -35,6 +35,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     let mut value_age = Family::of(&crate::metrics::PROBE_VALUE_AGE_SECONDS);
     let mut view_age = Family::of(&crate::metrics::PROBE_FEATURE_VIEW_VALUE_AGE_SECONDS);
     let view_ages = cx.reader.probe_view_ages()?;
+    let mut p95_day = Family::of(&crate::metrics::PROBE_LATENCY_P95_SECONDS);
     let mut p95_baseline = Family::of(&crate::metrics::PROBE_LATENCY_P95_BASELINE_SECONDS);
     let mut target = Family::of(&crate::metrics::PROBE_LATENCY_TARGET_SECONDS);
     // Per (asset, target), summed over results: the histogram, probes by result, reconnects.
@@ -117,6 +118,11 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 .collect();
             quantile(&mut v, 0.95)
         };
+        // Sent at or after a day before now (the last time step), up to the newest stored:
+        // a probe newer than the step counts at once, not a minute later.
+        if let Some(p) = p95(cx.now - super::DAY_SECONDS, i64::MAX / 1000) {
+            p95_day.push(l(), p);
+        }
         if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, p95) {
             p95_baseline.push(l(), b);
         }
@@ -139,6 +145,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         success,
         value_age,
         view_age,
+        p95_day,
         p95_baseline,
         target,
     ])

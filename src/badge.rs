@@ -1,0 +1,407 @@
+//! README badges: `/badge/{asset}/{signal}.svg`, an asset's owner and health in the flat
+//! style READMEs use (shields.io's), so a shared library's README shows them where its users
+//! read. Every value comes from the served asset-level series (what `/metrics` and
+//! `/api/v1/assets` serve), never from the store: a badge never waits on a collection.
+
+use crate::exposition::Family;
+use crate::metrics;
+
+/// The signals a badge can show, in the order the docs list them.
+pub const SIGNALS: [&str; 6] = [
+    "owner",
+    "build",
+    "coverage",
+    "reproducibility",
+    "latency",
+    "freshness",
+];
+
+/// shields.io's named colours.
+pub const GREEN: &str = "#4c1";
+pub const YELLOW: &str = "#dfb317";
+pub const ORANGE: &str = "#fe7d37";
+pub const RED: &str = "#e05d44";
+pub const BLUE: &str = "#007ec6";
+pub const GREY: &str = "#9f9f9f";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Badge {
+    pub label: &'static str,
+    pub message: String,
+    pub color: &'static str,
+}
+
+/// The asset-level series of one asset, looked up by family name and labels.
+struct Series<'a> {
+    families: &'a [&'a Family],
+    asset: &'a str,
+}
+
+impl Series<'_> {
+    /// The samples of `spec` for the asset whose labels include `with`, with their labels.
+    fn samples(
+        &self,
+        spec: &metrics::Spec,
+        with: &[(&str, &str)],
+    ) -> Vec<(&[(&'static str, String)], f64)> {
+        self.families
+            .iter()
+            .filter(|f| f.name == spec.name)
+            .flat_map(|f| &f.samples)
+            .filter(|s| {
+                s.labels
+                    .iter()
+                    .any(|(k, v)| *k == "asset" && v == self.asset)
+                    && with
+                        .iter()
+                        .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| (s.labels.as_slice(), s.value))
+            .collect()
+    }
+
+    fn value(&self, spec: &metrics::Spec, with: &[(&str, &str)]) -> Option<f64> {
+        self.samples(spec, with).first().map(|(_, v)| *v)
+    }
+
+    fn label(&self, spec: &metrics::Spec, name: &str) -> Option<String> {
+        self.samples(spec, &[]).first().and_then(|(labels, _)| {
+            labels
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+}
+
+/// The colour of a ratio against the catalog's target when there is one (at or above it
+/// green, within 0.1 below yellow, further red), else against fixed steps `good` and `fair`.
+pub fn ratio_color(value: f64, target: Option<f64>, good: f64, fair: f64) -> &'static str {
+    let (good, fair) = match target {
+        Some(t) => (t, t - 0.1),
+        None => (good, fair),
+    };
+    if value >= good {
+        GREEN
+    } else if value >= fair {
+        YELLOW
+    } else {
+        RED
+    }
+}
+
+/// A ratio as a whole percentage, rounded down so that 99.6% never reads as 100%.
+fn percent(value: f64) -> String {
+    format!("{}%", (value * 100.0 + 1e-9).floor() as i64)
+}
+
+/// A duration as people say it: 45 ms, 3.2 s, 12 min, 5 h, 3 d.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 1.0 {
+        format!("{} ms", (s * 1000.0).round() as i64)
+    } else if s < 60.0 {
+        format!("{:.1} s", s)
+    } else if s < 3600.0 {
+        format!("{} min", (s / 60.0).floor() as i64)
+    } else if s < 86_400.0 {
+        format!("{} h", (s / 3600.0).floor() as i64)
+    } else {
+        format!("{} d", (s / 86_400.0).floor() as i64)
+    }
+}
+
+/// The badge of `signal` for `asset` from the served asset-level `families` at `now`
+/// (seconds since the epoch); None for an unknown signal.
+pub fn badge(families: &[&Family], asset: &str, signal: &str, now: f64) -> Option<Badge> {
+    let s = Series { families, asset };
+    let none = |label: &'static str, message: &str| Badge {
+        label,
+        message: message.to_string(),
+        color: GREY,
+    };
+    Some(match signal {
+        "owner" => {
+            let owner = s
+                .label(&metrics::ASSET_INFO, "owner")
+                .filter(|o| !o.is_empty());
+            let lifecycle = s
+                .label(&metrics::ASSET_INFO, "lifecycle")
+                .unwrap_or_default();
+            let conflict = s.value(&metrics::ASSET_OWNERSHIP_CONFLICT, &[]) == Some(1.0);
+            match owner {
+                Some(owner) if conflict => Badge {
+                    label: "owner",
+                    message: format!("{owner} (conflict)"),
+                    color: ORANGE,
+                },
+                Some(owner) => Badge {
+                    label: "owner",
+                    message: owner,
+                    color: BLUE,
+                },
+                None if lifecycle == "production" => Badge {
+                    label: "owner",
+                    message: "none".into(),
+                    color: RED,
+                },
+                None => none("owner", "none"),
+            }
+        }
+        "build" => match s.value(&metrics::ASSET_BUILD_SUCCESS_RATIO, &[("window", "7d")]) {
+            Some(v) => Badge {
+                label: "build",
+                message: percent(v),
+                color: ratio_color(
+                    v,
+                    s.value(&metrics::ASSET_BUILD_SUCCESS_TARGET, &[]),
+                    0.9,
+                    0.75,
+                ),
+            },
+            None => none("build", "no runs"),
+        },
+        "coverage" => match s.value(&metrics::ASSET_COVERAGE_RATIO, &[]) {
+            Some(v) => Badge {
+                label: "coverage",
+                message: percent(v),
+                color: ratio_color(v, s.value(&metrics::ASSET_COVERAGE_TARGET, &[]), 0.8, 0.6),
+            },
+            None => none("coverage", "unknown"),
+        },
+        "reproducibility" => match s.value(&metrics::REPRO_PASS_RATIO, &[("window", "7d")]) {
+            Some(v) => Badge {
+                label: "reproducibility",
+                message: percent(v),
+                color: ratio_color(
+                    v,
+                    s.value(&metrics::ASSET_REPRODUCIBILITY_TARGET, &[]),
+                    0.95,
+                    0.8,
+                ),
+            },
+            None => none("reproducibility", "no checks"),
+        },
+        "latency" => {
+            // The slowest of the asset's probed targets, against its own target.
+            let worst = s
+                .samples(&metrics::PROBE_LATENCY_P95_SECONDS, &[])
+                .into_iter()
+                .filter_map(|(labels, p95)| {
+                    let target = labels.iter().find(|(k, _)| *k == "target")?.1.as_str();
+                    let goal = s.value(
+                        &metrics::PROBE_LATENCY_TARGET_SECONDS,
+                        &[("target", target)],
+                    );
+                    Some((p95, goal))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            match worst {
+                Some((p95, goal)) => Badge {
+                    label: "p95 latency",
+                    message: duration(p95),
+                    color: match goal {
+                        Some(g) if p95 <= g => GREEN,
+                        Some(g) if p95 <= 1.5 * g => YELLOW,
+                        Some(_) => RED,
+                        None => BLUE,
+                    },
+                },
+                None => none("p95 latency", "no probes"),
+            }
+        }
+        "freshness" => {
+            let materialized = s.value(&metrics::FEATURE_VIEW_MATERIALIZED_TIMESTAMP_SECONDS, &[]);
+            if let Some(at) = materialized {
+                let age = now - at;
+                let ttl = s.value(&metrics::FEATURE_VIEW_TTL_SECONDS, &[]);
+                Badge {
+                    label: "materialized",
+                    message: format!("{} ago", duration(age)),
+                    color: match ttl {
+                        Some(t) if t > 0.0 && age > t => RED,
+                        _ => GREEN,
+                    },
+                }
+            } else if let Some(at) = s.value(&metrics::ASSET_LAST_UPDATE_TIMESTAMP_SECONDS, &[]) {
+                let candidate = s.value(&metrics::ASSET_DEPRECATION_CANDIDATE, &[]) == Some(1.0);
+                Badge {
+                    label: "updated",
+                    message: format!("{} ago", duration(now - at)),
+                    color: if candidate { ORANGE } else { GREEN },
+                }
+            } else {
+                none("updated", "unknown")
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Approximate width in pixels of `text` in 11 px Verdana (what shields.io measures with):
+/// narrow, wide and average characters, enough to size the two boxes.
+fn text_width(text: &str) -> f64 {
+    text.chars()
+        .map(|c| match c {
+            'i' | 'l' | 'j' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' => 3.5,
+            'f' | 't' | 'r' | 'I' | ' ' | '(' | ')' | '[' | ']' | '-' => 4.5,
+            'm' | 'w' | 'M' | 'W' | '%' | '@' => 10.5,
+            c if c.is_ascii_uppercase() || c.is_ascii_digit() => 7.5,
+            _ => 7.0,
+        })
+        .sum()
+}
+
+impl Badge {
+    /// The badge as a standalone SVG in the flat style: a grey label box and a coloured
+    /// message box, 20 px high, with a title and an accessible name.
+    pub fn svg(&self) -> String {
+        let label = crate::escape_html(self.label);
+        let message = crate::escape_html(&self.message);
+        let lw = (text_width(self.label) + 10.0).round();
+        let mw = (text_width(&self.message) + 10.0).round();
+        let width = lw + mw;
+        let lx = lw / 2.0;
+        let mx = lw + mw / 2.0;
+        format!(
+            concat!(
+                r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" aria-label="{label}: {message}">"##,
+                r##"<title>{label}: {message}</title>"##,
+                r##"<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>"##,
+                r##"<clipPath id="r"><rect width="{width}" height="20" rx="3" fill="#fff"/></clipPath>"##,
+                r##"<g clip-path="url(#r)"><rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{mw}" height="20" fill="{color}"/><rect width="{width}" height="20" fill="url(#s)"/></g>"##,
+                r##"<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">"##,
+                r##"<text x="{lx}" y="15" fill="#010101" fill-opacity=".3">{label}</text><text id="label" x="{lx}" y="14">{label}</text>"##,
+                r##"<text x="{mx}" y="15" fill="#010101" fill-opacity=".3">{message}</text><text id="message" x="{mx}" y="14">{message}</text>"##,
+                r##"</g></svg>"##,
+                "\n"
+            ),
+            width = width,
+            lw = lw,
+            mw = mw,
+            lx = lx,
+            mx = mx,
+            label = label,
+            message = message,
+            color = self.color,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(spec: &'static metrics::Spec, samples: &[(&[(&'static str, &str)], f64)]) -> Family {
+        let mut f = Family::of(spec);
+        for (labels, v) in samples {
+            f.push(
+                labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+                *v,
+            );
+        }
+        f
+    }
+
+    #[test]
+    fn colours_follow_targets_and_steps() {
+        assert_eq!(ratio_color(0.95, Some(0.9), 0.9, 0.75), GREEN);
+        assert_eq!(ratio_color(0.85, Some(0.9), 0.9, 0.75), YELLOW);
+        assert_eq!(ratio_color(0.79, Some(0.9), 0.9, 0.75), RED);
+        assert_eq!(ratio_color(0.9, None, 0.9, 0.75), GREEN);
+        assert_eq!(ratio_color(0.75, None, 0.9, 0.75), YELLOW);
+        assert_eq!(ratio_color(0.7499, None, 0.9, 0.75), RED);
+        assert_eq!(percent(0.996), "99%");
+        assert_eq!(percent(1.0), "100%");
+        assert_eq!(percent(0.5), "50%");
+        assert_eq!(duration(0.0234), "23 ms");
+        assert_eq!(duration(3.25), "3.2 s");
+        assert_eq!(duration(7200.0), "2 h");
+        assert_eq!(duration(3.0 * 86_400.0 + 5.0), "3 d");
+    }
+
+    #[test]
+    fn each_signal_from_the_asset_level_series() {
+        let a: &[(&'static str, &str)] = &[("asset", "lib")];
+        let families = [
+            family(
+                &metrics::ASSET_INFO,
+                &[(
+                    &[
+                        ("asset", "lib"),
+                        ("kind", "library"),
+                        ("owner", "ml-team"),
+                        ("lifecycle", "production"),
+                    ],
+                    1.0,
+                )],
+            ),
+            family(&metrics::ASSET_OWNERSHIP_CONFLICT, &[(a, 0.0)]),
+            family(
+                &metrics::ASSET_BUILD_SUCCESS_RATIO,
+                &[
+                    (&[("asset", "lib"), ("window", "1d")], 0.2),
+                    (&[("asset", "lib"), ("window", "7d")], 0.875),
+                ],
+            ),
+            family(&metrics::ASSET_BUILD_SUCCESS_TARGET, &[(a, 0.95)]),
+            family(&metrics::ASSET_COVERAGE_RATIO, &[(a, 0.8123)]),
+            family(
+                &metrics::PROBE_LATENCY_P95_SECONDS,
+                &[
+                    (&[("asset", "lib"), ("target", "fast")], 0.01),
+                    (&[("asset", "lib"), ("target", "slow")], 0.12),
+                ],
+            ),
+            family(
+                &metrics::PROBE_LATENCY_TARGET_SECONDS,
+                &[(&[("asset", "lib"), ("target", "slow")], 0.1)],
+            ),
+            family(
+                &metrics::ASSET_LAST_UPDATE_TIMESTAMP_SECONDS,
+                &[(a, 1000.0)],
+            ),
+        ];
+        let refs: Vec<&Family> = families.iter().collect();
+        let b = |signal| badge(&refs, "lib", signal, 1000.0 + 2.0 * 86_400.0).unwrap();
+        assert_eq!(b("owner").message, "ml-team");
+        assert_eq!(b("owner").color, BLUE);
+        // 7 days, not 1; 0.875 is within 0.1 of the 0.95 target.
+        assert_eq!(b("build").message, "87%");
+        assert_eq!(b("build").color, YELLOW);
+        assert_eq!(b("coverage").message, "81%");
+        assert_eq!(b("coverage").color, GREEN);
+        assert_eq!(b("reproducibility").message, "no checks");
+        assert_eq!(b("reproducibility").color, GREY);
+        // The slowest target, 1.2 times its 100 ms target.
+        assert_eq!(b("latency").message, "120 ms");
+        assert_eq!(b("latency").color, YELLOW);
+        assert_eq!(b("freshness").message, "2 d ago");
+        assert_eq!(badge(&refs, "lib", "mood", 0.0), None);
+        // Another asset's series are not this one's.
+        let other = badge(&refs, "other", "owner", 0.0).unwrap();
+        assert_eq!((other.message.as_str(), other.color), ("none", GREY));
+    }
+
+    #[test]
+    fn svg_escapes_and_sizes_its_boxes() {
+        let b = Badge {
+            label: "owner",
+            message: "r&d <team>".into(),
+            color: BLUE,
+        };
+        let svg = b.svg();
+        assert!(svg.contains("r&amp;d &lt;team&gt;"), "{svg}");
+        assert!(!svg.contains("<team>"));
+        let short = Badge {
+            message: "a".into(),
+            ..b.clone()
+        }
+        .svg();
+        let width = |s: &str| -> f64 {
+            let w = s.split("width=\"").nth(1).unwrap();
+            w[..w.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(width(&svg) > width(&short));
+    }
+}
