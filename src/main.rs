@@ -137,6 +137,8 @@ impl Cli {
 enum ReportFormat {
     Markdown,
     Json,
+    /// One self-contained HTML page (inline CSS, no scripts), for publishing or mailing.
+    Html,
     /// An `.all-contributorsrc` file.
     AllContributors,
 }
@@ -508,6 +510,7 @@ fn report(
     let text = match format {
         ReportFormat::Markdown => report.to_markdown(),
         ReportFormat::Json => report.to_json(),
+        ReportFormat::Html => report.to_html(),
         ReportFormat::AllContributors => {
             let project = config
                 .organisation

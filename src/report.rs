@@ -277,6 +277,127 @@ impl Report {
         out
     }
 
+    /// One self-contained HTML page (inline CSS, no scripts, no external assets): everyone
+    /// with their credited commits and contributions by kind, then a table per asset of its
+    /// contributors by kind, then the definitions. Suitable for publishing or mailing; the
+    /// same people, order and counts as [`Report::to_json`].
+    pub fn to_html(&self) -> String {
+        use crate::escape_html as e;
+        let kinds = |counts: &mut dyn Iterator<Item = &BTreeMap<String, u64>>| {
+            let mut all: Vec<String> = counts.flat_map(|c| c.keys().cloned()).collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let row = |out: &mut String,
+                   name: &str,
+                   commits: u64,
+                   counts: &BTreeMap<String, u64>,
+                   kinds: &[String],
+                   dates: Option<(i64, i64)>| {
+            let _ = write!(
+                out,
+                "<tr><th scope=\"row\">{}</th><td>{commits}</td>",
+                e(name)
+            );
+            for k in kinds {
+                let _ = write!(out, "<td>{}</td>", counts.get(k).copied().unwrap_or(0));
+            }
+            if let Some((first, last)) = dates {
+                let _ = write!(out, "<td>{}</td><td>{}</td>", date(first), date(last));
+            }
+            out.push_str("</tr>\n");
+        };
+        let head = |out: &mut String, kinds: &[String], dates: bool| {
+            out.push_str(
+                "<thead><tr><th scope=\"col\">person</th><th scope=\"col\">credited commits</th>",
+            );
+            for k in kinds {
+                let _ = write!(out, "<th scope=\"col\">{}</th>", e(k));
+            }
+            if dates {
+                out.push_str("<th scope=\"col\">first</th><th scope=\"col\">last</th>");
+            }
+            out.push_str("</tr></thead>\n<tbody>\n");
+        };
+        let scope = match (&self.asset, self.since) {
+            (Some(a), Some(s)) => {
+                format!("Asset <code>{}</code>, commits since {}.", e(a), date(s))
+            }
+            (Some(a), None) => format!("Asset <code>{}</code>, all history.", e(a)),
+            (None, Some(s)) => format!("All assets, commits since {}.", date(s)),
+            (None, None) => "All assets, all history.".to_string(),
+        };
+        let mut out = String::from(concat!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+            "<title>Recognition report</title>\n<style>\n",
+            "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:72rem;padding:0 1rem;color:#1f2328}\n",
+            "table{border-collapse:collapse;margin:0.5rem 0 1.5rem;display:block;overflow-x:auto}\n",
+            "th,td{border:1px solid #d0d7de;padding:0.3rem 0.6rem;text-align:right;white-space:nowrap}\n",
+            "th[scope=row],thead th:first-child{text-align:left}\nthead th{background:#f6f8fa}\n",
+            "dt{font-weight:600}dd{margin:0 0 0.6rem 1rem}\n",
+            "</style>\n</head>\n<body>\n<h1>Recognition report</h1>\n",
+        ));
+        let _ = writeln!(
+            out,
+            "<p>{scope} {} credited.</p>",
+            people_count(self.people.len())
+        );
+        let all_kinds = kinds(&mut self.people.iter().map(|p| &p.contributions));
+        out.push_str("<h2>Everyone</h2>\n<table id=\"people\">\n");
+        head(&mut out, &all_kinds, true);
+        for p in &self.people {
+            row(
+                &mut out,
+                &p.name,
+                p.credited_commits,
+                &p.contributions,
+                &all_kinds,
+                Some((p.first_at, p.last_at)),
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+        let mut assets: Vec<&str> = self
+            .people
+            .iter()
+            .flat_map(|p| p.assets.keys().map(String::as_str))
+            .collect();
+        assets.sort();
+        assets.dedup();
+        for asset in assets {
+            let _ = writeln!(
+                out,
+                "<h2>Asset <code>{0}</code></h2>\n<table class=\"asset\" data-asset=\"{0}\">",
+                e(asset)
+            );
+            let on: Vec<(&PersonReport, &AssetCredit)> = self
+                .people
+                .iter()
+                .filter_map(|p| p.assets.get(asset).map(|c| (p, c)))
+                .collect();
+            let asset_kinds = kinds(&mut on.iter().map(|(_, c)| &c.contributions));
+            head(&mut out, &asset_kinds, false);
+            for (p, c) in on {
+                row(
+                    &mut out,
+                    &p.name,
+                    c.credited_commits,
+                    &c.contributions,
+                    &asset_kinds,
+                    None,
+                );
+            }
+            out.push_str("</tbody>\n</table>\n");
+        }
+        out.push_str("<h2>Definitions</h2>\n<dl>\n");
+        for (term, meaning) in DEFINITIONS {
+            let _ = writeln!(out, "<dt>{}</dt><dd>{}.</dd>", e(term), e(meaning));
+        }
+        out.push_str("</dl>\n</body>\n</html>\n");
+        out
+    }
+
     /// An `.all-contributorsrc` file: each person with the all-contributors types their kinds
     /// map to (kinds without a type, such as `changelog_mention`, are left out).
     pub fn to_all_contributors(&self, project: &str) -> String {

@@ -450,6 +450,50 @@ fn the_report_filters_by_asset_and_time_and_writes_every_format() {
     );
     assert!(markdown.contains("## Definitions"), "{markdown}");
 
+    // The HTML page parses cleanly with a strict HTML5 parser (html5lib) and lists exactly the
+    // people and counts of the JSON report, overall and per asset.
+    let whole = json(report(&["--format", "json"]));
+    let html = report(&["--format", "html"]);
+    assert!(!html.contains("<script"), "no scripts");
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let out = std::process::Command::new(pyenv_bin("python"))
+        .arg("-c")
+        .arg(HTML_TABLES)
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "html5lib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The JSON report in the same shape: [name, credited commits, {kind: count}].
+    let people: Vec<serde_json::Value> = whole["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::json!([p["name"], p["credited_commits"], p["contributions"]]))
+        .collect();
+    assert_eq!(tables["people"], serde_json::Value::Array(people));
+    let mut per_asset = serde_json::Map::new();
+    for p in whole["people"].as_array().unwrap() {
+        for (asset, c) in p["assets"].as_object().unwrap() {
+            per_asset
+                .entry(asset.clone())
+                .or_insert_with(|| serde_json::json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!([
+                    p["name"],
+                    c["credited_commits"],
+                    c["contributions"]
+                ]));
+        }
+    }
+    assert_eq!(tables["assets"], serde_json::Value::Object(per_asset));
+
     let rc = json(report(&["--format", "all-contributors"]));
     let contributors = rc["contributors"].as_array().unwrap();
     let bob = contributors
@@ -605,3 +649,25 @@ fn identities_points_out_automation_in_real_histories() {
         assert_eq!(got, want, "{project}:\n{report}");
     }
 }
+
+/// Parses an HTML report strictly with html5lib (any parse error raises) and prints its
+/// tables as JSON: "people" and, per asset, rows of [name, credited commits, {kind: count}]
+/// (zero counts left out, as the JSON report leaves them out).
+const HTML_TABLES: &str = r#"
+import json, sys, html5lib
+doc = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(open(sys.argv[1], encoding="utf-8").read())
+def rows(table):
+    kinds = [th.text for th in table.find("thead").iter("th")][2:]
+    kinds = [k for k in kinds if k not in ("first", "last")]
+    out = []
+    for tr in table.find("tbody").iter("tr"):
+        name = tr.find("th").text
+        cells = [td.text for td in tr.iter("td")]
+        counts = {k: int(v) for k, v in zip(kinds, cells[1:]) if int(v) != 0}
+        out.append([name, int(cells[0]), counts])
+    return out
+tables = list(doc.iter("table"))
+people = [t for t in tables if t.get("id") == "people"][0]
+assets = {t.get("data-asset"): rows(t) for t in tables if t.get("class") == "asset"}
+print(json.dumps({"people": rows(people), "assets": assets}))
+"#;
