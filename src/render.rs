@@ -21,6 +21,11 @@ use crate::derive::{self, Context, Credited, Group, Output, Shared};
 use crate::exposition::{self, Family, Part};
 use crate::facts::FactType;
 use crate::locked;
+
+/// A derivation of the shared credit totals that took this long read them whole (a large
+/// table built and dropped): the render gives that memory back afterwards. Bringing them up
+/// to date takes milliseconds and frees little.
+const HEAVY_CREDITS_SECONDS: f64 = 0.25;
 use crate::shard::{KeySpan, PeopleSummary, Shard};
 use crate::signal::{Dirty, Signals};
 use crate::sources::Config;
@@ -265,7 +270,9 @@ impl Renderer {
                 self.health.recovered(true);
                 let mut pipeline = locked(&self.pipeline);
                 for (group, seconds) in timings {
-                    heavy |= group == CREDITS;
+                    // Reading the credit totals whole (not bringing them up to date)
+                    // builds and drops large tables.
+                    heavy |= group == CREDITS && seconds >= HEAVY_CREDITS_SECONDS;
                     derived_groups.push((group, seconds));
                     pipeline.derive_seconds.insert(group, seconds);
                     *pipeline.derivations.entry(group).or_default() += 1;

@@ -561,7 +561,9 @@ impl Runner {
         // A collection that read large answers (it wrote facts, or refused a body over its
         // cap) freed them: give that back to the system rather than keep it in the
         // allocator's arenas. One that found nothing new has little to give back.
-        let trim = wrote
+        // A quick one (under a second) read little: trimming a large heap costs 10-20 ms
+        // whatever was freed.
+        let trim = (wrote && started.elapsed() >= Duration::from_secs(1))
             || result
                 .as_ref()
                 .is_err_and(|e| e.kind == ErrorKind::DecodeFailed);
