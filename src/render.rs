@@ -21,17 +21,17 @@ use crate::derive::{self, Context, Credited, Group, Output, Shared};
 use crate::exposition::{self, Family, Part};
 use crate::facts::FactType;
 use crate::locked;
-
-/// A derivation of the shared credit totals that took this long read them whole (a large
-/// table built and dropped): the render gives that memory back afterwards. Bringing them up
-/// to date takes milliseconds and frees little.
-const HEAVY_CREDITS_SECONDS: f64 = 0.25;
 use crate::shard::{KeySpan, PeopleSummary, Shard};
 use crate::signal::{Dirty, Signals};
 use crate::sources::Config;
 use crate::status::{StoreHealth, StoreProblem};
 use crate::store::{Store, StoreError};
 use crate::view::{Counts, Derived, Pipeline, View};
+
+/// A derivation of the shared credit totals that took this long read them whole (a large
+/// table built and dropped): the render gives that memory back afterwards. Bringing them up
+/// to date takes milliseconds and frees little.
+const HEAVY_CREDITS_SECONDS: f64 = 0.25;
 
 /// What the render task reads from the rest of the daemon (the runner implements it): the
 /// configuration in force, the self metrics it keeps, and what sharding needs.
