@@ -64,6 +64,30 @@ impl Series<'_> {
         self.samples(spec, with).first().map(|(_, v)| *v)
     }
 
+    /// A ratio badge: the ratio as a percentage, coloured by [`ratio_color`] against the
+    /// catalog's `target` or the fixed `steps`; grey `missing` without the ratio.
+    fn ratio(
+        &self,
+        label: &'static str,
+        (spec, with): (&metrics::Spec, &[(&str, &str)]),
+        target: &metrics::Spec,
+        (good, fair): (f64, f64),
+        missing: &str,
+    ) -> Badge {
+        match self.value(spec, with) {
+            Some(v) => Badge {
+                label,
+                message: percent(v),
+                color: ratio_color(v, self.value(target, &[]), good, fair),
+            },
+            None => Badge {
+                label,
+                message: missing.to_string(),
+                color: GREY,
+            },
+        }
+    }
+
     fn label(&self, spec: &metrics::Spec, name: &str) -> Option<String> {
         self.samples(spec, &[]).first().and_then(|(labels, _)| {
             labels
@@ -148,40 +172,27 @@ pub fn badge(families: &[&Family], asset: &str, signal: &str, now: f64) -> Optio
                 None => none("owner", "none"),
             }
         }
-        "build" => match s.value(&metrics::ASSET_BUILD_SUCCESS_RATIO, &[("window", "7d")]) {
-            Some(v) => Badge {
-                label: "build",
-                message: percent(v),
-                color: ratio_color(
-                    v,
-                    s.value(&metrics::ASSET_BUILD_SUCCESS_TARGET, &[]),
-                    0.9,
-                    0.75,
-                ),
-            },
-            None => none("build", "no runs"),
-        },
-        "coverage" => match s.value(&metrics::ASSET_COVERAGE_RATIO, &[]) {
-            Some(v) => Badge {
-                label: "coverage",
-                message: percent(v),
-                color: ratio_color(v, s.value(&metrics::ASSET_COVERAGE_TARGET, &[]), 0.8, 0.6),
-            },
-            None => none("coverage", "unknown"),
-        },
-        "reproducibility" => match s.value(&metrics::REPRO_PASS_RATIO, &[("window", "7d")]) {
-            Some(v) => Badge {
-                label: "reproducibility",
-                message: percent(v),
-                color: ratio_color(
-                    v,
-                    s.value(&metrics::ASSET_REPRODUCIBILITY_TARGET, &[]),
-                    0.95,
-                    0.8,
-                ),
-            },
-            None => none("reproducibility", "no checks"),
-        },
+        "build" => s.ratio(
+            "build",
+            (&metrics::ASSET_BUILD_SUCCESS_RATIO, &[("window", "7d")]),
+            &metrics::ASSET_BUILD_SUCCESS_TARGET,
+            (0.9, 0.75),
+            "no runs",
+        ),
+        "coverage" => s.ratio(
+            "coverage",
+            (&metrics::ASSET_COVERAGE_RATIO, &[]),
+            &metrics::ASSET_COVERAGE_TARGET,
+            (0.8, 0.6),
+            "unknown",
+        ),
+        "reproducibility" => s.ratio(
+            "reproducibility",
+            (&metrics::REPRO_PASS_RATIO, &[("window", "7d")]),
+            &metrics::ASSET_REPRODUCIBILITY_TARGET,
+            (0.95, 0.8),
+            "no checks",
+        ),
         "latency" => {
             // The slowest of the asset's probed targets, against its own target.
             let worst = s

@@ -829,19 +829,7 @@ fn the_readme_run_command_shows_what_the_product_is_for() {
 #[test]
 fn openmetrics_when_asked_and_metrics_at_the_telemetry_path() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = crate::support::Repo::init(&dir.path().join("repo"));
-    repo.commit(
-        "Ann Lee <ann@example.com>",
-        now() - 3600,
-        &[("src/a.py", "a = 1\n")],
-        "A",
-    );
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        "sources:\n  - name: repo\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: repo\n    paths: [\"src/**\"]\n",
-    )
-    .unwrap();
+    let config = one_library(dir.path());
     let started = now();
     let mut daemon = Daemon::run(
         &config,

@@ -45,8 +45,13 @@ impl Prometheus {
             ),
         )
         .unwrap();
+        Prometheus::spawn(Path::new("prometheus"), &config, tsdb, extra)
+    }
+
+    /// `bin` (Debian's `prometheus`, or another version) on `config` and `tsdb`, ready.
+    fn spawn(bin: &Path, config: &Path, tsdb: &Path, extra: &[&str]) -> Prometheus {
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new("prometheus")
+        let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", tsdb.display()))
             .arg(format!("--web.listen-address={addr}"))
@@ -54,7 +59,12 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus (Debian package `prometheus`; scripts/test.sh installs it)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} (Debian package `prometheus`; scripts/test.sh installs it): {e}",
+                    bin.display()
+                )
+            });
         let p = Prometheus { child, addr };
         wait_until("Prometheus to be ready", Duration::from_secs(60), || {
             http_get(&p.addr, "/-/ready", &[])
@@ -631,19 +641,7 @@ fn prometheus_with_scrape_protocols() -> std::path::PathBuf {
 #[test]
 fn scrape_protocols_openmetrics_and_text_in_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::init(&dir.path().join("repo"));
-    repo.commit(
-        "Ann Lee <ann@example.com>",
-        now() - 3600,
-        &[("src/a.py", "a = 1\n")],
-        "A",
-    );
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        "sources:\n  - name: repo\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: repo\n    paths: [\"src/**\"]\n",
-    )
-    .unwrap();
+    let config = one_library(dir.path());
     let mut daemon = Daemon::run(&config, &dir.path().join("s.db"), &[]);
     daemon.wait_ready();
     let target = &daemon.addr;
@@ -657,27 +655,11 @@ fn scrape_protocols_openmetrics_and_text_in_a_real_prometheus() {
         ),
     )
     .unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(prometheus_with_scrape_protocols())
-        .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Prometheus 2.53");
-    let prom = Prometheus { child, addr };
-    wait_until(
-        "Prometheus 2.53 to be ready",
-        Duration::from_secs(60),
-        || {
-            http_get(&prom.addr, "/-/ready", &[])
-                .map(|r| r.status == 200)
-                .unwrap_or(false)
-        },
+    let prom = Prometheus::spawn(
+        &prometheus_with_scrape_protocols(),
+        &prom_config,
+        &dir.path().join("tsdb"),
+        &[],
     );
     wait_until(
         "both jobs to have scraped twice",

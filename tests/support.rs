@@ -25,6 +25,26 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A repository `dir/repo` with one commit by Ann Lee an hour ago (`src/a.py`), and a config
+/// `dir/c.yaml` mining it with one library asset `lib` over `src/**`: the smallest daemon
+/// that exports every per-asset family kind. Returns the config's path.
+pub fn one_library(dir: &Path) -> PathBuf {
+    let repo = Repo::init(&dir.join("repo"));
+    repo.commit(
+        "Ann Lee <ann@example.com>",
+        now() - 3600,
+        &[("src/a.py", "a = 1\n")],
+        "A",
+    );
+    let config = dir.join("c.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - name: repo\n    type: git\n    path: repo\ncatalog:\n  - id: lib\n    kind: library\n    repository: repo\n    paths: [\"src/**\"]\n",
+    )
+    .unwrap();
+    config
+}
+
 /// Runs the binary to completion.
 pub fn mlsteward(args: &[&str]) -> Output {
     Command::new(bin())
