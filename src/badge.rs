@@ -115,7 +115,7 @@ pub fn ratio_color(value: f64, target: Option<f64>, good: f64, fair: f64) -> &'s
 }
 
 /// A ratio as a whole percentage, rounded down so that 99.6% never reads as 100%.
-fn percent(value: f64) -> String {
+pub fn percent(value: f64) -> String {
     format!("{}%", (value * 100.0 + 1e-9).floor() as i64)
 }
 

@@ -63,12 +63,15 @@ struct Slot {
     keyed: HashMap<String, Arc<Part>>,
     /// Its asset-level series (an `asset` label and no `contributor`), for `/api/v1/assets`.
     api: Arc<Vec<Family>>,
+    /// What it derived for the pages.
+    page: Arc<crate::overview::PageData>,
     derived: bool,
 }
 
 impl Slot {
     /// Takes a group's new output: only text that changed is compressed again.
-    fn take(&mut self, output: Output) {
+    fn take(&mut self, output: Output, page: crate::overview::PageData) {
+        self.page = Arc::new(page);
         match output {
             Output::Families(families) => {
                 let text = exposition::render(&families);
@@ -140,7 +143,12 @@ pub struct Renderer {
     compressed: bool,
     state: Mutex<State>,
     pipeline: Mutex<Pipeline>,
+    /// Set when the credits changed since the recognition board was last built.
+    board_stale: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The recognition board is built again at least this often (its windows end at its time).
+pub const BOARD_MAX_AGE_SECONDS: i64 = 3600;
 
 impl Renderer {
     pub fn new(
@@ -163,6 +171,56 @@ impl Renderer {
                 ..State::default()
             }),
             pipeline: Mutex::default(),
+            board_stale: Default::default(),
+        }
+    }
+
+    /// Builds the recognition board again, on a thread of its own, when a page has asked for
+    /// it and it is missing, older than [`BOARD_MAX_AGE_SECONDS`], or the credits or the
+    /// configuration changed since. It reads the store as `mlsteward report` does (people
+    /// joined over the peers on a sharded replica); renders and scrapes go on meanwhile.
+    fn refresh_board(&self, config: &Arc<Config>, now: i64) {
+        use std::sync::atomic::Ordering;
+        if !self.view.board_wanted() {
+            return;
+        }
+        let old = self
+            .view
+            .last_board()
+            .is_none_or(|b| now - b.at >= BOARD_MAX_AGE_SECONDS);
+        if !(old || self.board_stale.load(Ordering::SeqCst)) || !self.view.start_board() {
+            return;
+        }
+        self.board_stale.store(false, Ordering::SeqCst);
+        let (store, view, config) = (self.store.clone(), self.view.clone(), config.clone());
+        let shard = self.inputs.shard().map_or(0, |s| s.index);
+        let peers = match self.inputs.shard() {
+            Some(_) => self.inputs.peers().0,
+            None => Vec::new(),
+        };
+        let stale = self.board_stale.clone();
+        let spawned = std::thread::Builder::new()
+            .name("board".into())
+            .spawn(move || {
+                let started = Instant::now();
+                match crate::overview::Board::build(&store, &config, now, (shard, &peers)) {
+                    Ok(board) => {
+                        view.publish_board(board);
+                        tracing::debug!(
+                            seconds = started.elapsed().as_secs_f64(),
+                            "recognition board built"
+                        );
+                    }
+                    Err(e) => {
+                        // Tried again on the next render; the last board stays.
+                        stale.store(true, Ordering::SeqCst);
+                        tracing::warn!(error = %e, "building the recognition board failed");
+                    }
+                }
+                view.board_built();
+            });
+        if spawned.is_err() {
+            self.view.board_built();
         }
     }
 
@@ -244,6 +302,16 @@ impl Renderer {
     pub fn render(&self, dirty: Dirty, signals: u64, timed: bool, at: f64) {
         let started = Instant::now();
         let config = self.inputs.config();
+        if dirty.config
+            || dirty
+                .facts
+                .iter()
+                .any(|f| matches!(f, FactType::GitHistory | FactType::ForgeItems))
+        {
+            self.board_stale
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.refresh_board(&config, at.floor() as i64);
         // Decided before deriving, so the render holds what readiness promises.
         let complete = self.inputs.all_collected_once();
         let last = self.view.derived();
@@ -252,6 +320,7 @@ impl Renderer {
             // served reflect everything stored up to now.
             let mut same = (*last).clone();
             same.at = at;
+            same.evaluated = Default::default();
             self.view.publish(same, complete);
             return;
         }
@@ -302,6 +371,8 @@ impl Renderer {
             }
         }
         let api: Vec<Arc<Vec<Family>>> = state.slots.iter().map(|s| s.api.clone()).collect();
+        let page: Vec<Arc<crate::overview::PageData>> =
+            state.slots.iter().map(|s| s.page.clone()).collect();
         let counts = state.counts;
         drop(state);
         let pipeline = {
@@ -312,7 +383,7 @@ impl Renderer {
             p.clone()
         };
         self.view.publish(
-            Derived::new(parts, api, config, counts, at, pipeline),
+            Derived::new(parts, api, page, config, counts, at, pipeline),
             complete,
         );
         tracing::debug!(
@@ -439,11 +510,6 @@ impl Renderer {
                 state.sharded_ready = Some(ready);
                 timings.push((CREDITS, started.elapsed().as_secs_f64()));
             }
-            let cx = Context {
-                reader,
-                config,
-                now,
-            };
             let credited = state.shared.as_ref().map(|shared| Credited {
                 shared,
                 organisation: state.organisation.as_deref(),
@@ -451,6 +517,13 @@ impl Renderer {
             let mut out = Vec::new();
             for (i, group) in &wanted {
                 let started = Instant::now();
+                let page = Mutex::new(crate::overview::PageData::default());
+                let cx = Context {
+                    reader,
+                    config,
+                    now,
+                    page: Some(&page),
+                };
                 // A sharded replica filters whole families, so it takes no blocks.
                 let output = derive::derive_group(&cx, credited.as_ref(), *group, shard.is_none())?;
                 let output = match (shard, output) {
@@ -468,12 +541,16 @@ impl Renderer {
                         group.name()
                     );
                 }
-                out.push((*i, output));
+                let mut page = page.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Some(shard) = shard {
+                    page.daily.retain(|d| shard.owns_asset(config, &d.asset));
+                }
+                out.push((*i, output, page));
             }
             Ok(out)
         })?;
         state.org_wide = Some(org_wide);
-        for (i, output) in derived {
+        for (i, output, page) in derived {
             if let Output::Families(families) = &output {
                 if Group::ALL[i] == Group::Ownership {
                     state.counts.assets =
@@ -489,7 +566,7 @@ impl Renderer {
                         .map(|s| s.value);
                 }
             }
-            state.slots[i].take(output);
+            state.slots[i].take(output, page);
         }
         Ok(timings)
     }

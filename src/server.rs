@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -88,6 +88,7 @@ pub fn router(app: Handle) -> Router {
     Router::new()
         .route(&app.telemetry_path.clone(), get(metrics))
         .route("/", get(landing))
+        .route("/assets/{asset}", get(asset_page))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
@@ -538,7 +539,14 @@ async fn ready(State(app): State<Handle>) -> Response {
     }
 }
 
-async fn landing(State(handle): State<Handle>) -> Html<String> {
+/// The frame both pages share: the notices above the assets, the sources table, the links.
+struct Framing {
+    notices: String,
+    sources: String,
+    links: String,
+}
+
+fn framing(handle: &Handle, root: &str) -> Framing {
     let app = &handle.runner;
     let mut rows = String::new();
     for s in app.sources().iter() {
@@ -591,7 +599,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
         (Some(s), peers) => {
             let up = peers.as_ref().map(|p| p.answering());
             format!(
-                "<p id=\"shard\">Shard {} of {} (0-based); {}.</p>",
+                "<p id=\"shard\">Shard {} of {} (0-based): the assets below are this replica's; people are joined over every replica's history; {}.</p>",
                 s.index,
                 s.count,
                 match up {
@@ -606,7 +614,7 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
         .iter()
         .map(|(name, _)| {
             format!(
-                "<a href=\"dashboards/{name}\">{}</a>",
+                "<a href=\"{root}dashboards/{name}\">{}</a>",
                 name.trim_end_matches(".json")
             )
         })
@@ -618,16 +626,99 @@ async fn landing(State(handle): State<Handle>) -> Html<String> {
             crate::escape_html(&dir.display().to_string())
         )
     });
-    Html(format!(
-        "<!DOCTYPE html><html><head><title>mlsteward</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head><body><h1>mlsteward</h1>{demo}\
-         <p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
-         <p id=\"counts\">{assets} asset{}; {people}.</p>{shard}\
-         <ul><li><a href=\"{metrics}\">Metrics</a></li><li><a href=\"api/v1/assets\">Assets (JSON)</a></li><li><a href=\"api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
-         <h2>Sources</h2><table><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table>\
-         <p>Grafana dashboards (import them): {dashboards}. Alert rules: <a href=\"alerts.yml\">alerts.yml</a>. Every metric is defined in the <a href=\"docs\">documentation</a>.</p></body></html>",
-        env!("CARGO_PKG_VERSION"),
-        if assets == 1 { "" } else { "s" },
-    ))
+    Framing {
+        notices: format!(
+            "{demo}<p>Measures shared ML resources and the people who keep them alive. Version {}.</p>{store}\
+             <p id=\"counts\">{assets} asset{}; {people}.</p>{shard}",
+            env!("CARGO_PKG_VERSION"),
+            if assets == 1 { "" } else { "s" },
+        ),
+        sources: format!(
+            "<div class=\"scroll\"><table id=\"sources-table\"><tr><th>source</th><th>collector</th><th>last collection</th><th>last success</th><th>duration</th><th>last error</th></tr>{rows}</table></div>"
+        ),
+        links: format!(
+            "<ul><li><a href=\"{root}{metrics}\">Metrics</a></li><li><a href=\"{root}api/v1/assets\">Assets (JSON)</a></li><li><a href=\"{root}api/v1/recognition\">Recognition (JSON)</a></li><li><a href=\"{root}-/healthy\">Health</a></li><li><a href=\"{root}-/ready\">Readiness</a></li></ul>\
+             <p>Grafana dashboards (import them): {dashboards}. Alert rules: <a href=\"{root}alerts.yml\">alerts.yml</a>. Every metric is defined in the <a href=\"{root}docs\">documentation</a>.</p>"
+        ),
+    }
+}
+
+/// The recognition board for a page; the first request asks the render task to build it.
+fn board_for_page(handle: &Handle) -> Option<Arc<crate::overview::Board>> {
+    let (board, first) = handle.view.board();
+    if first {
+        handle
+            .runner
+            .signals()
+            .send(crate::signal::Dirty::default());
+    }
+    board
+}
+
+/// What a page may load: nothing but its own inline styles and same-origin images (the
+/// badges). No script runs on it, so it works the same with JavaScript off.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A page with how long it took to make (`Server-Timing`, which browsers' tools show).
+fn timed_page(html: String, started: std::time::Instant) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP.to_string()),
+            (
+                header::HeaderName::from_static("server-timing"),
+                format!("render;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// `GET /`: the overview ([`crate::overview::overview`]) with the sources' status below.
+async fn landing(State(handle): State<Handle>) -> Response {
+    let started = std::time::Instant::now();
+    let board = board_for_page(&handle);
+    let f = framing(&handle, "");
+    let html = crate::overview::overview(
+        &handle.view.derived(),
+        board.as_deref(),
+        &crate::overview::Frame {
+            notices: &f.notices,
+            sources: &f.sources,
+            links: &f.links,
+            root: "",
+        },
+    );
+    timed_page(html, started)
+}
+
+/// `GET /assets/{asset}`: one asset in full; 404 for an asset the served metrics do not name.
+async fn asset_page(
+    State(handle): State<Handle>,
+    axum::extract::Path(asset): axum::extract::Path<String>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let board = board_for_page(&handle);
+    let f = framing(&handle, "../");
+    match crate::overview::asset_page(
+        &handle.view.derived(),
+        board.as_deref(),
+        &asset,
+        &crate::overview::Frame {
+            notices: &f.notices,
+            sources: &f.sources,
+            links: &f.links,
+            root: "../",
+        },
+    ) {
+        Some(html) => timed_page(html, started),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no asset `{asset}` on this replica\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// How much the server lets one peer hold.

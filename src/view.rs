@@ -55,7 +55,11 @@ pub struct Derived {
     /// Per group, its asset-level series, and the configuration they were derived under: what
     /// `/api/v1/assets` is built from, when it is asked for.
     pub api: Vec<Arc<Vec<Family>>>,
+    /// Per group, what it derived for the pages ([`crate::overview`]).
+    pub page: Vec<Arc<crate::overview::PageData>>,
     pub config: Option<Arc<crate::sources::Config>>,
+    /// The asset alert rules evaluated over these series, on first request.
+    pub evaluated: std::sync::OnceLock<Arc<crate::overview::Evaluated>>,
     assets_json: std::sync::OnceLock<Arc<String>>,
     pub counts: Counts,
     /// When it was rendered (seconds since the epoch; 0: nothing rendered yet).
@@ -67,6 +71,7 @@ impl Derived {
     pub fn new(
         parts: Vec<Arc<Part>>,
         api: Vec<Arc<Vec<Family>>>,
+        page: Vec<Arc<crate::overview::PageData>>,
         config: Arc<crate::sources::Config>,
         counts: Counts,
         at: f64,
@@ -76,7 +81,9 @@ impl Derived {
             series: parts.iter().map(|p| p.samples()).sum(),
             parts,
             api,
+            page,
             config: Some(config),
+            evaluated: Default::default(),
             assets_json: Default::default(),
             counts,
             at,
@@ -136,6 +143,11 @@ struct Inner {
     own_people: Mutex<Option<Published>>,
     /// The number of the last signal a published render took.
     covered: tokio::sync::watch::Sender<u64>,
+    /// The recognition board the pages show, once one has asked for it.
+    board: RwLock<Option<Arc<crate::overview::Board>>>,
+    board_wanted: AtomicBool,
+    /// Set while a board is being built (one at a time).
+    pub(crate) board_building: AtomicBool,
 }
 
 impl View {
@@ -272,6 +284,48 @@ impl View {
     /// Marks the view ready without a new render (the last one already holds everything).
     pub fn set_ready(&self) {
         self.inner.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// The recognition board as last built, and a note that a page wants it: from now on
+    /// the render task keeps it up to date ([`crate::render::Renderer`]). Says whether this
+    /// was the first time anyone asked.
+    pub fn board(&self) -> (Option<Arc<crate::overview::Board>>, bool) {
+        let first = !self.inner.board_wanted.swap(true, Ordering::SeqCst);
+        (
+            self.inner
+                .board
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            first,
+        )
+    }
+
+    /// Whether a page has asked for the board.
+    pub fn board_wanted(&self) -> bool {
+        self.inner.board_wanted.load(Ordering::SeqCst)
+    }
+
+    /// The board as last built, without asking for it.
+    pub fn last_board(&self) -> Option<Arc<crate::overview::Board>> {
+        self.inner
+            .board
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn publish_board(&self, board: crate::overview::Board) {
+        *self.inner.board.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(board));
+    }
+
+    /// Claims the one board build; false when one is under way.
+    pub fn start_board(&self) -> bool {
+        !self.inner.board_building.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn board_built(&self) {
+        self.inner.board_building.store(false, Ordering::SeqCst);
     }
 
     pub fn publish_people(&self, published: Published) {

@@ -1051,3 +1051,237 @@ fn badges_show_owner_and_health_with_etags() {
         assert_eq!(get(path, &[]).status, 404, "{path}");
     }
 }
+
+/// The demo's overview and asset pages in a real headless Chromium: a row per asset
+/// `mlsteward_asset_info` names, every value shown equal to its series in /metrics, the
+/// recognition board equal to the report, no console messages, no scripts or external
+/// resources; screenshots under target/overview-screenshots/ for a person to look at.
+///
+/// JavaScript off: headless Chromium's `--dump-dom` and `--screenshot` stop working with
+/// `--blink-settings=scriptEnabled=false`, so the pages are served with a
+/// Content-Security-Policy that forbids every script (`default-src 'none'`): the DOM below is
+/// what Chromium built with no script allowed to run, and a blocked script or resource would
+/// be a console message, which fails the test.
+#[test]
+fn the_overview_and_asset_pages_render_the_demo_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(bin());
+    command
+        .args(["demo", "--dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--web.listen-address", "127.0.0.1:0"]);
+    let mut daemon = Daemon::spawn(command);
+    daemon.wait_ready();
+    // The first page asks for the recognition board; it is built off the request path.
+    wait_until("the recognition board", Duration::from_secs(30), || {
+        let page = http_get(&daemon.addr, "/", &[]).unwrap();
+        assert_eq!(page.status, 200);
+        assert!(page
+            .header("server-timing")
+            .is_some_and(|t| t.starts_with("render;dur=")));
+        assert!(page
+            .header("content-security-policy")
+            .is_some_and(|c| c.starts_with("default-src 'none';") && !c.contains("script")));
+        !page.text().contains("board-pending")
+    });
+    let metrics = daemon.metrics();
+    let profile = dir.path().join("chromium-profile");
+    let shots = repo_root().join("target/overview-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let url = format!("http://{}/", daemon.addr);
+    let no_js = ["--enable-logging=stderr", "--v=0"];
+
+    let run = chromium(&profile, &[&["--dump-dom"], &no_js[..]].concat(), &url);
+    let dom = String::from_utf8(run.stdout).unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!log.contains(":CONSOLE"), "console messages:\n{log}");
+    assert!(
+        !dom.contains("<script") && !dom.contains("stylesheet"),
+        "{dom}"
+    );
+    for (i, _) in dom.match_indices('<') {
+        let handlers: Vec<String> = attributes(&dom[i..])
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("on"))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(handlers.is_empty(), "event handlers {handlers:?}");
+    }
+
+    // A row per asset, in the DOM Chromium built.
+    let assets: Vec<String> = family_lines(&metrics, "mlsteward_asset_info")
+        .iter()
+        .map(|l| {
+            l.split("asset=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(assets.len(), 5, "{metrics}");
+    for a in &assets {
+        assert!(
+            dom.contains(&format!("<tr data-asset=\"{a}\">")),
+            "no row for {a}:\n{dom}"
+        );
+        assert!(dom.contains(&format!("href=\"assets/{a}\"")), "{a}");
+    }
+    // Every value shown is its series' value in /metrics, and reads as it.
+    let shown = shown_values(&dom);
+    assert!(shown.len() >= 10, "{shown:?}");
+    for s in &shown {
+        let v = sample_labeled(&metrics, &s.metric, &s.labels)
+            .unwrap_or_else(|| panic!("{} {:?} is not in /metrics", s.metric, s.labels));
+        assert_eq!(v, s.value, "{s:?}");
+        if s.metric.ends_with("_ratio") {
+            assert_eq!(s.text, format!("{}%", (v * 100.0 + 1e-9).floor()), "{s:?}");
+        }
+    }
+    // Ownership as the info series says it; the conflict where there is one.
+    for line in family_lines(&metrics, "mlsteward_asset_info") {
+        let asset = line
+            .split("asset=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let owner = line
+            .split("owner=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let row = &dom[dom.find(&format!("<tr data-asset=\"{asset}\">")).unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&format!("data-owner=\"{owner}\"")), "{row}");
+        let conflict = sample(
+            &metrics,
+            &format!("mlsteward_asset_ownership_conflict{{asset=\"{asset}\"}}"),
+        );
+        assert_eq!(
+            row.contains("CODEOWNERS disagrees"),
+            conflict == Some(1.0),
+            "{row}"
+        );
+        // The problems are the shipped rules': the production asset without an owner is
+        // flagged, and only it.
+        let lifecycle = line
+            .split("lifecycle=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(
+            row.contains("data-alert=\"MlstewardProductionAssetWithoutOwner\""),
+            owner.is_empty() && lifecycle == "production",
+            "{row}"
+        );
+    }
+    // The board: the report's people for the last 90 days, with their credited commits.
+    let report = http_get(&daemon.addr, "/api/v1/recognition?since=90d", &[]).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.body).unwrap();
+    let people = report["people"].as_array().unwrap();
+    assert_eq!(people.len(), 5);
+    for p in people {
+        let name = p["name"].as_str().unwrap();
+        let at = dom
+            .find(&format!("<tr data-person=\"{name}\">"))
+            .unwrap_or_else(|| panic!("{name} is not on the board"));
+        let row = &dom[at..at + dom[at..].find("</tr>").unwrap()];
+        assert!(
+            row.contains(&format!("data-credited=\"{}\"", p["credited_commits"])),
+            "{row} vs {p}"
+        );
+        for (kind, n) in p["contributions"].as_object().unwrap() {
+            assert!(
+                row.contains(&format!("data-kind=\"{kind}\">{kind} {n}<")),
+                "{row} vs {p}"
+            );
+        }
+    }
+    // The sources table is still there, below.
+    assert!(dom.find("id=\"sources-table\"").unwrap() > dom.find("id=\"board\"").unwrap());
+
+    // Each asset's page: its values equal /metrics too, its contributors are the report's.
+    for a in &assets {
+        let page = chromium(
+            &profile,
+            &[&["--dump-dom"], &no_js[..]].concat(),
+            &format!("{url}assets/{a}"),
+        );
+        let dom = String::from_utf8(page.stdout).unwrap();
+        assert!(dom.contains(&format!("<h1>{a}</h1>")), "{dom}");
+        for s in shown_values(&dom) {
+            assert_eq!(
+                sample_labeled(&metrics, &s.metric, &s.labels),
+                Some(s.value),
+                "{s:?}"
+            );
+        }
+        let report =
+            http_get(&daemon.addr, &format!("/api/v1/recognition?asset={a}"), &[]).unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&report.body).unwrap();
+        for p in report["people"].as_array().unwrap() {
+            let credit = &p["assets"][a.as_str()];
+            let name = p["name"].as_str().unwrap();
+            let at = dom
+                .find(&format!("<tr data-person=\"{name}\">"))
+                .unwrap_or_else(|| panic!("{name} on {a}"));
+            let row = &dom[at..at + dom[at..].find("</tr>").unwrap()];
+            assert!(
+                row.contains(&format!("data-credited=\"{}\"", credit["credited_commits"])),
+                "{row} vs {credit}"
+            );
+        }
+        // Its badges are served.
+        for img in dom
+            .match_indices("<img ")
+            .map(|(i, _)| attributes(&dom[i..]))
+        {
+            let src = &img.iter().find(|(k, _)| k == "src").unwrap().1;
+            let path = format!("/assets/{src}");
+            let path = path.replace("/assets/../", "/");
+            assert_eq!(
+                http_get(&daemon.addr, &path, &[]).unwrap().status,
+                200,
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(
+        http_get(&daemon.addr, "/assets/no-such-asset", &[])
+            .unwrap()
+            .status,
+        404
+    );
+
+    // Screenshots, wide and phone-sized, for a person to look at.
+    for (name, size, page) in [
+        ("overview.png", "1400,1100", url.clone()),
+        ("overview-phone.png", "390,844", url.clone()),
+        (
+            "asset.png",
+            "1000,1200",
+            format!("{url}assets/demo-churn-model"),
+        ),
+    ] {
+        let shot = shots.join(name);
+        chromium(
+            &profile,
+            &[
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={size}"),
+            ],
+            &page,
+        );
+        let (_, _, pixels) = png_pixels(&std::fs::read(&shot).unwrap());
+        let distinct: std::collections::BTreeSet<u8> = pixels.iter().copied().collect();
+        assert!(distinct.len() > 16, "{name} is blank");
+    }
+}

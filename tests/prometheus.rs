@@ -493,8 +493,92 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         failures.len(),
         failures.join("\n")
     );
+    overview_problems_are_what_prometheus_evaluates(&prom, &daemon.addr, &rules[0]);
     drop(daemon);
     drop(broken_daemon);
+}
+
+/// The overview page's problems are the shipped asset rules as Prometheus evaluates them over
+/// the same daemon: for every asset the page shows, the same alerts (each asset rule fires for
+/// some asset in this fixture), and its sparklines and values hold the fixture's data.
+fn overview_problems_are_what_prometheus_evaluates(
+    prom: &Prometheus,
+    addr: &str,
+    rules: &yaml_rust2::Yaml,
+) {
+    use std::collections::BTreeSet;
+    // Prometheus's view: (asset, alert) for every series of every asset rule, from this
+    // daemon (the left side's instance, where the expression keeps it).
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    for group in rules["groups"].as_vec().unwrap() {
+        for rule in group["rules"].as_vec().unwrap() {
+            let expr = rule["expr"].as_str().unwrap();
+            if !expr.contains("mlsteward_asset_info") {
+                continue;
+            }
+            let v = prom.api(&format!("/api/v1/query?query={}", urlencode(expr)));
+            for series in v["data"]["result"].as_array().into_iter().flatten() {
+                let m = &series["metric"];
+                if m["instance"].as_str().is_some_and(|i| i != addr) {
+                    continue;
+                }
+                expected.insert((
+                    m["asset"].as_str().unwrap().to_string(),
+                    rule["alert"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    // The probes render every second: each value is checked against /metrics just before
+    // and just after the page.
+    let before = http_get(addr, "/metrics", &[]).unwrap().text();
+    let page = http_get(addr, "/", &[]).unwrap().text();
+    let after = http_get(addr, "/metrics", &[]).unwrap().text();
+    let mut shown: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut assets = BTreeSet::new();
+    for (at, _) in page.match_indices("<tr data-asset=\"") {
+        let row = &page[at..at + page[at..].find("</tr>").unwrap()];
+        let asset = row["<tr data-asset=\"".len()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        for (i, _) in row.match_indices("data-alert=\"") {
+            let alert = row[i + "data-alert=\"".len()..].split('"').next().unwrap();
+            shown.insert((asset.clone(), alert.to_string()));
+        }
+        assets.insert(asset);
+    }
+    expected.retain(|(asset, _)| assets.contains(asset));
+    assert_eq!(
+        shown, expected,
+        "the page's problems differ from Prometheus's:\n{page}"
+    );
+    let alerts: BTreeSet<&str> = shown.iter().map(|(_, a)| a.as_str()).collect();
+    assert!(alerts.len() >= 10, "only {alerts:?} fire");
+    // The churn model's row: a build sparkline over its week of runs and a latency one.
+    let row = &page[page.find("<tr data-asset=\"churn-model\">").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let days: Vec<usize> = row
+        .match_indices("data-days=\"")
+        .map(|(i, _)| row[i + 11..].split('"').next().unwrap().parse().unwrap())
+        .collect();
+    // Build (a week and more of daily runs), `down` (probed today only), `predict` (ten
+    // days of history and today).
+    assert_eq!(days.len(), 3, "{row}");
+    assert!(
+        days[0] >= 8 && days[1] == 1 && days[2] == 11,
+        "{days:?} in {row}"
+    );
+    for s in shown_values(&page) {
+        let value = |m: &str| sample_labeled(m, &s.metric, &s.labels);
+        assert!(
+            value(&before) == Some(s.value) || value(&after) == Some(s.value),
+            "{s:?}: {:?} / {:?} in /metrics",
+            value(&before),
+            value(&after)
+        );
+    }
 }
 
 #[test]

@@ -664,3 +664,113 @@ pub fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 4] {
         dir.join("client-identity.pem"),
     ]
 }
+
+/// A sample of `name` whose labels are exactly `labels` (in any order).
+pub fn sample_labeled(exposition: &str, name: &str, labels: &[(String, String)]) -> Option<f64> {
+    let mut want: Vec<(String, String)> = labels.to_vec();
+    want.sort();
+    exposition.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let (got, value) = if let Some(inner) = rest.strip_prefix('{') {
+            let (pairs, after) = parse_labels(inner)?;
+            (pairs, after)
+        } else {
+            (Vec::new(), rest)
+        };
+        let mut got = got;
+        got.sort();
+        (got == want).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// `a="x",b="y"} rest` → the pairs and what follows the `}`.
+fn parse_labels(text: &str) -> Option<(Vec<(String, String)>, &str)> {
+    let mut pairs = Vec::new();
+    let mut rest = text;
+    loop {
+        if let Some(after) = rest.strip_prefix('}') {
+            return Some((pairs, after));
+        }
+        let (key, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => {
+                    let (_, n) = chars.next()?;
+                    value.push(if n == 'n' { '\n' } else { n });
+                }
+                '"' => break i,
+                c => value.push(c),
+            }
+        };
+        pairs.push((key.trim_start_matches(',').to_string(), value));
+        rest = &after[end + 1..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+}
+
+/// A value a page shows, with the series it says it shows (`data-metric`, `data-asset`,
+/// `data-labels`, `data-value`) and the text shown.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub text: String,
+}
+
+fn unescape_html(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The attributes of the tag that starts at `tag` (up to its `>`).
+pub fn attributes(tag: &str) -> Vec<(String, String)> {
+    let end = tag.find('>').unwrap_or(tag.len());
+    let mut rest = &tag[..end];
+    let mut out = Vec::new();
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].rsplit(' ').next().unwrap_or("").to_string();
+        let after = &rest[eq + 2..];
+        let close = after.find('"').unwrap_or(after.len());
+        out.push((name, unescape_html(&after[..close])));
+        rest = &after[(close + 1).min(after.len())..];
+    }
+    out
+}
+
+/// Every value shown on a page (as served, or as a browser serialized its DOM).
+pub fn shown_values(html: &str) -> Vec<Shown> {
+    let mut out = Vec::new();
+    for (at, _) in html.match_indices("<span class=\"v\"") {
+        let tag = &html[at..];
+        let attrs = attributes(tag);
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let mut labels = vec![("asset".to_string(), get("data-asset"))];
+        let extra = get("data-labels");
+        if !extra.is_empty() {
+            let (pairs, _) = parse_labels(&format!("{extra}}}")).expect("data-labels parse");
+            labels.extend(pairs);
+        }
+        let body = &tag[tag.find('>').unwrap() + 1..];
+        let text = unescape_html(&body[..body.find("</span>").unwrap()]);
+        out.push(Shown {
+            metric: get("data-metric"),
+            labels,
+            value: get("data-value").parse().expect("data-value is a number"),
+            text,
+        });
+    }
+    out
+}

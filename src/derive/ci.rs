@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{daily_baseline, windowed_ratio, Context};
+use super::{daily_baseline, windowed_ratio, Context, DAY_SECONDS};
 use crate::config::Baseline;
 use crate::exposition::{Family, Histogram};
 use crate::facts::{ci_class, CiClass, CI_RESULTS};
@@ -314,6 +314,18 @@ pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError
         }
         if let Some(b) = baseline(attempts, cx.now, &cx.config.baseline) {
             asset_baseline.push(vec![("asset", asset.clone())], b);
+        }
+        if let Some(page) = cx.page {
+            let values = crate::overview::spark_days(cx.now)
+                .into_iter()
+                .map(|from| success_ratio(attempts.iter().copied(), from, from + DAY_SECONDS))
+                .collect();
+            crate::locked(page).daily.push(crate::overview::Daily {
+                asset: asset.clone(),
+                signal: "build",
+                target: None,
+                values,
+            });
         }
     }
     for a in &cx.config.catalog {

@@ -504,6 +504,9 @@ pub struct Context<'a> {
     pub reader: &'a Reader<'a>,
     pub config: &'a Config,
     pub now: i64,
+    /// Where a group puts what it derives for the pages ([`crate::overview::PageData`]);
+    /// `None` when nothing serves pages.
+    pub page: Option<&'a std::sync::Mutex<crate::overview::PageData>>,
 }
 
 /// What the per-person groups read besides the [`Context`].
@@ -620,6 +623,7 @@ pub fn families_of(
             reader,
             config,
             now,
+            page: None,
         };
         let credited = Credited {
             shared: &shared,

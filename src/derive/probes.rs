@@ -126,6 +126,36 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
         if let Some(b) = daily_baseline(cx.now, &cx.config.baseline, p95) {
             p95_baseline.push(l(), b);
         }
+        if let Some(page) = cx.page {
+            let values = crate::overview::spark_days(cx.now)
+                .into_iter()
+                .map(|from| p95(from, from + super::DAY_SECONDS))
+                .collect();
+            crate::locked(page).daily.push(crate::overview::Daily {
+                asset: asset.clone(),
+                signal: "latency",
+                target: Some(name.clone()),
+                values,
+            });
+        }
+    }
+    // What `rate()` of the latency histogram reads in the alert rules: each window's answered
+    // probes, sent at or after the window's start (as the day's p95 counts them).
+    if let Some(page) = cx.page {
+        let bucket = format!("{}_bucket", crate::metrics::PROBE_DURATION_SECONDS.name);
+        for window in crate::overview::rate_windows(&bucket) {
+            let mut family = Family::of(&crate::metrics::PROBE_DURATION_SECONDS);
+            for ((asset, name), rows) in &kept {
+                let mut h = Histogram::new(&LATENCY_BUCKETS);
+                for r in rows.iter().filter(|r| r.at_ms >= (cx.now - window) * 1000) {
+                    if let Some(latency) = r.latency {
+                        h.observe(latency);
+                    }
+                }
+                family.push_histogram(vec![("asset", asset.clone()), ("target", name.clone())], &h);
+            }
+            crate::locked(page).increases.push((window, family));
+        }
     }
     for s in &cx.config.sources {
         for (name, t) in s.settings.latency_targets(&s.name) {
