@@ -14,6 +14,7 @@ Deterministic: commit i always has the same author, files and message. 50 author
 changes 1-4 of 1,200 files spread over code, tests, docs, data, evaluation, notebooks and CI;
 every 7th commit carries a Reviewed-by trailer and every 11th a Co-authored-by trailer.
 """
+import os
 import random
 import sys
 
@@ -34,7 +35,8 @@ def main():
         FILES = [f"assets/a{k}/{d}/f{i}.{ext}" for k in range(assets) for d, ext in DIRS
                  for i in range(12)]
     out = sys.stdout.buffer
-    start = 1_700_000_000
+    # MAKE_REPO_START moves every commit's time (a history that ends now, for windows).
+    start = int(os.environ.get("MAKE_REPO_START", 1_700_000_000))
     for i in range(first, first + commits):
         rng = random.Random(i if seed == 0 else i * 1_000_003 + seed)
         author = rng.randrange(authors)

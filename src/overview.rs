@@ -16,283 +16,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::badge;
+use crate::derive::page::{asset_rules, evaluate, Daily, Evaluated, Problem, Served};
 use crate::escape_html as esc;
-use crate::exposition::Family;
 use crate::metrics;
-use crate::promql::{self, Query, Sample, Value};
-use crate::report::{PersonReport, Report};
+use crate::promql::{Query, Value};
+use crate::report::{Board, PersonReport};
 use crate::view::Derived;
 
-/// Days in a sparkline, ending with today so far.
-pub const SPARK_DAYS: i64 = 28;
 /// People listed on the recognition board.
 pub const BOARD_ROWS: usize = 50;
-/// The recognition board's window, and the welcome list's.
-pub const BOARD_SECONDS: i64 = 90 * crate::derive::DAY_SECONDS;
-pub const WELCOME_SECONDS: i64 = 30 * crate::derive::DAY_SECONDS;
-
-/// The shipped rules, as the page evaluates them.
-pub const ALERTS_YML: &str = include_str!("../deploy/prometheus/alerts.yml");
-
-/// One asset's daily values of one signal, oldest first; the last is today so far.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Daily {
-    pub asset: String,
-    /// `build` (success ratio of the day's CI attempts) or `latency` (p95 of the day's
-    /// answered probes).
-    pub signal: &'static str,
-    /// The probe target, for `latency`.
-    pub target: Option<String>,
-    pub values: Vec<Option<f64>>,
-}
-
-/// What a metric group derives for the pages besides its families.
-#[derive(Debug, Clone, Default)]
-pub struct PageData {
-    pub daily: Vec<Daily>,
-    /// Counter families (histograms included) as their increase over the window (seconds)
-    /// that ends at the derivation's time: what `rate(x[window])` reads.
-    pub increases: Vec<(i64, Family)>,
-}
-
-/// The start of each day of a sparkline ending at `now`'s UTC day.
-pub fn spark_days(now: i64) -> Vec<i64> {
-    let today = now.div_euclid(crate::derive::DAY_SECONDS) * crate::derive::DAY_SECONDS;
-    (0..SPARK_DAYS)
-        .rev()
-        .map(|d| today - d * crate::derive::DAY_SECONDS)
-        .collect()
-}
-
-/// One shipped alert rule about an asset.
-pub struct Rule {
-    pub name: String,
-    pub severity: String,
-    pub query: Query,
-}
-
-/// The shipped rules whose expressions join `mlsteward_asset_info` (the rules about an
-/// asset), parsed once.
-pub fn asset_rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
-    RULES.get_or_init(|| parse_rules(ALERTS_YML).unwrap_or_default())
-}
-
-/// Every asset rule of an alert rule file; an error names the rule whose expression the
-/// evaluator does not know.
-pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
-    let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for doc in &docs {
-        for group in doc["groups"].as_vec().into_iter().flatten() {
-            for rule in group["rules"].as_vec().into_iter().flatten() {
-                let (Some(name), Some(expr)) = (rule["alert"].as_str(), rule["expr"].as_str())
-                else {
-                    continue;
-                };
-                if !expr.contains(metrics::ASSET_INFO.name) {
-                    continue;
-                }
-                let query = Query::parse(expr).map_err(|e| format!("{name}: {e}"))?;
-                out.push(Rule {
-                    name: name.to_string(),
-                    severity: rule["labels"]["severity"]
-                        .as_str()
-                        .unwrap_or("warning")
-                        .to_string(),
-                    query,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The windows (seconds) over which the asset rules take a `rate` or `increase` of `series`.
-pub fn rate_windows(series: &str) -> Vec<i64> {
-    let mut w: Vec<i64> = asset_rules()
-        .iter()
-        .flat_map(|r| r.query.ranges())
-        .filter(|(name, _)| name == series)
-        .map(|(_, w)| w)
-        .collect();
-    w.sort_unstable();
-    w.dedup();
-    w
-}
-
-/// The served series by name (a histogram's `_bucket` samples under `name_bucket`).
-pub struct Served {
-    series: HashMap<String, Vec<Sample>>,
-    increases: HashMap<(String, i64), Vec<Sample>>,
-    now: f64,
-}
-
-fn samples_of(f: &Family, into: &mut HashMap<String, Vec<Sample>>) {
-    for s in &f.samples {
-        into.entry(format!("{}{}", f.name, s.suffix))
-            .or_default()
-            .push(Sample {
-                labels: s
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect(),
-                value: s.value,
-            });
-    }
-}
-
-impl Served {
-    pub fn new<'a>(
-        families: impl IntoIterator<Item = &'a Family>,
-        pages: &[Arc<PageData>],
-        now: f64,
-    ) -> Served {
-        let mut series = HashMap::new();
-        for f in families {
-            samples_of(f, &mut series);
-        }
-        let mut increases = HashMap::new();
-        for p in pages {
-            for (window, f) in &p.increases {
-                let mut one = HashMap::new();
-                samples_of(f, &mut one);
-                for (name, samples) in one {
-                    increases
-                        .entry((name, *window))
-                        .or_insert_with(Vec::new)
-                        .extend(samples);
-                }
-            }
-        }
-        Served {
-            series,
-            increases,
-            now,
-        }
-    }
-}
-
-impl promql::Source for Served {
-    fn series(&self, name: &str) -> Vec<Sample> {
-        self.series.get(name).cloned().unwrap_or_default()
-    }
-    fn increase(&self, name: &str, window: i64) -> Option<Vec<Sample>> {
-        // No probes at all: nothing increased.
-        Some(
-            self.increases
-                .get(&(name.to_string(), window))
-                .cloned()
-                .unwrap_or_default(),
-        )
-    }
-    fn now(&self) -> f64 {
-        self.now
-    }
-}
-
-/// One problem an asset rule's expression holds for now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub alert: String,
-    pub severity: String,
-    /// The alert's labels besides `asset`, `owner` and `lifecycle` (a target, a pipeline…).
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-}
-
-/// The asset rules evaluated over what a render published.
-#[derive(Debug, Default)]
-pub struct Evaluated {
-    pub problems: BTreeMap<String, Vec<Problem>>,
-    /// Rules that could not be evaluated, with why (none with the shipped rules; a test
-    /// holds that).
-    pub errors: Vec<(String, String)>,
-}
-
-/// Evaluates the asset rules over `served`.
-pub fn evaluate(rules: &[Rule], served: &Served) -> Evaluated {
-    let mut out = Evaluated::default();
-    for rule in rules {
-        match rule.query.eval(served) {
-            Ok(Value::Vector(v)) => {
-                for s in v {
-                    let Some(asset) = s.labels.get("asset").cloned() else {
-                        continue;
-                    };
-                    let labels = s
-                        .labels
-                        .iter()
-                        .filter(|(k, _)| {
-                            !matches!(
-                                k.as_str(),
-                                "asset" | "owner" | "lifecycle" | "instance" | "job"
-                            )
-                        })
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    out.problems.entry(asset).or_default().push(Problem {
-                        alert: rule.name.clone(),
-                        severity: rule.severity.clone(),
-                        labels,
-                        value: s.value,
-                    });
-                }
-            }
-            Ok(Value::Scalar(_)) => out
-                .errors
-                .push((rule.name.clone(), "a scalar, not a vector".into())),
-            Err(e) => out.errors.push((rule.name.clone(), e)),
-        }
-    }
-    out
-}
-
-/// The recognition board: who did what in the last 90 days, and who arrived in the last 30,
-/// from the store as of `at`.
-#[derive(Debug, Clone)]
-pub struct Board {
-    pub at: i64,
-    /// The last [`BOARD_SECONDS`], most credited commits first.
-    pub recent: Report,
-    /// All time: each asset's contributors and each person's first credit.
-    pub all: Report,
-}
-
-impl Board {
-    /// Builds the board from the store (two reads of the report's totals).
-    pub fn build(
-        store: &crate::store::Store,
-        config: &crate::sources::Config,
-        now: i64,
-        peers: (u64, &[crate::shard::PeopleSummary]),
-    ) -> Result<Board, crate::store::StoreError> {
-        let recent = crate::report::build(store, config, None, Some(now - BOARD_SECONDS), peers)?;
-        let all = crate::report::build(store, config, None, None, peers)?;
-        Ok(Board {
-            at: now,
-            recent,
-            all,
-        })
-    }
-
-    /// People whose first credited contribution is in the last [`WELCOME_SECONDS`], newest
-    /// first.
-    pub fn welcome(&self) -> Vec<&PersonReport> {
-        let mut v: Vec<&PersonReport> = self
-            .all
-            .people
-            .iter()
-            .filter(|p| p.first_at >= self.at - WELCOME_SECONDS && p.first_at != i64::MAX)
-            .collect();
-        v.sort_by(|a, b| b.first_at.cmp(&a.first_at).then(a.name.cmp(&b.name)));
-        v
-    }
-}
 
 /// The asset-level series of one render, by asset.
 struct Assets<'a> {
@@ -740,6 +475,7 @@ ul.problems{margin:0;padding-left:1.1em}\
 li.warning,li.critical{color:#b3261e}li.info{color:#8a6d00}\
 .spark{display:block;margin-top:.2em}\
 .kinds span{display:inline-block;background:#eef;border-radius:3px;padding:0 .3em;margin:.1em}\
+#asset-table td:first-child,#asset-table th:first-child{position:sticky;left:0;background:#fff;z-index:1}\
 @media (max-width:40em){body{margin:.4em}th,td{padding:.25em .3em}}";
 
 /// What the page says about where it runs.
@@ -1238,26 +974,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_shipped_asset_rule_parses() {
-        let rules = parse_rules(ALERTS_YML).unwrap();
-        let asset_alerts = ALERTS_YML
-            .matches("max by (asset, owner, lifecycle)")
-            .count();
-        assert_eq!(rules.len(), asset_alerts);
-        assert_eq!(asset_rules().len(), rules.len());
-        assert_eq!(
-            rate_windows("mlsteward_probe_duration_seconds_bucket"),
-            vec![600, 1800]
-        );
-    }
-
-    #[test]
     fn sparklines_break_at_missing_days_and_mark_today() {
         let svg = sparkline(&[Some(1.0), None, Some(0.5), Some(0.0)], true, "t");
         assert_eq!(svg.matches("<path").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains("data-days=\"3\""));
-        assert_eq!(spark_days(86_400 * 100 + 5).len(), SPARK_DAYS as usize);
-        assert_eq!(*spark_days(86_400 * 100 + 5).last().unwrap(), 86_400 * 100);
     }
 }

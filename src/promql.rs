@@ -8,7 +8,7 @@
 //! and `count` with `by` or `without`, and the functions `clamp_min`, `clamp_max`, `abs`,
 //! `histogram_quantile`, and `rate` and `increase` over a range selector, whose increases the
 //! [`Source`] supplies (the daemon computes them from stored facts; see
-//! [`crate::overview`]). Semantics follow Prometheus's engine: the result labels of
+//! [`crate::derive::page`]). Semantics follow Prometheus's engine: the result labels of
 //! one-to-one matching, `group_left`'s copied labels, many-to-many matching refused, the
 //! histogram quantile's linear interpolation within a bucket. Anything else is a parse error,
 //! so a rule that grows a construct this does not know fails the test that evaluates every

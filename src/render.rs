@@ -64,13 +64,13 @@ struct Slot {
     /// Its asset-level series (an `asset` label and no `contributor`), for `/api/v1/assets`.
     api: Arc<Vec<Family>>,
     /// What it derived for the pages.
-    page: Arc<crate::overview::PageData>,
+    page: Arc<crate::derive::page::PageData>,
     derived: bool,
 }
 
 impl Slot {
     /// Takes a group's new output: only text that changed is compressed again.
-    fn take(&mut self, output: Output, page: crate::overview::PageData) {
+    fn take(&mut self, output: Output, page: crate::derive::page::PageData) {
         self.page = Arc::new(page);
         match output {
             Output::Families(families) => {
@@ -203,7 +203,7 @@ impl Renderer {
             .name("board".into())
             .spawn(move || {
                 let started = Instant::now();
-                match crate::overview::Board::build(&store, &config, now, (shard, &peers)) {
+                match crate::report::Board::build(&store, &config, now, (shard, &peers)) {
                     Ok(board) => {
                         view.publish_board(board);
                         tracing::debug!(
@@ -371,7 +371,7 @@ impl Renderer {
             }
         }
         let api: Vec<Arc<Vec<Family>>> = state.slots.iter().map(|s| s.api.clone()).collect();
-        let page: Vec<Arc<crate::overview::PageData>> =
+        let page: Vec<Arc<crate::derive::page::PageData>> =
             state.slots.iter().map(|s| s.page.clone()).collect();
         let counts = state.counts;
         drop(state);
@@ -517,7 +517,7 @@ impl Renderer {
             let mut out = Vec::new();
             for (i, group) in &wanted {
                 let started = Instant::now();
-                let page = Mutex::new(crate::overview::PageData::default());
+                let page = Mutex::new(crate::derive::page::PageData::default());
                 let cx = Context {
                     reader,
                     config,

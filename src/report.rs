@@ -138,6 +138,52 @@ pub fn build(
     })
 }
 
+/// The recognition board's window, and the welcome list's.
+pub const BOARD_SECONDS: i64 = 90 * derive::DAY_SECONDS;
+pub const WELCOME_SECONDS: i64 = 30 * derive::DAY_SECONDS;
+
+/// The recognition board: who did what in the last 90 days, and who arrived in the last 30,
+/// from the store as of `at`.
+#[derive(Debug, Clone)]
+pub struct Board {
+    pub at: i64,
+    /// The last [`BOARD_SECONDS`], most credited commits first.
+    pub recent: Report,
+    /// All time: each asset's contributors and each person's first credit.
+    pub all: Report,
+}
+
+impl Board {
+    /// Builds the board from the store (two reads of the report's totals).
+    pub fn build(
+        store: &Store,
+        config: &Config,
+        now: i64,
+        peers: (u64, &[crate::shard::PeopleSummary]),
+    ) -> Result<Board, StoreError> {
+        let recent = build(store, config, None, Some(now - BOARD_SECONDS), peers)?;
+        let all = build(store, config, None, None, peers)?;
+        Ok(Board {
+            at: now,
+            recent,
+            all,
+        })
+    }
+
+    /// People whose first credited contribution is in the last [`WELCOME_SECONDS`], newest
+    /// first.
+    pub fn welcome(&self) -> Vec<&PersonReport> {
+        let mut v: Vec<&PersonReport> = self
+            .all
+            .people
+            .iter()
+            .filter(|p| p.first_at >= self.at - WELCOME_SECONDS && p.first_at != i64::MAX)
+            .collect();
+        v.sort_by(|a, b| b.first_at.cmp(&a.first_at).then(a.name.cmp(&b.name)));
+        v
+    }
+}
+
 /// `code 3, docs 1`.
 fn counts_text(counts: &BTreeMap<String, u64>) -> String {
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -644,7 +644,7 @@ fn framing(handle: &Handle, root: &str) -> Framing {
 }
 
 /// The recognition board for a page; the first request asks the render task to build it.
-fn board_for_page(handle: &Handle) -> Option<Arc<crate::overview::Board>> {
+fn board_for_page(handle: &Handle) -> Option<Arc<crate::report::Board>> {
     let (board, first) = handle.view.board();
     if first {
         handle

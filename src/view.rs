@@ -55,11 +55,11 @@ pub struct Derived {
     /// Per group, its asset-level series, and the configuration they were derived under: what
     /// `/api/v1/assets` is built from, when it is asked for.
     pub api: Vec<Arc<Vec<Family>>>,
-    /// Per group, what it derived for the pages ([`crate::overview`]).
-    pub page: Vec<Arc<crate::overview::PageData>>,
+    /// Per group, what it derived for the pages ([`crate::derive::page`]).
+    pub page: Vec<Arc<crate::derive::page::PageData>>,
     pub config: Option<Arc<crate::sources::Config>>,
     /// The asset alert rules evaluated over these series, on first request.
-    pub evaluated: std::sync::OnceLock<Arc<crate::overview::Evaluated>>,
+    pub evaluated: std::sync::OnceLock<Arc<crate::derive::page::Evaluated>>,
     assets_json: std::sync::OnceLock<Arc<String>>,
     pub counts: Counts,
     /// When it was rendered (seconds since the epoch; 0: nothing rendered yet).
@@ -71,7 +71,7 @@ impl Derived {
     pub fn new(
         parts: Vec<Arc<Part>>,
         api: Vec<Arc<Vec<Family>>>,
-        page: Vec<Arc<crate::overview::PageData>>,
+        page: Vec<Arc<crate::derive::page::PageData>>,
         config: Arc<crate::sources::Config>,
         counts: Counts,
         at: f64,
@@ -144,7 +144,7 @@ struct Inner {
     /// The number of the last signal a published render took.
     covered: tokio::sync::watch::Sender<u64>,
     /// The recognition board the pages show, once one has asked for it.
-    board: RwLock<Option<Arc<crate::overview::Board>>>,
+    board: RwLock<Option<Arc<crate::report::Board>>>,
     board_wanted: AtomicBool,
     /// Set while a board is being built (one at a time).
     pub(crate) board_building: AtomicBool,
@@ -289,7 +289,7 @@ impl View {
     /// The recognition board as last built, and a note that a page wants it: from now on
     /// the render task keeps it up to date ([`crate::render::Renderer`]). Says whether this
     /// was the first time anyone asked.
-    pub fn board(&self) -> (Option<Arc<crate::overview::Board>>, bool) {
+    pub fn board(&self) -> (Option<Arc<crate::report::Board>>, bool) {
         let first = !self.inner.board_wanted.swap(true, Ordering::SeqCst);
         (
             self.inner
@@ -307,7 +307,7 @@ impl View {
     }
 
     /// The board as last built, without asking for it.
-    pub fn last_board(&self) -> Option<Arc<crate::overview::Board>> {
+    pub fn last_board(&self) -> Option<Arc<crate::report::Board>> {
         self.inner
             .board
             .read()
@@ -315,7 +315,7 @@ impl View {
             .clone()
     }
 
-    pub fn publish_board(&self, board: crate::overview::Board) {
+    pub fn publish_board(&self, board: crate::report::Board) {
         *self.inner.board.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(board));
     }
 

@@ -511,7 +511,7 @@ fn the_alertmanager_example_routes_each_owners_alerts_to_its_receiver() {
 /// Every shipped alert about an asset (its summary names `$labels.asset`) joins the asset's
 /// owner and lifecycle from mlsteward_asset_info, the way the routing example expects.
 #[test]
-fn every_asset_alert_carries_the_owner() {
+fn every_asset_alert_carries_the_owner_and_links_its_page() {
     let alerts = std::fs::read_to_string(repo_root().join("deploy/prometheus/alerts.yml")).unwrap();
     let docs = YamlLoader::load_from_str(&alerts).unwrap();
     let mut asset_alerts = 0;
@@ -528,6 +528,11 @@ fn every_asset_alert_carries_the_owner() {
             assert!(
                 joined.contains("* on (asset) group_left (owner, lifecycle) max by (asset, owner, lifecycle) (mlsteward_asset_info"),
                 "{name} does not carry the owner: {expr}"
+            );
+            let page = rule["annotations"]["page"].as_str().unwrap_or("");
+            assert!(
+                page.contains("/assets/{{ $labels.asset }}") && page.contains("label \"instance\""),
+                "{name} does not link to the asset's page: {page:?}"
             );
         }
     }

@@ -1250,8 +1250,68 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
         "{landing}"
     );
     assert!(
-        landing.contains("Shard 1 of 3 (0-based); 2 of 2 peers answer."),
+        landing.contains("Shard 1 of 3 (0-based): the assets below are this replica's; people are joined over every replica's history; 2 of 2 peers answer."),
         "{landing}"
+    );
+    // Each replica's overview has a row for each of its own assets and no other; together
+    // they are the organisation's.
+    let mut rows_everywhere = Vec::new();
+    let mut serves_r1 = None;
+    for (k, replica) in replicas.iter().enumerate() {
+        let page = http_get(&replica.addr, "/", &[]).unwrap().text();
+        let mut rows: Vec<String> = page
+            .match_indices("<tr data-asset=\"")
+            .map(|(i, _)| page[i + 16..].split('"').next().unwrap().to_string())
+            .collect();
+        rows.sort();
+        let mut own: Vec<String> = family_lines(&replica.metrics(), "mlsteward_asset_info")
+            .iter()
+            .map(|l| {
+                l.split("asset=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        own.sort();
+        assert_eq!(rows, own, "{page}");
+        if rows.iter().any(|r| r == "r1") {
+            serves_r1 = Some(k);
+        }
+        rows_everywhere.extend(rows);
+    }
+    rows_everywhere.sort();
+    let mut all: Vec<String> = family_lines(&whole, "mlsteward_asset_info")
+        .iter()
+        .map(|l| {
+            l.split("asset=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    all.sort();
+    assert_eq!(rows_everywhere, all);
+    // Asset pages name people as the recognition API does, over every replica's history.
+    let serves_r1 = &replicas[serves_r1.expect("a replica serves r1")];
+    let page = |path: &str| http_get(&serves_r1.addr, path, &[]).unwrap().text();
+    let r1 = (0..300)
+        .map(|_| {
+            let p = page("/assets/r1");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            p
+        })
+        .find(|p| !p.contains("board-pending"));
+    let r1 = r1.expect("the asset page's contributors");
+    assert!(
+        r1.contains("<tr data-person=\"Dana Wu\"><td>Dana Wu</td><td data-credited=\"3\">"),
+        "{r1}"
     );
     let landing = http_get(&replicas[0].addr, "/", &[]).unwrap().text();
     assert!(

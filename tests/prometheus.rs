@@ -550,6 +550,28 @@ fn overview_problems_are_what_prometheus_evaluates(
         assets.insert(asset);
     }
     expected.retain(|(asset, _)| assets.contains(asset));
+    // Each pending or firing asset alert links to its asset's page, which answers.
+    let alerts = prom.api("/api/v1/alerts");
+    let mut linked = 0;
+    for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
+        let Some(page) = alert["annotations"]["page"].as_str() else {
+            continue;
+        };
+        let asset = alert["labels"]["asset"].as_str().unwrap();
+        let (host, path) = page
+            .strip_prefix("http://")
+            .unwrap()
+            .split_once('/')
+            .unwrap();
+        assert_eq!(format!("/{path}"), format!("/assets/{asset}"), "{alert}");
+        assert_eq!(
+            http_get(host, &format!("/{path}"), &[]).unwrap().status,
+            200,
+            "{alert}"
+        );
+        linked += 1;
+    }
+    assert!(linked >= 10, "{alerts}");
     assert_eq!(
         shown, expected,
         "the page's problems differ from Prometheus's:\n{page}"

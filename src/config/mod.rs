@@ -8,6 +8,7 @@
 mod catalog;
 mod decode;
 mod recognition;
+mod rules;
 mod schedule;
 mod section;
 pub mod yaml;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use decode::{index, seq, MapReader, Problems};
 pub use decode::{parse_duration, Fingerprint, Problem, Secret};
+pub use rules::{alert_rules, AlertRule};
 pub use schedule::parse_schedule;
 pub use section::{At, Section};
 use yaml::Node;

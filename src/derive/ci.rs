@@ -316,11 +316,11 @@ pub fn families(cx: &Context, rows: &[Mapped]) -> Result<Vec<Family>, StoreError
             asset_baseline.push(vec![("asset", asset.clone())], b);
         }
         if let Some(page) = cx.page {
-            let values = crate::overview::spark_days(cx.now)
+            let values = crate::derive::page::spark_days(cx.now)
                 .into_iter()
                 .map(|from| success_ratio(attempts.iter().copied(), from, from + DAY_SECONDS))
                 .collect();
-            crate::locked(page).daily.push(crate::overview::Daily {
+            crate::locked(page).daily.push(crate::derive::page::Daily {
                 asset: asset.clone(),
                 signal: "build",
                 target: None,

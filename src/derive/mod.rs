@@ -25,6 +25,7 @@ mod contributions;
 pub mod coverage;
 pub mod credits;
 mod ownership;
+pub mod page;
 pub mod probes;
 pub mod registry;
 pub mod repro;
@@ -504,9 +505,9 @@ pub struct Context<'a> {
     pub reader: &'a Reader<'a>,
     pub config: &'a Config,
     pub now: i64,
-    /// Where a group puts what it derives for the pages ([`crate::overview::PageData`]);
+    /// Where a group puts what it derives for the pages ([`page::PageData`]);
     /// `None` when nothing serves pages.
-    pub page: Option<&'a std::sync::Mutex<crate::overview::PageData>>,
+    pub page: Option<&'a std::sync::Mutex<page::PageData>>,
 }
 
 /// What the per-person groups read besides the [`Context`].

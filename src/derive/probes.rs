@@ -127,11 +127,11 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
             p95_baseline.push(l(), b);
         }
         if let Some(page) = cx.page {
-            let values = crate::overview::spark_days(cx.now)
+            let values = crate::derive::page::spark_days(cx.now)
                 .into_iter()
                 .map(|from| p95(from, from + super::DAY_SECONDS))
                 .collect();
-            crate::locked(page).daily.push(crate::overview::Daily {
+            crate::locked(page).daily.push(crate::derive::page::Daily {
                 asset: asset.clone(),
                 signal: "latency",
                 target: Some(name.clone()),
@@ -143,7 +143,7 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
     // probes, sent at or after the window's start (as the day's p95 counts them).
     if let Some(page) = cx.page {
         let bucket = format!("{}_bucket", crate::metrics::PROBE_DURATION_SECONDS.name);
-        for window in crate::overview::rate_windows(&bucket) {
+        for window in crate::derive::page::rate_windows(&bucket) {
             let mut family = Family::of(&crate::metrics::PROBE_DURATION_SECONDS);
             for ((asset, name), rows) in &kept {
                 let mut h = Histogram::new(&LATENCY_BUCKETS);
