@@ -650,7 +650,14 @@ async fn collect_once(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let runner = open_runner(cli, config)?;
     let never = CancellationToken::new();
     let mut failed = false;
-    for source in runner.sources().iter() {
+    // Discovery first, so that the repositories it finds are collected in this run too.
+    let discovers =
+        |s: &Arc<mlsteward::sources::Configured>| s.config.settings.discovery().is_some();
+    for source in runner.sources().iter().filter(|s| discovers(s)) {
+        failed |= runner.collect(source, &never, None).await.0.is_err();
+    }
+    runner.rediscover().await;
+    for source in runner.sources().iter().filter(|s| !discovers(s)) {
         failed |= runner.collect(source, &never, None).await.0.is_err();
     }
     let renderer = runner.text_renderer();

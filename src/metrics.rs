@@ -789,6 +789,16 @@ pub static COLLECTOR_SKIPPED_TOTAL: Spec = Spec {
     ),
 };
 
+pub static DISCOVERED_REPOSITORIES: Spec = Spec {
+    name: "mlsteward_discovered_repositories",
+    metric_type: MetricType::Gauge,
+    group: "self",
+    labels: &["source", "state"],
+    help: Help::Text(
+        "Repositories a git_discovery source has found, by state: active (mined as a git source named after its path), removed (it disappeared, was archived or is now excluded: no longer collected, its mirror deleted, its stored facts kept until the source's retention) or forgotten (removed longer than the retention: its facts were dropped).",
+    ),
+};
+
 pub static STORE_HEALTHY: Spec = Spec {
     name: "mlsteward_store_healthy",
     metric_type: MetricType::Gauge,
@@ -1035,6 +1045,7 @@ pub static ALL: &[&Spec] = &[
     &COLLECTOR_ERRORS_TOTAL,
     &COLLECTOR_INTERVAL_SECONDS,
     &COLLECTOR_SKIPPED_TOTAL,
+    &DISCOVERED_REPOSITORIES,
     &STORE_HEALTHY,
     &BUILD_INFO,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,

@@ -210,6 +210,57 @@ pub type Release = (
     &'static str,
 );
 
+/// How a forge's listing shows a repository: its clone URL, archived, a fork.
+#[derive(Clone, Default)]
+pub struct Listing {
+    pub clone_url: String,
+    pub archived: bool,
+    pub fork: bool,
+}
+
+/// `items` paged as GitHub pages (`per_page`, `page`, a `Link: rel="next"` header) or, with
+/// `gitlab`, as GitLab does (`x-next-page`).
+fn paged(r: &Request, base: &str, page_size: usize, items: Vec<Value>, gitlab: bool) -> Response {
+    let per_page = r
+        .query
+        .get("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(30)
+        .min(page_size.max(1));
+    let page = r
+        .query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1);
+    let chunk: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    let mut response = Response::json(200, &Value::Array(chunk));
+    if page * per_page < items.len() {
+        if gitlab {
+            response
+                .headers
+                .push(("x-next-page".into(), (page + 1).to_string()));
+        } else {
+            let mut query: Vec<String> = r
+                .query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "page")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            query.push(format!("page={}", page + 1));
+            response.headers.push((
+                "link".into(),
+                format!("<{base}{}?{}>; rel=\"next\"", r.path, query.join("&")),
+            ));
+        }
+    }
+    response
+}
+
 #[derive(Default)]
 pub struct GithubState {
     /// `owner/name` → (default branch, runs).
@@ -218,6 +269,9 @@ pub struct GithubState {
     pub items: BTreeMap<String, Vec<Item>>,
     /// `owner/name` → releases: (id, tag, draft, prerelease, published at, author, body).
     pub releases: BTreeMap<String, Vec<Release>>,
+    /// `owner/name` → how an organisation's listing shows it (clone URL, archived, fork);
+    /// without an entry: `{base}/{name}.git`, neither archived nor a fork.
+    pub listing: BTreeMap<String, Listing>,
     pub page_size: usize,
     /// The rate-limit budget announced (`x-ratelimit-limit`); 5000 when 0.
     pub limit: usize,
@@ -377,9 +431,18 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                 .repos
                 .iter()
                 .filter(|(name, _)| name.starts_with(&format!("{org}/")))
-                .map(|(name, (branch, _))| json!({"full_name": name, "default_branch": branch, "archived": false}))
+                .map(|(name, (branch, _))| {
+                    let l = st.listing.get(name).cloned().unwrap_or_default();
+                    let clone_url = if l.clone_url.is_empty() {
+                        format!("{base}/{name}.git")
+                    } else {
+                        l.clone_url
+                    };
+                    json!({"full_name": name, "name": name.split('/').nth(1), "default_branch": branch,
+                           "archived": l.archived, "fork": l.fork, "clone_url": clone_url, "private": false})
+                })
                 .collect();
-            Response::json(200, &Value::Array(list))
+            paged(r, base, st.page_size, list, false)
         }
         ["repos", o, n, "actions", "runs"] => {
             let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {
@@ -628,6 +691,8 @@ pub struct GitlabState {
     pub items: BTreeMap<String, Vec<GlItem>>,
     /// Project path → releases.
     pub releases: BTreeMap<String, Vec<GlRelease>>,
+    /// Project path → how a group's listing shows it.
+    pub listing: BTreeMap<String, Listing>,
     pub page_size: usize,
     pub token: Option<String>,
     pub faults: VecDeque<Fault>,
@@ -724,9 +789,21 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
                 .projects
                 .iter()
                 .filter(|(p, _)| p.starts_with(&format!("{g}/")))
-                .map(|(p, (b, _))| json!({"id": index(p), "path_with_namespace": p, "default_branch": b, "archived": false}))
+                .filter_map(|(p, (b, _))| {
+                    let l = st.listing.get(p).cloned().unwrap_or_default();
+                    if r.query.get("archived").is_some_and(|a| a == "false") && l.archived {
+                        return None;
+                    }
+                    let url = if l.clone_url.is_empty() { format!("https://gitlab.example.com/{p}.git") } else { l.clone_url };
+                    let mut v = json!({"id": index(p), "path_with_namespace": p, "default_branch": b,
+                                       "archived": l.archived, "http_url_to_repo": url, "empty_repo": false});
+                    if l.fork {
+                        v["forked_from_project"] = json!({"id": 1});
+                    }
+                    Some(v)
+                })
                 .collect();
-            Response::json(200, &Value::Array(list))
+            paged(r, "", st.page_size, list, true)
         }
         ["api", "v4", "projects", p, "pipelines"] => {
             let Some((_, pipelines)) = st.projects.get(*p) else {

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod cli;
 mod deploy;
+mod discovery;
 mod fake_forge;
 mod forges;
 mod git_source;

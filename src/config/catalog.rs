@@ -124,6 +124,7 @@ pub(super) fn decode_catalog(
     p: &mut Problems,
     node: &Node,
     sources: &HashSet<String>,
+    discovered: &dyn Fn(&str) -> bool,
 ) -> Vec<AssetConfig> {
     let mut out = Vec::new();
     let mut ids = HashSet::new();
@@ -164,11 +165,13 @@ pub(super) fn decode_catalog(
         let lifecycle = map.choice(p, "lifecycle", LIFECYCLES);
         let repository = map.string(p, "repository");
         if let (Some(repo), Some(node)) = (&repository, map.get("repository")) {
-            if !sources.contains(repo) {
+            if !sources.contains(repo) && !discovered(repo) {
                 p.add(
                     node.pos,
                     &child(&path, "repository"),
-                    format!("no git source is named `{repo}`"),
+                    format!(
+                        "no git source is named `{repo}`, and no git_discovery source can find it"
+                    ),
                 );
             }
         }

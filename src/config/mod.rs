@@ -101,6 +101,11 @@ pub trait SourceKinds {
     fn keys(kind: &str) -> Vec<&'static str>;
     /// Decodes one source of `kind`; problems go to the section.
     fn decode(kind: &'static str, section: &mut Section) -> Option<Self::Settings>;
+    /// Whether a source with these settings may discover a git repository named
+    /// `repository` (a catalog entry may bind to it).
+    fn discovers(_settings: &Self::Settings, _repository: &str) -> bool {
+        false
+    }
 }
 
 /// Reads and validates the config file at `path`, reporting every problem found.
@@ -225,8 +230,13 @@ fn decode_root<K: SourceKinds>(p: &mut Problems, root: &Node) -> Option<Config<K
         .filter(|s| s.kind == "git")
         .map(|s| s.name.clone())
         .collect();
+    let discovered = |repository: &str| {
+        sources
+            .iter()
+            .any(|s| K::discovers(&s.settings, repository))
+    };
     let catalog = match map.get("catalog") {
-        Some(node) => decode_catalog(p, node, &source_names),
+        Some(node) => decode_catalog(p, node, &source_names, &discovered),
         None => Vec::new(),
     };
     let organisation = map

@@ -4,6 +4,7 @@
 //! fact types changed ([`Signals`]); it answers the render task's questions through
 //! [`render::Inputs`].
 
+pub mod discovered;
 pub mod schedule;
 
 use std::collections::BTreeSet;
@@ -37,6 +38,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 struct Running {
     config: Arc<Config>,
     sources: Arc<Vec<Arc<Configured>>>,
+    /// The configuration as the file says it, before discovered repositories are added.
+    file: Arc<Config>,
+    discovered: Arc<discovered::Discovered>,
 }
 
 /// How the last reload went, as Prometheus exports it about itself.
@@ -114,7 +118,13 @@ pub struct Runner {
     signals: Arc<Signals>,
     /// When the runner was made (seconds since the epoch): where the self counters start.
     started_at: f64,
+    /// Per discovery source, the permits its repositories' collections take (its
+    /// `concurrency`).
+    limits: Arc<Mutex<Limits>>,
 }
+
+/// Per discovery source: its concurrency and the semaphore of that many permits.
+type Limits = std::collections::HashMap<String, (usize, Arc<tokio::sync::Semaphore>)>;
 
 impl Runner {
     /// Builds every source of `config` (a sharded replica only those it runs).
@@ -124,12 +134,19 @@ impl Runner {
         storage_dir: &Path,
         shard: Option<Shard>,
     ) -> anyhow::Result<Runner> {
+        let file = Arc::new(config);
+        let (config, found) = discovered::expand(&file, &store);
         let config = shard_sources(config, shard);
         let mut sources = Vec::new();
         for s in &config.sources {
             sources.push(Configured::build(&config, s, storage_dir)?);
         }
         let mut runner = Runner::with_sources(config, store, sources)?;
+        {
+            let mut running = runner.running.write().unwrap_or_else(|p| p.into_inner());
+            running.file = file;
+            running.discovered = Arc::new(found);
+        }
         runner.storage_dir = Arc::new(storage_dir.to_path_buf());
         runner.shard = shard.filter(|s| s.count > 1);
         Ok(runner)
@@ -150,11 +167,14 @@ impl Runner {
                 .map(|s| (s.config.name.clone(), last.get(&s.config.name).copied()))
                 .collect(),
         );
+        let config = Arc::new(config);
         Ok(Runner {
             store,
             running: Arc::new(RwLock::new(Running {
-                config: Arc::new(config),
+                file: config.clone(),
+                config,
                 sources: Arc::new(sources.into_iter().map(Arc::new).collect()),
+                discovered: Arc::default(),
             })),
             storage_dir: Arc::new(PathBuf::from(".")),
             reload_state: Arc::new(Mutex::new(ReloadState {
@@ -173,6 +193,7 @@ impl Runner {
             health: Arc::default(),
             signals: Arc::default(),
             started_at: now_seconds(),
+            limits: Arc::default(),
         })
     }
 
@@ -384,7 +405,10 @@ impl Runner {
     /// otherwise it is built anew. Nothing is replaced when a source cannot be built. Returns
     /// what changed, and whether anything in the configuration did.
     pub fn apply_config(&self, config: Config) -> Result<(ReloadSummary, bool), String> {
+        let file = Arc::new(config);
+        let (config, found) = discovered::expand(&file, &self.store);
         let config = shard_sources(config, self.shard);
+        let was_discovered = self.discovered();
         let old_config = self.config();
         let old_sources = self.sources();
         let shared = |c: &Config| {
@@ -436,11 +460,121 @@ impl Runner {
             || !summary.added.is_empty()
             || !summary.removed.is_empty()
             || !summary.changed.is_empty();
+        let found = Arc::new(found);
         *self.running.write().unwrap_or_else(|p| p.into_inner()) = Running {
             config: Arc::new(config),
             sources: Arc::new(sources),
+            file,
+            discovered: found.clone(),
         };
+        self.let_go(&was_discovered, &found, &summary.removed);
         Ok((summary, changed))
+    }
+
+    /// The discovered repositories in force.
+    pub fn discovered(&self) -> Arc<discovered::Discovered> {
+        self.running
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .discovered
+            .clone()
+    }
+
+    /// After an expansion: deletes the mirrors of discovered repositories no longer
+    /// collected, and drops the stored facts of the forgotten ones (once: a forgotten
+    /// repository's cursors are gone with them).
+    fn let_go(
+        &self,
+        before: &discovered::Discovered,
+        now: &discovered::Discovered,
+        removed: &[String],
+    ) {
+        let mirrors: Vec<PathBuf> = removed
+            .iter()
+            .filter(|r| {
+                before.by_repository.contains_key(*r) && !now.by_repository.contains_key(*r)
+            })
+            .map(|r| {
+                self.storage_dir
+                    .join("git")
+                    .join(crate::sources::git::mirror_name(r))
+            })
+            .collect();
+        let forgotten = now.forgotten.clone();
+        if mirrors.is_empty() && forgotten.is_empty() {
+            return;
+        }
+        let (store, signals) = (self.store.clone(), self.signals.clone());
+        // Off the caller's path: a mirror can be large, and an expansion runs under the
+        // reload lock.
+        std::thread::spawn(move || {
+            for m in mirrors {
+                match std::fs::remove_dir_all(&m) {
+                    Ok(()) => {
+                        tracing::info!(mirror = %m.display(), "removed the mirror of a repository no longer discovered")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(mirror = %m.display(), error = %e, "could not remove a mirror")
+                    }
+                }
+            }
+            let mut wrote = BTreeSet::new();
+            for repository in forgotten {
+                if store.cursors(&repository).map_or(true, |c| c.is_empty()) {
+                    continue;
+                }
+                let forget = crate::facts::Collection {
+                    source: repository.clone(),
+                    sets: vec![
+                        crate::facts::FactSet::GitHistory(crate::facts::GitHistory {
+                            reset: true,
+                            ..Default::default()
+                        }),
+                        crate::facts::FactSet::Ownership(Default::default()),
+                    ],
+                    cursors: Default::default(),
+                };
+                match store.apply(&forget) {
+                    Ok(w) => {
+                        tracing::info!(repository = %repository, "forgot the facts of a repository removed longer than its retention");
+                        wrote.extend(w.types);
+                    }
+                    Err(e) => {
+                        tracing::warn!(repository = %repository, error = %e, "forgetting a removed repository failed")
+                    }
+                }
+            }
+            if !wrote.is_empty() {
+                signals.send(Dirty::facts(wrote));
+            }
+        });
+    }
+
+    /// Expands the file's configuration again with what the discovery sources found, and
+    /// applies it as a reload would (repositories found start, those gone stop).
+    pub async fn rediscover(&self) {
+        let mut scheduler = self.reloader.lock().await;
+        let file = self
+            .running
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .file
+            .clone();
+        match self.apply_config((*file).clone()) {
+            Ok((summary, changed)) => {
+                if let Some(s) = scheduler.as_mut() {
+                    s.sync(self);
+                }
+                if changed {
+                    tracing::info!(%summary, "discovered repositories applied");
+                    self.signals.send(Dirty::config());
+                }
+            }
+            Err(why) => {
+                tracing::error!(error = %why, "applying the discovered repositories failed; the sources in force stay");
+            }
+        }
     }
 
     /// Records a skipped tick (the self metrics change; nothing is derived).
@@ -525,6 +659,29 @@ impl Runner {
         Option<tokio::task::JoinHandle<()>>,
     ) {
         let name = source.config.name.clone();
+        // A discovered repository waits for one of its discovery source's permits: an
+        // organisation's first mine runs `concurrency` repositories at a time.
+        let _permit = match self.discovered().by_repository.get(&name) {
+            Some(discovery) => {
+                let limit = self.discovered().sources.get(discovery).map_or(1, |s| s.0);
+                let semaphore = {
+                    let mut limits = locked(&self.limits);
+                    let entry = limits
+                        .entry(discovery.clone())
+                        .or_insert_with(|| (limit, Arc::new(tokio::sync::Semaphore::new(limit))));
+                    // A reload that changed the limit: new collections take the new one.
+                    if entry.0 != limit {
+                        *entry = (limit, Arc::new(tokio::sync::Semaphore::new(limit)));
+                    }
+                    entry.1.clone()
+                };
+                tokio::select! {
+                    permit = semaphore.acquire_owned() => permit.ok(),
+                    _ = shutdown.cancelled() => None,
+                }
+            }
+            None => None,
+        };
         let started = Instant::now();
         let cancel = shutdown.child_token();
         let written: Arc<Mutex<BTreeSet<FactType>>> = Arc::default();
@@ -583,6 +740,10 @@ impl Runner {
             tracing::warn!(source = %source.config.name, error = %e, "could not persist the collector's last success time");
         }
         self.check_store_file();
+        if source.config.settings.discovery().is_some() && result.is_ok() {
+            let runner = self.clone();
+            tokio::spawn(async move { runner.rediscover().await });
+        }
         (result, leftover)
     }
 
@@ -743,10 +904,21 @@ impl Runner {
                 })
             })
             .collect();
-        let mut families = vec![
-            success, duration, last, interval, errors, skipped, healthy, build, reload_ok,
-            reload_at,
-        ];
+        let mut discovered = Family::of(&crate::metrics::DISCOVERED_REPOSITORIES);
+        for (source, (_, states)) in &self.discovered().sources {
+            for (state, n) in states {
+                discovered.push(
+                    vec![("source", source.clone()), ("state", state.to_string())],
+                    *n as f64,
+                );
+            }
+        }
+        let mut families = vec![success, duration, last, interval, errors, skipped];
+        // Only with a discovery source.
+        if !discovered.samples.is_empty() {
+            families.push(discovered);
+        }
+        families.extend([healthy, build, reload_ok, reload_at]);
         families.extend(self.webhooks.family(&forges));
         if let Some(peers) = &self.peers {
             families.extend(peers.families());

@@ -224,6 +224,7 @@ mod tests {
                 backstage: false,
                 path_at: None,
                 branch_at: None,
+                keep_packs: true,
             }),
             secrets: Default::default(),
         };

@@ -282,7 +282,10 @@ pub fn covered(listed: &[String], parent: Option<&str>, repository: &str) -> Opt
 }
 
 /// The names a listing (an organisation's repositories, a group's projects) gives, read
-/// through every page; an unchanged first page (304) reuses the names kept in the cursors.
+/// through every page. Each page is asked for conditionally with its own validators: an
+/// unchanged page (304) reuses the names kept for it, and the pages after it are still
+/// asked for (a first page unchanged says nothing of the others: a repository added at the
+/// end of a long listing is on its last page).
 pub async fn cached_listing(
     client: &Client,
     url: &str,
@@ -293,38 +296,46 @@ pub async fn cached_listing(
 ) -> Result<Vec<String>, CollectError> {
     const PAGES: usize = 100;
     let key = format!("listing {url}");
-    let validators = Validators::from_cursors(old, url);
-    let names = match client.get(url, &validators, cancel).await? {
-        Fetched::NotModified => {
-            validators.to_cursors(cursors, url);
-            let kept = old.get(&key).cloned().unwrap_or_default();
-            cursors.insert(key, kept.clone());
-            return Ok(kept.lines().map(String::from).collect());
-        }
-        Fetched::Body {
-            body,
-            validators,
-            mut next,
-            ..
-        } => {
-            let mut names = parse(&body).map_err(decode_error(url))?;
-            let mut pages = 1;
-            while let Some(page) = next.take() {
-                if pages >= PAGES {
+    let page_key = |page: &str| format!("listing page {page}");
+    let next_key = |page: &str| format!("listing next {page}");
+    let mut names: Vec<String> = Vec::new();
+    let mut page = url.to_string();
+    for pages in 1.. {
+        let validators = Validators::from_cursors(old, &page);
+        let next = match client.get(&page, &validators, cancel).await? {
+            Fetched::NotModified => {
+                validators.to_cursors(cursors, &page);
+                let Some(kept) = old.get(&page_key(&page)) else {
+                    // Kept by an older build as one list (no pages): the whole of it.
+                    let kept = old.get(&key).cloned().unwrap_or_default();
+                    names.extend(kept.lines().map(String::from));
                     break;
-                }
-                if let Fetched::Body { body, next: n, .. } =
-                    client.get(&page, &Validators::default(), cancel).await?
-                {
-                    names.extend(parse(&body).map_err(decode_error(&page))?);
-                    next = n;
-                    pages += 1;
-                }
+                };
+                names.extend(kept.lines().filter(|l| !l.is_empty()).map(String::from));
+                cursors.insert(page_key(&page), kept.clone());
+                old.get(&next_key(&page)).cloned()
             }
-            validators.to_cursors(cursors, url);
-            names
+            Fetched::Body {
+                body,
+                validators,
+                next,
+                ..
+            } => {
+                let found = parse(&body).map_err(decode_error(&page))?;
+                validators.to_cursors(cursors, &page);
+                cursors.insert(page_key(&page), found.join("\n"));
+                names.extend(found);
+                next
+            }
+        };
+        match next {
+            Some(n) if pages < PAGES => {
+                cursors.insert(next_key(&page), n.clone());
+                page = n;
+            }
+            _ => break,
         }
-    };
+    }
     cursors.insert(key, names.join("\n"));
     Ok(names)
 }

@@ -6,6 +6,7 @@
 //! shares.
 
 pub mod coverage;
+pub mod discovery;
 pub mod feast;
 pub mod forge;
 pub mod git;
@@ -41,6 +42,7 @@ pub const KINDS: &[Kind] = &[
     mlflow::KIND,
     feast::KIND,
     huggingface::KIND,
+    discovery::KIND,
 ];
 
 /// One source kind: its name (the config `type`, the `collector` label, its module's name),
@@ -104,6 +106,17 @@ pub trait KindSettings: std::fmt::Debug + Send + Sync + 'static {
     /// The asset a probing source probes alone (a sharded replica runs it only when it owns
     /// the asset).
     fn probed_asset(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether a discovery source may find a git repository named `repository` (so a catalog
+    /// entry may bind to it before it is found).
+    fn discovers_repository(&self, _repository: &str) -> bool {
+        false
+    }
+
+    /// A `git_discovery` source's settings.
+    fn discovery(&self) -> Option<&discovery::DiscoverySettings> {
         None
     }
 }
@@ -222,6 +235,10 @@ impl SourceKinds for Registry {
             .iter()
             .find(|k| k.name == kind)
             .and_then(|k| (k.decode)(section))
+    }
+
+    fn discovers(settings: &Settings, repository: &str) -> bool {
+        settings.discovers_repository(repository)
     }
 }
 

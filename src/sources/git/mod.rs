@@ -138,6 +138,8 @@ pub struct GitCollector {
     tip_state: std::sync::Mutex<Option<tip::TipState>>,
     /// The repository's packs as the last collection opened them.
     packs: std::sync::Mutex<odb::OpenedPacks>,
+    /// Whether `packs` is kept between collections ([`GitSettings::keep_packs`]).
+    keep_packs: bool,
 }
 
 pub(super) fn err<E: std::fmt::Display>(
@@ -270,6 +272,7 @@ impl GitCollector {
             backstage: git.backstage,
             tip_state: std::sync::Mutex::default(),
             packs: std::sync::Mutex::default(),
+            keep_packs: git.keep_packs,
         })
     }
 
@@ -315,13 +318,17 @@ impl GitCollector {
         let open_seconds = opened.elapsed().as_secs_f64();
         let phases = std::time::Instant::now();
         let mut history = GitHistory::default();
-        let packs = odb::Packs::open_kept(
-            &repo,
-            &mut self
-                .packs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let packs = if self.keep_packs {
+            odb::Packs::open_kept(
+                &repo,
+                &mut self
+                    .packs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        } else {
+            odb::Packs::open_kept(&repo, &mut odb::OpenedPacks::default())
+        };
         let packs_seconds = phases.elapsed().as_secs_f64();
         let (ownership, entities) = self.tip_snapshot(&repo, &packs, tip)?;
         let snapshot_seconds = phases.elapsed().as_secs_f64();

@@ -43,6 +43,10 @@ pub struct GitSettings {
     /// repository or the branch does not exist on disk.
     pub path_at: Option<At>,
     pub branch_at: Option<At>,
+    /// Keep the repository's opened packs between collections (listed sources); a
+    /// discovered repository lets them go, so that an organisation's hundreds of mirrors
+    /// never hold their pack indexes in memory at once.
+    pub keep_packs: bool,
 }
 
 pub fn decode(s: &mut Section) -> Option<GitSettings> {
@@ -107,5 +111,6 @@ pub fn decode(s: &mut Section) -> Option<GitSettings> {
         backstage,
         path_at,
         branch_at,
+        keep_packs: true,
     })
 }

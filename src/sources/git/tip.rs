@@ -340,6 +340,7 @@ mod tests {
             backstage: true,
             path_at: None,
             branch_at: None,
+            keep_packs: true,
         };
         GitCollector::new(&config, "repo", &settings, dir).unwrap()
     }
