@@ -1109,18 +1109,7 @@ fn the_overview_and_asset_pages_render_the_demo_in_headless_chromium() {
     }
 
     // A row per asset, in the DOM Chromium built.
-    let assets: Vec<String> = family_lines(&metrics, "mlsteward_asset_info")
-        .iter()
-        .map(|l| {
-            l.split("asset=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let assets: Vec<String> = label_values(&metrics, "mlsteward_asset_info", "asset");
     assert_eq!(assets.len(), 5, "{metrics}");
     for a in &assets {
         assert!(

@@ -277,6 +277,32 @@ fn a_gitlab_group_with_subgroups_is_discovered_by_collect_once() {
         ),
         Some(2.0)
     );
+    // Sharded replicas each mine the discovered repositories whose name they own: together
+    // every one, none twice.
+    let mut mined: Vec<String> = Vec::new();
+    for k in 0..2 {
+        let storage = dir.path().join(format!("shard{k}/db.sqlite"));
+        let out = mlsteward(&[
+            "collect-once",
+            "--config.file",
+            config.to_str().unwrap(),
+            "--storage.path",
+            storage.to_str().unwrap(),
+            "--shard",
+            &format!("{k}/2"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut here = label_values(&text, "mlsteward_git_commits", "source");
+        here.dedup();
+        mined.extend(here);
+    }
+    mined.sort();
+    assert_eq!(mined, vec!["ml/sub/y".to_string(), "ml/x".to_string()]);
 }
 
 /// A catalog entry may bind to a repository a discovery source can find, and only to one.

@@ -1264,18 +1264,8 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
             .map(|(i, _)| page[i + 16..].split('"').next().unwrap().to_string())
             .collect();
         rows.sort();
-        let mut own: Vec<String> = family_lines(&replica.metrics(), "mlsteward_asset_info")
-            .iter()
-            .map(|l| {
-                l.split("asset=\"")
-                    .nth(1)
-                    .unwrap()
-                    .split('"')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let mut own: Vec<String> =
+            label_values(&replica.metrics(), "mlsteward_asset_info", "asset");
         own.sort();
         assert_eq!(rows, own, "{page}");
         if rows.iter().any(|r| r == "r1") {
@@ -1284,18 +1274,7 @@ fn replicas_exchanging_people_summaries_export_exactly_one_process() {
         rows_everywhere.extend(rows);
     }
     rows_everywhere.sort();
-    let mut all: Vec<String> = family_lines(&whole, "mlsteward_asset_info")
-        .iter()
-        .map(|l| {
-            l.split("asset=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut all: Vec<String> = label_values(&whole, "mlsteward_asset_info", "asset");
     all.sort();
     assert_eq!(rows_everywhere, all);
     // Asset pages name people as the recognition API does, over every replica's history.

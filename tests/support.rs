@@ -774,3 +774,15 @@ pub fn shown_values(html: &str) -> Vec<Shown> {
     }
     out
 }
+
+/// The values of `label` on the samples of family `name`, in exposition order, repeats kept.
+pub fn label_values(exposition: &str, name: &str, label: &str) -> Vec<String> {
+    let key = format!("{label}=\"");
+    family_lines(exposition, name)
+        .iter()
+        .filter_map(|l| {
+            let at = l.find(&key)? + key.len();
+            Some(l[at..].split('"').next()?.to_string())
+        })
+        .collect()
+}
