@@ -10,7 +10,8 @@ URLs), and measures, in this order:
 1. git: `git log --numstat --no-renames` of every repository in a loop (the diff work every
    contribution miner does), and the same loop after `git clone --mirror` of each (what a
    miner that keeps mirrors does on its first run): wall time and the peak RSS of the
-   largest single git process;
+   largest single git process (the clones over `file://`, as mlsteward fetches: a local
+   path would hard-link the packs instead of transferring them);
 2. mlsteward (release build, `git_discovery`, default concurrency: the number of cores):
    from start until every repository's first collection succeeded, the daemon's peak RSS
    (VmHWM), and its CPU and RSS over STEADY seconds of steady state with every repository
@@ -131,7 +132,8 @@ def main():
     os.makedirs(mirrors)
     mirrored = [os.path.join(mirrors, f"r{k}.git") for k in range(a.repos)]
     clone_wall, clone_rss = timed_loop(
-        [c for r, m in zip(repos, mirrored) for c in (["git", "clone", "-q", "--mirror", r, m], log(m))])
+        [c for r, m in zip(repos, mirrored)
+         for c in (["git", "clone", "-q", "--mirror", f"file://{r}", m], log(m))])
     cycle_wall, _ = timed_loop(
         [c for m in mirrored for c in (["git", "-C", m, "fetch", "-q", "origin"], log(m))])
     fetch_only_wall, _ = timed_loop([["git", "-C", m, "fetch", "-q", "origin"] for m in mirrored])

@@ -149,6 +149,12 @@ fn a_github_organisation_is_discovered_mined_and_followed_as_it_changes() {
             .any(|l| l.contains("source=\"acme/broken\"") && !l.ends_with(" 0")),
         "{m}"
     );
+    // A discovered repository's asset has its page, its path percent-encoded in the URL.
+    let page = http_get(&daemon.addr, "/", &[]).unwrap().text();
+    assert!(page.contains("href=\"assets/acme%2Fd\""), "{page}");
+    let asset = http_get(&daemon.addr, "/assets/acme%2Fd", &[]).unwrap();
+    assert_eq!(asset.status, 200);
+    assert!(asset.text().contains("<h1>acme/d</h1>"));
     let before = mirrors(&storage);
     assert_eq!(before.len(), 3, "{before:?}");
     // The listing was paginated (page size 2) and is then asked for conditionally.
