@@ -812,8 +812,15 @@ pub fn asset_page(
             users.insert(other);
         }
     }
+    // A model's versions and the runs that made them.
+    let mut runs: Vec<&crate::derive::page::ModelRun> = derived
+        .page
+        .iter()
+        .flat_map(|p| p.runs.iter())
+        .filter(|r| r.asset == asset)
+        .collect();
     body.push_str("<h2>Dependencies</h2>");
-    if deps.is_empty() && users.is_empty() {
+    if deps.is_empty() && users.is_empty() && runs.is_empty() {
         body.push_str("<p>None recorded.</p>");
     } else {
         if !deps.is_empty() {
@@ -840,6 +847,24 @@ pub fn asset_page(
                 list.concat()
             );
         }
+    }
+    if !runs.is_empty() {
+        body.push_str("<h3>Model versions and the runs that made them</h3>");
+        runs.sort_by(|a, b| {
+            let n = |v: &str| v.parse::<u64>().unwrap_or(0);
+            n(&b.version).cmp(&n(&a.version))
+        });
+        body.push_str("<table id=\"runs\"><tr><th>version</th><th>run</th><th>status</th></tr>");
+        for r in runs {
+            let _ = write!(
+                body,
+                "<tr data-version=\"{0}\"><td>{0}</td><td><code>{1}</code></td><td>{2}</td></tr>",
+                esc(&r.version),
+                esc(&r.run),
+                esc(&r.status)
+            );
+        }
+        body.push_str("</table>");
     }
     // Response times: the objective, the week's share within it, what waits, the median.
     body.push_str("<h2>Owners' response times</h2>");

@@ -494,6 +494,16 @@ fn dashboards_and_rules_return_data_from_a_real_prometheus() {
         failures.join("\n")
     );
     overview_problems_are_what_prometheus_evaluates(&prom, &daemon.addr, &rules[0]);
+    // The model's page names the run that made its version (model → runs).
+    let model = http_get(&daemon.addr, "/assets/churn-registry", &[])
+        .unwrap()
+        .text();
+    assert!(
+        model.contains(&format!(
+            "<tr data-version=\"1\"><td>1</td><td><code>{run}</code></td><td>FINISHED</td></tr>"
+        )),
+        "{model}"
+    );
     drop(daemon);
     drop(broken_daemon);
 }

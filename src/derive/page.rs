@@ -32,6 +32,18 @@ pub struct PageData {
     /// Counter families (histograms included) as their increase over the window (seconds)
     /// that ends at the derivation's time: what `rate(x[window])` reads.
     pub increases: Vec<(i64, Family)>,
+    /// The run that made each model version (MLflow).
+    pub runs: Vec<ModelRun>,
+}
+
+/// A model version and the run that made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRun {
+    pub asset: String,
+    pub version: String,
+    pub run: String,
+    /// The run's status as the registry gave it (`FINISHED`, `FAILED`…), empty if unknown.
+    pub status: String,
 }
 
 /// The start of each day of a sparkline ending at `now`'s UTC day.

@@ -96,6 +96,15 @@ pub fn families(cx: &Context) -> Result<Vec<Family>, StoreError> {
                 vec![("asset", asset), ("stage", stage.to_string())],
                 value.parse().unwrap_or(0.0),
             );
+        } else if let (Some(version), Some(page)) = (name.strip_prefix("run:"), cx.page) {
+            // The run that made each model version: the asset's page shows them.
+            let (run, status) = value.split_once('\t').unwrap_or((value.as_str(), ""));
+            crate::locked(page).runs.push(super::page::ModelRun {
+                asset,
+                version: version.to_string(),
+                run: run.to_string(),
+                status: status.to_string(),
+            });
         }
     }
     out.push(aliases);

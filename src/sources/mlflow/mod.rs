@@ -366,6 +366,15 @@ impl MlflowCollector {
             }
             let mut unattributed = 0;
             for v in &own {
+                // Which run made the version, for the asset's page (model → runs).
+                if !v.run_id.is_empty() {
+                    let status = runs.get(&v.run_id).map_or("", |(s, _)| s.as_str());
+                    snapshot.labels.push((
+                        m.name.clone(),
+                        format!("run:{}", v.version),
+                        format!("{}\t{status}", v.run_id),
+                    ));
+                }
                 let person = runs.get(&v.run_id).and_then(|(_, p)| p.clone());
                 let who = person.map(|p| {
                     if p.contains('@') {
