@@ -334,3 +334,48 @@ fn the_catalog_binds_to_discoverable_repositories_only() {
         "{err}"
     );
 }
+
+/// The token rides on discovered https clone URLs and never shows: not in the log, the metrics
+/// or the pages, even when the fetch fails.
+#[test]
+fn the_token_on_discovered_https_clones_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let gh = FakeGithub::start(Some("s3cret-tok"), 100);
+    let port = free_port();
+    gh.with(|s| {
+        s.repos.insert("acme/x".into(), ("main".into(), Vec::new()));
+        s.listing.insert(
+            "acme/x".into(),
+            listing(
+                &format!("https://127.0.0.1:{port}/acme/x.git"),
+                false,
+                false,
+            ),
+        );
+    });
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: org\n    type: git_discovery\n    github: acme\n    api_url: {}\n    token: s3cret-tok\n    schedule: 1h\n    repository_schedule: 1h\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::run(&config, &dir.path().join("data/db.sqlite"), &[]);
+    wait_until("the clone failed", Duration::from_secs(30), || {
+        sample(
+            &daemon.metrics(),
+            "mlsteward_collector_success{collector=\"git\",source=\"acme/x\"}",
+        ) == Some(0.0)
+    });
+    let shown = [
+        daemon.logs(),
+        daemon.metrics(),
+        http_get(&daemon.addr, "/", &[]).unwrap().text(),
+    ];
+    assert!(shown[2].contains("acme/x"), "{}", shown[2]);
+    for text in shown {
+        assert!(!text.contains("s3cret-tok"), "{text}");
+    }
+}
