@@ -127,10 +127,10 @@ pub struct GitCollector {
     people: People,
     assets: Vec<AssetRules>,
     /// The distinct kind rules of `assets` (usually one: the organisation's and the defaults).
-    classifiers: Vec<KindClassifier>,
+    classifiers: Vec<std::sync::Arc<KindClassifier>>,
     /// Which of `assets` a path belongs to.
     asset_paths: AssetMatcher,
-    changelog: GlobSet,
+    changelog: std::sync::Arc<GlobSet>,
     fingerprint: String,
     /// Read Backstage catalog files at the tip.
     backstage: bool,
@@ -237,7 +237,7 @@ impl GitCollector {
             let index = match chains.iter().position(|c| *c == kinds) {
                 Some(i) => i,
                 None => {
-                    classifiers.push(KindClassifier::new(&kinds)?);
+                    classifiers.push(KindClassifier::shared(&kinds)?);
                     chains.push(kinds);
                     chains.len() - 1
                 }
@@ -267,7 +267,7 @@ impl GitCollector {
             assets,
             classifiers,
             asset_paths: AssetMatcher::new(asset_paths.iter().map(Vec::as_slice))?,
-            changelog: rules::glob_set(&changelog_paths)?,
+            changelog: rules::shared_glob_set(&changelog_paths)?,
             fingerprint: hex(&Sha256::digest(shape.as_bytes()))[..16].to_string(),
             backstage: git.backstage,
             tip_state: std::sync::Mutex::default(),

@@ -122,6 +122,36 @@ pub fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
         .build()
 }
 
+/// Compiled glob sets by what they were built from, shared while any holder keeps one.
+type Shared<T> =
+    std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<T>>>>;
+
+/// The value `key` names in `cache`, built by `build` when no holder keeps one.
+fn shared<T>(
+    cache: &'static Shared<T>,
+    key: String,
+    build: impl FnOnce() -> Result<T, globset::Error>,
+) -> Result<std::sync::Arc<T>, globset::Error> {
+    let cache = cache.get_or_init(Default::default);
+    if let Some(v) = crate::locked(cache)
+        .get(&key)
+        .and_then(std::sync::Weak::upgrade)
+    {
+        return Ok(v);
+    }
+    let built = std::sync::Arc::new(build()?);
+    let mut cache = crate::locked(cache);
+    cache.retain(|_, w| w.strong_count() > 0);
+    cache.insert(key, std::sync::Arc::downgrade(&built));
+    Ok(built)
+}
+
+/// [`glob_set`] of `patterns`, shared by every repository with the same patterns.
+pub fn shared_glob_set(patterns: &[String]) -> Result<std::sync::Arc<GlobSet>, globset::Error> {
+    static CACHE: Shared<GlobSet> = std::sync::OnceLock::new();
+    shared(&CACHE, format!("{patterns:?}"), || glob_set(patterns))
+}
+
 pub fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
@@ -175,6 +205,14 @@ pub struct KindClassifier {
 }
 
 impl KindClassifier {
+    /// The classifier of `rules`, shared by every repository with the same rules while any
+    /// uses it: an organisation's hundreds of discovered repositories (the same default
+    /// rules) hold one compiled set between them, not one each.
+    pub fn shared(rules: &[KindRule]) -> Result<std::sync::Arc<Self>, globset::Error> {
+        static CACHE: Shared<KindClassifier> = std::sync::OnceLock::new();
+        shared(&CACHE, format!("{rules:?}"), || KindClassifier::new(rules))
+    }
+
     pub fn new(rules: &[KindRule]) -> Result<Self, globset::Error> {
         let mut builder = GlobSetBuilder::new();
         let mut kind_of_glob = Vec::new();
