@@ -89,7 +89,17 @@ impl Scheduler {
 }
 
 async fn run_source(runner: Runner, source: Arc<Configured>, shutdown: CancellationToken) {
-    let jitter = initial_jitter(&source.config.schedule);
+    // A discovered repository starts at once: its discovery source's permits already spread
+    // an organisation's collections ([`Runner::collect`]).
+    let discovered = runner
+        .discovered()
+        .by_repository
+        .contains_key(&source.config.name);
+    let jitter = if discovered {
+        Duration::ZERO
+    } else {
+        initial_jitter(&source.config.schedule)
+    };
     tokio::select! {
         _ = tokio::time::sleep(jitter) => {}
         _ = shutdown.cancelled() => return,
