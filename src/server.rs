@@ -643,14 +643,25 @@ fn framing(handle: &Handle, root: &str) -> Framing {
     }
 }
 
-/// The recognition board for a page; the first request asks the render task to build it.
+/// The recognition board for a page. The first request starts its first build, off the
+/// request path (no render: the metrics served do not change); the render task keeps it up
+/// to date from then on.
 fn board_for_page(handle: &Handle) -> Option<Arc<crate::report::Board>> {
     let (board, first) = handle.view.board();
-    if first {
-        handle
-            .runner
-            .signals()
-            .send(crate::signal::Dirty::default());
+    if first && board.is_none() && handle.view.start_board() {
+        let app = handle.runner.clone();
+        let view = handle.view.clone();
+        tokio::task::spawn_blocking(move || {
+            let config = app.config();
+            let shard = app.shard().map_or(0, |s| s.index);
+            let peers = app.peers().map(|p| p.summaries()).unwrap_or_default();
+            let now = chrono::Utc::now().timestamp();
+            match crate::report::Board::build(&app.store, &config, now, (shard, &peers)) {
+                Ok(board) => view.publish_board(board),
+                Err(e) => tracing::warn!(error = %e, "building the recognition board failed"),
+            }
+            view.board_built();
+        });
     }
     board
 }
