@@ -3,7 +3,9 @@
 //! read. Every value comes from the served asset-level series (what `/metrics` and
 //! `/api/v1/assets` serve), never from the store: a badge never waits on a collection.
 
-use crate::exposition::Family;
+use std::collections::HashMap;
+
+use crate::exposition::{Family, Sample};
 use crate::metrics;
 
 /// The signals a badge can show, in the order the docs list them.
@@ -31,37 +33,77 @@ pub struct Badge {
     pub color: &'static str,
 }
 
-/// The asset-level series of one asset, looked up by family name and labels.
-struct Series<'a> {
-    families: &'a [&'a Family],
-    asset: &'a str,
+/// The served asset-level series, by asset: what badges and the pages
+/// ([`crate::overview`]) read.
+pub struct AssetSeries<'a> {
+    by_asset: HashMap<&'a str, Vec<(&'static str, &'a Sample)>>,
 }
 
-impl Series<'_> {
-    /// The samples of `spec` for the asset whose labels include `with`, with their labels.
-    fn samples(
+impl<'a> AssetSeries<'a> {
+    pub fn new(families: impl IntoIterator<Item = &'a Family>) -> AssetSeries<'a> {
+        let mut by_asset: HashMap<&str, Vec<_>> = HashMap::new();
+        for f in families {
+            for s in &f.samples {
+                if let Some((_, a)) = s.labels.iter().find(|(k, _)| *k == "asset") {
+                    by_asset.entry(a.as_str()).or_default().push((f.name, s));
+                }
+            }
+        }
+        AssetSeries { by_asset }
+    }
+
+    /// Every series of `asset`: (family name, sample).
+    pub fn of(&self, asset: &str) -> &[(&'static str, &'a Sample)] {
+        self.by_asset.get(asset).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The assets with any series.
+    pub fn assets(&self) -> impl Iterator<Item = &&'a str> {
+        self.by_asset.keys()
+    }
+
+    /// The samples of `spec` (no histogram parts) for `asset` carrying every label of `with`.
+    pub fn samples(
         &self,
+        asset: &str,
         spec: &metrics::Spec,
         with: &[(&str, &str)],
-    ) -> Vec<(&[(&'static str, String)], f64)> {
-        self.families
+    ) -> Vec<&'a Sample> {
+        self.of(asset)
             .iter()
-            .filter(|f| f.name == spec.name)
-            .flat_map(|f| &f.samples)
-            .filter(|s| {
-                s.labels
-                    .iter()
-                    .any(|(k, v)| *k == "asset" && v == self.asset)
+            .filter(|(name, s)| {
+                *name == spec.name
+                    && s.suffix.is_empty()
                     && with
                         .iter()
                         .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
             })
-            .map(|s| (s.labels.as_slice(), s.value))
+            .map(|(_, s)| *s)
             .collect()
     }
 
+    pub fn value(&self, asset: &str, spec: &metrics::Spec, with: &[(&str, &str)]) -> Option<f64> {
+        self.samples(asset, spec, with).first().map(|s| s.value)
+    }
+}
+
+/// The value of `name` among a sample's labels (empty without it).
+pub fn label<'s>(s: &'s Sample, name: &str) -> &'s str {
+    s.labels
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The asset-level series of one asset.
+struct Series<'a> {
+    series: AssetSeries<'a>,
+    asset: &'a str,
+}
+
+impl Series<'_> {
     fn value(&self, spec: &metrics::Spec, with: &[(&str, &str)]) -> Option<f64> {
-        self.samples(spec, with).first().map(|(_, v)| *v)
+        self.series.value(self.asset, spec, with)
     }
 
     /// A ratio badge: the ratio as a percentage, coloured by [`ratio_color`] against the
@@ -89,12 +131,29 @@ impl Series<'_> {
     }
 
     fn label(&self, spec: &metrics::Spec, name: &str) -> Option<String> {
-        self.samples(spec, &[]).first().and_then(|(labels, _)| {
-            labels
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })
+        let samples = self.series.samples(self.asset, spec, &[]);
+        let s = samples.first()?;
+        s.labels
+            .iter()
+            .any(|(k, _)| *k == name)
+            .then(|| label(s, name).to_string())
+    }
+}
+
+/// The fixed steps (green at or above the first, yellow at or above the second) of each ratio
+/// without a catalog target.
+pub const BUILD_STEPS: (f64, f64) = (0.9, 0.75);
+pub const COVERAGE_STEPS: (f64, f64) = (0.8, 0.6);
+pub const REPRODUCIBILITY_STEPS: (f64, f64) = (0.95, 0.8);
+
+/// The colour of a p95 latency against its target: green at or under it, yellow up to 1.5
+/// times it, red above; blue without a target.
+pub fn latency_color(p95: f64, target: Option<f64>) -> &'static str {
+    match target {
+        Some(g) if p95 <= g => GREEN,
+        Some(g) if p95 <= 1.5 * g => YELLOW,
+        Some(_) => RED,
+        None => BLUE,
     }
 }
 
@@ -138,7 +197,10 @@ pub fn duration(seconds: f64) -> String {
 /// The badge of `signal` for `asset` from the served asset-level `families` at `now`
 /// (seconds since the epoch); None for an unknown signal.
 pub fn badge(families: &[&Family], asset: &str, signal: &str, now: f64) -> Option<Badge> {
-    let s = Series { families, asset };
+    let s = Series {
+        series: AssetSeries::new(families.iter().copied()),
+        asset,
+    };
     let none = |label: &'static str, message: &str| Badge {
         label,
         message: message.to_string(),
@@ -176,47 +238,47 @@ pub fn badge(families: &[&Family], asset: &str, signal: &str, now: f64) -> Optio
             "build",
             (&metrics::ASSET_BUILD_SUCCESS_RATIO, &[("window", "7d")]),
             &metrics::ASSET_BUILD_SUCCESS_TARGET,
-            (0.9, 0.75),
+            BUILD_STEPS,
             "no runs",
         ),
         "coverage" => s.ratio(
             "coverage",
             (&metrics::ASSET_COVERAGE_RATIO, &[]),
             &metrics::ASSET_COVERAGE_TARGET,
-            (0.8, 0.6),
+            COVERAGE_STEPS,
             "unknown",
         ),
         "reproducibility" => s.ratio(
             "reproducibility",
             (&metrics::REPRO_PASS_RATIO, &[("window", "7d")]),
             &metrics::ASSET_REPRODUCIBILITY_TARGET,
-            (0.95, 0.8),
+            REPRODUCIBILITY_STEPS,
             "no checks",
         ),
         "latency" => {
             // The slowest of the asset's probed targets, against its own target.
             let worst = s
-                .samples(&metrics::PROBE_LATENCY_P95_SECONDS, &[])
+                .series
+                .samples(s.asset, &metrics::PROBE_LATENCY_P95_SECONDS, &[])
                 .into_iter()
-                .filter_map(|(labels, p95)| {
-                    let target = labels.iter().find(|(k, _)| *k == "target")?.1.as_str();
+                .filter_map(|sample| {
+                    sample
+                        .labels
+                        .iter()
+                        .any(|(k, _)| *k == "target")
+                        .then_some(())?;
                     let goal = s.value(
                         &metrics::PROBE_LATENCY_TARGET_SECONDS,
-                        &[("target", target)],
+                        &[("target", label(sample, "target"))],
                     );
-                    Some((p95, goal))
+                    Some((sample.value, goal))
                 })
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             match worst {
                 Some((p95, goal)) => Badge {
                     label: "p95 latency",
                     message: duration(p95),
-                    color: match goal {
-                        Some(g) if p95 <= g => GREEN,
-                        Some(g) if p95 <= 1.5 * g => YELLOW,
-                        Some(_) => RED,
-                        None => BLUE,
-                    },
+                    color: latency_color(p95, goal),
                 },
                 None => none("p95 latency", "no probes"),
             }

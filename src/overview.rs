@@ -14,15 +14,14 @@
 //! second definition. A rule's `for` is not waited for: the page shows what holds now, which
 //! Prometheus fires on once it has held for the rule's `for`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::badge;
+use crate::badge::{self, label, AssetSeries};
 use crate::derive::page::{asset_rules, evaluate, Daily, Evaluated, Problem, Served};
 use crate::escape_html as esc;
 use crate::metrics;
-use crate::promql::{Query, Value};
 use crate::report::{Board, PersonReport};
 use crate::view::Derived;
 
@@ -30,55 +29,8 @@ use crate::view::Derived;
 pub const BOARD_ROWS: usize = 50;
 
 /// The asset-level series of one render, by asset.
-struct Assets<'a> {
-    by_asset: HashMap<&'a str, Vec<(&'static str, &'a crate::exposition::Sample)>>,
-}
-
-impl<'a> Assets<'a> {
-    fn new(derived: &'a Derived) -> Assets<'a> {
-        let mut by_asset: HashMap<&str, Vec<_>> = HashMap::new();
-        for f in derived.api.iter().flat_map(|g| g.iter()) {
-            for s in &f.samples {
-                if let Some((_, a)) = s.labels.iter().find(|(k, _)| *k == "asset") {
-                    by_asset.entry(a.as_str()).or_default().push((f.name, s));
-                }
-            }
-        }
-        Assets { by_asset }
-    }
-
-    /// The samples of `spec` (no histogram parts) for `asset` carrying every label of `with`.
-    fn samples(
-        &self,
-        asset: &str,
-        spec: &metrics::Spec,
-        with: &[(&str, &str)],
-    ) -> Vec<&'a crate::exposition::Sample> {
-        self.by_asset
-            .get(asset)
-            .into_iter()
-            .flatten()
-            .filter(|(name, s)| {
-                *name == spec.name
-                    && s.suffix.is_empty()
-                    && with
-                        .iter()
-                        .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|(_, s)| *s)
-            .collect()
-    }
-
-    fn value(&self, asset: &str, spec: &metrics::Spec, with: &[(&str, &str)]) -> Option<f64> {
-        self.samples(asset, spec, with).first().map(|s| s.value)
-    }
-}
-
-fn label<'s>(s: &'s crate::exposition::Sample, name: &str) -> &'s str {
-    s.labels
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map_or("", |(_, v)| v.as_str())
+fn assets(derived: &Derived) -> AssetSeries<'_> {
+    AssetSeries::new(derived.api.iter().flat_map(|g| g.iter()))
 }
 
 /// A value shown on a page, with what it is in `/metrics`: the DOM carries the series so a
@@ -180,7 +132,7 @@ struct Health {
     cells: Vec<(&'static str, String)>,
 }
 
-fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
+fn health(a: &AssetSeries, derived: &Derived, asset: &str) -> Health {
     let now = derived.at;
     let dash = || "<span class=\"none\">–</span>".to_string();
     let mut cells = Vec::new();
@@ -199,7 +151,12 @@ fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
                 &[("window", "7d")],
                 v,
                 &badge::percent(v),
-                Some(badge::ratio_color(v, target, 0.9, 0.75)),
+                Some(badge::ratio_color(
+                    v,
+                    target,
+                    badge::BUILD_STEPS.0,
+                    badge::BUILD_STEPS.1,
+                )),
             ));
             let mut notes = Vec::new();
             if let Some(b) = a.value(asset, &metrics::ASSET_BUILD_SUCCESS_RATIO_BASELINE, &[]) {
@@ -269,7 +226,7 @@ fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
             &metrics::ASSET_COVERAGE_RATIO,
             &[],
             &metrics::ASSET_COVERAGE_TARGET,
-            (0.8, 0.6),
+            badge::COVERAGE_STEPS,
         ),
     ));
     cells.push((
@@ -278,7 +235,7 @@ fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
             &metrics::REPRO_PASS_RATIO,
             &[("window", "7d")],
             &metrics::ASSET_REPRODUCIBILITY_TARGET,
-            (0.95, 0.8),
+            badge::REPRODUCIBILITY_STEPS,
         ),
     ));
     // Serving: each probed target's p95 over the day against its target, the values' age.
@@ -288,12 +245,7 @@ fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
             let target = label(s, "target");
             let with = [("target", target)];
             let goal = a.value(asset, &metrics::PROBE_LATENCY_TARGET_SECONDS, &with);
-            let color = match goal {
-                Some(g) if s.value <= g => badge::GREEN,
-                Some(g) if s.value <= 1.5 * g => badge::YELLOW,
-                Some(_) => badge::RED,
-                None => badge::BLUE,
-            };
+            let color = badge::latency_color(s.value, goal);
             let mut one = format!(
                 "<div>{} p95 {}",
                 esc(target),
@@ -402,7 +354,7 @@ fn health(a: &Assets, derived: &Derived, asset: &str) -> Health {
 }
 
 /// The owner cell: owner (or none), stewards, and a CODEOWNERS conflict.
-fn ownership(a: &Assets, asset: &str, info: &crate::exposition::Sample) -> String {
+fn ownership(a: &AssetSeries, asset: &str, info: &crate::exposition::Sample) -> String {
     let owner = label(info, "owner");
     let lifecycle = label(info, "lifecycle");
     let mut out = if owner.is_empty() {
@@ -537,7 +489,7 @@ fn kinds_text(counts: &BTreeMap<String, u64>) -> String {
 
 /// The overview page.
 pub fn overview(derived: &Derived, board: Option<&Board>, frame: &Frame) -> String {
-    let a = Assets::new(derived);
+    let a = assets(derived);
     let evaluated = evaluated(derived);
     let mut rows = String::new();
     let assets = infos(derived);
@@ -679,7 +631,7 @@ pub fn asset_page(
     asset: &str,
     frame: &Frame,
 ) -> Option<String> {
-    let a = Assets::new(derived);
+    let a = assets(derived);
     let (_, info) = infos(derived).into_iter().find(|(id, _)| *id == asset)?;
     let evaluated = evaluated(derived);
     let empty = Vec::new();
@@ -805,8 +757,8 @@ pub fn asset_page(
         })
         .collect();
     let mut users: BTreeSet<&str> = BTreeSet::new();
-    for (other, samples) in &a.by_asset {
-        if samples.iter().any(|(n, s)| {
+    for other in a.assets() {
+        if a.of(other).iter().any(|(n, s)| {
             *n == metrics::ASSET_DEPENDENCY_INFO.name && label(s, "depends_on") == asset
         }) {
             users.insert(other);
@@ -917,21 +869,31 @@ pub fn asset_page(
             )
         );
     }
-    let served = Served::new(derived.api.iter().flat_map(|g| g.iter()), &[], derived.at);
-    let median = Query::parse(&format!(
-        "histogram_quantile(0.5, {}_bucket{{asset=\"{}\"}})",
-        metrics::FIRST_RESPONSE_SECONDS.name,
-        asset.replace('\\', "\\\\").replace('"', "\\\"")
-    ))
-    .and_then(|q| q.eval(&served));
-    if let Ok(Value::Vector(v)) = median {
-        for s in v.iter().filter(|s| s.value.is_finite()) {
-            let kind = s.labels.get("kind").map_or("", |k| k.as_str());
+    // The median first response per kind, as `histogram_quantile(0.5, …)` estimates it from
+    // the served histogram's buckets.
+    let mut buckets: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for (name, s) in a.of(asset) {
+        if *name == metrics::FIRST_RESPONSE_SECONDS.name && s.suffix == "_bucket" {
+            let le = label(s, "le");
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::NAN)
+            };
+            buckets
+                .entry(label(s, "kind"))
+                .or_default()
+                .push((bound, s.value));
+        }
+    }
+    for (kind, b) in buckets {
+        let median = crate::promql::bucket_quantile(0.5, b);
+        if median.is_finite() {
             let _ = write!(
                 responses,
                 "<tr><th>median first response, {}</th><td>about {}</td></tr>",
                 esc(kind),
-                esc(&badge::duration(s.value))
+                esc(&badge::duration(median))
             );
         }
     }

@@ -188,39 +188,23 @@ impl Renderer {
             .view
             .last_board()
             .is_none_or(|b| now - b.at >= BOARD_MAX_AGE_SECONDS);
-        if !(old || self.board_stale.load(Ordering::SeqCst)) || !self.view.start_board() {
+        if !(old || self.board_stale.load(Ordering::SeqCst)) {
             return;
         }
-        self.board_stale.store(false, Ordering::SeqCst);
-        let (store, view, config) = (self.store.clone(), self.view.clone(), config.clone());
-        let shard = self.inputs.shard().map_or(0, |s| s.index);
+        let was_stale = self.board_stale.swap(false, Ordering::SeqCst);
         let peers = match self.inputs.shard() {
-            Some(_) => self.inputs.peers().0,
-            None => Vec::new(),
+            Some(shard) => (shard.index, self.inputs.peers().0),
+            None => (0, Vec::new()),
         };
+        // Tried again on the next render when it fails.
         let stale = self.board_stale.clone();
-        let spawned = std::thread::Builder::new()
-            .name("board".into())
-            .spawn(move || {
-                let started = Instant::now();
-                match crate::report::Board::build(&store, &config, now, (shard, &peers)) {
-                    Ok(board) => {
-                        view.publish_board(board);
-                        tracing::debug!(
-                            seconds = started.elapsed().as_secs_f64(),
-                            "recognition board built"
-                        );
-                    }
-                    Err(e) => {
-                        // Tried again on the next render; the last board stays.
-                        stale.store(true, Ordering::SeqCst);
-                        tracing::warn!(error = %e, "building the recognition board failed");
-                    }
-                }
-                view.board_built();
-            });
-        if spawned.is_err() {
-            self.view.board_built();
+        let started =
+            self.view
+                .build_board(self.store.clone(), config.clone(), now, peers, move || {
+                    stale.store(true, Ordering::SeqCst)
+                });
+        if !started && was_stale {
+            self.board_stale.store(true, Ordering::SeqCst);
         }
     }
 

@@ -648,20 +648,17 @@ fn framing(handle: &Handle, root: &str) -> Framing {
 /// to date from then on.
 fn board_for_page(handle: &Handle) -> Option<Arc<crate::report::Board>> {
     let (board, first) = handle.view.board();
-    if first && board.is_none() && handle.view.start_board() {
-        let app = handle.runner.clone();
-        let view = handle.view.clone();
-        tokio::task::spawn_blocking(move || {
-            let config = app.config();
-            let shard = app.shard().map_or(0, |s| s.index);
-            let peers = app.peers().map(|p| p.summaries()).unwrap_or_default();
-            let now = chrono::Utc::now().timestamp();
-            match crate::report::Board::build(&app.store, &config, now, (shard, &peers)) {
-                Ok(board) => view.publish_board(board),
-                Err(e) => tracing::warn!(error = %e, "building the recognition board failed"),
-            }
-            view.board_built();
-        });
+    if first && board.is_none() {
+        let app = &handle.runner;
+        let peers = (
+            app.shard().map_or(0, |s| s.index),
+            app.peers().map(|p| p.summaries()).unwrap_or_default(),
+        );
+        let now = chrono::Utc::now().timestamp();
+        // A failure is retried by the render task, which builds a missing board.
+        handle
+            .view
+            .build_board(app.store.clone(), app.config(), now, peers, || {});
     }
     board
 }

@@ -319,13 +319,45 @@ impl View {
         *self.inner.board.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(board));
     }
 
-    /// Claims the one board build; false when one is under way.
-    pub fn start_board(&self) -> bool {
-        !self.inner.board_building.swap(true, Ordering::SeqCst)
-    }
-
-    pub fn board_built(&self) {
-        self.inner.board_building.store(false, Ordering::SeqCst);
+    /// Builds the recognition board as of `now` from `store` on a thread of its own (as
+    /// `mlsteward report` reads it; `peers` join people on a sharded replica) and publishes
+    /// it; `failed` runs if that fails, and the last board stays. One build at a time: false
+    /// when one is under way.
+    pub fn build_board(
+        &self,
+        store: crate::store::Store,
+        config: Arc<crate::sources::Config>,
+        now: i64,
+        peers: (u64, Vec<crate::shard::PeopleSummary>),
+        failed: impl FnOnce() + Send + 'static,
+    ) -> bool {
+        if self.inner.board_building.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let view = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("board".into())
+            .spawn(move || {
+                let started = Instant::now();
+                match crate::report::Board::build(&store, &config, now, (peers.0, &peers.1)) {
+                    Ok(board) => {
+                        view.publish_board(board);
+                        tracing::debug!(
+                            seconds = started.elapsed().as_secs_f64(),
+                            "recognition board built"
+                        );
+                    }
+                    Err(e) => {
+                        failed();
+                        tracing::warn!(error = %e, "building the recognition board failed");
+                    }
+                }
+                view.inner.board_building.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.inner.board_building.store(false, Ordering::SeqCst);
+        }
+        true
     }
 
     pub fn publish_people(&self, published: Published) {

@@ -28,6 +28,15 @@ fn repository(dir: &Path, who: &str, n: usize) -> String {
     format!("file://{}", dir.display())
 }
 
+/// Commits mined from `repo`, every outcome.
+fn commits(metrics: &str, repo: &str) -> f64 {
+    family_lines(metrics, "mlsteward_git_commits")
+        .iter()
+        .filter(|l| l.contains(&format!("source=\"{repo}\"")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
 fn value(metrics: &str, series: &str) -> Option<f64> {
     sample(metrics, series)
 }
@@ -109,13 +118,6 @@ fn a_github_organisation_is_discovered_mined_and_followed_as_it_changes() {
             m,
             &format!("mlsteward_collector_success{{collector=\"git\",source=\"{repo}\"}}"),
         )
-    };
-    let commits = |m: &str, repo: &str| -> f64 {
-        family_lines(m, "mlsteward_git_commits")
-            .iter()
-            .filter(|l| l.contains(&format!("source=\"{repo}\"")))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum()
     };
     let mut m = String::new();
     wait_until("a, d and broken collected", Duration::from_secs(60), || {
@@ -243,28 +245,11 @@ fn a_gitlab_group_with_subgroups_is_discovered_by_collect_once() {
         ),
     )
     .unwrap();
-    let storage = dir.path().join("data/db.sqlite");
-    let out = mlsteward(&[
-        "collect-once",
-        "--config.file",
-        config.to_str().unwrap(),
-        "--storage.path",
-        storage.to_str().unwrap(),
-    ]);
-    let m = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, m) = crate::git_source::collect_once(&config, &dir.path().join("data/db.sqlite"));
+    assert!(ok, "{m}");
     // Subgroups included; archived (asked for as `archived=false`) and forks left out.
     for (repo, n) in [("ml/x", 1.0), ("ml/sub/y", 2.0)] {
-        let got: f64 = family_lines(&m, "mlsteward_git_commits")
-            .iter()
-            .filter(|l| l.contains(&format!("source=\"{repo}\"")))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum();
-        assert_eq!(got, n, "{repo}\n{m}");
+        assert_eq!(commits(&m, repo), n, "{repo}\n{m}");
     }
     for left_out in ["ml/sub/z", "ml/w", "web/site"] {
         assert!(
@@ -287,22 +272,12 @@ fn a_gitlab_group_with_subgroups_is_discovered_by_collect_once() {
     // every one, none twice.
     let mut mined: Vec<String> = Vec::new();
     for k in 0..2 {
-        let storage = dir.path().join(format!("shard{k}/db.sqlite"));
-        let out = mlsteward(&[
-            "collect-once",
-            "--config.file",
-            config.to_str().unwrap(),
-            "--storage.path",
-            storage.to_str().unwrap(),
-            "--shard",
-            &format!("{k}/2"),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let (ok, text) = crate::git_source::collect_once_with(
+            &config,
+            &dir.path().join(format!("shard{k}/db.sqlite")),
+            &["--shard", &format!("{k}/2")],
         );
-        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(ok, "{text}");
         let mut here = label_values(&text, "mlsteward_git_commits", "source");
         here.dedup();
         mined.extend(here);

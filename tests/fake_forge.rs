@@ -218,47 +218,63 @@ pub struct Listing {
     pub fork: bool,
 }
 
-/// `items` paged as GitHub pages (`per_page`, `page`, a `Link: rel="next"` header) or, with
-/// `gitlab`, as GitLab does (`x-next-page`).
-fn paged(r: &Request, base: &str, page_size: usize, items: Vec<Value>, gitlab: bool) -> Response {
+/// `items` paged as GitHub pages them (`per_page`, default 30, and `page`; a `Link:
+/// rel="next"` header) or, with `gitlab`, as GitLab does (default 20; `x-next-page`, empty on
+/// the last page, and `x-page`); `wrap` makes the body of a page from its items and the total.
+fn paged(
+    r: &Request,
+    base: &str,
+    page_size: usize,
+    items: Vec<Value>,
+    gitlab: bool,
+    wrap: impl FnOnce(Vec<Value>, usize) -> Value,
+) -> Response {
     let per_page = r
         .query
         .get("per_page")
         .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(30)
+        .unwrap_or(if gitlab { 20 } else { 30 })
         .min(page_size.max(1));
     let page = r
         .query
         .get("page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1);
+    let more = page * per_page < items.len();
+    let total = items.len();
     let chunk: Vec<Value> = items
-        .iter()
+        .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .cloned()
         .collect();
-    let mut response = Response::json(200, &Value::Array(chunk));
-    if page * per_page < items.len() {
-        if gitlab {
-            response
-                .headers
-                .push(("x-next-page".into(), (page + 1).to_string()));
+    let mut response = Response::json(200, &wrap(chunk, total));
+    if gitlab {
+        let next = if more {
+            (page + 1).to_string()
         } else {
-            let mut query: Vec<String> = r
-                .query
-                .iter()
-                .filter(|(k, _)| k.as_str() != "page")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            query.push(format!("page={}", page + 1));
-            response.headers.push((
-                "link".into(),
-                format!("<{base}{}?{}>; rel=\"next\"", r.path, query.join("&")),
-            ));
-        }
+            String::new()
+        };
+        response.headers.push(("x-next-page".into(), next));
+        response.headers.push(("x-page".into(), page.to_string()));
+    } else if more {
+        let mut query: Vec<String> = r
+            .query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page")
+            .map(|(k, v)| format!("{k}={}", v.replace('>', "%3E").replace('=', "%3D")))
+            .collect();
+        query.push(format!("page={}", page + 1));
+        response.headers.push((
+            "link".into(),
+            format!("<{base}{}?{}>; rel=\"next\"", r.path, query.join("&")),
+        ));
     }
     response
+}
+
+/// A page that is just its items, as most listings are.
+fn array(items: Vec<Value>, _total: usize) -> Value {
+    Value::Array(items)
 }
 
 #[derive(Default)]
@@ -442,7 +458,7 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                            "archived": l.archived, "fork": l.fork, "clone_url": clone_url, "private": false})
                 })
                 .collect();
-            paged(r, base, st.page_size, list, false)
+            paged(r, base, st.page_size, list, false, array)
         }
         ["repos", o, n, "actions", "runs"] => {
             let Some((_, runs)) = st.repos.get(&format!("{o}/{n}")) else {
@@ -461,41 +477,18 @@ fn route(st: &GithubState, base: &str, r: &Request) -> Response {
                 .filter(|run| r.query.get("branch").is_none_or(|b| b == run.branch))
                 .collect();
             selected.sort_by_key(|run| std::cmp::Reverse((run.created, run.id)));
-            let per_page = r
-                .query
-                .get("per_page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .unwrap_or(30)
-                .min(st.page_size);
-            let page = r
-                .query
-                .get("page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .unwrap_or(1);
-            let chunk: Vec<Value> = selected
+            let items = selected
                 .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
                 .map(|run| run.json(run.attempts.len()))
                 .collect();
-            let mut response = Response::json(
-                200,
-                &json!({"total_count": selected.len(), "workflow_runs": chunk}),
-            );
-            if page * per_page < selected.len() {
-                let mut query: Vec<String> = r
-                    .query
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "page")
-                    .map(|(k, v)| format!("{k}={}", v.replace('>', "%3E").replace('=', "%3D")))
-                    .collect();
-                query.push(format!("page={}", page + 1));
-                response.headers.push((
-                    "link".into(),
-                    format!("<{base}{}?{}>; rel=\"next\"", r.path, query.join("&")),
-                ));
-            }
-            response
+            paged(
+                r,
+                base,
+                st.page_size,
+                items,
+                false,
+                |chunk, total| json!({"total_count": total, "workflow_runs": chunk}),
+            )
         }
         ["repos", o, n, "issues"] => {
             let mut items: Vec<&Item> = st
@@ -803,7 +796,7 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
                     Some(v)
                 })
                 .collect();
-            paged(r, "", st.page_size, list, true)
+            paged(r, "", st.page_size, list, true, array)
         }
         ["api", "v4", "projects", p, "pipelines"] => {
             let Some((_, pipelines)) = st.projects.get(*p) else {
@@ -814,32 +807,8 @@ fn gitlab_answer(st: &mut GitlabState, r: &Request) -> Response {
                 .filter(|x| r.query.get("ref").is_none_or(|b| b == x.branch))
                 .collect();
             selected.sort_by_key(|x| std::cmp::Reverse((x.updated, x.id)));
-            let per_page = r
-                .query
-                .get("per_page")
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(20)
-                .min(st.page_size);
-            let page = r
-                .query
-                .get("page")
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(1);
-            let chunk: Vec<Value> = selected
-                .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|x| x.json(index(p), false))
-                .collect();
-            let mut response = Response::json(200, &Value::Array(chunk));
-            let next = if page * per_page < selected.len() {
-                (page + 1).to_string()
-            } else {
-                String::new()
-            };
-            response.headers.push(("x-next-page".into(), next));
-            response.headers.push(("x-page".into(), page.to_string()));
-            response
+            let items = selected.iter().map(|x| x.json(index(p), false)).collect();
+            paged(r, "", st.page_size, items, true, array)
         }
         ["api", "v4", "projects", p, "releases"] => {
             let mut list = st.releases.get(*p).cloned().unwrap_or_default();
