@@ -354,3 +354,70 @@ fn the_token_on_discovered_https_clones_never_shows() {
         assert!(!text.contains("s3cret-tok"), "{text}");
     }
 }
+
+/// `concurrency: 1`: an organisation's repositories are collected one at a time (the
+/// collections' intervals, from the log, never overlap), and every one is collected.
+#[test]
+fn concurrency_bounds_the_collections_running_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gh = FakeGithub::start(None, 100);
+    for k in 0..6 {
+        let url = repository(
+            &dir.path().join("up").join(format!("r{k}")),
+            "Ann Lee <ann@example.com>",
+            40,
+        );
+        gh.with(|s| {
+            s.repos
+                .insert(format!("acme/r{k}"), ("main".into(), Vec::new()));
+            s.listing
+                .insert(format!("acme/r{k}"), listing(&url, false, false));
+        });
+    }
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: org\n    type: git_discovery\n    github: acme\n    api_url: {}\n    schedule: 1h\n    repository_schedule: 1h\n    concurrency: 1\n",
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::run(&config, &dir.path().join("data/db.sqlite"), &[]);
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    wait_until(
+        "six repositories collected",
+        Duration::from_secs(60),
+        || {
+            spans = daemon
+                .logs()
+                .lines()
+                .filter(|l| l.contains("collection succeeded") && l.contains("collector=\"git\""))
+                .map(|l| {
+                    let end =
+                        chrono::DateTime::parse_from_rfc3339(l.split_whitespace().next().unwrap())
+                            .unwrap()
+                            .timestamp_micros() as f64
+                            / 1e6;
+                    let took: f64 = l
+                        .rsplit("duration_seconds=")
+                        .next()
+                        .unwrap()
+                        .trim()
+                        .parse()
+                        .unwrap();
+                    (end - took, end)
+                })
+                .collect();
+            spans.len() == 6
+        },
+    );
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in spans.windows(2) {
+        // A millisecond of slack for the log's own timing.
+        assert!(
+            pair[1].0 >= pair[0].1 - 0.001,
+            "collections overlap: {spans:?}"
+        );
+    }
+}

@@ -613,3 +613,62 @@ impl GitCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listed repository keeps its opened packs between collections; a discovered one
+    /// (`keep_packs: false`) keeps none, so hundreds of them never hold their pack indexes.
+    #[test]
+    fn only_kept_sources_keep_their_opened_packs() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_AUTHOR_NAME", "Ann")
+                .env("GIT_AUTHOR_EMAIL", "ann@example.com")
+                .env("GIT_COMMITTER_NAME", "Ann")
+                .env("GIT_COMMITTER_EMAIL", "ann@example.com")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(dir.path().join("a.py"), "x = 1\n").unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "one"]);
+        git(&["gc", "-q"]);
+        let text = format!(
+            "sources:\n  - name: r\n    type: git\n    path: {}\n",
+            dir.path().display()
+        );
+        let config = crate::sources::parse_config(Path::new("c.yaml"), &text, &|_| None).unwrap();
+        for keep in [true, false] {
+            let settings = GitSettings {
+                location: GitLocation::Path(dir.path().to_path_buf()),
+                branch: None,
+                path_kinds: Vec::new(),
+                changelog_paths: None,
+                backstage: false,
+                path_at: None,
+                branch_at: None,
+                keep_packs: keep,
+            };
+            let c = GitCollector::new(&config, "r", &settings, dir.path()).unwrap();
+            let ctx = CollectContext {
+                cursors: Default::default(),
+                cancel: Default::default(),
+                checkpoint: Arc::new(|_| Ok(())),
+                targets: None,
+                wants: None,
+            };
+            c.collect(&ctx, &AtomicBool::new(false)).unwrap();
+            let kept = c.packs.lock().unwrap().len();
+            assert_eq!(kept > 0, keep, "keep_packs {keep}: {kept} packs kept");
+        }
+    }
+}

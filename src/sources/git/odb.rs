@@ -58,6 +58,17 @@ pub struct OpenedPacks {
     >,
 }
 
+impl OpenedPacks {
+    /// How many packs are kept.
+    pub fn len(&self) -> usize {
+        self.packs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packs.is_empty()
+    }
+}
+
 struct Pack {
     idx: File,
     data: gix::odb::pack::data::File,
