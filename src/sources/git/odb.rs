@@ -60,12 +60,9 @@ pub struct OpenedPacks {
 
 impl OpenedPacks {
     /// How many packs are kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.packs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.packs.is_empty()
     }
 }
 
