@@ -101,8 +101,10 @@ fn sparkline(values: &[Option<f64>], ratio: bool, title: &str) -> String {
         let _ = write!(paths, "<path d=\"{run}\"/>");
     }
     let days = values.iter().filter(|v| v.is_some()).count();
+    // The 28 days' frame, drawn faintly, so that a line of recent days sits where it belongs.
+    let base = h - 1.0;
     format!(
-        "<svg class=\"spark\" role=\"img\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" data-days=\"{days}\"><title>{}</title><g fill=\"none\" stroke=\"#357\" stroke-width=\"1.3\">{paths}</g><g fill=\"#357\">{dots}</g></svg>",
+        "<svg class=\"spark\" role=\"img\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" data-days=\"{days}\"><title>{}</title><line x1=\"0\" y1=\"{base}\" x2=\"{w}\" y2=\"{base}\" stroke=\"#ddd\"/><g fill=\"none\" stroke=\"#357\" stroke-width=\"1.3\">{paths}</g><g fill=\"#357\">{dots}</g></svg>",
         esc(title)
     )
 }
@@ -427,7 +429,7 @@ ul.problems{margin:0;padding-left:1.1em}\
 li.warning,li.critical{color:#b3261e}li.info{color:#8a6d00}\
 .spark{display:block;margin-top:.2em}\
 .kinds span{display:inline-block;background:#eef;border-radius:3px;padding:0 .3em;margin:.1em}\
-#asset-table td:first-child,#asset-table th:first-child{position:sticky;left:0;background:#fff;z-index:1}\
+#asset-table td:first-child,#asset-table th:first-child{position:sticky;left:0;background:#fff;z-index:1}#asset-table th:first-child{background:#f4f4f4;z-index:2}\
 @media (max-width:40em){body{margin:.4em}th,td{padding:.25em .3em}}";
 
 /// What the page says about where it runs.
